@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, from the bottom up:
+//   SegEngine  tensors, kernels and threading (knows nothing of models, images or terminals)
+//   SegImage   PNG I/O through libpng, normalisation, palettes, overlays
+//   SegModels  model files (.safetensors), layers with weights, backbones, one file per architecture
+//   segview    the command line
+let package = Package(
+    name: "segview",
+    products: [
+        .executable(name: "segview", targets: ["segview"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CLibPNG", path: "Sources/CLibPNG", pkgConfig: "libpng16",
+            providers: [.apt(["libpng-dev"])]),
+        // libpng reports errors with longjmp, which Swift cannot survive: the setjmp lives here, in C.
+        .target(name: "PNGShim", dependencies: ["CLibPNG"], path: "Sources/PNGShim"),
+        // Chooses OpenBLAS's kernel by instruction set where its CPU table is older than the CPU.
+        .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
+        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim"]),
+        .target(name: "SegImage", dependencies: ["PNGShim", "SegEngine"]),
+        .target(name: "SegModels", dependencies: ["SegEngine"]),
+        .executableTarget(
+            name: "segview",
+            dependencies: [
+                "SegEngine", "SegImage", "SegModels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegImageTests", dependencies: ["SegImage", "SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SegModelsTests", dependencies: ["SegModels", "SegEngine", "SegImage"],
+            resources: [.copy("Fixtures")]),
+        // Runs the built `segview` binary end to end (the dependency makes `swift test` build it).
+        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,74 @@
+/// How `resize` maps output pixels to input pixels; see PyTorch's `F.interpolate`.
+public enum ResizeMode: Equatable, Sendable {
+    /// Bilinear. `alignCorners: false` maps pixel centres (`src = (d + 0.5) * in/out - 0.5`);
+    /// `true` maps the corner pixels onto each other (`src = d * (in - 1)/(out - 1)`).
+    case bilinear(alignCorners: Bool)
+    /// PyTorch's legacy `nearest`: `src = min(floor(d * in/out), in - 1)`.
+    case nearest
+}
+
+/// Per output index along one axis: the two input indices and the weight of the second.
+struct LinearTaps {
+    var low: [Int]
+    var high: [Int]
+    var weight: [Float]
+
+    /// `scale`, when given, is PyTorch's `scale_factor`: its inverse replaces `input/output`.
+    init(input: Int, output: Int, alignCorners: Bool, scale: Float? = nil) {
+        low = []; high = []; weight = []
+        low.reserveCapacity(output)
+        let ratio: Float
+        if alignCorners {
+            ratio = output > 1 ? Float(input - 1) / Float(output - 1) : 0
+        } else {
+            ratio = scale.map { 1 / $0 } ?? Float(input) / Float(output)
+        }
+        for d in 0..<output {
+            let source = alignCorners ? Float(d) * ratio : max((Float(d) + 0.5) * ratio - 0.5, 0)
+            let i0 = min(Int(source), input - 1)
+            low.append(i0)
+            high.append(min(i0 + 1, input - 1))
+            weight.append(source - Float(i0))
+        }
+    }
+}
+
+/// Resizes every channel to `height` x `width`.
+public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, scale: (y: Float, x: Float)? = nil) -> Tensor {
+    let output = Tensor(channels: input.channels, height: height, width: width)
+    switch mode {
+    case .bilinear(let alignCorners):
+        let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
+        let xs = LinearTaps(input: input.width, output: width, alignCorners: alignCorners, scale: scale?.x)
+        Parallel.forEach(input.channels) { c in
+            let src = input.planePointer(c), dst = output.planePointer(c)
+            for oy in 0..<height {
+                let row0 = src + ys.low[oy] * input.width, row1 = src + ys.high[oy] * input.width
+                let wy = ys.weight[oy]
+                let out = dst + oy * width
+                for ox in 0..<width {
+                    let x0 = xs.low[ox], x1 = xs.high[ox], wx = xs.weight[ox]
+                    let top = row0[x0] + (row0[x1] - row0[x0]) * wx
+                    let bottom = row1[x0] + (row1[x1] - row1[x0]) * wx
+                    out[ox] = top + (bottom - top) * wy
+                }
+            }
+        }
+    case .nearest:
+        let ys = nearestIndices(input: input.height, output: height)
+        let xs = nearestIndices(input: input.width, output: width)
+        Parallel.forEach(input.channels) { c in
+            let src = input.planePointer(c), dst = output.planePointer(c)
+            for oy in 0..<height {
+                let row = src + ys[oy] * input.width
+                for ox in 0..<width { dst[oy * width + ox] = row[xs[ox]] }
+            }
+        }
+    }
+    return output
+}
+
+func nearestIndices(input: Int, output: Int) -> [Int] {
+    let scale = Float(input) / Float(output)
+    return (0..<output).map { min(Int(Float($0) * scale), input - 1) }
+}

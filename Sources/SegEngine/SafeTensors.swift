@@ -1,0 +1,139 @@
+import Foundation
+
+/// Everything that can be wrong with a tensor file, each naming what and where.
+public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
+    case unreadable(path: String, reason: String)
+    case notSafeTensors(path: String, reason: String)
+    case missingTensor(String)
+    case shapeMismatch(name: String, expected: [Int], found: [Int])
+    case unsupportedDType(name: String, dtype: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): return "cannot read \(path): \(reason)"
+        case .notSafeTensors(let path, let reason): return "\(path) is not a valid .safetensors file: \(reason)"
+        case .missingTensor(let name): return "the file has no tensor '\(name)'"
+        case .shapeMismatch(let name, let expected, let found):
+            return "tensor '\(name)' has shape \(found), expected \(expected)"
+        case .unsupportedDType(let name, let dtype):
+            return "tensor '\(name)' has dtype \(dtype); supported: F32, F16, BF16"
+        }
+    }
+}
+
+/// A memory-mapped `.safetensors` file: an 8-byte little-endian header length, a JSON header
+/// mapping tensor names to dtype, shape and byte range, an optional `__metadata__` string map,
+/// then the raw little-endian tensor bytes. Only the tensors asked for are ever converted.
+public final class SafeTensorsFile {
+    public struct Entry: Sendable {
+        public let dtype: String
+        public let shape: [Int]
+        /// Byte range inside the file (not just the data section).
+        let bytes: Range<Int>
+    }
+
+    static let itemSizes = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
+                            "I8": 1, "U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8]
+
+    public let path: String
+    public let metadata: [String: String]
+    public let entries: [String: Entry]
+    private let base: UnsafeRawPointer
+    private let size: Int
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw SafeTensorsError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw SafeTensorsError.unreadable(path: path, reason: "not a regular file")
+        }
+        size = Int(info.st_size)
+        guard size >= 8 else { throw SafeTensorsError.notSafeTensors(path: path, reason: "file is only \(size) bytes") }
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
+            throw SafeTensorsError.unreadable(path: path, reason: String(cString: strerror(errno)))
+        }
+        base = UnsafeRawPointer(mapped)
+        do {
+            (metadata, entries) = try Self.parseHeader(base, size: size, path: path)
+        } catch {
+            munmap(mapped, size)
+            throw error
+        }
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+
+    private static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws
+        -> ([String: String], [String: Entry]) {
+        func invalid(_ reason: String) -> SafeTensorsError { .notSafeTensors(path: path, reason: reason) }
+        let headerLength = base.loadUnaligned(as: UInt64.self).littleEndian
+        guard headerLength <= UInt64(size - 8) else {
+            throw invalid("header length \(headerLength) exceeds the file size \(size)")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let headerData = Data(bytes: base + 8, count: Int(headerLength))
+        guard let json = try? JSONSerialization.jsonObject(with: headerData), let header = json as? [String: Any] else {
+            throw invalid("header is not a JSON object")
+        }
+        var metadata: [String: String] = [:]
+        var entries: [String: Entry] = [:]
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let map = value as? [String: Any] else { throw invalid("__metadata__ is not an object") }
+                for (key, item) in map {
+                    guard let text = item as? String else { throw invalid("__metadata__ value '\(key)' is not a string") }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard let fields = value as? [String: Any], let dtype = fields["dtype"] as? String,
+                  let shape = (fields["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                  let offsets = (fields["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                  offsets.count == 2, shape.count == (fields["shape"] as? [Any])?.count else {
+                throw invalid("tensor '\(name)' lacks dtype, shape or data_offsets")
+            }
+            guard let itemSize = itemSizes[dtype] else { throw invalid("tensor '\(name)' has unknown dtype \(dtype)") }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw invalid("tensor '\(name)' has a negative dimension") }
+            let (count, overflow) = shape.reduce((1, false)) { acc, dim in
+                let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
+                return (product, acc.1 || o)
+            }
+            guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0],
+                  offsets[1] - offsets[0] == count * itemSize else {
+                throw invalid("tensor '\(name)': data_offsets \(offsets) do not hold \(shape) of \(dtype)")
+            }
+            guard offsets[1] <= size - dataStart else {
+                throw invalid("tensor '\(name)' ends at byte \(offsets[1]) of a \(size - dataStart)-byte data section")
+            }
+            entries[name] = Entry(dtype: dtype, shape: shape, bytes: (dataStart + offsets[0])..<(dataStart + offsets[1]))
+        }
+        return (metadata, entries)
+    }
+
+    /// The values of `name` as float32, after checking its shape.
+    public func floats(_ name: String, shape expected: [Int]) throws -> [Float] {
+        guard let entry = entries[name] else { throw SafeTensorsError.missingTensor(name) }
+        guard entry.shape == expected else {
+            throw SafeTensorsError.shapeMismatch(name: name, expected: expected, found: entry.shape)
+        }
+        return try floats(entry, name: name)
+    }
+
+    func floats(_ entry: Entry, name: String) throws -> [Float] {
+        let raw = base + entry.bytes.lowerBound
+        let count = entry.shape.reduce(1, *)
+        switch entry.dtype {
+        case "F32":
+            return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
+        case "F16":
+            return (0..<count).map { FloatFormats.float(fromHalf: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
+        case "BF16":
+            return (0..<count).map { FloatFormats.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
+        default:
+            throw SafeTensorsError.unsupportedDType(name: name, dtype: entry.dtype)
+        }
+    }
+}

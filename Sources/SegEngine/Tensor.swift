@@ -1,0 +1,48 @@
+/// A float32 feature map of one image, laid out CHW (channel planes, rows, columns), batch size 1.
+///
+/// CHW keeps each channel a contiguous plane, so a convolution is one matrix product
+/// `weights[Cout, Cin*k*k] x columns[Cin*k*k, H*W]` writing straight into the output planes,
+/// and a 1x1 convolution needs no copy of its input at all. The storage comes from
+/// `BufferPool.shared` and goes back there when the tensor is released.
+public final class Tensor: @unchecked Sendable {
+    public let channels: Int
+    public let height: Int
+    public let width: Int
+    public let data: UnsafeMutablePointer<Float>
+
+    public var count: Int { channels * height * width }
+    public var plane: Int { height * width }
+    public var shape: [Int] { [channels, height, width] }
+
+    /// Uninitialised storage: every kernel writes all of its output.
+    public init(channels: Int, height: Int, width: Int) {
+        precondition(channels > 0 && height > 0 && width > 0, "empty tensor \(channels)x\(height)x\(width)")
+        self.channels = channels
+        self.height = height
+        self.width = width
+        data = BufferPool.shared.take(channels * height * width)
+    }
+
+    public convenience init(channels: Int, height: Int, width: Int, repeating value: Float) {
+        self.init(channels: channels, height: height, width: width)
+        data.update(repeating: value, count: count)
+    }
+
+    public convenience init(channels: Int, height: Int, width: Int, values: [Float]) {
+        precondition(values.count == channels * height * width, "\(values.count) values for \(channels)x\(height)x\(width)")
+        self.init(channels: channels, height: height, width: width)
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { BufferPool.shared.recycle(data, count: count) }
+
+    public subscript(c: Int, y: Int, x: Int) -> Float {
+        get { data[(c * height + y) * width + x] }
+        set { data[(c * height + y) * width + x] = newValue }
+    }
+
+    /// Pointer to the first value of channel `c`.
+    @inline(__always) public func planePointer(_ c: Int) -> UnsafeMutablePointer<Float> { data + c * plane }
+
+    public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+}

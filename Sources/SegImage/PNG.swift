@@ -1,0 +1,54 @@
+import Foundation
+import PNGShim
+
+/// A PNG that could not be read or written, with the file and libpng's reason.
+public struct PNGError: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let reason: String
+    public var description: String { "\(path): \(reason)" }
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
+/// PNG through libpng (via the C shim, which owns libpng's setjmp/longjmp error handling).
+public enum PNG {
+    /// Decodes any PNG (gray, gray+alpha, RGB, RGBA, palette; 1-16 bits; interlaced) to 8-bit RGB:
+    /// alpha is dropped and 16-bit samples are scaled (rounded) to 8 bits.
+    public static func read(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
+        try decode(path, mode: SEG_PNG_RGB, maxPixels: maxPixels)
+    }
+
+    /// Decodes a label map: one byte per pixel, the palette index or the gray level, never a colour.
+    public static func readLabels(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
+        try decode(path, mode: SEG_PNG_INDEX, maxPixels: maxPixels)
+    }
+
+    private static func decode(_ path: String, mode: seg_png_mode, maxPixels: Int) throws -> RGBImage {
+        var image = seg_png_image()
+        var message = [CChar](repeating: 0, count: 512)
+        guard seg_png_read(path, mode, UInt64(maxPixels), &image, &message, message.count) == 0 else {
+            throw PNGError(path: path, reason: String(cString: message))
+        }
+        defer { seg_png_free(&image) }
+        let count = Int(image.width) * Int(image.height) * Int(image.channels)
+        return RGBImage(width: Int(image.width), height: Int(image.height), channels: Int(image.channels),
+                        pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+    }
+
+    /// Writes `image` (gray, RGB or RGBA) to `path`: encoded to a temporary file beside it and
+    /// renamed into place, so a failure never leaves a partial file. An existing file is
+    /// replaced only with `overwrite`.
+    public static func write(_ image: RGBImage, to path: String, overwrite: Bool = false) throws {
+        try SafeFile.write(to: path, overwrite: overwrite) { temporary in
+            var message = [CChar](repeating: 0, count: 512)
+            let status = image.pixels.withUnsafeBufferPointer {
+                seg_png_write(temporary, $0.baseAddress, UInt32(image.width), UInt32(image.height),
+                              UInt32(image.channels), &message, message.count)
+            }
+            if status != 0 { throw PNGError(path: path, reason: String(cString: message)) }
+        }
+    }
+}

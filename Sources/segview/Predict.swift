@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import SegEngine
+import SegImage
+import SegModels
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segment one PNG and write the colour mask, an overlay and/or the raw class scores.",
+        discussion: "Nothing is resized: the network runs on the image at its own size. With no output option, the mask goes to ./<image name>.mask.png.")
+
+    @Argument(help: "Input PNG.")
+    var image: String
+
+    @Option(help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
+    var outputStride: Int?
+
+    @Option(help: "Colour mask PNG to write.")
+    var out: String?
+
+    @Option(help: "Mask blended over the image, PNG.")
+    var overlay: String?
+
+    @Option(name: .customLong("save-logits"), help: "Class scores at input resolution, float32 .npy of shape [C, H, W].")
+    var saveLogits: String?
+
+    @Flag(help: "Overwrite existing output files.")
+    var force = false
+
+    @OptionGroup var engine: EngineOptions
+
+    mutating func run() throws {
+        engine.apply()
+        if out == nil && overlay == nil && saveLogits == nil {
+            out = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent + ".mask.png"
+        }
+        // Refuse before any work, not after a long forward pass.
+        for path in [out, overlay, saveLogits].compactMap({ $0 }) where !force && FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path) already exists (use --force to overwrite)")
+        }
+
+        var clock = Stopwatch()
+        let network = try ModelLoader.load(path: model)
+        let meta = network.metadata
+        let loadTime = clock.lap()
+        let stride = outputStride ?? meta.outputStride
+        guard network.outputStrides.contains(stride) else {
+            throw ValidationError("output stride \(stride) is not available for \(meta.architecture); choose one of \(network.outputStrides)")
+        }
+
+        let picture = try PNG.read(image)
+        let normalization = Normalization(mean: meta.mean, std: meta.std,
+                                          scale: meta.inputRange == .unit ? 1.0 / 255 : 1,
+                                          bgr: meta.channelOrder == .bgr)
+        let input = normalization.tensor(from: picture)
+        let preprocessTime = clock.lap()
+
+        BufferPool.shared.resetPeak()
+        let prediction = network.predict(input, outputStride: stride)
+        let forwardTime = clock.lap()
+        let activationPeak = BufferPool.shared.peakBytes
+
+        let labels = argmax(prediction.scores)
+        let palette = Palette(colors: meta.classColors)
+        if let out {
+            try PNG.write(palette.colorize(labels, width: picture.width, height: picture.height), to: out, overwrite: force)
+        }
+        if let overlay {
+            try PNG.write(palette.overlay(labels, on: picture), to: overlay, overwrite: force)
+        }
+        if let saveLogits {
+            try SafeFile.write(NumPyFile.encode(prediction.scores), to: saveLogits, overwrite: force)
+        }
+        let postprocessTime = clock.lap()
+
+        let weightBytes = network.parameterCount * 4
+        print("\(image): \(picture.width)x\(picture.height), \(meta.architecture) \(meta.backbone), output stride \(stride), \(Parallel.threads) threads")
+        print(String(format: "time: load %.1f ms, preprocess %.1f ms, forward %.1f ms, postprocess %.1f ms",
+                     loadTime, preprocessTime, forwardTime, postprocessTime))
+        print(String(format: "memory: weights %.1f MB, activation peak %.1f MB, process peak RSS %.1f MB",
+                     Double(weightBytes) / 1e6, Double(activationPeak) / 1e6, Double(peakResidentBytes()) / 1e6))
+        for path in [out, overlay, saveLogits].compactMap({ $0 }) { print("wrote \(path)") }
+    }
+}
+
+/// Milliseconds between laps.
+struct Stopwatch {
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    mutating func lap() -> Double {
+        let now = DispatchTime.now().uptimeNanoseconds
+        defer { last = now }
+        return Double(now - last) / 1e6
+    }
+}
+
+/// The process's peak resident set size.
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return usage.ru_maxrss * 1024
+}

@@ -1,0 +1,114 @@
+import SegEngine
+import XCTest
+
+/// Small cases whose results can be checked by hand.
+final class KernelTests: XCTestCase {
+    /// 1..n in CHW order.
+    func ramp(_ c: Int, _ h: Int, _ w: Int) -> Tensor {
+        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { Float($0 + 1) })
+    }
+
+    func testBoxFilterSumsNeighbourhoodsWithZeroPadding() {
+        // 3x3 ones over [[1,2,3],[4,5,6],[7,8,9]] with padding 1: the centre sees everything (45),
+        // the top-left corner sees 1+2+4+5 = 12.
+        let weights = ConvWeights(outChannels: 1, inChannels: 1, kernelH: 3, kernelW: 3, weights: Array(repeating: 1, count: 9))
+        let out = conv2d(ramp(1, 3, 3), weights, .same(kernel: 3))
+        XCTAssertEqual(out.toArray(), [12, 21, 16, 27, 45, 33, 24, 39, 28])
+    }
+
+    func testFoldedBatchNormIsAnAffineMapOfTheOutput() {
+        // y = scale * (w*x + b) + shift per output channel.
+        let weights = ConvWeights(outChannels: 2, inChannels: 1, kernelH: 1, kernelW: 1, weights: [2, -1], bias: [1, 0],
+                                  scale: [0.5, 3], shift: [10, -2])
+        let out = conv2d(Tensor(channels: 1, height: 1, width: 2, values: [1, 4]), weights)
+        // Channel 0: 0.5 * (2x + 1) + 10 at x = 1, 4; channel 1: 3 * (-x) - 2.
+        let expected: [Float] = [11.5, 14.5, -5, -14]
+        XCTAssertEqual(out.toArray(), expected)
+    }
+
+    func testDilationReachesFartherAndStrideSkips() {
+        // Tap offsets -2, 0, +2 (dilation 2, padding 2) with weights [1, 0, 1] on the row 1..7,
+        // stride 2: outputs at 0, 2, 4, 6 are x[-2]+x[2], x[0]+x[4], x[2]+x[6], x[4]+x[8].
+        let weights = ConvWeights(outChannels: 1, inChannels: 1, kernelH: 1, kernelW: 3, weights: [1, 0, 1])
+        let out = conv2d(ramp(1, 1, 7), weights, ConvGeometry(stride: 2, padding: 2, dilation: 2))
+        XCTAssertEqual(out.height, 3, "padding applies to both axes: (1 + 4 - 1) / 2 + 1 rows")
+        XCTAssertEqual(Array(out.toArray()[4..<8]), [3, 1 + 5, 3 + 7, 5])
+    }
+
+    func testTransposedConvSpreadsEachInputOverAKernel() {
+        // Stride 2, kernel 2 of ones: each input value becomes a 2x2 block.
+        let weights = TransposedConvWeights(inChannels: 1, outChannels: 1, kernelH: 2, kernelW: 2, weights: [1, 1, 1, 1])
+        let out = convTranspose2d(Tensor(channels: 1, height: 1, width: 2, values: [3, 5]), weights, ConvGeometry(stride: 2))
+        XCTAssertEqual(out.shape, [1, 2, 4])
+        XCTAssertEqual(out.toArray(), [3, 3, 5, 5, 3, 3, 5, 5])
+    }
+
+    func testCeilModePoolingSizesFollowCaffe() {
+        // FCN's 2x2/2 pools on a 500 input: 250, then 125, 63, 32, 16 (ceil), where floor gives 15 at the end.
+        var size = 500
+        var sizes: [Int] = []
+        for _ in 0..<5 {
+            size = pooledSize(size, kernel: 2, stride: 2, padding: 0, ceilMode: true)
+            sizes.append(size)
+        }
+        XCTAssertEqual(sizes, [250, 125, 63, 32, 16])
+        XCTAssertEqual(pooledSize(63, kernel: 2, stride: 2, padding: 0, ceilMode: false), 31)
+        // A ceil-mode window may not start in the right padding: 3/2 p1 on 6 gives 4 windows, not 5... as PyTorch.
+        XCTAssertEqual(pooledSize(6, kernel: 3, stride: 2, padding: 1, ceilMode: true), 4)
+    }
+
+    func testMaxPoolIgnoresPadding() {
+        // All values negative: zero padding would win, -inf padding does not.
+        let x = Tensor(channels: 1, height: 2, width: 2, values: [-4, -3, -2, -1])
+        XCTAssertEqual(maxPool2d(x, kernel: 3, stride: 1, padding: 1).toArray(), [-1, -1, -1, -1])
+    }
+
+    func testAlignCornersMapsEndsOntoEnds() {
+        let row = Tensor(channels: 1, height: 1, width: 3, values: [0, 1, 2])
+        XCTAssertEqual(resize(row, height: 1, width: 5, mode: .bilinear(alignCorners: true)).toArray(), [0, 0.5, 1, 1.5, 2])
+        // Half-pixel centres: output 0 maps to source -0.25 (clamped to 0), output 1 to 0.25, ...
+        XCTAssertEqual(resize(row, height: 1, width: 6, mode: .bilinear(alignCorners: false)).toArray(),
+                       [0, 0.25, 0.75, 1.25, 1.75, 2])
+        XCTAssertEqual(resize(row, height: 1, width: 6, mode: .nearest).toArray(), [0, 0, 1, 1, 2, 2])
+    }
+
+    func testSoftmaxAndArgmaxWorkOverChannels() {
+        // Two pixels, three classes: pixel 0 has equal scores, pixel 1 prefers class 2.
+        let scores = Tensor(channels: 3, height: 1, width: 2, values: [1, 0, 1, 0, 1, 5])
+        let probabilities = softmax(scores).toArray()
+        XCTAssertEqual(probabilities[0], 1.0 / 3, accuracy: 1e-6)
+        XCTAssertEqual(probabilities[2], 1.0 / 3, accuracy: 1e-6)
+        XCTAssertEqual(probabilities[5], exp(5) / (1 + 1 + exp(5)), accuracy: 1e-6)
+        XCTAssertEqual(argmax(scores), [0, 2], "a tie goes to the first class")
+    }
+
+    func testConcatAddMultiplyAndBroadcast() {
+        let a = Tensor(channels: 1, height: 1, width: 2, values: [1, 2])
+        let b = Tensor(channels: 2, height: 1, width: 2, values: [3, 4, 5, 6])
+        XCTAssertEqual(concat([a, b]).toArray(), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(add(b, b, activation: .relu).toArray(), [6, 8, 10, 12])
+        XCTAssertEqual(multiply(b, Tensor(channels: 2, height: 1, width: 1, values: [2, -1])).toArray(), [6, 8, -5, -6])
+        XCTAssertEqual(broadcast(Tensor(channels: 2, height: 1, width: 1, values: [7, 9]), height: 1, width: 2).toArray(),
+                       [7, 7, 9, 9])
+    }
+
+    func testActivations() {
+        let x = Tensor(channels: 1, height: 1, width: 4, values: [-4, -1, 2, 8])
+        XCTAssertEqual(activate(x, .relu).toArray(), [0, 0, 2, 8])
+        XCTAssertEqual(activate(x, .relu6).toArray(), [0, 0, 2, 6])
+        XCTAssertEqual(activate(x, .hardswish).toArray(), [0, -1.0 / 3, 2 * 5.0 / 6, 8])
+        XCTAssertEqual(activate(x, .sigmoid).toArray()[2], 1 / (1 + exp(-2)), accuracy: 1e-7)
+    }
+
+    func testThreadCountDoesNotChangeResults() {
+        let x = ramp(4, 9, 13)
+        let weights = ConvWeights(outChannels: 6, inChannels: 4, kernelH: 3, kernelW: 3,
+                                  weights: (0..<216).map { Float(($0 * 37) % 11) - 5 })
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        Parallel.setThreads(1)
+        let one = conv2d(x, weights, .same(kernel: 3, dilation: 2)).toArray()
+        Parallel.setThreads(2)
+        XCTAssertEqual(conv2d(x, weights, .same(kernel: 3, dilation: 2)).toArray(), one)
+    }
+}

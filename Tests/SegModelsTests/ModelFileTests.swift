@@ -1,0 +1,110 @@
+import Foundation
+import SegEngine
+@testable import SegModels
+import XCTest
+
+/// Model files that are broken in every way we can think of give errors naming the problem.
+final class ModelFileTests: XCTestCase {
+    var scratch: URL!
+    var tiny: String { Bundle.module.url(forResource: "tiny_deeplabv3", withExtension: "safetensors", subdirectory: "Fixtures")!.path }
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-models-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func write(_ data: Data, _ name: String = "model.safetensors") throws -> String {
+        let url = scratch.appendingPathComponent(name)
+        try data.write(to: url)
+        return url.path
+    }
+
+    func assertLoadFails(_ path: String, containing text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try ModelLoader.load(path: path), file: file, line: line) { error in
+            XCTAssertTrue("\(error)".contains(text), "'\(error)' does not mention '\(text)'", file: file, line: line)
+        }
+    }
+
+    func testMetadataOfTheFixtureIsRead() throws {
+        let model = try ModelLoader.load(path: tiny)
+        XCTAssertEqual(model.metadata.architecture, "deeplabv3")
+        XCTAssertEqual(model.metadata.numClasses, 21)
+        XCTAssertEqual(model.metadata.classNames[15], "person")
+        XCTAssertEqual(model.metadata.classColors[15], [192, 128, 128])
+        XCTAssertEqual(model.metadata.std[0], 0.229, accuracy: 1e-7)
+        XCTAssertEqual(model.metadata.outputStride, 8)
+        XCTAssertEqual(try model.metadata.integers("backbone_layers"), [1, 2, 2, 1])
+    }
+
+    func testMissingTensorIsNamed() throws {
+        var builder = try SafeTensorsBuilder(copying: SafeTensorsFile(path: tiny))
+        builder.items.removeAll { $0.name == "backbone.layer3.1.conv2.weight" }
+        assertLoadFails(try write(builder.data()), containing: "no tensor 'backbone.layer3.1.conv2.weight'")
+    }
+
+    func testShapeMismatchNamesTensorExpectedAndFound() throws {
+        var builder = try SafeTensorsBuilder(copying: SafeTensorsFile(path: tiny))
+        let index = builder.items.firstIndex { $0.name == "classifier.4.weight" }!
+        builder.items[index].item.shape = [21, 8, 2, 1]
+        XCTAssertThrowsError(try ModelLoader.load(path: try write(builder.data()))) { error in
+            XCTAssertEqual(error as? SafeTensorsError,
+                           .shapeMismatch(name: "classifier.4.weight", expected: [21, 16, 1, 1], found: [21, 8, 2, 1]))
+        }
+    }
+
+    func testMetadataProblemsNameTheField() throws {
+        let file = try SafeTensorsFile(path: tiny)
+        for (field, value, message) in [("num_classes", "twenty", "'num_classes'"),
+                                        ("class_names", "[\"a\", \"b\"]", "2 names for 21 classes"),
+                                        ("architecture", "unet", "'unet' is not one of"),
+                                        ("output_stride", "12", "expected 8, 16 or 32"),
+                                        ("input_std", "1,0,1", "input_std"),
+                                        ("format_version", "99", "newer than this segview")] {
+            var builder = try SafeTensorsBuilder(copying: file)
+            builder.metadata[field] = value
+            assertLoadFails(try write(builder.data(), "\(field).safetensors"), containing: message)
+        }
+        var builder = try SafeTensorsBuilder(copying: file)
+        builder.metadata["class_colors"] = nil
+        assertLoadFails(try write(builder.data(), "nocolors.safetensors"), containing: "'class_colors': missing")
+    }
+
+    func testFilesThatAreNotSafeTensors() throws {
+        assertLoadFails(try write(Data("tiny".utf8), "short.safetensors"), containing: "only 4 bytes")
+        assertLoadFails(try write(Data(repeating: 0xff, count: 64), "huge.safetensors"), containing: "exceeds the file size")
+        var notJSON = Data()
+        withUnsafeBytes(of: UInt64(5).littleEndian) { notJSON.append(contentsOf: $0) }
+        notJSON.append(Data("hello".utf8))
+        assertLoadFails(try write(notJSON, "text.safetensors"), containing: "not a JSON object")
+        assertLoadFails(scratch.appendingPathComponent("absent.safetensors").path, containing: "No such file")
+        assertLoadFails(scratch.path, containing: "not a regular file")
+    }
+
+    func testOffsetsOutsideTheFileAreRefused() throws {
+        var builder = SafeTensorsBuilder()
+        builder.add("w", shape: [2], floats: [1, 2])
+        let header = Data(#"{"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 800]}}"#.utf8)
+        XCTAssertThrowsError(try SafeTensorsFile(path: try write(builder.data(header: header)))) { error in
+            XCTAssertTrue("\(error)".contains("do not hold [2] of F32"), "\(error)")
+        }
+        let header2 = Data(#"{"w": {"dtype": "F32", "shape": [200], "data_offsets": [0, 800]}}"#.utf8)
+        XCTAssertThrowsError(try SafeTensorsFile(path: try write(builder.data(header: header2), "b"))) { error in
+            XCTAssertTrue("\(error)".contains("ends at byte 800 of a 8-byte data section"), "\(error)")
+        }
+    }
+
+    func testHalfAndBFloat16TensorsAreConverted() throws {
+        var builder = SafeTensorsBuilder()
+        builder.add("half", dtype: "F16", shape: [3], raw: [0x3C00, 0xC000, 0x3800])
+        builder.add("brain", dtype: "BF16", shape: [1, 2], raw: [0x3F80, 0xC0A0])
+        builder.add("count", dtype: "I16", shape: [1], raw: [7])
+        let file = try SafeTensorsFile(path: try write(builder.data()))
+        XCTAssertEqual(try file.floats("half", shape: [3]), [1, -2, 0.5])
+        XCTAssertEqual(try file.floats("brain", shape: [1, 2]), [1, -5])
+        XCTAssertThrowsError(try file.floats("count", shape: [1])) { error in
+            XCTAssertEqual(error as? SafeTensorsError, .unsupportedDType(name: "count", dtype: "I16"))
+        }
+    }
+}

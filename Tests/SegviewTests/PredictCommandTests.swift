@@ -1,0 +1,95 @@
+import Foundation
+import SegEngine
+import XCTest
+
+/// `segview predict` as a user runs it: the built binary, real files, exit codes and messages.
+final class PredictCommandTests: XCTestCase {
+    var scratch: URL!
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    var fixtures: URL { root.appendingPathComponent("Tests/SegModelsTests/Fixtures") }
+
+    /// The `segview` built next to this test bundle.
+    var binary: URL {
+        var directory = Bundle(for: Self.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("segview").path) {
+            directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("segview")
+    }
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func segview(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = scratch
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    var image: String { fixtures.appendingPathComponent("street_37x53.png").path }
+    var model: String { fixtures.appendingPathComponent("tiny_deeplabv3.safetensors").path }
+
+    func testPredictWritesMaskOverlayAndLogitsMatchingPyTorch() throws {
+        let (status, output) = try segview(["predict", image, "--model", model, "--output-stride", "16",
+                                            "--out", "mask.png", "--overlay", "overlay.png", "--save-logits", "logits.npy"])
+        XCTAssertEqual(status, 0, output)
+        for line in ["53x37", "output stride 16", "forward", "activation peak", "wrote mask.png"] {
+            XCTAssertTrue(output.contains(line), "missing '\(line)' in:\n\(output)")
+        }
+        let (ours, shape) = try NumPyFile.decode(Data(contentsOf: scratch.appendingPathComponent("logits.npy")))
+        let (expected, _) = try NumPyFile.decode(Data(contentsOf: fixtures.appendingPathComponent("tiny_deeplabv3_os16.npy")))
+        XCTAssertEqual(shape, [21, 37, 53])
+        XCTAssertLessThan(zip(ours, expected).map { abs($0 - $1) }.max()!, 1e-4 * expected.map(abs).max()!)
+        for name in ["mask.png", "overlay.png"] {
+            let data = try Data(contentsOf: scratch.appendingPathComponent(name))
+            XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], name)
+        }
+    }
+
+    func testDefaultOutputIsTheMaskInTheCurrentDirectory() throws {
+        let (status, output) = try segview(["predict", image, "--model", model])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("street_37x53.mask.png").path))
+    }
+
+    func testRefusesToOverwriteWithoutForce() throws {
+        let existing = scratch.appendingPathComponent("mask.png")
+        try Data("mine".utf8).write(to: existing)
+        let (status, output) = try segview(["predict", image, "--model", model, "--out", "mask.png"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("mask.png already exists (use --force to overwrite)"), output)
+        XCTAssertEqual(try String(contentsOf: existing, encoding: .utf8), "mine")
+        let forced = try segview(["predict", image, "--model", model, "--out", "mask.png", "--force"])
+        XCTAssertEqual(forced.status, 0, forced.output)
+        XCTAssertNotEqual(try Data(contentsOf: existing), Data("mine".utf8))
+    }
+
+    func testBadInputsGiveMessagesAndNoOutput() throws {
+        let notPNG = scratch.appendingPathComponent("photo.png")
+        try Data("GIF89a".utf8).write(to: notPNG)
+        var result = try segview(["predict", notPNG.path, "--model", model, "--out", "mask.png"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("photo.png: not a PNG file"), result.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("mask.png").path))
+
+        result = try segview(["predict", image, "--model", image])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("is not a valid .safetensors file"), result.output)
+
+        result = try segview(["predict", image, "--model", model, "--output-stride", "4"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.output.contains("output stride 4 is not available"), result.output)
+    }
+}
