@@ -5,6 +5,7 @@ import PackageDescription
 //   SegEngine  tensors, kernels and threading (knows nothing of models, images or terminals)
 //   SegImage   PNG I/O through libpng, normalisation, palettes, overlays
 //   SegModels  model files (.safetensors), layers with weights, backbones, one file per architecture
+//   SegTUI     the ncurses viewer: a pure renderer (state -> cell grid) and a thin terminal layer
 //   segview    the command line
 let package = Package(
     name: "segview",
@@ -28,13 +29,20 @@ let package = Package(
         .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim"]),
         .target(name: "SegImage", dependencies: ["PNGShim", "SegEngine"]),
         .target(name: "SegModels", dependencies: ["SegEngine"]),
+        .systemLibrary(
+            name: "CNcursesW", path: "Sources/CNcursesW", pkgConfig: "ncursesw",
+            providers: [.apt(["libncurses-dev"])]),
+        .target(name: "TermShim", dependencies: ["CNcursesW"], path: "Sources/TermShim"),
+        // Knows models only through SegModels' SegmentationModel interface.
+        .target(name: "SegTUI", dependencies: ["SegEngine", "SegImage", "SegModels", "TermShim"]),
         .executableTarget(
             name: "segview",
             dependencies: [
-                "SegEngine", "SegImage", "SegModels",
+                "SegEngine", "SegImage", "SegModels", "SegTUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SegTUITests", dependencies: ["SegTUI", "SegImage", "SegModels", "SegEngine"]),
         .testTarget(name: "SegImageTests", dependencies: ["SegImage", "SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SegModelsTests", dependencies: ["SegModels", "SegEngine", "SegImage"],

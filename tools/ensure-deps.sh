@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages segview builds against, or says exactly what to run.
 set -euo pipefail
-packages=(pkg-config libpng-dev libopenblas-dev libncursesw5-dev)
+packages=(pkg-config libpng-dev libopenblas-dev libncurses-dev ncurses-bin)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

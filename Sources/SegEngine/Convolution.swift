@@ -106,6 +106,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
     precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW)
+    countWork(input, weights, geometry, output)
 
     if weights.isDepthwise {
         depthwiseConv(input, weights, geometry, output)
@@ -120,6 +121,15 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         }
     }
     return output
+}
+
+/// Tallies the multiply-adds, including how many taps read inside the input (the rest read padding).
+private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor) {
+    let rows = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height).count }
+    let cols = (0..<weights.kernelW).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width).count }
+    let inBounds = Double(rows.reduce(0, +)) * Double(cols.reduce(0, +))
+    Counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
+                            outputPlane: output.plane, taps: weights.taps, tapsInBounds: inBounds)
 }
 
 /// Adds the bias and applies the activation to output positions `start..<start+count` of channels `channels`.

@@ -3,6 +3,7 @@ import Foundation
 import SegEngine
 import SegImage
 import SegModels
+import SegTUI
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,10 +53,7 @@ struct Predict: ParsableCommand {
         }
 
         let picture = try PNG.read(image)
-        let normalization = Normalization(mean: meta.mean, std: meta.std,
-                                          scale: meta.inputRange == .unit ? 1.0 / 255 : 1,
-                                          bgr: meta.channelOrder == .bgr)
-        let input = normalization.tensor(from: picture)
+        let input = Normalization(meta).tensor(from: picture)
         let preprocessTime = clock.lap()
 
         BufferPool.shared.resetPeak()
@@ -97,9 +95,11 @@ struct Stopwatch {
     }
 }
 
-/// The process's peak resident set size.
+/// The process's peak resident set size (VmHWM: unlike getrusage's maxrss it starts afresh at exec,
+/// so a parent process's size never shows up here).
 func peakResidentBytes() -> Int {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return usage.ru_maxrss * 1024
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kilobytes * 1024
 }

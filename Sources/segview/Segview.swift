@@ -6,7 +6,8 @@ struct Segview: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segview",
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
-        subcommands: [Predict.self, Info.self])
+        subcommands: [View.self, Predict.self, Bench.self, Info.self],
+        defaultSubcommand: View.self)
 }
 
 /// Options every command that runs a network shares.

@@ -1,0 +1,358 @@
+import Foundation
+import SegImage
+
+/// Turns (scene, view state, terminal size, colour mode) into a grid of cells. It knows nothing of
+/// ncurses; the only state it keeps is a cache of downscaled layers, so that moving the cursor does
+/// not resample the image.
+public final class Renderer {
+    public static let panelWidth = 34
+    public static let minimumSize = (cols: 40, rows: 12)
+
+    private var imageCache: (key: String, pixels: [RGB])?
+    /// Two pixels per cell with `▀` (UTF-8 locales), or one pixel per cell drawn as a coloured space
+    /// and ASCII text (anything else: ncursesw draws nothing for `▀` there).
+    public var halfBlocks: Bool
+
+    public init(halfBlocks: Bool = true) {
+        self.halfBlocks = halfBlocks
+    }
+
+    /// Where things go for a terminal size.
+    public struct Layout: Equatable {
+        public var panes: [(x: Int, y: Int, width: Int, height: Int)]
+        public var panel: (x: Int, y: Int, width: Int, height: Int)?
+        public var summaryRow: Int?
+        public var statusRow: Int
+
+        public static func == (a: Layout, b: Layout) -> Bool {
+            a.panes.map { [$0.x, $0.y, $0.width, $0.height] } == b.panes.map { [$0.x, $0.y, $0.width, $0.height] }
+                && a.statusRow == b.statusRow && a.summaryRow == b.summaryRow
+        }
+    }
+
+    /// Three panes side by side with the panel at the right when wide; one pane at a time when narrow.
+    public static func layout(rows: Int, cols: Int, singlePane: Bool) -> Layout {
+        let wide = cols >= 100
+        let paneArea = wide ? cols - panelWidth - 1 : cols
+        let top = 1, bottom = wide ? rows - 1 : rows - 3  // titles on row 0; status (and summary) below
+        let count = singlePane || paneArea < 3 * 16 + 2 ? 1 : 3
+        let width = (paneArea - (count - 1)) / count
+        let panes = (0..<count).map { (x: $0 * (width + 1), y: top, width: width, height: bottom - top) }
+        return Layout(panes: panes, panel: wide ? (cols - panelWidth, 0, panelWidth, rows - 1) : nil,
+                      summaryRow: wide ? nil : rows - 3, statusRow: rows - 1)
+    }
+
+    public func render(_ scene: Scene, _ state: ViewState, rows: Int, cols: Int, palette: TerminalPalette) -> CellGrid {
+        var grid = CellGrid(rows: rows, cols: cols)
+        guard rows >= Self.minimumSize.rows && cols >= Self.minimumSize.cols else {
+            let lines = ["terminal too small", "\(cols)x\(rows), need \(Self.minimumSize.cols)x\(Self.minimumSize.rows)", "q quits"]
+            for (i, line) in lines.enumerated() where i < rows {
+                grid.text(line, y: max(0, rows / 2 - 1) + i - (rows < 3 ? rows / 2 : 0), x: max(0, (cols - line.count) / 2))
+            }
+            return grid
+        }
+        let narrow = Self.layout(rows: rows, cols: cols, singlePane: false).panes.count == 1
+        let layout = Self.layout(rows: rows, cols: cols, singlePane: narrow)
+        let panes = paneKinds(state, compare: state.compare && scene.comparison != nil)
+        let shown = narrow ? [panes[min(state.singlePane, panes.count - 1)]] : panes
+        for (frame, kind) in zip(layout.panes, shown) {
+            drawPane(kind, scene, state, into: &grid, frame: frame, palette: palette)
+        }
+        if let panel = layout.panel { drawPanel(scene, state, into: &grid, frame: panel, palette: palette) }
+        if let row = layout.summaryRow { drawSummary(scene, state, into: &grid, row: row) }
+        drawStatus(scene, state, into: &grid, row: layout.statusRow, palette: palette)
+        if state.showHelp { drawHelp(into: &grid) }
+        return grid
+    }
+
+    // MARK: panes
+
+    enum PaneKind: Equatable {
+        case image, mask(comparison: Bool), border, disagreement
+    }
+
+    func paneKinds(_ state: ViewState, compare: Bool) -> [PaneKind] {
+        compare ? [.mask(comparison: false), .mask(comparison: true), .disagreement] : [.image, .mask(comparison: false), .border]
+    }
+
+    private func title(_ kind: PaneKind, _ scene: Scene, _ state: ViewState) -> String {
+        switch kind {
+        case .image: return "image \(scene.image.width)x\(scene.image.height)"
+        case .mask(let second):
+            let model = second ? scene.comparisonTitle ?? "" : scene.modelTitle
+            return "\(state.maskView.title): \(model)"
+        case .border: return scene.result?.border != nil ? "border map (model)" : "boundaries (from mask)"
+        case .disagreement: return halfBlocks ? "A ≠ B" : "A != B"
+        }
+    }
+
+    private func drawPane(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, into grid: inout CellGrid,
+                          frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette) {
+        grid.text(title(kind, scene, state), y: frame.y - 1, x: frame.x, width: frame.width, bold: true)
+        let image = scene.image
+        let viewport = Viewport.around(cursorX: state.cursorX, cursorY: state.cursorY, zoom: state.zoom,
+                                       imageWidth: image.width, imageHeight: image.height)
+        var size = viewport.gridSize(maxWidth: frame.width, maxHeight: frame.height * 2)
+        if !halfBlocks { size.height = max(1, size.height / 2) }  // a cell is about twice as tall as wide
+        let originX = frame.x + (frame.width - size.width) / 2, originY = frame.y
+        let pixels = paneColors(kind, scene, state, viewport: viewport, size: size, palette: palette)
+        guard let pixels else {
+            let text = scene.busy ?? "no result"
+            grid.text(text, y: frame.y + frame.height / 2, x: frame.x + max(0, (frame.width - text.count) / 2), width: frame.width)
+            return
+        }
+        // The cursor's pixel, drawn in black or white against what is under it.
+        let cursorColumn = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
+        let cursorRow = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))
+        var colors = pixels
+        if cursorColumn >= 0 && cursorColumn < size.width && cursorRow >= 0 && cursorRow < size.height {
+            let under = imagePixels(scene, viewport: viewport, size: size)[cursorRow * size.width + cursorColumn]
+            colors[cursorRow * size.width + cursorColumn] = palette.color(under.luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255))
+        }
+        guard halfBlocks else {
+            for row in 0..<size.height {
+                for col in 0..<size.width { grid[originY + row, originX + col] = Cell(bg: colors[row * size.width + col]) }
+            }
+            return
+        }
+        for row in 0..<(size.height + 1) / 2 {
+            for col in 0..<size.width {
+                let top = colors[2 * row * size.width + col]
+                let bottom = 2 * row + 1 < size.height ? colors[(2 * row + 1) * size.width + col] : -1
+                grid[originY + row, originX + col] = Cell(glyph: Cell.upperHalf, fg: top, bg: bottom)
+            }
+        }
+    }
+
+    /// The image layer, cached by image, viewport and grid size.
+    private func imagePixels(_ scene: Scene, viewport: Viewport, size: (width: Int, height: Int)) -> [RGB] {
+        let key = "\(scene.imageName)|\(scene.image.width)x\(scene.image.height)|\(viewport)|\(size.width)x\(size.height)"
+        if let cached = imageCache, cached.key == key { return cached.pixels }
+        let pixels = Sampling.averageRGB(scene.image.pixels, width: scene.image.width, height: scene.image.height,
+                                         viewport: viewport, gridWidth: size.width, gridHeight: size.height)
+        imageCache = (key, pixels)
+        return pixels
+    }
+
+    /// Terminal colours of one pane's pixel grid, or nil when its result is not there yet.
+    private func paneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
+                            size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
+        let image = imagePixels(scene, viewport: viewport, size: size)
+        let (w, h) = (scene.image.width, scene.image.height)
+        func labels(_ result: SegmentationResult) -> [Int32] {
+            Sampling.majority(result.labels, width: w, height: h, classes: scene.classNames.count, viewport: viewport,
+                              gridWidth: size.width, gridHeight: size.height)
+        }
+        func maximum(_ values: [Float]) -> [Float] {
+            Sampling.maximum(values, width: w, height: h, viewport: viewport, gridWidth: size.width, gridHeight: size.height)
+        }
+        switch kind {
+        case .image:
+            return image.map(palette.color)
+        case .border:
+            guard let result = scene.result else { return nil }
+            return maximum(result.border ?? result.boundaries).map { palette.color(Colormap.grey($0)) }
+        case .disagreement:
+            guard let a = scene.result, let b = scene.comparison else { return nil }
+            let differs = maximum(zip(a.labels, b.labels).map { $0 == $1 ? 0 : 1 })
+            return zip(image, differs).map { pixel, d in
+                palette.color(d > 0 ? RGB(255, 0, 255) : RGB(0, 0, 0).mixed(with: Colormap.grey(pixel.luminance / 255), 0.5))
+            }
+        case .mask(let second):
+            guard let result = second ? scene.comparison : scene.result else { return nil }
+            return maskColors(result, scene, state, image: image, labels: labels(result), viewport: viewport,
+                              size: size, palette: palette)
+        }
+    }
+
+    private func maskColors(_ result: SegmentationResult, _ scene: Scene, _ state: ViewState, image: [RGB], labels: [Int32],
+                            viewport: Viewport, size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32] {
+        let (w, h) = (scene.image.width, scene.image.height)
+        func average(_ values: [Float]) -> [Float] {
+            Sampling.average(values, width: w, height: h, viewport: viewport, gridWidth: size.width, gridHeight: size.height)
+        }
+        func classRGB(_ label: Int32) -> RGB? {
+            label >= 0 && Int(label) < scene.classColors.count && state.isVisible(Int(label)) ? scene.classColors[Int(label)] : nil
+        }
+        switch state.maskView {
+        case .mask:
+            return zip(labels, image).map { label, pixel in
+                classRGB(label) != nil ? palette.classColor(Int(label)) : palette.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
+            }
+        case .blend:
+            return zip(labels, image).map { label, pixel in
+                classRGB(label).map { palette.color(pixel.mixed(with: $0, state.opacity)) } ?? palette.color(pixel)
+            }
+        case .contour:
+            return labels.indices.map { i in
+                let x = i % size.width, y = i / size.width, label = labels[i]
+                let edge = (x + 1 < size.width && labels[i + 1] != label) || (y + 1 < size.height && labels[i + size.width] != label)
+                guard edge, let color = classRGB(label) else { return palette.color(image[i]) }
+                return palette.color(image[i].mixed(with: color, max(state.opacity, 0.8)))
+            }
+        case .heatmap:
+            let plane = result.probabilities.planePointer(min(state.selectedClass, result.probabilities.channels - 1))
+            return average(Array(UnsafeBufferPointer(start: plane, count: w * h))).map { palette.color(Colormap.heat($0)) }
+        case .confidence:
+            return average(result.maxProbability).map { palette.color(Colormap.heat($0)) }
+        case .entropy:
+            return average(result.normalizedEntropy).map { palette.color(Colormap.heat($0)) }
+        case .errors:
+            guard let truth = scene.truth else {
+                return labels.map { classRGB($0) != nil ? palette.classColor(Int($0)) : palette.color(RGB(0, 0, 0)) }
+            }
+            // 0 correct, 1 wrong, 2 not labelled; the worst case in a cell wins so single errors stay visible.
+            let codes: [Float] = zip(result.labels, truth).map { p, t in Int(t) == scene.ignoreLabel ? 0.5 : (Int(p) == Int(t) ? 0 : 1) }
+            return zip(Sampling.maximum(codes, width: w, height: h, viewport: viewport, gridWidth: size.width,
+                                        gridHeight: size.height), image).map { code, pixel in
+                switch code {
+                case 1: return palette.color(RGB(230, 30, 30))
+                case 0.5: return palette.color(RGB(20, 30, 70))
+                default: return palette.color(Colormap.grey(pixel.luminance / 255 * 0.6))
+                }
+            }
+        }
+    }
+
+    // MARK: panel, summary, status, help
+
+    private func drawPanel(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid,
+                           frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette) {
+        var y = frame.y
+        let x = frame.x, width = frame.width
+        func line(_ text: String, bold: Bool = false, fg: Int32 = -1) {
+            grid.text(text, y: y, x: x, width: width, fg: fg, bold: bold)
+            y += 1
+        }
+        line("Inspector", bold: true)
+        for text in inspectorLines(scene, state) { line(text) }
+        if let result = scene.result {
+            let ranking = result.ranking(x: state.cursorX, y: state.cursorY).prefix(5)
+            for (label, probability) in ranking {
+                let name = scene.classNames[label].padding(toLength: 12, withPad: " ", startingAt: 0)
+                line(" \(name) \(String(format: "%.3f", probability)) \(Self.bar(Double(probability), width: 12, ascii: !halfBlocks))")
+            }
+        }
+        y += 1
+        guard y < frame.y + frame.height else { return }
+        line("Legend  (Tab select, space hide, S solo)", bold: true)
+        let shares = scene.result?.classShares ?? []
+        let rowsLeft = frame.y + frame.height - y
+        let first = max(0, min(state.selectedClass - rowsLeft / 2, scene.classNames.count - rowsLeft))
+        for label in first..<min(scene.classNames.count, first + rowsLeft) {
+            let marker = label == state.selectedClass ? ">" : " "
+            grid.text(marker, y: y, x: x, bold: true)
+            let swatch = state.isVisible(label) ? palette.classColor(label) : -1
+            grid[y, x + 1] = Cell(glyph: 32, bg: swatch)
+            grid[y, x + 2] = Cell(glyph: state.isVisible(label) ? 32 : 45, bg: swatch)
+            let share = label < shares.count ? String(format: "%5.1f%%", shares[label] * 100) : ""
+            let name = scene.classNames[label].padding(toLength: 18, withPad: " ", startingAt: 0)
+            grid.text(" \(String(format: "%2d", label)) \(name)\(share)", y: y, x: x + 3, width: width - 3,
+                      bold: label == state.selectedClass)
+            y += 1
+        }
+    }
+
+    /// Position, output cell, class, truth and border under the cursor.
+    func inspectorLines(_ scene: Scene, _ state: ViewState) -> [String] {
+        let s = state.outputStride
+        var lines = [" pixel  (\(state.cursorX), \(state.cursorY))",
+                     " cell   (\(state.cursorX / s), \(state.cursorY / s)) at OS \(s)"]
+        guard let result = scene.result else { return lines + [" " + (scene.busy ?? "no result")] }
+        let i = state.cursorY * result.width + state.cursorX
+        let label = Int(result.labels[i])
+        lines.append(" class  \(label) \(scene.classNames[label])")
+        if let truth = scene.truth {
+            let t = Int(truth[i])
+            lines.append(" truth  " + (t == scene.ignoreLabel ? "(not labelled)" : t < scene.classNames.count ? "\(t) \(scene.classNames[t])" : "\(t)"))
+        }
+        if let border = result.border {
+            lines.append(" border \(String(format: "%.3f", border[i]))")
+        } else {
+            lines.append(" border \(result.boundaries[i] > 0 ? "on a class boundary" : "-")")
+        }
+        if let other = scene.comparison {
+            let b = Int(other.labels[i])
+            lines.append(" B      \(b) \(scene.classNames[b]) \(String(format: "%.3f", other.probability(of: b, x: state.cursorX, y: state.cursorY)))")
+        }
+        lines.append(" top-5")
+        return lines
+    }
+
+    private func drawSummary(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int) {
+        let lines = inspectorLines(scene, state).filter { $0 != " top-5" }
+        grid.text(lines.prefix(3).map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "  "), y: row, x: 0)
+        var top = ""
+        if let result = scene.result {
+            top = result.ranking(x: state.cursorX, y: state.cursorY).prefix(3)
+                .map { "\(scene.classNames[$0.label]) \(String(format: "%.2f", $0.probability))" }.joined(separator: "  ")
+        }
+        grid.text(top + (lines.count > 3 ? "  " + lines[3].trimmingCharacters(in: .whitespaces) : ""), y: row + 1, x: 0)
+    }
+
+    private func drawStatus(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int, palette: TerminalPalette) {
+        var parts = ["\(scene.imageName) \(scene.image.width)x\(scene.image.height)", scene.modelTitle, "OS \(state.outputStride)"]
+        if let busy = scene.busy { parts.append(busy) } else if let result = scene.result {
+            parts.append(String(format: "%.0f ms", result.inferenceMilliseconds))
+        }
+        parts.append(palette.mode.label)
+        if let agreement = scene.agreement {
+            parts.append(String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100))
+        }
+        if state.compare, let title = scene.comparisonTitle { parts.append("vs \(title)") }
+        if state.zoom > 0 { parts.append("zoom \(1 << state.zoom)x") }
+        parts.append(scene.message ?? "? help")
+        let text = " " + parts.joined(separator: halfBlocks ? " │ " : " | ")
+        grid.fill(y: row, x: 0, height: 1, width: grid.cols, bg: palette.color(RGB(40, 40, 60)))
+        grid.text(text, y: row, x: 0, fg: palette.color(RGB(255, 255, 255)), bg: palette.color(RGB(40, 40, 60)))
+    }
+
+    public static let keys: [(String, String)] = [
+        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32 (FCN: 8s/16s/32s)"),
+        ("arrows hjkl", "move the cursor (HJKL: big steps)"), ("v", "mask view: mask, blend, contour, heatmap,"),
+        ("", "  confidence, entropy, errors (with --labels)"), ("[ / ]", "less / more opacity"),
+        ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
+        ("S", "solo the selected class"), ("c", "compare two models side by side"),
+        ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
+        ("w", "next pane (narrow terminals)"), ("s", "save mask, overlay and border map as PNG"),
+        ("?", "this help"), ("q", "quit"),
+    ]
+
+    private func drawHelp(into grid: inout CellGrid) {
+        let width = min(grid.cols - 2, 60), height = min(grid.rows - 2, Self.keys.count + 2)
+        let x = (grid.cols - width) / 2, y = max(0, (grid.rows - height) / 2)
+        grid.fill(y: y, x: x, height: height, width: width)
+        grid.text("Keys", y: y, x: x + 2, bold: true)
+        for (i, (key, meaning)) in Self.keys.enumerated() where i + 1 < height {
+            grid.text(key.padding(toLength: 13, withPad: " ", startingAt: 0) + meaning, y: y + 1 + i, x: x + 2, width: width - 3)
+        }
+    }
+
+    /// A horizontal bar of eighth blocks for a value in 0...1.
+    static func bar(_ value: Double, width: Int, ascii: Bool = false) -> String {
+        if ascii { return String(repeating: "#", count: Int((max(0, min(1, value)) * Double(width)).rounded())) }
+        let eighths = Int((max(0, min(1, value)) * Double(width * 8)).rounded())
+        let partial = ["", "▏", "▎", "▍", "▌", "▋", "▊", "▉"][eighths % 8]
+        return String(repeating: "█", count: eighths / 8) + partial
+    }
+}
+
+/// Colour ramps for probabilities and maps.
+enum Colormap {
+    static func grey(_ v: Float) -> RGB {
+        let level = UInt8(max(0, min(255, (v * 255).rounded())))
+        return RGB(level, level, level)
+    }
+
+    /// Black → purple → red → orange → pale yellow, for values in 0...1.
+    static func heat(_ v: Float) -> RGB {
+        let stops: [(Float, RGB)] = [(0, RGB(0, 0, 4)), (0.25, RGB(87, 16, 110)), (0.5, RGB(188, 55, 84)),
+                                     (0.75, RGB(249, 142, 9)), (1, RGB(252, 255, 164))]
+        let t = max(0, min(1, v.isNaN ? 0 : v))
+        for i in 1..<stops.count where t <= stops[i].0 {
+            let (a, b) = (stops[i - 1], stops[i])
+            return a.1.mixed(with: b.1, (t - a.0) / (b.0 - a.0))
+        }
+        return stops.last!.1
+    }
+}

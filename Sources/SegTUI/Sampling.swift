@@ -1,0 +1,167 @@
+/// The part of the source image a pane shows, in source pixels (fractional), and the size of the
+/// pixel grid it is drawn at. Zooming in shrinks the rectangle around the cursor.
+public struct Viewport: Equatable, Sendable {
+    public var x: Double, y: Double, width: Double, height: Double
+
+    /// The rectangle for `zoom` (0: whole image; each step halves it) centred on the cursor, inside the image.
+    public static func around(cursorX: Int, cursorY: Int, zoom: Int, imageWidth: Int, imageHeight: Int) -> Viewport {
+        let factor = Double(1 << max(0, zoom))
+        let w = Double(imageWidth) / factor, h = Double(imageHeight) / factor
+        let x = min(max(0, Double(cursorX) + 0.5 - w / 2), Double(imageWidth) - w)
+        let y = min(max(0, Double(cursorY) + 0.5 - h / 2), Double(imageHeight) - h)
+        return Viewport(x: x, y: y, width: w, height: h)
+    }
+
+    /// The largest grid with the viewport's aspect ratio inside `maxWidth` x `maxHeight` pixels
+    /// (a half-block cell is one pixel wide and two tall, which is about square on screen).
+    public func gridSize(maxWidth: Int, maxHeight: Int) -> (width: Int, height: Int) {
+        let scale = min(Double(maxWidth) / width, Double(maxHeight) / height)
+        return (max(1, min(maxWidth, Int((width * scale).rounded()))), max(1, min(maxHeight, Int((height * scale).rounded()))))
+    }
+}
+
+/// For each target index along one axis, the source pixels it covers and by how much.
+struct Coverage {
+    /// Per target index: (first source index, weights for consecutive source indices).
+    var spans: [(first: Int, weights: [Double])]
+    /// True when target pixels are no larger than source pixels: sample the nearest instead.
+    var magnifying: Bool
+
+    init(start: Double, length: Double, source: Int, target: Int) {
+        let step = length / Double(target)
+        magnifying = step <= 1
+        spans = (0..<target).map { t in
+            let a = start + Double(t) * step, b = a + step
+            if step <= 1 {  // the source pixel under the target pixel's centre
+                return (min(source - 1, max(0, Int((a + b) / 2))), [1])
+            }
+            let first = max(0, Int(a.rounded(.down))), last = min(source - 1, Int(b.rounded(.up)) - 1)
+            var weights: [Double] = []
+            for s in first...max(first, last) {
+                weights.append(max(0, min(b, Double(s + 1)) - max(a, Double(s))))
+            }
+            return (first, weights)
+        }
+    }
+}
+
+/// Downscaling rules, each chosen for what the layer means:
+/// the image by exact area average, class masks by majority (never a colour that is no class),
+/// border maps by maximum (a 1-pixel border survives any reduction); nearest when magnifying.
+public enum Sampling {
+    /// Exact box filter: each target pixel is the coverage-weighted mean of the source pixels under it.
+    public static func average(_ values: [Float], width: Int, height: Int, viewport: Viewport,
+                               gridWidth: Int, gridHeight: Int) -> [Float] {
+        let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
+        let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
+        var out = [Float](repeating: 0, count: gridWidth * gridHeight)
+        var rowSums = [Double](repeating: 0, count: gridWidth)
+        values.withUnsafeBufferPointer { src in
+            for ty in 0..<gridHeight {
+                var acc = [Double](repeating: 0, count: gridWidth)
+                var total = 0.0
+                let (firstY, weightsY) = ys.spans[ty]
+                for (dy, wy) in weightsY.enumerated() where wy > 0 {
+                    let row = (firstY + dy) * width
+                    for tx in 0..<gridWidth {
+                        let (firstX, weightsX) = xs.spans[tx]
+                        var sum = 0.0
+                        for (dx, wx) in weightsX.enumerated() { sum += wx * Double(src[row + firstX + dx]) }
+                        rowSums[tx] = sum
+                    }
+                    for tx in 0..<gridWidth { acc[tx] += wy * rowSums[tx] }
+                    total += wy
+                }
+                for tx in 0..<gridWidth {
+                    out[ty * gridWidth + tx] = Float(acc[tx] / (total * xs.spans[tx].weights.reduce(0, +)))
+                }
+            }
+        }
+        return out
+    }
+
+    /// `average` of an interleaved RGB image, rounded to 8 bits.
+    public static func averageRGB(_ pixels: [UInt8], width: Int, height: Int, viewport: Viewport,
+                                  gridWidth: Int, gridHeight: Int) -> [RGB] {
+        let planes = (0..<3).map { c in
+            average(stride(from: c, to: pixels.count, by: 3).map { Float(pixels[$0]) }, width: width, height: height,
+                    viewport: viewport, gridWidth: gridWidth, gridHeight: gridHeight)
+        }
+        func byte(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v.rounded()))) }
+        return (0..<gridWidth * gridHeight).map { RGB(byte(planes[0][$0]), byte(planes[1][$0]), byte(planes[2][$0])) }
+    }
+
+    /// The most frequent label in each target pixel's area; a tie goes to the label at the area's
+    /// centre if it is among the tied, else to the smallest id. Labels outside 0..<classes count as -1.
+    public static func majority(_ labels: [Int32], width: Int, height: Int, classes: Int, viewport: Viewport,
+                                gridWidth: Int, gridHeight: Int) -> [Int32] {
+        let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
+        let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
+        var out = [Int32](repeating: -1, count: gridWidth * gridHeight)
+        var counts = [Int](repeating: 0, count: classes + 1)
+        for ty in 0..<gridHeight {
+            let (firstY, weightsY) = ys.spans[ty]
+            for tx in 0..<gridWidth {
+                let (firstX, weightsX) = xs.spans[tx]
+                if weightsX.count == 1 && weightsY.count == 1 {
+                    out[ty * gridWidth + tx] = labels[firstY * width + firstX]
+                    continue
+                }
+                var touched: [Int] = []
+                for dy in 0..<weightsY.count where weightsY[dy] > 0 {
+                    for dx in 0..<weightsX.count where weightsX[dx] > 0 {
+                        let label = Int(labels[(firstY + dy) * width + firstX + dx])
+                        let slot = label >= 0 && label < classes ? label : classes
+                        if counts[slot] == 0 { touched.append(slot) }
+                        counts[slot] += 1
+                    }
+                }
+                let best = touched.map { counts[$0] }.max() ?? 0
+                let centre = Int(labels[(firstY + weightsY.count / 2) * width + firstX + weightsX.count / 2])
+                let centreSlot = centre >= 0 && centre < classes ? centre : classes
+                let winner = counts[centreSlot] == best ? centreSlot : touched.filter { counts[$0] == best }.min()!
+                out[ty * gridWidth + tx] = winner == classes ? -1 : Int32(winner)
+                for slot in touched { counts[slot] = 0 }
+            }
+        }
+        return out
+    }
+
+    /// The largest value in each target pixel's area.
+    public static func maximum(_ values: [Float], width: Int, height: Int, viewport: Viewport,
+                               gridWidth: Int, gridHeight: Int) -> [Float] {
+        let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
+        let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
+        var out = [Float](repeating: 0, count: gridWidth * gridHeight)
+        for ty in 0..<gridHeight {
+            let (firstY, weightsY) = ys.spans[ty]
+            for tx in 0..<gridWidth {
+                let (firstX, weightsX) = xs.spans[tx]
+                var best = -Float.infinity
+                for dy in 0..<weightsY.count where weightsY[dy] > 0 {
+                    for dx in 0..<weightsX.count where weightsX[dx] > 0 {
+                        best = max(best, values[(firstY + dy) * width + firstX + dx])
+                    }
+                }
+                out[ty * gridWidth + tx] = best
+            }
+        }
+        return out
+    }
+
+    /// The source pixel under each target pixel's centre.
+    public static func nearest<T>(_ values: [T], width: Int, height: Int, viewport: Viewport,
+                                  gridWidth: Int, gridHeight: Int) -> [T] {
+        let stepX = viewport.width / Double(gridWidth), stepY = viewport.height / Double(gridHeight)
+        var out: [T] = []
+        out.reserveCapacity(gridWidth * gridHeight)
+        for ty in 0..<gridHeight {
+            let sy = min(height - 1, max(0, Int(viewport.y + (Double(ty) + 0.5) * stepY)))
+            for tx in 0..<gridWidth {
+                let sx = min(width - 1, max(0, Int(viewport.x + (Double(tx) + 0.5) * stepX)))
+                out.append(values[sy * width + sx])
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,29 @@
+import SegImage
+
+/// What is on screen besides the view state: the image, the model's result (nil while it runs),
+/// names and colours, ground truth and transient messages. Built by the viewer, read by the renderer.
+public struct Scene {
+    public var image: RGBImage
+    public var imageName: String
+    public var classNames: [String]
+    public var classColors: [RGB]
+    public var modelTitle: String
+    public var result: SegmentationResult?
+    /// The second model in compare mode.
+    public var comparisonTitle: String?
+    public var comparison: SegmentationResult?
+    public var truth: [UInt8]?
+    public var ignoreLabel = 255
+    public var agreement: Agreement?
+    /// Shown with a spinner while a model runs.
+    public var busy: String?
+    public var message: String?
+
+    public init(image: RGBImage, imageName: String, classNames: [String], classColors: [RGB], modelTitle: String) {
+        self.image = image
+        self.imageName = imageName
+        self.classNames = classNames
+        self.classColors = classColors
+        self.modelTitle = modelTitle
+    }
+}

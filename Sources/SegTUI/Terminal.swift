@@ -1,0 +1,162 @@
+import Foundation
+import TermShim
+
+/// The terminal through ncursesw: opening and restoring it, choosing the colour mode, drawing a
+/// `CellGrid` by changing only the cells that differ from the last frame, and reading keys.
+public final class Terminal {
+    public enum Key: Equatable {
+        case character(Character)
+        case up, down, left, right, shiftLeft, shiftRight, shiftUp, shiftDown, backTab, resize
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let mode: ColorMode
+    private var previous: CellGrid?
+    private var pairs: [Int64: Int32] = [:]
+    private var open = false
+    private let codes: [Int32: Key]
+    private let utf8: Bool
+
+    /// Opens the screen. `requested` overrides the colour mode the terminal advertises.
+    public init(requested: ColorMode?) throws {
+        setlocale(LC_ALL, "")
+        utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        var colors: Int32 = 0, direct: Int32 = 0
+        guard !term.isEmpty, term != "dumb", seg_term_probe(nil, &colors, &direct) == 0 else {
+            throw Failure(description: term.isEmpty || term == "dumb"
+                ? "TERM is \(term.isEmpty ? "not set" : "'dumb'"): the viewer needs a terminal that can move the cursor; use `segview predict` to write files"
+                : "no terminfo entry for TERM='\(term)'; try TERM=xterm-256color")
+        }
+        let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
+        var mode: ColorMode
+        if let requested { mode = requested }
+        else if direct != 0 || ["truecolor", "24bit"].contains(colorTerm) { mode = .truecolor }
+        else if colors >= 256 { mode = .palette256 }
+        else if colors >= 16 { mode = .ansi16 }
+        else { mode = .ansi8 }
+        // Direct colour needs a terminfo entry that says so; without one, compile a small one that
+        // extends $TERM with semicolon-form RGB colours.
+        var typeName: String? = nil
+        if mode == .truecolor && direct == 0 {
+            typeName = Self.installDirectColorEntry(base: term)
+            if typeName == nil { mode = .palette256 }
+        }
+        self.mode = mode
+        guard seg_term_open(typeName) == 0 else { throw Failure(description: "cannot open the terminal (TERM='\(term)')") }
+        open = true
+        seg_term_catch_signals()
+        var map: [Int32: Key] = [:]
+        for (name, key) in [("up", Key.up), ("down", .down), ("left", .left), ("right", .right), ("resize", .resize),
+                            ("btab", .backTab), ("sleft", .shiftLeft), ("sright", .shiftRight), ("sr", .shiftUp),
+                            ("sf", .shiftDown)] {
+            map[seg_term_key_code(name)] = key
+        }
+        codes = map
+    }
+
+    deinit { close() }
+
+    /// Whether `▀` can be drawn (a UTF-8 locale); otherwise each cell shows one pixel as a space.
+    public var halfBlocks: Bool { utf8 }
+
+    public func close() {
+        guard open else { return }
+        seg_term_close()
+        open = false
+    }
+
+    public var size: (rows: Int, cols: Int) {
+        var rows: Int32 = 0, cols: Int32 = 0
+        seg_term_size(&rows, &cols)
+        return (Int(rows), Int(cols))
+    }
+
+    /// The signal (SIGINT, SIGTERM, SIGHUP) that asked us to stop, or 0.
+    public var signalReceived: Int32 { seg_term_signal_received() }
+
+    /// Draws the cells that changed since the last frame (everything after a resize or a pair reset).
+    /// Returns the number of cells drawn.
+    @discardableResult
+    public func draw(_ grid: CellGrid) -> Int {
+        if previous?.rows != grid.rows || previous?.cols != grid.cols {
+            seg_term_clear()
+            previous = nil
+        }
+        var drawn = 0
+        for y in 0..<grid.rows {
+            for x in 0..<grid.cols {
+                let cell = grid[y, x]
+                if let previous, previous[y, x] == cell { continue }
+                guard let pair = pair(cell.fg, cell.bg) else {
+                    // Out of colour pairs (long sessions in direct colour): start over and repaint.
+                    seg_term_reset_pairs()
+                    pairs.removeAll()
+                    previous = nil
+                    return draw(grid)
+                }
+                seg_term_cell(Int32(y), Int32(x), cell.glyph, pair, cell.bold ? 1 : 0)
+                drawn += 1
+            }
+        }
+        seg_term_refresh()
+        previous = grid
+        return drawn
+    }
+
+    private func pair(_ fg: Int32, _ bg: Int32) -> Int32? {
+        let key = Int64(fg) << 32 | Int64(UInt32(bitPattern: bg))
+        if let known = pairs[key] { return known }
+        let pair = seg_term_pair(fg, bg)
+        guard pair >= 0 else { return pairs.isEmpty ? 0 : nil }
+        pairs[key] = pair
+        return pair
+    }
+
+    /// The next key, or nil after `timeout` milliseconds.
+    public func key(timeout: Int) -> Key? {
+        var function: Int32 = 0
+        let code = seg_term_key(Int32(timeout), &function)
+        guard code >= 0 else { return nil }
+        if function != 0 { return codes[code] }
+        guard let scalar = Unicode.Scalar(UInt32(code)) else { return nil }
+        return .character(Character(scalar))
+    }
+
+    /// Compiles (once per run) a terminfo entry `segview-direct` = $TERM + direct colour with
+    /// semicolon SGRs (the colon form of xterm-direct is not understood everywhere), and points
+    /// ncurses at it. Returns its name, or nil if `tic` is not available.
+    static func installDirectColorEntry(base: String) -> String? {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("segview-terminfo-\(getuid())")
+        let name = "segview-direct"
+        let source = """
+            \(name)|\(base) with direct colour (semicolon SGR),
+            \tRGB, colors#0x1000000, pairs#0x10000,
+            \tsetaf=\\E[%?%p1%{8}%<%t3%p1%d%e38;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%d%;m,
+            \tsetab=\\E[%?%p1%{8}%<%t4%p1%d%e48;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%d%;m,
+            \tinitc@, ccc@, oc@, use=\(base),
+
+            """
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let file = directory.appendingPathComponent("\(name)-\(base).src")
+            try source.write(to: file, atomically: true, encoding: .utf8)
+            let tic = Process()
+            tic.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            tic.arguments = ["tic", "-x", "-o", directory.path, file.path]
+            tic.standardOutput = FileHandle.nullDevice
+            tic.standardError = FileHandle.nullDevice
+            try tic.run()
+            tic.waitUntilExit()
+            guard tic.terminationStatus == 0 else { return nil }
+        } catch {
+            return nil
+        }
+        let existing = ProcessInfo.processInfo.environment["TERMINFO_DIRS"].map { ":" + $0 } ?? ":"
+        setenv("TERMINFO_DIRS", directory.path + existing, 1)
+        return name
+    }
+}

@@ -1,0 +1,43 @@
+/// What the mask pane shows.
+public enum MaskView: String, CaseIterable, Sendable {
+    case mask, blend, contour, heatmap, confidence, entropy, errors
+
+    public var title: String {
+        switch self {
+        case .mask: return "mask"
+        case .blend: return "blend"
+        case .contour: return "contour"
+        case .heatmap: return "heatmap"
+        case .confidence: return "confidence"
+        case .entropy: return "entropy"
+        case .errors: return "errors"
+        }
+    }
+}
+
+/// Everything the user can change with a key; the renderer reads it, the key handler writes it.
+public struct ViewState: Equatable, Sendable {
+    public var imageIndex = 0
+    public var modelIndex = 0
+    public var outputStride = 8
+    public var cursorX = 0
+    public var cursorY = 0
+    public var zoom = 0
+    public var maskView = MaskView.mask
+    /// Opacity of class colours in the blend and contour views, 0...1.
+    public var opacity: Float = 0.5
+    public var selectedClass = 0
+    public var hiddenClasses: Set<Int> = []
+    public var solo = false
+    public var compare = false
+    public var showHelp = false
+    /// In narrow terminals only one pane shows: 0 image, 1 mask, 2 border map.
+    public var singlePane = 1
+
+    public init() {}
+
+    /// Whether a class's colour is drawn.
+    public func isVisible(_ label: Int) -> Bool {
+        solo ? label == selectedClass : !hiddenClasses.contains(label)
+    }
+}

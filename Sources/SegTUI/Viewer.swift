@@ -1,0 +1,302 @@
+import Dispatch
+import Foundation
+import SegEngine
+import SegImage
+import SegModels
+
+/// The interactive viewer: keys change the view state, models run on a background queue, and
+/// every result is cached per (image, model, output stride), so flipping back is instant.
+public final class Viewer {
+    public struct Options {
+        public var images: [String]
+        public var models: [(name: String, model: SegmentationModel)]
+        /// Ground-truth label map per image path.
+        public var labels: [String: String]
+        public var ignoreLabel: Int
+        public var colors: ColorMode?
+
+        public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
+                    ignoreLabel: Int, colors: ColorMode?) {
+            self.images = images
+            self.models = models
+            self.labels = labels
+            self.ignoreLabel = ignoreLabel
+            self.colors = colors
+        }
+    }
+
+    struct ResultKey: Hashable {
+        var image: Int, model: Int, stride: Int
+    }
+
+    private let options: Options
+    private var state = ViewState()
+    private var renderer = Renderer()
+    private var message: String?
+    private var loaded: (index: Int, image: RGBImage, truth: [UInt8]?)?
+
+    private let lock = NSLock()
+    private var results: [ResultKey: SegmentationResult] = [:]
+    private var order: [ResultKey] = []  // least recently computed first
+    private var pending: Set<ResultKey> = []
+    private var failures: [ResultKey: String] = [:]
+    private var finished = false
+    private let queue = DispatchQueue(label: "segview.inference")
+    private static let cacheLimit = 24
+    private static let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+
+    public init(options: Options) {
+        self.options = options
+        state.outputStride = options.models.first?.model.metadata.outputStride ?? 8
+    }
+
+    public func run() throws {
+        guard loadImage(0, step: 1) else {
+            throw Terminal.Failure(description: message ?? "no readable image")
+        }
+        let terminal = try Terminal(requested: options.colors)
+        defer { terminal.close() }
+        renderer.halfBlocks = terminal.halfBlocks
+        var tick = 0
+        var needsFrame = true
+        while terminal.signalReceived == 0 {
+            requestResults()
+            let busy = isBusy
+            if needsFrame || busy || takeFinished() {
+                let (rows, cols) = terminal.size
+                let palette = TerminalPalette(mode: terminal.mode, classColors: currentModel.metadata.classColors.map(RGB.init))
+                let scene = makeScene(spinner: busy ? Self.spinner[tick % Self.spinner.count] : nil)
+                terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette))
+                needsFrame = false
+            }
+            guard let key = terminal.key(timeout: busy ? 80 : 250) else {
+                tick += 1
+                continue
+            }
+            if key == .character("q") { break }
+            message = nil
+            handle(key, rows: terminal.size.rows)
+            needsFrame = true
+        }
+    }
+
+    // MARK: state
+
+    private var currentModel: SegmentationModel { options.models[state.modelIndex].model }
+
+    private var comparisonIndex: Int? {
+        state.compare && options.models.count > 1 ? (state.modelIndex + 1) % options.models.count : nil
+    }
+
+    private func key(model: Int) -> ResultKey {
+        let strides = options.models[model].model.outputStrides
+        return ResultKey(image: state.imageIndex, model: model, stride: strides.contains(state.outputStride) ? state.outputStride : strides[0])
+    }
+
+    private var isBusy: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return !pending.isEmpty
+    }
+
+    private func takeFinished() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let value = finished
+        finished = false
+        return value
+    }
+
+    private func result(_ key: ResultKey) -> SegmentationResult? {
+        lock.lock()
+        defer { lock.unlock() }
+        return results[key]
+    }
+
+    /// Queues the forward passes the current view needs and has not got.
+    private func requestResults() {
+        guard let loaded else { return }
+        let keys = [key(model: state.modelIndex)] + (comparisonIndex.map { [key(model: $0)] } ?? [])
+        for key in keys {
+            lock.lock()
+            let missing = results[key] == nil && !pending.contains(key) && failures[key] == nil
+            if missing { pending.insert(key) }
+            lock.unlock()
+            guard missing else { continue }
+            let model = options.models[key.model].model
+            let input = Normalization(model.metadata).tensor(from: loaded.image)
+            queue.async { [weak self] in
+                let start = DispatchTime.now().uptimeNanoseconds
+                let prediction = model.predict(input, outputStride: key.stride)
+                let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                let result = SegmentationResult(prediction: prediction, milliseconds: milliseconds)
+                BufferPool.shared.trim()
+                self?.store(result, for: key)
+            }
+        }
+    }
+
+    private func store(_ result: SegmentationResult, for key: ResultKey) {
+        lock.lock()
+        defer { lock.unlock() }
+        results[key] = result
+        order.append(key)
+        pending.remove(key)
+        finished = true
+        while order.count > Self.cacheLimit { results[order.removeFirst()] = nil }
+    }
+
+    /// Decodes image `index` (and its labels); on failure moves on in `step` direction.
+    @discardableResult
+    private func loadImage(_ index: Int, step: Int) -> Bool {
+        let count = options.images.count
+        for attempt in 0..<count {
+            let candidate = ((index + attempt * step) % count + count) % count
+            let path = options.images[candidate]
+            do {
+                let image = try PNG.read(path)
+                var truth: [UInt8]? = nil
+                if let labelPath = options.labels[path] {
+                    do {
+                        let labels = try PNG.readLabels(labelPath)
+                        if labels.width == image.width && labels.height == image.height { truth = labels.pixels }
+                        else { message = "labels \(labelPath) are \(labels.width)x\(labels.height), the image \(image.width)x\(image.height)" }
+                    } catch {
+                        message = "\(error)"
+                    }
+                }
+                loaded = (candidate, image, truth)
+                state.imageIndex = candidate
+                state.cursorX = min(max(state.cursorX, 0), image.width - 1)
+                state.cursorY = min(max(state.cursorY, 0), image.height - 1)
+                if loaded?.index == candidate && attempt == 0 && state.cursorX == 0 && state.cursorY == 0 {
+                    state.cursorX = image.width / 2
+                    state.cursorY = image.height / 2
+                }
+                return true
+            } catch {
+                message = "skipped \(error)"
+            }
+        }
+        return false
+    }
+
+    private func makeScene(spinner: Character?) -> Scene {
+        let model = currentModel
+        let loaded = loaded!
+        var scene = Scene(image: loaded.image, imageName: URL(fileURLWithPath: options.images[loaded.index]).lastPathComponent,
+                          classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
+                          modelTitle: Self.title(options.models[state.modelIndex]))
+        let mainKey = key(model: state.modelIndex)
+        scene.result = result(mainKey)
+        scene.truth = loaded.truth
+        scene.ignoreLabel = options.ignoreLabel
+        if let other = comparisonIndex {
+            scene.comparisonTitle = Self.title(options.models[other])
+            scene.comparison = result(key(model: other))
+        }
+        if let truth = loaded.truth, let result = scene.result {
+            scene.agreement = Agreement(prediction: result.labels, truth: truth, classes: model.metadata.numClasses,
+                                        ignore: options.ignoreLabel)
+        }
+        if let spinner { scene.busy = "\(spinner) running \(model.metadata.architecture) at OS \(mainKey.stride)" }
+        lock.lock()
+        if let failure = failures[mainKey] { scene.message = failure }
+        lock.unlock()
+        scene.message = message ?? scene.message
+        return scene
+    }
+
+    static func title(_ entry: (name: String, model: SegmentationModel)) -> String {
+        "\(entry.model.metadata.architecture) \(entry.model.metadata.backbone)"
+    }
+
+    // MARK: keys
+
+    private func handle(_ key: Terminal.Key, rows: Int) {
+        guard let image = loaded?.image else { return }
+        let classes = currentModel.metadata.numClasses
+        let big = max(8, max(image.width, image.height) / 16 >> state.zoom)
+        func move(_ dx: Int, _ dy: Int) {
+            state.cursorX = min(max(0, state.cursorX + dx), image.width - 1)
+            state.cursorY = min(max(0, state.cursorY + dy), image.height - 1)
+        }
+        switch key {
+        case .left, .character("h"): move(-1 << max(0, 2 - state.zoom), 0)
+        case .right, .character("l"): move(1 << max(0, 2 - state.zoom), 0)
+        case .up, .character("k"): move(0, -1 << max(0, 2 - state.zoom))
+        case .down, .character("j"): move(0, 1 << max(0, 2 - state.zoom))
+        case .shiftLeft, .character("H"): move(-big, 0)
+        case .shiftRight, .character("L"): move(big, 0)
+        case .shiftUp, .character("K"): move(0, -big)
+        case .shiftDown, .character("J"): move(0, big)
+        case .character("m"), .character("M"):
+            guard options.models.count > 1 else { message = "only one model loaded (--model FILE|DIR ...)"; return }
+            let step = key == .character("m") ? 1 : -1
+            state.modelIndex = (state.modelIndex + step + options.models.count) % options.models.count
+            state.selectedClass = min(state.selectedClass, currentModel.metadata.numClasses - 1)
+        case .character("o"):
+            let strides = currentModel.outputStrides
+            let index = strides.firstIndex(of: state.outputStride) ?? -1
+            state.outputStride = strides[(index + 1) % strides.count]
+        case .character("v"):
+            let views = MaskView.allCases.filter { $0 != .errors || loaded?.truth != nil }
+            state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]
+        case .character("["): state.opacity = max(0, state.opacity - 0.1)
+        case .character("]"): state.opacity = min(1, state.opacity + 0.1)
+        case .character("\t"): state.selectedClass = (state.selectedClass + 1) % classes
+        case .backTab: state.selectedClass = (state.selectedClass - 1 + classes) % classes
+        case .character(" "):
+            if state.hiddenClasses.contains(state.selectedClass) { state.hiddenClasses.remove(state.selectedClass) }
+            else { state.hiddenClasses.insert(state.selectedClass) }
+        case .character("S"): state.solo.toggle()
+        case .character("c"):
+            guard options.models.count > 1 else { message = "compare needs two models (--model A --model B)"; return }
+            state.compare.toggle()
+        case .character("n"): loadImage(state.imageIndex + 1, step: 1)
+        case .character("p"): loadImage(state.imageIndex - 1, step: -1)
+        case .character("+"), .character("="): state.zoom = min(6, state.zoom + 1)
+        case .character("-"): state.zoom = max(0, state.zoom - 1)
+        case .character("w"): state.singlePane = (state.singlePane + 1) % 3
+        case .character("s"): save()
+        case .character("?"): state.showHelp.toggle()
+        default: break
+        }
+    }
+
+    /// Writes the current mask, overlay and border map as new PNGs in the current directory:
+    /// a numbered name is chosen so that nothing existing is ever replaced.
+    private func save() {
+        guard let loaded, let result = result(key(model: state.modelIndex)) else {
+            message = "nothing to save yet"
+            return
+        }
+        let stem = URL(fileURLWithPath: options.images[loaded.index]).deletingPathExtension().lastPathComponent
+        let base = "segview-\(stem)-\(currentModel.metadata.architecture)-os\(key(model: state.modelIndex).stride)"
+        var suffix = ""
+        var number = 1
+        let kinds = ["mask", "overlay", "border"]
+        while kinds.contains(where: { FileManager.default.fileExists(atPath: "\(base)\(suffix)-\($0).png") }) {
+            number += 1
+            suffix = "-\(number)"
+        }
+        let palette = Palette(colors: currentModel.metadata.classColors)
+        let border = (result.border ?? result.boundaries).map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
+        do {
+            try PNG.write(palette.colorize(result.labels, width: result.width, height: result.height), to: "\(base)\(suffix)-mask.png")
+            try PNG.write(palette.overlay(result.labels, on: loaded.image, opacity: state.opacity), to: "\(base)\(suffix)-overlay.png")
+            try PNG.write(RGBImage(width: result.width, height: result.height, channels: 1, pixels: border), to: "\(base)\(suffix)-border.png")
+            message = "saved \(base)\(suffix)-{mask,overlay,border}.png"
+        } catch {
+            message = "save failed: \(error)"
+        }
+    }
+}
+
+extension Normalization {
+    /// The preprocessing a model file asks for in its metadata.
+    public init(_ metadata: ModelMetadata) {
+        self.init(mean: metadata.mean, std: metadata.std, scale: metadata.inputRange == .unit ? 1.0 / 255 : 1,
+                  bgr: metadata.channelOrder == .bgr)
+    }
+}

@@ -1,0 +1,47 @@
+#ifndef SEGVIEW_TERM_SHIM_H
+#define SEGVIEW_TERM_SHIM_H
+
+#include <stdint.h>
+
+/// The parts of ncursesw segview uses, as plain functions: ncurses exposes many of them as macros,
+/// and colour pairs must travel through the `int *opts` arguments (COLOR_PAIR() silently wraps
+/// pairs above 255 into 8 bits).
+
+/// What terminfo says about `term` (NULL: $TERM) without opening the screen: colours, whether it has
+/// direct colour (the RGB or Tc capability). Returns 0, or -1 when there is no terminfo entry.
+int seg_term_probe(const char *term, int *colors, int *direct_color);
+
+/// Opens the screen on stdin/stdout with terminal type `term` (NULL: $TERM): cbreak, no echo,
+/// keypad, short ESC delay, hidden cursor, colours. Returns 0, or -1 with nothing changed.
+int seg_term_open(const char *term);
+
+/// Restores the terminal. Safe to call twice.
+void seg_term_close(void);
+
+void seg_term_size(int *rows, int *cols);
+int seg_term_color_count(void);
+int seg_term_pair_count(void);
+
+/// A colour pair for (fg, bg), -1 meaning the terminal's default; -1 when pairs are exhausted.
+int seg_term_pair(int fg, int bg);
+/// Frees every pair (after exhaustion); the caller repaints everything.
+void seg_term_reset_pairs(void);
+
+/// One cell: a character with a colour pair, optionally bold.
+void seg_term_cell(int y, int x, uint32_t glyph, int pair, int bold);
+void seg_term_clear(void);
+void seg_term_refresh(void);
+
+/// Waits up to `timeout_ms` for a key. Returns the character (or KEY_* code, see seg_term_is_function_key),
+/// or -1 on timeout.
+int seg_term_key(int timeout_ms, int *is_function_key);
+
+/// KEY_* constants that are macros in ncurses.
+int seg_term_key_code(const char *name);
+
+/// SIGINT, SIGTERM and SIGHUP set a flag instead of killing the process, so the loop can restore
+/// the terminal; returns the signal received, or 0.
+void seg_term_catch_signals(void);
+int seg_term_signal_received(void);
+
+#endif

@@ -1,0 +1,107 @@
+#define NCURSES_WIDECHAR 1
+#define _XOPEN_SOURCE_EXTENDED 1
+#include "term_shim.h"
+
+#include <ncursesw/curses.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <term.h>
+#include <unistd.h>
+
+static SCREEN *screen = NULL;
+static volatile sig_atomic_t received_signal = 0;
+
+int seg_term_probe(const char *term, int *colors, int *direct_color) {
+    int error = 0;
+    if (setupterm(term, STDOUT_FILENO, &error) != OK) return -1;
+    *colors = tigetnum("colors");
+    // tigetflag returns -1 for a name that is not a boolean capability in this entry.
+    *direct_color = tigetflag("RGB") > 0 || tigetflag("Tc") > 0;
+    del_curterm(cur_term);
+    cur_term = NULL;
+    return 0;
+}
+
+int seg_term_open(const char *term) {
+    if (screen) return 0;
+    screen = newterm(term, stdout, stdin);
+    if (!screen) return -1;
+    set_term(screen);
+    if (has_colors()) {
+        start_color();
+        use_default_colors();
+    }
+    set_escdelay(25);
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    leaveok(stdscr, TRUE);
+    return 0;
+}
+
+void seg_term_close(void) {
+    if (!screen) return;
+    endwin();
+    delscreen(screen);
+    screen = NULL;
+    fflush(stdout);
+}
+
+void seg_term_size(int *rows, int *cols) {
+    *rows = getmaxy(stdscr);
+    *cols = getmaxx(stdscr);
+}
+
+int seg_term_color_count(void) { return COLORS; }
+int seg_term_pair_count(void) { return COLOR_PAIRS; }
+
+int seg_term_pair(int fg, int bg) { return has_colors() ? alloc_pair(fg, bg) : 0; }
+
+void seg_term_reset_pairs(void) { reset_color_pairs(); }
+
+void seg_term_cell(int y, int x, uint32_t glyph, int pair, int bold) {
+    cchar_t cell;
+    wchar_t text[2] = {(wchar_t)glyph, 0};
+    setcchar(&cell, text, bold ? A_BOLD : A_NORMAL, 0, &pair);
+    mvadd_wch(y, x, &cell);
+}
+
+void seg_term_clear(void) { erase(); }
+
+void seg_term_refresh(void) { refresh(); }
+
+int seg_term_key(int timeout_ms, int *is_function_key) {
+    wint_t key;
+    timeout(timeout_ms);
+    int status = get_wch(&key);
+    *is_function_key = status == KEY_CODE_YES;
+    return status == ERR ? -1 : (int)key;
+}
+
+int seg_term_key_code(const char *name) {
+    static const struct { const char *name; int code; } keys[] = {
+        {"up", KEY_UP}, {"down", KEY_DOWN}, {"left", KEY_LEFT}, {"right", KEY_RIGHT},
+        {"resize", KEY_RESIZE}, {"btab", KEY_BTAB}, {"sleft", KEY_SLEFT}, {"sright", KEY_SRIGHT},
+        {"sr", KEY_SR}, {"sf", KEY_SF}, {"ppage", KEY_PPAGE}, {"npage", KEY_NPAGE},
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0) return keys[i].code;
+    return -1;
+}
+
+static void on_signal(int number) { received_signal = number; }
+
+void seg_term_catch_signals(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+}
+
+int seg_term_signal_received(void) { return received_signal; }

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""segview against PyTorch (eager) and ONNX Runtime on the same model file, input and thread count.
+
+For each size: the same photo-like PNG goes to all three; the logits are compared (max |diff|
+relative to the largest logit) so that speed never comes from a wrong answer; then rounds of timed
+runs alternate between the three tools and the medians and ratios are printed.
+
+  python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from make_sample import street_scene
+from torch_reference import build_from_file, logits, preprocess
+
+
+def time_torch(model, x, runs):
+    times = []
+    with torch.no_grad():
+        for _ in range(runs):
+            start = time.perf_counter()
+            model(x)
+            times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def onnx_session(model, x, threads, path):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image):
+            return self.inner(image)["out"]
+
+    torch.onnx.export(Logits(model).eval(), x, path, dynamo=False, input_names=["image"], output_names=["out"], opset_version=17)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def time_ort(session, x, runs):
+    feed = {"image": x.numpy()}
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def segview_bench(binary, model, image, stride, threads, runs):
+    out = subprocess.run([binary, "bench", "--model", model, "--image", image, "--output-stride", str(stride),
+                          "--threads", str(threads), "--runs", str(runs), "--warmup", "1", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--size", nargs="+", default=["512x512", "360x480"])
+    parser.add_argument("--output-stride", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per tool per round")
+    parser.add_argument("--segview", default=".build/release/segview")
+    parser.add_argument("--no-onnx", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, metadata = build_from_file(args.model, args.output_stride)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.size:
+            height, width = map(int, size.lower().split("x"))
+            image = os.path.join(tmp, f"input_{size}.png")
+            street_scene(width, height, seed=11).save(image)
+            x = preprocess(image, metadata)
+            reference = logits(model, x)
+            logits_path = os.path.join(tmp, "ours.npy")
+            subprocess.run([args.segview, "predict", image, "--model", args.model, "--output-stride",
+                            str(args.output_stride), "--threads", str(args.threads), "--save-logits", logits_path,
+                            "--force"], check=True, stdout=subprocess.DEVNULL)
+            ours = np.load(logits_path)
+            scale = float(np.abs(reference).max())
+            session = None if args.no_onnx else onnx_session(model, x, args.threads, os.path.join(tmp, "model.onnx"))
+            ort_diff = None
+            if session is not None:
+                ort_out = session.run(None, {"image": x.numpy()})[0][0]
+                ort_diff = float(np.abs(ort_out - reference).max() / scale)
+            time_torch(model, x, 1)  # warm-up
+            if session is not None:
+                time_ort(session, x, 1)
+            ours_t, torch_t, ort_t, report = [], [], [], None
+            for _ in range(args.rounds):
+                report = segview_bench(args.segview, args.model, image, args.output_stride, args.threads, args.runs)
+                ours_t.append(report["median_ms"])
+                torch_t += time_torch(model, x, args.runs)
+                if session is not None:
+                    ort_t += time_ort(session, x, args.runs)
+            row = {
+                "size": size, "segview_ms": statistics.median(ours_t), "pytorch_ms": statistics.median(torch_t),
+                "onnxruntime_ms": statistics.median(ort_t) if ort_t else None,
+                "segview_vs_pytorch": float(np.abs(ours - reference).max() / scale), "onnxruntime_vs_pytorch": ort_diff,
+                "argmax_agreement": float((ours.argmax(0) == reference.argmax(0)).mean()),
+                "gflop": report["gflop"], "activation_peak_mb": report["activation_peak_mb"],
+                "weights_mb": report["weights_mb"], "peak_rss_mb": report["peak_rss_mb"],
+            }
+            rows.append(row)
+            ort_text = (f"ONNX Runtime {row['onnxruntime_ms']:.0f} ms ({row['segview_ms'] / row['onnxruntime_ms']:.2f}x)"
+                        if row["onnxruntime_ms"] else "ONNX Runtime n/a")
+            print(f"{os.path.basename(args.model)} {size} OS{args.output_stride}, {args.threads} threads: "
+                  f"segview {row['segview_ms']:.0f} ms, PyTorch {row['pytorch_ms']:.0f} ms "
+                  f"({row['segview_ms'] / row['pytorch_ms']:.2f}x), {ort_text}; "
+                  f"max|diff|/max|logit| segview {row['segview_vs_pytorch']:.1e}"
+                  + (f", ORT {ort_diff:.1e}" if ort_diff is not None else "")
+                  + f"; argmax agreement {row['argmax_agreement'] * 100:.2f}%; "
+                  f"{row['gflop']:.0f} GFLOP; memory: weights {row['weights_mb']:.0f} MB, activation peak "
+                  f"{row['activation_peak_mb']:.0f} MB, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
+    json.dump(rows, sys.stderr)
+    print(file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
