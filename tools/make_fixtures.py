@@ -150,12 +150,28 @@ def model_fixtures():
                 np.save(os.path.join(MODELS, f"tiny_{arch}{suffix}_os{stride}.npy"), out.astype(np.float32))
 
 
+def viewer_fixture():
+    """A five-class tiny model for the viewer's end-to-end tests: its top-5 is every class, so the
+    inspector's probabilities must sum to 1."""
+    torch.manual_seed(300)
+    model = torchvision_models.build("deeplabv3", num_classes=5, output_stride=8, layers=[1, 1, 1, 1], base_width=8,
+                                     head_channels=16)
+    randomize_batchnorm(model, torch.Generator().manual_seed(301))
+    classes = ["sky", "building", "road", "car", "tree"]
+    colors = [[70, 130, 180], [128, 64, 0], [128, 64, 128], [64, 0, 128], [0, 128, 0]]
+    metadata = model_metadata("deeplabv3", "resnet", classes, colors, output_stride=8, backbone_layers=[1, 1, 1, 1],
+                              backbone_width=8, head_channels=16, aspp_rates=(12, 24, 36),
+                              description="tiny five-class model for viewer tests (random weights)")
+    write_model_file(model.state_dict(), metadata, os.path.join(MODELS, "tiny_five_classes.safetensors"), "f16")
+
+
 def main():
     os.makedirs(ENGINE, exist_ok=True)
     os.makedirs(MODELS, exist_ok=True)
     tensors, metadata = kernel_cases(torch.Generator().manual_seed(0))
     save_file(tensors, os.path.join(ENGINE, "kernels.safetensors"), metadata=metadata)
     model_fixtures()
+    viewer_fixture()
     write_png_fixtures(IMAGES)
     print(f"wrote {len(metadata)} kernel cases to {ENGINE} and model fixtures to {MODELS}")
 

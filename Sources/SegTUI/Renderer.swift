@@ -30,15 +30,34 @@ public final class Renderer {
         }
     }
 
-    /// Three panes side by side with the panel at the right when wide; one pane at a time when narrow.
-    public static func layout(rows: Int, cols: Int, singlePane: Bool) -> Layout {
+    /// Three panes, arranged side by side, stacked, or two over one, whichever shows the image
+    /// largest; the panel at the right when the terminal is wide; one pane at a time when the panes
+    /// would be too small to read.
+    public static func layout(rows: Int, cols: Int, imageWidth: Int, imageHeight: Int, singlePane: Bool) -> Layout {
         let wide = cols >= 100
-        let paneArea = wide ? cols - panelWidth - 1 : cols
-        let top = 1, bottom = wide ? rows - 1 : rows - 3  // titles on row 0; status (and summary) below
-        let count = singlePane || paneArea < 3 * 16 + 2 ? 1 : 3
-        let width = (paneArea - (count - 1)) / count
-        let panes = (0..<count).map { (x: $0 * (width + 1), y: top, width: width, height: bottom - top) }
-        return Layout(panes: panes, panel: wide ? (cols - panelWidth, 0, panelWidth, rows - 1) : nil,
+        let areaWidth = wide ? cols - panelWidth - 1 : cols
+        let bottom = wide ? rows - 1 : rows - 3  // status (and summary rows in narrow terminals) below
+        let areaHeight = bottom
+        // Every pane has a title row above its pixels.
+        func panes(columns: Int, rowsOfPanes: Int) -> [(x: Int, y: Int, width: Int, height: Int)] {
+            let width = (areaWidth - (columns - 1)) / columns
+            let height = areaHeight / rowsOfPanes - 1
+            return (0..<3).map { i in
+                let column = i % columns, row = i / columns
+                return (x: column * (width + 1), y: row * (height + 1) + 1, width: width, height: height)
+            }
+        }
+        func shownPixels(_ pane: (x: Int, y: Int, width: Int, height: Int)) -> Int {
+            guard pane.width >= 16 && pane.height >= 4 else { return 0 }
+            let viewport = Viewport(x: 0, y: 0, width: Double(imageWidth), height: Double(imageHeight))
+            let size = viewport.gridSize(maxWidth: pane.width, maxHeight: pane.height * 2)
+            return size.width * size.height
+        }
+        let candidates = [panes(columns: 3, rowsOfPanes: 1), panes(columns: 1, rowsOfPanes: 3), panes(columns: 2, rowsOfPanes: 2)]
+        let best = candidates.max { shownPixels($0[0]) < shownPixels($1[0]) }!
+        let single = singlePane || shownPixels(best[0]) == 0
+        let chosen = single ? [(x: 0, y: 1, width: areaWidth, height: areaHeight - 1)] : best
+        return Layout(panes: chosen, panel: wide ? (cols - panelWidth, 0, panelWidth, rows - 1) : nil,
                       summaryRow: wide ? nil : rows - 3, statusRow: rows - 1)
     }
 
@@ -51,8 +70,9 @@ public final class Renderer {
             }
             return grid
         }
-        let narrow = Self.layout(rows: rows, cols: cols, singlePane: false).panes.count == 1
-        let layout = Self.layout(rows: rows, cols: cols, singlePane: narrow)
+        let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
+                                 singlePane: false)
+        let narrow = layout.panes.count == 1
         let panes = paneKinds(state, compare: state.compare && scene.comparison != nil)
         let shown = narrow ? [panes[min(state.singlePane, panes.count - 1)]] : panes
         for (frame, kind) in zip(layout.panes, shown) {
@@ -235,7 +255,7 @@ public final class Renderer {
         }
         y += 1
         guard y < frame.y + frame.height else { return }
-        line("Legend  (Tab select, space hide, S solo)", bold: true)
+        line("Legend  (Tab, space, S)", bold: true)
         let shares = scene.result?.classShares ?? []
         let rowsLeft = frame.y + frame.height - y
         let first = max(0, min(state.selectedClass - rowsLeft / 2, scene.classNames.count - rowsLeft))

@@ -43,7 +43,8 @@ public enum ColorMode: String, CaseIterable, Sendable {
 
 /// Terminal colour numbers for RGB colours in one colour mode; class colours stay distinct.
 ///
-/// Direct colour sends 0xRRGGBB (values below 8 are sent as ANSI indices by terminfo, so they become 8).
+/// Direct colour sends 0xRRGGBB (terminfo sends values below 8 as ANSI indices, whose colour is the
+/// theme's, so those near-blacks become 0x010101).
 /// 256 colours use indices 16-255 only: 0-15 are the user's theme. 16/8 colours take the nearest
 /// of xterm's defaults.
 public struct TerminalPalette: Sendable {
@@ -88,7 +89,8 @@ public struct TerminalPalette: Sendable {
     public func color(_ c: RGB) -> Int32 {
         switch mode {
         case .truecolor:
-            return max(8, Int32(c.r) << 16 | Int32(c.g) << 8 | Int32(c.b))
+            let value = Int32(c.r) << 16 | Int32(c.g) << 8 | Int32(c.b)
+            return value < 8 ? 0x010101 : value
         case .palette256:
             return Self.nearest256(c)
         case .ansi16, .ansi8:

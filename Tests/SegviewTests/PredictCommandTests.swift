@@ -5,28 +5,17 @@ import XCTest
 /// `segview predict` as a user runs it: the built binary, real files, exit codes and messages.
 final class PredictCommandTests: XCTestCase {
     var scratch: URL!
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    var fixtures: URL { root.appendingPathComponent("Tests/SegModelsTests/Fixtures") }
-
-    /// The `segview` built next to this test bundle.
-    var binary: URL {
-        var directory = Bundle(for: Self.self).bundleURL.deletingLastPathComponent()
-        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent("segview").path) {
-            directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        }
-        return directory.appendingPathComponent("segview")
-    }
+    var fixtures: URL { modelFixtures }
 
     override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        scratch = try makeScratchDirectory("segview-cli")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     func segview(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = segviewBinary
         process.arguments = arguments
         process.currentDirectoryURL = scratch
         let pipe = Pipe()

@@ -1,0 +1,179 @@
+import SegEngine
+import SegImage
+import SegModels
+@testable import SegTUI
+import XCTest
+
+/// The renderer cell by cell: a pure function of scene, state, size and colour mode.
+final class RendererTests: XCTestCase {
+    let red = RGB(255, 0, 0), green = RGB(0, 255, 0), blue = RGB(0, 0, 255), white = RGB(255, 255, 255)
+    let truecolor = TerminalPalette(mode: .truecolor, classColors: [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)])
+
+    func direct(_ c: RGB) -> Int32 { Int32(c.r) << 16 | Int32(c.g) << 8 | Int32(c.b) }
+
+    /// A result whose label at each pixel is `labels[i]` (logits 10 for that class, 0 elsewhere).
+    func result(_ labels: [Int], classes: Int, width: Int, height: Int) -> SegmentationResult {
+        var scores = [Float](repeating: 0, count: classes * width * height)
+        for (i, label) in labels.enumerated() { scores[label * width * height + i] = 10 }
+        let tensor = Tensor(channels: classes, height: height, width: width, values: scores)
+        return SegmentationResult(prediction: Prediction(scores: tensor), milliseconds: 1)
+    }
+
+    func scene(_ image: RGBImage, labels: [Int]? = nil, classes: Int = 3) -> Scene {
+        var scene = Scene(image: image, imageName: "test.png", classNames: (0..<classes).map { "class\($0)" },
+                          classColors: [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)], modelTitle: "test model")
+        scene.result = labels.map { result($0, classes: classes, width: image.width, height: image.height) }
+        return scene
+    }
+
+    func image(_ width: Int, _ height: Int, _ colors: [RGB]) -> RGBImage {
+        RGBImage(width: width, height: height, pixels: colors.flatMap { [$0.r, $0.g, $0.b] })
+    }
+
+    /// Cells of the first pane (the image), top-left of its drawn area.
+    func imagePane(_ grid: CellGrid, layout: Renderer.Layout) -> [[Cell]] {
+        let pane = layout.panes[0]
+        return (pane.y..<pane.y + pane.height).map { y in (pane.x..<pane.x + pane.width).map { grid[y, $0] } }
+    }
+
+    func testMagnifiedImageShowsExactPixelsTopAsForegroundBottomAsBackground() {
+        // 2x2 image: red green / blue white, far smaller than the pane: nearest sampling, exact colours.
+        let picture = image(2, 2, [red, green, blue, white])
+        var state = ViewState()
+        state.cursorX = 1; state.cursorY = 1
+        let grid = Renderer().render(scene(picture), state, rows: 40, cols: 120, palette: truecolor)
+        let layout = Renderer.layout(rows: 40, cols: 120, imageWidth: 2, imageHeight: 2, singlePane: false)
+        let cells = imagePane(grid, layout: layout).joined().filter { $0.glyph == Cell.upperHalf }
+        XCTAssertFalse(cells.isEmpty)
+        // The pane's first drawn cell covers the top-left pixel's upper rows: red over red.
+        let first = cells[0]
+        XCTAssertEqual(first.fg, direct(red))
+        XCTAssertEqual(first.bg, direct(red))
+        let colours = Set(cells.flatMap { [$0.fg, $0.bg] })
+        // Exactly the four image colours, plus the black cursor drawn on the white pixel.
+        XCTAssertEqual(colours, Set([red, green, blue, white].map(direct) + [0x010101]))
+    }
+
+    func testAreaAverageIsAnExactBoxFilter() {
+        // 4x2 -> 2x1: each output pixel is the mean of a 2x2 block.
+        let pixels: [UInt8] = [0, 0, 0, 100, 100, 100, 10, 20, 30, 30, 40, 50,
+                               200, 200, 200, 100, 100, 100, 50, 60, 70, 70, 80, 90]
+        let out = Sampling.averageRGB(pixels, width: 4, height: 2, viewport: Viewport(x: 0, y: 0, width: 4, height: 2),
+                                      gridWidth: 2, gridHeight: 1)
+        XCTAssertEqual(out, [RGB(100, 100, 100), RGB(40, 50, 60)])
+        // Fractional coverage: 3 -> 2 weighs the middle pixel half to each side.
+        let row = Sampling.average([0, 30, 90], width: 3, height: 1, viewport: Viewport(x: 0, y: 0, width: 3, height: 1),
+                                   gridWidth: 2, gridHeight: 1)
+        XCTAssertEqual(row[0], (0 * 1 + 30 * 0.5) / 1.5, accuracy: 1e-5)
+        XCTAssertEqual(row[1], (30 * 0.5 + 90 * 1) / 1.5, accuracy: 1e-5)
+    }
+
+    func testMaskDownscalingNeverInventsAColour() {
+        // A fine checkerboard of three classes shrunk 8x: every mask cell must be a class colour.
+        let (w, h) = (96, 64)
+        let labels = (0..<w * h).map { i in ((i % w) / 3 + (i / w) / 2) % 3 }
+        let picture = image(w, h, Array(repeating: RGB(128, 128, 128), count: w * h))
+        let grid = Renderer().render(scene(picture, labels: labels), ViewState(), rows: 20, cols: 110, palette: truecolor)
+        let layout = Renderer.layout(rows: 20, cols: 110, imageWidth: w, imageHeight: h, singlePane: false)
+        let mask = layout.panes[1]
+        let allowed = Set(truecolor.classColors + [0x010101, direct(white)])  // classes, plus the cursor
+        var seen = Set<Int32>()
+        for y in mask.y..<mask.y + mask.height {
+            for x in mask.x..<mask.x + mask.width where grid[y, x].glyph == Cell.upperHalf {
+                seen.insert(grid[y, x].fg)
+                if grid[y, x].bg != -1 { seen.insert(grid[y, x].bg) }
+            }
+        }
+        XCTAssertTrue(seen.isSubset(of: allowed), "colours that are no class: \(seen.subtracting(allowed))")
+        XCTAssertGreaterThanOrEqual(seen.intersection(Set(truecolor.classColors)).count, 2)
+    }
+
+    func testMajorityVoteAndItsTieRule() {
+        let labels: [Int32] = [1, 1, 2, 0,   // left block: 1,1,1,2 -> 1; right block: 2,0,0,2 -> tie 0/2
+                               1, 2, 0, 2]
+        let out = Sampling.majority(labels, width: 4, height: 2, classes: 3, viewport: Viewport(x: 0, y: 0, width: 4, height: 2),
+                                    gridWidth: 2, gridHeight: 1)
+        XCTAssertEqual(out[0], 1)
+        // Tie between 0 and 2: the pixel at the block's centre (row 1, column 3) is 2, so 2 wins.
+        XCTAssertEqual(out[1], 2)
+    }
+
+    func testOnePixelBordersSurviveDownscaling() {
+        // A 1-pixel vertical line in a 300x200 map, shown about 10x smaller, stays fully white.
+        var values = [Float](repeating: 0, count: 300 * 200)
+        for y in 0..<200 { values[y * 300 + 151] = 1 }
+        let out = Sampling.maximum(values, width: 300, height: 200, viewport: Viewport(x: 0, y: 0, width: 300, height: 200),
+                                   gridWidth: 30, gridHeight: 20)
+        for row in 0..<20 { XCTAssertEqual(out[row * 30 + 15], 1, "row \(row)") }
+        XCTAssertEqual(out.filter { $0 > 0 }.count, 20, "and nowhere else")
+    }
+
+    func testOddPixelHeightLeavesTheLastLowerHalfDefault() throws {
+        // Find an image height whose fitted pixel grid is odd in this terminal, then check its last row.
+        let (rows, cols) = (21, 40)
+        for height in 3...12 {
+            let layout = Renderer.layout(rows: rows, cols: cols, imageWidth: 16, imageHeight: height, singlePane: false)
+            let pane = layout.panes[0]
+            let size = Viewport(x: 0, y: 0, width: 16, height: Double(height)).gridSize(maxWidth: pane.width, maxHeight: pane.height * 2)
+            guard size.height % 2 == 1 else { continue }
+            var state = ViewState()
+            state.cursorX = 0; state.cursorY = 0
+            let grid = Renderer().render(scene(image(16, height, Array(repeating: green, count: 16 * height))), state,
+                                         rows: rows, cols: cols, palette: truecolor)
+            let lastRow = pane.y + size.height / 2
+            let column = pane.x + (pane.width - size.width) / 2 + size.width - 1
+            XCTAssertEqual(grid[lastRow, column].glyph, Cell.upperHalf)
+            XCTAssertEqual(grid[lastRow, column].fg, direct(green))
+            XCTAssertEqual(grid[lastRow, column].bg, -1, "no lower pixel: the terminal's default background")
+            XCTAssertEqual(grid[lastRow - 1, column].bg, direct(green))
+            return
+        }
+        XCTFail("no image height gave an odd pixel grid")
+    }
+
+    func testAspectRatioIsKept() {
+        // 200x100 into at most 40x80 pixels: 40x20.
+        let size = Viewport(x: 0, y: 0, width: 200, height: 100).gridSize(maxWidth: 40, maxHeight: 80)
+        XCTAssertEqual(size.width, 40)
+        XCTAssertEqual(size.height, 20)
+        let tall = Viewport(x: 0, y: 0, width: 100, height: 400).gridSize(maxWidth: 40, maxHeight: 80)
+        XCTAssertEqual(tall.width, 20)
+        XCTAssertEqual(tall.height, 80)
+    }
+
+    func test256ColourQuantisationUsesOnlyTheFixedPaletteAndKeepsClassesDistinct() {
+        XCTAssertEqual(TerminalPalette.nearest256(RGB(255, 0, 0)), 196)
+        XCTAssertEqual(TerminalPalette.nearest256(RGB(128, 128, 128)), 244)  // grey ramp 8 + 10 * 12
+        XCTAssertEqual(TerminalPalette.nearest256(RGB(0, 0, 0)), 16)  // the cube's black, not index 0
+        XCTAssertEqual(TerminalPalette.rgb(index256: 67), RGB(95, 135, 175))
+        let voc = Palette.pascalVOC(count: 21).colors.map(RGB.init)
+        let palette = TerminalPalette(mode: .palette256, classColors: voc)
+        XCTAssertEqual(Set(palette.classColors).count, 21, "every class keeps its own colour")
+        XCTAssertTrue(palette.classColors.allSatisfy { $0 >= 16 && $0 <= 255 })
+        // Two classes that quantise to the same index get different ones.
+        let close = TerminalPalette(mode: .palette256, classColors: [RGB(200, 0, 0), RGB(201, 0, 0)])
+        XCTAssertNotEqual(close.classColors[0], close.classColors[1])
+        XCTAssertEqual(TerminalPalette(mode: .ansi8, classColors: []).color(RGB(250, 10, 10)), 1)
+    }
+
+    func testTooSmallTerminalSaysSo() {
+        let grid = Renderer().render(scene(image(2, 2, [red, green, blue, white])), ViewState(), rows: 10, cols: 20, palette: truecolor)
+        XCTAssertTrue((0..<10).map(grid.line).joined().contains("terminal too small"))
+    }
+
+    func testStatusLineNamesImageModelStrideAndColourMode() {
+        var state = ViewState()
+        state.outputStride = 16
+        let grid = Renderer().render(scene(image(2, 2, [red, green, blue, white]), labels: [0, 1, 2, 1]), state, rows: 30,
+                                     cols: 120, palette: truecolor)
+        let status = grid.line(29)
+        for part in ["test.png 2x2", "test model", "OS 16", "24-bit"] { XCTAssertTrue(status.contains(part), status) }
+    }
+
+    func testAgreementCountsAccuracyAndMeanIoU() {
+        // truth 0 0 1 1 255; prediction 0 1 1 1 0 -> 3 of 4 labelled correct; IoU(0) = 1/2, IoU(1) = 2/3.
+        let agreement = Agreement(prediction: [0, 1, 1, 1, 0], truth: [0, 0, 1, 1, 255], classes: 2, ignore: 255)
+        XCTAssertEqual(agreement.pixelAccuracy, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(agreement.meanIoU, (0.5 + 2.0 / 3) / 2, accuracy: 1e-12)
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+
+/// A terminal screen read back from `tmux capture-pane -e`: characters and their SGR colours.
+struct TerminalScreen {
+    enum Color: Equatable {
+        case standard
+        case indexed(Int)
+        case rgb(Int, Int, Int)
+    }
+
+    struct Cell: Equatable {
+        var character: Character = " "
+        var fg = Color.standard
+        var bg = Color.standard
+    }
+
+    let rows: [[Cell]]
+    var text: [String] { rows.map { String($0.map(\.character)) } }
+
+    /// Parses capture-pane output: printable characters and `ESC [ ... m` colour changes (others ignored).
+    init(capture: String, width: Int) {
+        var fg = Color.standard, bg = Color.standard
+        var parsed: [[Cell]] = []
+        for line in capture.split(separator: "\n", omittingEmptySubsequences: false) {
+            var row: [Cell] = []
+            var scalars = Array(line.unicodeScalars)[...]
+            while let scalar = scalars.popFirst() {
+                if scalar == "\u{1b}" {
+                    guard scalars.first == "[" else { continue }
+                    scalars.removeFirst()
+                    var body = ""
+                    while let next = scalars.popFirst() {
+                        if next.properties.isAlphabetic { if next == "m" { Self.apply(body, &fg, &bg) }; break }
+                        body.unicodeScalars.append(next)
+                    }
+                    continue
+                }
+                row.append(Cell(character: Character(scalar), fg: fg, bg: bg))
+            }
+            while row.count < width { row.append(Cell(character: " ", fg: .standard, bg: .standard)) }
+            parsed.append(row)
+        }
+        rows = parsed
+    }
+
+    private static func apply(_ body: String, _ fg: inout Color, _ bg: inout Color) {
+        var values = body.split(separator: ";", omittingEmptySubsequences: false).map { Int($0) ?? 0 }[...]
+        if values.isEmpty { values = [0] }
+        while let code = values.popFirst() {
+            switch code {
+            case 0: fg = .standard; bg = .standard
+            case 30...37: fg = .indexed(code - 30)
+            case 40...47: bg = .indexed(code - 40)
+            case 90...97: fg = .indexed(code - 90 + 8)
+            case 100...107: bg = .indexed(code - 100 + 8)
+            case 39: fg = .standard
+            case 49: bg = .standard
+            case 38, 48:
+                var color = Color.standard
+                if values.first == 5, values.count >= 2 {
+                    values.removeFirst(); color = .indexed(values.removeFirst())
+                } else if values.first == 2, values.count >= 4 {
+                    values.removeFirst()
+                    let r = values.removeFirst(), g = values.removeFirst(), b = values.removeFirst()
+                    color = .rgb(r, g, b)
+                }
+                if code == 38 { fg = color } else { bg = color }
+            default: break
+            }
+        }
+    }
+
+    func contains(_ text: String) -> Bool { self.text.contains { $0.contains(text) } }
+
+    /// The first row containing `text`.
+    func row(containing text: String) -> Int? { self.text.firstIndex { $0.contains(text) } }
+}
+
+/// A program running in its own tmux server at a fixed size, driven by keys.
+final class TmuxSession {
+    let socket = "segview-test-\(UUID().uuidString.prefix(8))"
+    let width: Int
+    let height: Int
+
+    static var available: Bool {
+        FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") || FileManager.default.isExecutableFile(atPath: "/usr/local/bin/tmux")
+    }
+
+    init(_ command: String, width: Int, height: Int, environment: [String: String], directory: String) throws {
+        guard Self.available else { throw XCTSkip("tmux is not installed: the end-to-end viewer tests need it (apt-get install tmux)") }
+        self.width = width
+        self.height = height
+        let env = environment.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
+        // Options come from a config file so that they hold from the first moment: a program that
+        // exits at once must leave its last screen behind (remain-on-exit).
+        let config = URL(fileURLWithPath: directory).appendingPathComponent(".tmux-\(socket).conf")
+        try "set -g remain-on-exit on\nset -g status off\nset -sg escape-time 0\n".write(to: config, atomically: true, encoding: .utf8)
+        try tmux(["-f", config.path, "new-session", "-d", "-s", "main", "-x", "\(width)", "-y", "\(height)",
+                  "-c", directory, "env -i PATH=/usr/bin:/bin HOME=/tmp \(env) \(command)"])
+    }
+
+    deinit { _ = try? tmux(["kill-server"]) }
+
+    /// Runs a tmux command and returns its output. Spawned with posix_spawn, not Foundation's
+    /// Process: the tmux server that the first command starts inherits Process's internal
+    /// descriptors, and Process would then wait for the server to exit.
+    @discardableResult
+    func tmux(_ arguments: [String]) throws -> String {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket)-\(UUID().uuidString).out").path
+        defer { unlink(output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = (["tmux", "-L", socket] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawnp(&pid, "tmux", &actions, nil, argv, environ) == 0 else {
+            throw XCTSkip("cannot start tmux")
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+    }
+
+    func send(_ keys: String...) throws { try tmux(["send-keys", "-t", "main"] + keys) }
+
+    func capture() throws -> TerminalScreen {
+        let output = try tmux(["capture-pane", "-t", "main", "-e", "-p", "-N"])
+        return TerminalScreen(capture: String(output.split(separator: "\n", omittingEmptySubsequences: false).prefix(height)
+                                                .joined(separator: "\n")), width: width)
+    }
+
+    /// Polls the screen until `predicate` holds (every 50 ms, up to `timeout` seconds).
+    func waitFor(_ description: String, timeout: Double = 20, _ predicate: (TerminalScreen) -> Bool) throws -> TerminalScreen {
+        let deadline = Date().addingTimeInterval(timeout)
+        var screen = try capture()
+        while !predicate(screen) {
+            guard Date() < deadline else {
+                XCTFail("timed out waiting for \(description); screen:\n\(screen.text.joined(separator: "\n"))")
+                return screen
+            }
+            usleep(50_000)
+            screen = try capture()
+        }
+        return screen
+    }
+
+    func waitFor(text: String, timeout: Double = 20) throws -> TerminalScreen {
+        try waitFor("'\(text)'", timeout: timeout) { $0.contains(text) }
+    }
+
+    var paneDead: Bool { (try? tmux(["display-message", "-t", "main", "-p", "#{pane_dead}"]))?.hasPrefix("1") ?? false }
+    var panePID: Int32? { (try? tmux(["display-message", "-t", "main", "-p", "#{pane_pid}"])).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) } }
+
+    func resize(width: Int, height: Int) throws {
+        try tmux(["resize-window", "-t", "main", "-x", "\(width)", "-y", "\(height)"])
+    }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import SegTUI
+import XCTest
+
+/// The real viewer in tmux: keys in, screen (characters and colours) out.
+final class ViewerTests: XCTestCase {
+    var scratch: URL!
+    let fiveClasses = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+    let voc = modelFixtures.appendingPathComponent("tiny_deeplabv3.safetensors").path
+    let image = modelFixtures.appendingPathComponent("street_37x53.png").path
+    let classColors = [RGB(70, 130, 180), RGB(128, 64, 0), RGB(128, 64, 128), RGB(64, 0, 128), RGB(0, 128, 0)]
+    let classNames = ["sky", "building", "road", "car", "tree"]
+
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("segview-viewer") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// `lingering`: keep the pane open a moment after the program exits, since tmux can miss the
+    /// output of a program that prints and exits at once.
+    func viewer(_ arguments: String, width: Int = 120, height: Int = 40, term: String = "xterm-256color",
+                colorterm: String? = nil, lang: String = "C.UTF-8", lingering: Bool = false) throws -> TmuxSession {
+        var environment = ["TERM": term, "LANG": lang]
+        environment["COLORTERM"] = colorterm
+        let command = "\(segviewBinary.path) \(arguments)"
+        return try TmuxSession(lingering ? "sh -c '\(command); sleep 3'" : command, width: width, height: height,
+                               environment: environment, directory: scratch.path)
+    }
+
+    /// Waits for the first result: the status line shows the forward time.
+    func ready(_ session: TmuxSession) throws -> TerminalScreen {
+        try session.waitFor("the first result") { screen in
+            screen.text.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }?.contains(" ms ") ?? false
+        }
+    }
+
+    /// The background of the legend swatch of `label` (the cells just left of its number).
+    func swatch(_ screen: TerminalScreen, label: Int) -> TerminalScreen.Color? {
+        let text = " \(label) \(classNames[label])"
+        // The legend's line is the last one naming the class (the inspector's comes first).
+        guard let row = screen.text.lastIndex(where: { $0.contains(text) }),
+              let range = screen.text[row].range(of: text, options: .backwards) else { return nil }
+        let column = screen.text[row].distance(from: screen.text[row].startIndex, to: range.lowerBound)
+        return screen.rows[row][max(0, column - 3)..<column].first { $0.bg != .standard }?.bg
+    }
+
+    /// The class the inspector names, and the top-5 probabilities it lists.
+    func inspector(_ screen: TerminalScreen) -> (label: Int, probabilities: [Double])? {
+        guard let row = screen.row(containing: " class  ") else { return nil }
+        let fields = screen.text[row].components(separatedBy: " class  ")[1].split(separator: " ")
+        guard let label = Int(fields[0]), let top = screen.row(containing: " top-5") else { return nil }
+        let probabilities = (top + 1...top + 5).compactMap { line -> Double? in
+            screen.text[line].split(separator: " ").compactMap { Double($0) }.first
+        }
+        return (label, probabilities)
+    }
+
+    func testPanesInspectorLegendAndStatusIn256Colours() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        let screen = try ready(session)
+        let status = screen.text.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }!
+        for part in ["street_37x53.png 53x37", "deeplabv3 resnet", "OS 8", "256 colours"] {
+            XCTAssertTrue(status.contains(part), "status line: \(status)")
+        }
+        for title in ["image 53x37", "mask: deeplabv3", "boundaries (from mask)", "Inspector", "Legend"] {
+            XCTAssertTrue(screen.contains(title), "missing \(title)")
+        }
+        let (label, probabilities) = try XCTUnwrap(inspector(screen))
+        XCTAssertEqual(probabilities.count, 5)
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 0.006, "five classes: the top-5 is the whole distribution")
+        XCTAssertEqual(probabilities, probabilities.sorted(by: >))
+        // The legend swatch of that class has the class's 256-colour index, and the mask pane uses it.
+        let palette = TerminalPalette(mode: .palette256, classColors: classColors)
+        let expected = TerminalScreen.Color.indexed(Int(palette.classColor(label)))
+        XCTAssertEqual(swatch(screen, label: label), expected)
+        let maskCells = screen.rows.joined().filter { $0.character == "▀" }
+        XCTAssertTrue(maskCells.contains { $0.fg == expected || $0.bg == expected }, "the predicted class colour is drawn")
+        let allowed = Set((0..<5).map { Int(palette.classColor($0)) })
+        let used = Set(maskCells.flatMap { [$0.fg, $0.bg] }.compactMap { color -> Int? in
+            if case .indexed(let index) = color { return index } else { return nil }
+        })
+        XCTAssertFalse(used.intersection(allowed).isEmpty)
+        XCTAssertTrue(used.allSatisfy { $0 >= 16 }, "only palette entries 16-255 are used: \(used.filter { $0 < 16 })")
+    }
+
+    func testKeysSwitchStrideModelViewAndHelp() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --model \(voc)")
+        _ = try ready(session)
+        try session.send("o")
+        _ = try session.waitFor(text: "OS 16")
+        try session.send("o")
+        _ = try session.waitFor(text: "OS 32")
+        try session.send("m")
+        var screen = try session.waitFor("the second model's 21 classes") { $0.contains("tvmonitor") }
+        XCTAssertTrue(screen.contains("OS 32"), "the stride carries over to the next model")
+        try session.send("v")
+        screen = try session.waitFor(text: "blend: deeplabv3")
+        try session.send("c")
+        screen = try session.waitFor(text: "A ≠ B")
+        XCTAssertTrue(screen.contains("vs deeplabv3"))
+        try session.send("?")
+        screen = try session.waitFor(text: "compare two models side by side")
+        try session.send("?", "q")
+        _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
+    }
+
+    func testCursorMovesTheInspector() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        var screen = try ready(session)
+        XCTAssertTrue(screen.contains("pixel  (26, 18)"), "the cursor starts in the centre")
+        try session.send("Left", "Left", "k")
+        screen = try session.waitFor(text: "pixel  (18, 14)")
+        try session.send("L")
+        screen = try session.waitFor(text: "pixel  (26, 14)")
+    }
+
+    func testTruecolourShowsExactClassColours() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", colorterm: "truecolor")
+        let screen = try ready(session)
+        XCTAssertTrue(screen.contains("24-bit"))
+        let (label, _) = try XCTUnwrap(inspector(screen))
+        let color = classColors[label]
+        XCTAssertEqual(swatch(screen, label: label), .rgb(Int(color.r), Int(color.g), Int(color.b)))
+    }
+
+    func testResizeAndTooSmallTerminal() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", width: 100, height: 30)
+        _ = try ready(session)
+        try session.resize(width: 30, height: 10)
+        _ = try session.waitFor(text: "terminal too small")
+        try session.resize(width: 90, height: 30)
+        let screen = try session.waitFor(text: "256 colours")
+        XCTAssertFalse(screen.contains("terminal too small"))
+        XCTAssertFalse(session.paneDead)
+    }
+
+    func testNonUTF8LocaleDrawsOnePixelPerCell() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", lang: "C")
+        let screen = try session.waitFor(text: " | OS 8")
+        XCTAssertFalse(screen.rows.joined().contains { $0.character == "▀" })
+        XCTAssertTrue(screen.rows.joined().contains { $0.bg != .standard }, "pixels are drawn as coloured spaces")
+    }
+
+    func testSignalsRestoreTheTerminal() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        _ = try ready(session)
+        let pid = try XCTUnwrap(session.panePID)
+        kill(pid, SIGTERM)
+        _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
+        let screen = try session.capture()
+        XCTAssertFalse(screen.contains("Inspector"), "the alternate screen was left: the terminal is restored")
+    }
+
+    func testWithoutATerminalItPointsToPredict() throws {
+        let process = Process()
+        process.executableURL = segviewBinary
+        process.arguments = [image, "--model", fiveClasses]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        XCTAssertTrue(text.contains("is not a terminal"), text)
+        XCTAssertTrue(text.contains("segview predict"), text)
+    }
+
+    func testTerminalWithoutCursorControlIsRefused() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", term: "dumb", lingering: true)
+        _ = try session.waitFor(text: "TERM is 'dumb'")
+    }
+}
