@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
 tools/ensure-deps.sh tmux
-swift test "$@"
+swift test --disable-swift-testing "$@"

@@ -8,7 +8,11 @@ public final class Renderer {
     public static let panelWidth = 34
     public static let minimumSize = (cols: 40, rows: 12)
 
-    private var imageCache: (key: String, pixels: [RGB])?
+    /// Downscaled layers by everything they depend on except the cursor, so that a cursor move
+    /// only redraws the cursor.
+    private var imageLayers: [String: [RGB]] = [:]
+    private var paneLayers: [String: [Int32]] = [:]
+    private static let cachedLayers = 16
     /// Two pixels per cell with `▀` (UTF-8 locales), or one pixel per cell drawn as a coloured space
     /// and ASCII text (anything else: ncursesw draws nothing for `▀` there).
     public var halfBlocks: Bool
@@ -115,7 +119,7 @@ public final class Renderer {
         var size = viewport.gridSize(maxWidth: frame.width, maxHeight: frame.height * 2)
         if !halfBlocks { size.height = max(1, size.height / 2) }  // a cell is about twice as tall as wide
         let originX = frame.x + (frame.width - size.width) / 2, originY = frame.y
-        let pixels = paneColors(kind, scene, state, viewport: viewport, size: size, palette: palette)
+        let pixels = cachedPaneColors(kind, scene, state, viewport: viewport, size: size, palette: palette)
         guard let pixels else {
             let text = scene.busy ?? "no result"
             grid.text(text, y: frame.y + frame.height / 2, x: frame.x + max(0, (frame.width - text.count) / 2), width: frame.width)
@@ -147,11 +151,27 @@ public final class Renderer {
     /// The image layer, cached by image, viewport and grid size.
     private func imagePixels(_ scene: Scene, viewport: Viewport, size: (width: Int, height: Int)) -> [RGB] {
         let key = "\(scene.imageName)|\(scene.image.width)x\(scene.image.height)|\(viewport)|\(size.width)x\(size.height)"
-        if let cached = imageCache, cached.key == key { return cached.pixels }
+        if let cached = imageLayers[key] { return cached }
         let pixels = Sampling.averageRGB(scene.image.pixels, width: scene.image.width, height: scene.image.height,
                                          viewport: viewport, gridWidth: size.width, gridHeight: size.height)
-        imageCache = (key, pixels)
+        if imageLayers.count >= Self.cachedLayers { imageLayers.removeAll() }
+        imageLayers[key] = pixels
         return pixels
+    }
+
+    private func cachedPaneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
+                                  size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
+        func id(_ result: SegmentationResult?) -> String { result.map { "\(ObjectIdentifier($0).hashValue)" } ?? "-" }
+        let key = [
+            "\(kind)", scene.imageName, id(scene.result), id(scene.comparison), state.maskView.rawValue,
+            "\(state.opacity)", "\(state.selectedClass)", "\(state.hiddenClasses.sorted())", "\(state.solo)",
+            "\(scene.truth != nil)", "\(viewport)", "\(size.width)x\(size.height)", palette.mode.rawValue,
+        ].joined(separator: "|")
+        if let cached = paneLayers[key] { return cached }
+        guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size, palette: palette) else { return nil }
+        if paneLayers.count >= Self.cachedLayers { paneLayers.removeAll() }
+        paneLayers[key] = colors
+        return colors
     }
 
     /// Terminal colours of one pane's pixel grid, or nil when its result is not there yet.

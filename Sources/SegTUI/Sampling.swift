@@ -1,3 +1,5 @@
+import SegEngine
+
 /// The part of the source image a pane shows, in source pixels (fractional), and the size of the
 /// pixel grid it is drawn at. Zooming in shrinks the rectangle around the cursor.
 public struct Viewport: Equatable, Sendable {
@@ -19,6 +21,11 @@ public struct Viewport: Equatable, Sendable {
         return (max(1, min(maxWidth, Int((width * scale).rounded()))), max(1, min(maxHeight, Int((height * scale).rounded()))))
     }
 }
+
+/// What the samplers read: 8-bit pixels or float maps.
+public protocol SampleValue { var sampleValue: Float { get } }
+extension Float: SampleValue { @inline(__always) public var sampleValue: Float { self } }
+extension UInt8: SampleValue { @inline(__always) public var sampleValue: Float { Float(self) } }
 
 /// For each target index along one axis, the source pixels it covers and by how much.
 struct Coverage {
@@ -49,46 +56,55 @@ struct Coverage {
 /// the image by exact area average, class masks by majority (never a colour that is no class),
 /// border maps by maximum (a 1-pixel border survives any reduction); nearest when magnifying.
 public enum Sampling {
-    /// Exact box filter: each target pixel is the coverage-weighted mean of the source pixels under it.
-    public static func average(_ values: [Float], width: Int, height: Int, viewport: Viewport,
-                               gridWidth: Int, gridHeight: Int) -> [Float] {
+    /// Exact box filter over `channels` interleaved values per pixel: each target pixel is the
+    /// coverage-weighted mean of the source pixels under it. Target rows are split between threads.
+    public static func average<Value: SampleValue>(_ values: UnsafeBufferPointer<Value>, channels: Int, width: Int, height: Int,
+                               viewport: Viewport, gridWidth: Int, gridHeight: Int) -> [Float] {
         let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
         let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
-        var out = [Float](repeating: 0, count: gridWidth * gridHeight)
-        var rowSums = [Double](repeating: 0, count: gridWidth)
-        values.withUnsafeBufferPointer { src in
-            for ty in 0..<gridHeight {
-                var acc = [Double](repeating: 0, count: gridWidth)
-                var total = 0.0
+        var out = [Float](repeating: 0, count: gridWidth * gridHeight * channels)
+        out.withUnsafeMutableBufferPointer { target in
+            let target = target.baseAddress!
+            Parallel.forEach(gridHeight) { ty in
+                let row = target + ty * gridWidth * channels
                 let (firstY, weightsY) = ys.spans[ty]
+                var total: Float = 0
                 for (dy, wy) in weightsY.enumerated() where wy > 0 {
-                    let row = (firstY + dy) * width
+                    let source = values.baseAddress! + (firstY + dy) * width * channels
+                    let wy = Float(wy)
                     for tx in 0..<gridWidth {
                         let (firstX, weightsX) = xs.spans[tx]
-                        var sum = 0.0
-                        for (dx, wx) in weightsX.enumerated() { sum += wx * Double(src[row + firstX + dx]) }
-                        rowSums[tx] = sum
+                        for (dx, wx) in weightsX.enumerated() {
+                            let w = wy * Float(wx), pixel = source + (firstX + dx) * channels
+                            for c in 0..<channels { row[tx * channels + c] += w * pixel[c].sampleValue }
+                        }
                     }
-                    for tx in 0..<gridWidth { acc[tx] += wy * rowSums[tx] }
                     total += wy
                 }
                 for tx in 0..<gridWidth {
-                    out[ty * gridWidth + tx] = Float(acc[tx] / (total * xs.spans[tx].weights.reduce(0, +)))
+                    let area = total * Float(xs.spans[tx].weights.reduce(0, +))
+                    for c in 0..<channels { row[tx * channels + c] /= area }
                 }
             }
         }
         return out
     }
 
-    /// `average` of an interleaved RGB image, rounded to 8 bits.
+    public static func average(_ values: [Float], width: Int, height: Int, viewport: Viewport,
+                               gridWidth: Int, gridHeight: Int) -> [Float] {
+        values.withUnsafeBufferPointer {
+            average($0, channels: 1, width: width, height: height, viewport: viewport, gridWidth: gridWidth, gridHeight: gridHeight)
+        }
+    }
+
+    /// `average` of an interleaved 8-bit RGB image, rounded to 8 bits.
     public static func averageRGB(_ pixels: [UInt8], width: Int, height: Int, viewport: Viewport,
                                   gridWidth: Int, gridHeight: Int) -> [RGB] {
-        let planes = (0..<3).map { c in
-            average(stride(from: c, to: pixels.count, by: 3).map { Float(pixels[$0]) }, width: width, height: height,
-                    viewport: viewport, gridWidth: gridWidth, gridHeight: gridHeight)
+        let means = pixels.withUnsafeBufferPointer {
+            average($0, channels: 3, width: width, height: height, viewport: viewport, gridWidth: gridWidth, gridHeight: gridHeight)
         }
         func byte(_ v: Float) -> UInt8 { UInt8(min(255, max(0, v.rounded()))) }
-        return (0..<gridWidth * gridHeight).map { RGB(byte(planes[0][$0]), byte(planes[1][$0]), byte(planes[2][$0])) }
+        return (0..<gridWidth * gridHeight).map { RGB(byte(means[$0 * 3]), byte(means[$0 * 3 + 1]), byte(means[$0 * 3 + 2])) }
     }
 
     /// The most frequent label in each target pixel's area; a tie goes to the label at the area's
@@ -97,34 +113,28 @@ public enum Sampling {
                                 gridWidth: Int, gridHeight: Int) -> [Int32] {
         let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
         let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
-        var out = [Int32](repeating: -1, count: gridWidth * gridHeight)
-        var counts = [Int](repeating: 0, count: classes + 1)
-        for ty in 0..<gridHeight {
+        func slot(_ label: Int32) -> Int { label >= 0 && Int(label) < classes ? Int(label) : classes }
+        return perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Int32(-1)) { ty, row in
+            var counts = [Int](repeating: 0, count: classes + 1)
+            var touched: [Int] = []
             let (firstY, weightsY) = ys.spans[ty]
             for tx in 0..<gridWidth {
                 let (firstX, weightsX) = xs.spans[tx]
-                if weightsX.count == 1 && weightsY.count == 1 {
-                    out[ty * gridWidth + tx] = labels[firstY * width + firstX]
-                    continue
-                }
-                var touched: [Int] = []
                 for dy in 0..<weightsY.count where weightsY[dy] > 0 {
                     for dx in 0..<weightsX.count where weightsX[dx] > 0 {
-                        let label = Int(labels[(firstY + dy) * width + firstX + dx])
-                        let slot = label >= 0 && label < classes ? label : classes
-                        if counts[slot] == 0 { touched.append(slot) }
-                        counts[slot] += 1
+                        let s = slot(labels[(firstY + dy) * width + firstX + dx])
+                        if counts[s] == 0 { touched.append(s) }
+                        counts[s] += 1
                     }
                 }
                 let best = touched.map { counts[$0] }.max() ?? 0
-                let centre = Int(labels[(firstY + weightsY.count / 2) * width + firstX + weightsX.count / 2])
-                let centreSlot = centre >= 0 && centre < classes ? centre : classes
-                let winner = counts[centreSlot] == best ? centreSlot : touched.filter { counts[$0] == best }.min()!
-                out[ty * gridWidth + tx] = winner == classes ? -1 : Int32(winner)
-                for slot in touched { counts[slot] = 0 }
+                let centre = slot(labels[(firstY + weightsY.count / 2) * width + firstX + weightsX.count / 2])
+                let winner = counts[centre] == best ? centre : touched.filter { counts[$0] == best }.min()!
+                row[tx] = winner == classes ? -1 : Int32(winner)
+                for s in touched { counts[s] = 0 }
+                touched.removeAll(keepingCapacity: true)
             }
         }
-        return out
     }
 
     /// The largest value in each target pixel's area.
@@ -132,8 +142,7 @@ public enum Sampling {
                                gridWidth: Int, gridHeight: Int) -> [Float] {
         let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
         let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
-        var out = [Float](repeating: 0, count: gridWidth * gridHeight)
-        for ty in 0..<gridHeight {
+        return perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Float(0)) { ty, row in
             let (firstY, weightsY) = ys.spans[ty]
             for tx in 0..<gridWidth {
                 let (firstX, weightsX) = xs.spans[tx]
@@ -143,8 +152,18 @@ public enum Sampling {
                         best = max(best, values[(firstY + dy) * width + firstX + dx])
                     }
                 }
-                out[ty * gridWidth + tx] = best
+                row[tx] = best
             }
+        }
+    }
+
+    /// Fills a gridWidth x gridHeight array row by row, rows split between threads.
+    private static func perTargetRow<T>(gridWidth: Int, gridHeight: Int, initial: T,
+                                        _ fill: (Int, UnsafeMutablePointer<T>) -> Void) -> [T] {
+        var out = [T](repeating: initial, count: gridWidth * gridHeight)
+        out.withUnsafeMutableBufferPointer { buffer in
+            let base = buffer.baseAddress!
+            Parallel.forEach(gridHeight) { ty in fill(ty, base + ty * gridWidth) }
         }
         return out
     }

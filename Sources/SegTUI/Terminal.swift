@@ -58,6 +58,19 @@ public final class Terminal {
         codes = map
     }
 
+    /// A screen that writes to `path` instead of the terminal, for measuring the bytes frames cost.
+    public init(recordingTo path: String, term: String, rows: Int, cols: Int, mode: ColorMode) throws {
+        setlocale(LC_ALL, "")
+        utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
+        self.mode = mode
+        let typeName = mode == .truecolor ? Self.installDirectColorEntry(base: term) : term
+        guard let typeName, seg_term_open_file(typeName, path, Int32(rows), Int32(cols)) == 0 else {
+            throw Failure(description: "cannot open a \(term) screen on \(path)")
+        }
+        open = true
+        codes = [:]
+    }
+
     deinit { close() }
 
     /// Whether `▀` can be drawn (a UTF-8 locale); otherwise each cell shows one pixel as a space.

@@ -4,12 +4,15 @@
 
 #include <ncursesw/curses.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <term.h>
 #include <unistd.h>
 
 static SCREEN *screen = NULL;
+static FILE *output_file = NULL;
+static FILE *input_file = NULL;
 static volatile sig_atomic_t received_signal = 0;
 
 int seg_term_probe(const char *term, int *colors, int *direct_color) {
@@ -23,9 +26,8 @@ int seg_term_probe(const char *term, int *colors, int *direct_color) {
     return 0;
 }
 
-int seg_term_open(const char *term) {
-    if (screen) return 0;
-    screen = newterm(term, stdout, stdin);
+static int start(const char *term, FILE *out, FILE *in) {
+    screen = newterm(term, out, in);
     if (!screen) return -1;
     set_term(screen);
     if (has_colors()) {
@@ -42,12 +44,33 @@ int seg_term_open(const char *term) {
     return 0;
 }
 
+int seg_term_open(const char *term) {
+    if (screen) return 0;
+    return start(term, stdout, stdin);
+}
+
+int seg_term_open_file(const char *term, const char *path, int rows, int cols) {
+    if (screen) return -1;
+    output_file = fopen(path, "w");
+    input_file = fopen("/dev/null", "r");
+    if (!output_file || !input_file) return -1;
+    char text[16];
+    snprintf(text, sizeof text, "%d", rows);
+    setenv("LINES", text, 1);
+    snprintf(text, sizeof text, "%d", cols);
+    setenv("COLUMNS", text, 1);
+    return start(term, output_file, input_file);
+}
+
 void seg_term_close(void) {
     if (!screen) return;
     endwin();
     delscreen(screen);
     screen = NULL;
     fflush(stdout);
+    if (output_file) fclose(output_file);
+    if (input_file) fclose(input_file);
+    output_file = input_file = NULL;
 }
 
 void seg_term_size(int *rows, int *cols) {

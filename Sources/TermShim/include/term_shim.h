@@ -15,6 +15,10 @@ int seg_term_probe(const char *term, int *colors, int *direct_color);
 /// keypad, short ESC delay, hidden cursor, colours. Returns 0, or -1 with nothing changed.
 int seg_term_open(const char *term);
 
+/// Opens a screen that writes to the file `path` instead of the terminal, `rows` x `cols` (for
+/// measuring what a frame costs in bytes). Returns 0 or -1.
+int seg_term_open_file(const char *term, const char *path, int rows, int cols);
+
 /// Restores the terminal. Safe to call twice.
 void seg_term_close(void);
 
