@@ -16,6 +16,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors.torch import save_file
 
 from make_sample import street_scene
@@ -151,17 +152,37 @@ def model_fixtures():
 
 
 def viewer_fixture():
-    """A five-class tiny model for the viewer's end-to-end tests: its top-5 is every class, so the
-    inspector's probabilities must sum to 1."""
+    """A five-class tiny model for the viewer's end-to-end tests, fitted for a few hundred steps to a
+    colour-rule labelling of the test picture, so that its mask varies over the image and with the
+    output stride. Its top-5 is every class, so the inspector's probabilities must sum to 1."""
     torch.manual_seed(300)
     model = torchvision_models.build("deeplabv3", num_classes=5, output_stride=8, layers=[1, 1, 1, 1], base_width=8,
-                                     head_channels=16)
-    randomize_batchnorm(model, torch.Generator().manual_seed(301))
+                                     head_channels=16, aux=False)
     classes = ["sky", "building", "road", "car", "tree"]
     colors = [[70, 130, 180], [128, 64, 0], [128, 64, 128], [64, 0, 128], [0, 128, 0]]
     metadata = model_metadata("deeplabv3", "resnet", classes, colors, output_stride=8, backbone_layers=[1, 1, 1, 1],
                               backbone_width=8, head_channels=16, aspp_rates=(12, 24, 36),
-                              description="tiny five-class model for viewer tests (random weights)")
+                              description="tiny five-class model for viewer tests, fitted to one picture")
+    image_path = os.path.join(MODELS, "street_37x53.png")
+    x = preprocess(image_path, metadata)
+    pixels = np.asarray(Image.open(image_path).convert("RGB"), dtype=np.int32)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    target = np.full(r.shape, 1)                                   # building
+    target[(b > r + 40) & (b > 150)] = 0                          # sky
+    target[(abs(r - g) < 12) & (abs(g - b) < 16) & (np.arange(r.shape[0])[:, None] > r.shape[0] * 0.55)] = 2  # road
+    target[(r > 120) & (g < 70)] = 3                               # car
+    target[:, :3] = 4                                              # a "tree" strip on the left edge
+    # A batch of the picture and its mirror image: BatchNorm after global pooling needs two samples.
+    target = torch.from_numpy(target)[None]
+    x, target = torch.cat([x, x.flip(3)]), torch.cat([target, target.flip(2)])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    model.train()
+    for _ in range(300):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x)["out"], target)
+        loss.backward()
+        optimizer.step()
+    model.eval()
     write_model_file(model.state_dict(), metadata, os.path.join(MODELS, "tiny_five_classes.safetensors"), "f16")
 
 

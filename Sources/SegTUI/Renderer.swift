@@ -341,7 +341,8 @@ public final class Renderer {
         }
         if state.compare, let title = scene.comparisonTitle { parts.append("vs \(title)") }
         if state.zoom > 0 { parts.append("zoom \(1 << state.zoom)x") }
-        parts.append(scene.message ?? "? help")
+        // A message (an error, a saved file) goes first so that a narrow terminal still shows it.
+        if let message = scene.message { parts.insert(message, at: 0) } else { parts.append("? help") }
         let text = " " + parts.joined(separator: halfBlocks ? " │ " : " | ")
         grid.fill(y: row, x: 0, height: 1, width: grid.cols, bg: palette.color(RGB(40, 40, 60)))
         grid.text(text, y: row, x: 0, fg: palette.color(RGB(255, 255, 255)), bg: palette.color(RGB(40, 40, 60)))

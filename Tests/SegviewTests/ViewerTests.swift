@@ -81,16 +81,31 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(used.allSatisfy { $0 >= 16 }, "only palette entries 16-255 are used: \(used.filter { $0 < 16 })")
     }
 
+    /// The colours of the mask pane's half-block cells (the pane titled "mask: ..."), as text.
+    func maskColors(_ screen: TerminalScreen) -> String {
+        guard let titleRow = screen.row(containing: "mask: "),
+              let range = screen.text[titleRow].range(of: "mask: ") else { return "" }
+        let column = screen.text[titleRow].distance(from: screen.text[titleRow].startIndex, to: range.lowerBound)
+        let cells = screen.rows[(titleRow + 1)...].flatMap { $0[column..<min($0.count, column + 20)] }.filter { $0.character == "▀" }
+        return cells.map { "\($0.fg)/\($0.bg)" }.joined(separator: " ")
+    }
+
     func testKeysSwitchStrideModelViewAndHelp() throws {
         let session = try viewer("\(image) --model \(fiveClasses) --model \(voc)")
-        _ = try ready(session)
+        let first = try ready(session)
+        let mask = maskColors(first)
+        XCTAssertFalse(mask.isEmpty)
         try session.send("o")
-        _ = try session.waitFor(text: "OS 16")
+        let at16 = try session.waitFor("the OS 16 result") { $0.contains("OS 16") && $0.contains(" ms ") }
+        XCTAssertNotEqual(inspector(at16)?.probabilities, inspector(first)?.probabilities,
+                          "another output stride gives other scores")
+        XCTAssertNotEqual(maskColors(at16), mask, "and another mask")
         try session.send("o")
         _ = try session.waitFor(text: "OS 32")
         try session.send("m")
-        var screen = try session.waitFor("the second model's 21 classes") { $0.contains("tvmonitor") }
+        var screen = try session.waitFor("the second model's result") { $0.contains("tvmonitor") && $0.contains(" ms ") }
         XCTAssertTrue(screen.contains("OS 32"), "the stride carries over to the next model")
+        XCTAssertNotEqual(maskColors(screen), mask, "the other model's mask is drawn")
         try session.send("v")
         screen = try session.waitFor(text: "blend: deeplabv3")
         try session.send("c")
@@ -100,6 +115,19 @@ final class ViewerTests: XCTestCase {
         screen = try session.waitFor(text: "compare two models side by side")
         try session.send("?", "q")
         _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
+    }
+
+    func testSavingNeverOverwrites() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        _ = try ready(session)
+        try session.send("s")
+        _ = try session.waitFor(text: "saved segview-street_37x53-deeplabv3-os8-{mask")
+        try session.send("s")
+        _ = try session.waitFor(text: "saved segview-street_37x53-deeplabv3-os8-2-{mask")
+        let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".png") }.sorted()
+        XCTAssertEqual(files, ["segview-street_37x53-deeplabv3-os8-2-border.png", "segview-street_37x53-deeplabv3-os8-2-mask.png",
+                               "segview-street_37x53-deeplabv3-os8-2-overlay.png", "segview-street_37x53-deeplabv3-os8-border.png",
+                               "segview-street_37x53-deeplabv3-os8-mask.png", "segview-street_37x53-deeplabv3-os8-overlay.png"])
     }
 
     func testCursorMovesTheInspector() throws {
