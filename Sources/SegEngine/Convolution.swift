@@ -92,7 +92,7 @@ public final class ConvWeights: @unchecked Sendable {
 /// Columns of the unfolded input are produced in tiles of at most this many floats per thread,
 /// which bounds the scratch memory of a convolution whatever its size (a 3x3 ASPP conv on 2048
 /// channels would otherwise need hundreds of MB) and keeps a tile in L2/L3 between im2col and GEMM.
-let columnTileBudget = 2 << 20
+let columnTileBudget = 8 << 20
 
 /// 2-D convolution with bias and activation fused: `activation(conv(input) + bias)`.
 ///
@@ -194,17 +194,21 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
         else { runs.append((tap, 1)) }
     }
     let rows = activeTaps.count * cin
-    let work = tiles(output.plane, limit: max(64, columnTileBudget / rows))
-    let tileSize = work.map(\.count).max()!
+    // One tile of columns at a time, shared by the threads: they unfold it together, then each
+    // multiplies it by its own share of the output channels. Tiles stay wide (>= 512 positions) so
+    // the products run near peak even when the window is deep (3x3 on 2048 channels).
+    let tile = min(output.plane, max(512, columnTileBudget / rows))
     let weightStride = weights.taps * cin
     let groupWeights = weights.packed + group * cout * weightStride
     let inputBase = input.data + group * cin * input.plane
     let outputBase = output.data + channels.lowerBound * output.plane
+    let workers = max(1, min(Parallel.threads, cout / 16))
 
-    Parallel.forEach(work.count) { index in
-        let (start, count) = work[index]
-        withScratch(rows * tileSize) { columns in
-            for row in 0..<rows {
+    withScratch(rows * tile) { columns in
+        var start = 0
+        while start < output.plane {
+            let count = min(tile, output.plane - start)
+            Parallel.forEach(rows) { row in
                 let tap = activeTaps[row / cin], channel = row % cin
                 fillColumnRow(columns + row * count, plane: inputBase + channel * input.plane,
                               inputW: input.width, outW: outW,
@@ -212,17 +216,22 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
                               validY: rowRanges[tap / weights.kernelW], validX: colRanges[tap % weights.kernelW],
                               geometry: geometry, start: start, count: count)
             }
-            var columnRow = 0
-            for (runIndex, run) in runs.enumerated() {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                            Int32(cout), Int32(count), Int32(run.count * cin),
-                            1, groupWeights + run.first * cin, Int32(weightStride),
-                            columns + columnRow * count, Int32(count),
-                            runIndex == 0 ? 0 : 1, outputBase + start, Int32(output.plane))
-                columnRow += run.count * cin
+            Parallel.forEach(workers) { worker in
+                let first = cout * worker / workers, last = cout * (worker + 1) / workers
+                var columnRow = 0
+                for (runIndex, run) in runs.enumerated() {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                                Int32(last - first), Int32(count), Int32(run.count * cin),
+                                1, groupWeights + first * weightStride + run.first * cin, Int32(weightStride),
+                                columns + columnRow * count, Int32(count),
+                                runIndex == 0 ? 0 : 1, outputBase + first * output.plane + start, Int32(output.plane))
+                    columnRow += run.count * cin
+                }
+                finish(output, channels: channels.lowerBound + first..<channels.lowerBound + last, start: start,
+                       count: count, bias: weights.bias, activation)
             }
+            start += count
         }
-        finish(output, channels: channels, start: start, count: count, bias: weights.bias, activation)
     }
 }
 
