@@ -185,6 +185,29 @@ def viewer_fixture():
     model.eval()
     write_model_file(model.state_dict(), metadata, os.path.join(MODELS, "tiny_five_classes.safetensors"), "f16")
 
+    # Ground truth for `segview eval`: the colour-rule labels with a void (255) corner, and the
+    # confusion matrix numpy computes from PyTorch's prediction with the same (float16) weights.
+    truth = target[0].numpy().astype(np.uint8)
+    truth[:4, -6:] = 255
+    labels_dir = os.path.join(MODELS, "eval", "labels")
+    images_dir = os.path.join(MODELS, "eval", "images")
+    os.makedirs(labels_dir, exist_ok=True)
+    os.makedirs(images_dir, exist_ok=True)
+    Image.fromarray(truth).save(os.path.join(labels_dir, "street_37x53.png"))
+    Image.open(image_path).save(os.path.join(images_dir, "street_37x53.png"))
+    reference = torchvision_models.build("deeplabv3", num_classes=5, output_stride=8, layers=[1, 1, 1, 1], base_width=8,
+                                         head_channels=16, aux=False)
+    reference.load_state_dict(round_trip(model.state_dict(), "f16"))
+    prediction = logits(reference.eval(), preprocess(image_path, metadata)).argmax(0)
+    valid = truth != 255
+    matrix = np.bincount(truth[valid].astype(np.int64) * 5 + prediction[valid], minlength=25).reshape(5, 5)
+    tp = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    present = union > 0
+    with open(os.path.join(MODELS, "eval", "expected.json"), "w") as f:
+        json.dump({"confusion": matrix.tolist(), "pixel_accuracy": float(tp.sum() / matrix.sum()),
+                   "mean_iou": float((tp[present] / union[present]).mean())}, f)
+
 
 def main():
     os.makedirs(ENGINE, exist_ok=True)

@@ -22,16 +22,11 @@ public final class Renderer {
     }
 
     /// Where things go for a terminal size.
-    public struct Layout: Equatable {
+    public struct Layout {
         public var panes: [(x: Int, y: Int, width: Int, height: Int)]
         public var panel: (x: Int, y: Int, width: Int, height: Int)?
         public var summaryRow: Int?
         public var statusRow: Int
-
-        public static func == (a: Layout, b: Layout) -> Bool {
-            a.panes.map { [$0.x, $0.y, $0.width, $0.height] } == b.panes.map { [$0.x, $0.y, $0.width, $0.height] }
-                && a.statusRow == b.statusRow && a.summaryRow == b.summaryRow
-        }
     }
 
     /// Three panes, arranged side by side, stacked, or two over one, whichever shows the image
@@ -349,7 +344,7 @@ public final class Renderer {
     }
 
     public static let keys: [(String, String)] = [
-        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32 (FCN: 8s/16s/32s)"),
+        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32"),
         ("arrows hjkl", "move the cursor (HJKL: big steps)"), ("v", "mask view: mask, blend, contour, heatmap,"),
         ("", "  confidence, entropy, errors (with --labels)"), ("[ / ]", "less / more opacity"),
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),

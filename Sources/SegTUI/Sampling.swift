@@ -29,14 +29,12 @@ extension UInt8: SampleValue { @inline(__always) public var sampleValue: Float {
 
 /// For each target index along one axis, the source pixels it covers and by how much.
 struct Coverage {
-    /// Per target index: (first source index, weights for consecutive source indices).
+    /// Per target index: (first source index, weights for consecutive source indices). When target
+    /// pixels are no larger than source pixels, the one source pixel under the target's centre.
     var spans: [(first: Int, weights: [Double])]
-    /// True when target pixels are no larger than source pixels: sample the nearest instead.
-    var magnifying: Bool
 
     init(start: Double, length: Double, source: Int, target: Int) {
         let step = length / Double(target)
-        magnifying = step <= 1
         spans = (0..<target).map { t in
             let a = start + Double(t) * step, b = a + step
             if step <= 1 {  // the source pixel under the target pixel's centre
@@ -164,22 +162,6 @@ public enum Sampling {
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             Parallel.forEach(gridHeight) { ty in fill(ty, base + ty * gridWidth) }
-        }
-        return out
-    }
-
-    /// The source pixel under each target pixel's centre.
-    public static func nearest<T>(_ values: [T], width: Int, height: Int, viewport: Viewport,
-                                  gridWidth: Int, gridHeight: Int) -> [T] {
-        let stepX = viewport.width / Double(gridWidth), stepY = viewport.height / Double(gridHeight)
-        var out: [T] = []
-        out.reserveCapacity(gridWidth * gridHeight)
-        for ty in 0..<gridHeight {
-            let sy = min(height - 1, max(0, Int(viewport.y + (Double(ty) + 0.5) * stepY)))
-            for tx in 0..<gridWidth {
-                let sx = min(width - 1, max(0, Int(viewport.x + (Double(tx) + 0.5) * stepX)))
-                out.append(values[sy * width + sx])
-            }
         }
         return out
     }

@@ -14,7 +14,8 @@ public struct Scene {
     public var comparison: SegmentationResult?
     public var truth: [UInt8]?
     public var ignoreLabel = 255
-    public var agreement: Agreement?
+    /// Prediction against the ground truth, when labels are given.
+    public var agreement: ConfusionMatrix?
     /// Shown with a spinner while a model runs.
     public var busy: String?
     public var message: String?

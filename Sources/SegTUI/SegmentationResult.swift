@@ -68,29 +68,3 @@ public final class SegmentationResult: @unchecked Sendable {
 
     public func probability(of label: Int, x: Int, y: Int) -> Float { probabilities[label, y, x] }
 }
-
-/// Agreement of a prediction with a ground-truth label map.
-public struct Agreement: Equatable, Sendable {
-    public let pixelAccuracy: Double
-    /// Mean IoU over the classes present in the truth or the prediction.
-    public let meanIoU: Double
-
-    public init(prediction: [Int32], truth: [UInt8], classes: Int, ignore: Int) {
-        var intersection = [Int](repeating: 0, count: classes), union = [Int](repeating: 0, count: classes)
-        var correct = 0, counted = 0
-        for (p, t) in zip(prediction, truth) where Int(t) != ignore {
-            let truthLabel = Int(t), predicted = Int(p)
-            counted += 1
-            if predicted == truthLabel {
-                correct += 1
-                if truthLabel < classes { intersection[truthLabel] += 1; union[truthLabel] += 1 }
-            } else {
-                if truthLabel < classes { union[truthLabel] += 1 }
-                if predicted < classes { union[predicted] += 1 }
-            }
-        }
-        pixelAccuracy = counted > 0 ? Double(correct) / Double(counted) : 0
-        let present = (0..<classes).filter { union[$0] > 0 }
-        meanIoU = present.isEmpty ? 0 : present.map { Double(intersection[$0]) / Double(union[$0]) }.reduce(0, +) / Double(present.count)
-    }
-}

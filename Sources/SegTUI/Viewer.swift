@@ -51,9 +51,11 @@ public final class Viewer {
     }
 
     public func run() throws {
-        guard loadImage(0, step: 1) else {
+        guard loadImage(0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
+        state.cursorX = first.width / 2
+        state.cursorY = first.height / 2
         let terminal = try Terminal(requested: options.colors)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks
@@ -64,7 +66,7 @@ public final class Viewer {
             let busy = isBusy
             if needsFrame || busy || takeFinished() {
                 let (rows, cols) = terminal.size
-                let palette = TerminalPalette(mode: terminal.mode, classColors: currentModel.metadata.classColors.map(RGB.init))
+                let palette = palette(for: state.modelIndex, mode: terminal.mode)
                 let scene = makeScene(spinner: busy ? Self.spinner[tick % Self.spinner.count] : nil)
                 terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette))
                 needsFrame = false
@@ -81,6 +83,16 @@ public final class Viewer {
     }
 
     // MARK: state
+
+    private var palettes: [Int: TerminalPalette] = [:]
+
+    /// Terminal colours for a model's classes, worked out once per model.
+    private func palette(for model: Int, mode: ColorMode) -> TerminalPalette {
+        if let known = palettes[model] { return known }
+        let palette = TerminalPalette(mode: mode, classColors: options.models[model].model.metadata.classColors.map(RGB.init))
+        palettes[model] = palette
+        return palette
+    }
 
     private var currentModel: SegmentationModel { options.models[state.modelIndex].model }
 
@@ -167,12 +179,8 @@ public final class Viewer {
                 }
                 loaded = (candidate, image, truth)
                 state.imageIndex = candidate
-                state.cursorX = min(max(state.cursorX, 0), image.width - 1)
-                state.cursorY = min(max(state.cursorY, 0), image.height - 1)
-                if loaded?.index == candidate && attempt == 0 && state.cursorX == 0 && state.cursorY == 0 {
-                    state.cursorX = image.width / 2
-                    state.cursorY = image.height / 2
-                }
+                state.cursorX = min(state.cursorX, image.width - 1)
+                state.cursorY = min(state.cursorY, image.height - 1)
                 return true
             } catch {
                 message = "skipped \(error)"
@@ -196,8 +204,9 @@ public final class Viewer {
             scene.comparison = result(key(model: other))
         }
         if let truth = loaded.truth, let result = scene.result {
-            scene.agreement = Agreement(prediction: result.labels, truth: truth, classes: model.metadata.numClasses,
-                                        ignore: options.ignoreLabel)
+            var matrix = ConfusionMatrix(classes: model.metadata.numClasses)
+            matrix.add(prediction: result.labels, truth: truth, ignore: options.ignoreLabel)
+            scene.agreement = matrix
         }
         if let spinner { scene.busy = "\(spinner) running \(model.metadata.architecture) at OS \(mainKey.stride)" }
         lock.lock()

@@ -169,11 +169,4 @@ final class RendererTests: XCTestCase {
         let status = grid.line(29)
         for part in ["test.png 2x2", "test model", "OS 16", "24-bit"] { XCTAssertTrue(status.contains(part), status) }
     }
-
-    func testAgreementCountsAccuracyAndMeanIoU() {
-        // truth 0 0 1 1 255; prediction 0 1 1 1 0 -> 3 of 4 labelled correct; IoU(0) = 1/2, IoU(1) = 2/3.
-        let agreement = Agreement(prediction: [0, 1, 1, 1, 0], truth: [0, 0, 1, 1, 255], classes: 2, ignore: 255)
-        XCTAssertEqual(agreement.pixelAccuracy, 0.75, accuracy: 1e-12)
-        XCTAssertEqual(agreement.meanIoU, (0.5 + 2.0 / 3) / 2, accuracy: 1e-12)
-    }
 }

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Train a segmentation model on CamVid on the CPU, then export it as a segview model file (F16).
+
+  python tools/train.py --arch deeplabv3 --run runs/deeplabv3 --minutes 40 --out samples/models/camvid_deeplabv3.safetensors
+  python tools/train.py --run runs/deeplabv3 --resume --minutes 30 ...   # continue a stopped run
+
+Train split for training, val for choosing the checkpoint. Seeds fix initialisation, shuffling and
+augmentation (random scale, crop, flip, colour jitter). Poly learning-rate schedule, cross-entropy
+weighted by median-frequency class balancing, void (11) ignored. A checkpoint after every epoch
+(`RUN/last.pt`, and `RUN/best.pt` by val mIoU), a log (`RUN/log.txt`), a progress bar on a terminal.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import camvid
+from segtools import IMAGENET_MEAN, IMAGENET_STD, model_metadata, write_model_file
+import torchvision_models
+
+
+def class_weights(labels, classes):
+    """Median frequency balancing (SegNet): weight_c = median(freq) / freq_c over images containing c."""
+    pixels = np.zeros(classes)
+    present = np.zeros(classes)
+    for label in labels:
+        counts = np.bincount(label.reshape(-1), minlength=classes + 1)[:classes]
+        pixels += counts
+        present += (counts > 0) * label.size
+    frequency = pixels / np.maximum(present, 1)
+    return torch.tensor(np.median(frequency) / np.maximum(frequency, 1e-12), dtype=torch.float32)
+
+
+def to_input(pixels):
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float() / 255
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    return (x - mean) / std
+
+
+def augment(image, label, crop, rng):
+    """Random scale (0.5-1.25), crop (padded with void), flip and colour jitter."""
+    scale = rng.uniform(0.5, 1.25)
+    h, w = label.shape
+    size = (max(crop[0], int(h * scale)), max(crop[1], int(w * scale)))
+    x = F.interpolate(to_input(image)[None], size=size, mode="bilinear", align_corners=False)[0]
+    y = F.interpolate(torch.from_numpy(np.array(label))[None, None].float(), size=size, mode="nearest")[0, 0].long()
+    top, left = rng.integers(0, size[0] - crop[0] + 1), rng.integers(0, size[1] - crop[1] + 1)
+    x, y = x[:, top:top + crop[0], left:left + crop[1]], y[top:top + crop[0], left:left + crop[1]]
+    if rng.random() < 0.5:
+        x, y = x.flip(2), y.flip(1)
+    # Jitter in normalised space: brightness as an offset, contrast as a gain.
+    x = x * rng.uniform(0.8, 1.2) + rng.uniform(-0.3, 0.3)
+    return x, y
+
+
+def confusion(model, images, labels, classes, stride_note=""):
+    """Confusion matrix over a split at full resolution (void excluded)."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    model.eval()
+    with torch.no_grad():
+        for image, label in zip(images, labels):
+            prediction = model(to_input(image)[None])["out"][0].argmax(0).numpy()
+            valid = label < classes
+            matrix += np.bincount(label[valid] * classes + prediction[valid], minlength=classes * classes).reshape(classes, classes)
+    return matrix
+
+
+def mean_iou(matrix):
+    tp = np.diag(matrix)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    iou = tp / np.maximum(union, 1)
+    return float(iou.mean()), iou
+
+
+class Progress:
+    """A one-line bar on a terminal; nothing when stderr is not one."""
+
+    def __init__(self, total, label):
+        self.total, self.label, self.tty, self.start = total, label, sys.stderr.isatty(), time.time()
+
+    def update(self, done, note=""):
+        if not self.tty:
+            return
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        elapsed = time.time() - self.start
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {elapsed:.0f}s {note}   ")
+        sys.stderr.flush()
+
+    def close(self):
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", default="deeplabv3", choices=["deeplabv3", "fcn"])
+    parser.add_argument("--backbone-layers", default="2,2,2,2")
+    parser.add_argument("--backbone-width", type=int, default=16)
+    parser.add_argument("--head-channels", type=int, default=64)
+    parser.add_argument("--output-stride", type=int, default=8, choices=[8, 16, 32])
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "camvid"))
+    parser.add_argument("--crop", default="192x256")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--minutes", type=float, default=None, help="stop (with a checkpoint) after this long")
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--run", required=True, help="folder for checkpoints and the log")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--out", help="model file to export the best checkpoint to (F16)")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.run, exist_ok=True)
+    log = open(os.path.join(args.run, "log.txt"), "a")
+
+    def say(text):
+        print(text, flush=True)
+        log.write(text + "\n")
+        log.flush()
+
+    layers = [int(n) for n in args.backbone_layers.split(",")]
+    crop = tuple(int(n) for n in args.crop.split("x"))
+    classes = len(camvid.CLASSES)
+    model = torchvision_models.build(args.arch, num_classes=classes, output_stride=args.output_stride, layers=layers,
+                                     base_width=args.backbone_width, head_channels=args.head_channels,
+                                     trained_stride=args.output_stride, aux=False)
+    train_images, train_labels = camvid.load_split(args.data, "train")
+    val_images, val_labels = camvid.load_split(args.data, "val")
+    weights = class_weights(train_labels, classes)
+    steps_per_epoch = len(train_images) // args.batch
+    total_steps = steps_per_epoch * args.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    epoch, best = 0, -1.0
+    checkpoint_path = os.path.join(args.run, "last.pt")
+    if args.resume and os.path.exists(checkpoint_path):
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, best = state["epoch"], state["best"]
+        say(f"resumed at epoch {epoch}, best val mIoU {best:.4f}")
+    say(f"{args.arch} layers {layers} width {args.backbone_width} head {args.head_channels}, "
+        f"{sum(p.numel() for p in model.parameters())} parameters, crop {crop}, batch {args.batch}, seed {args.seed}")
+    started = time.time()
+    while epoch < args.epochs:
+        rng = np.random.default_rng(args.seed * 100003 + epoch)  # the same epoch gets the same data after a resume
+        order = rng.permutation(len(train_images))
+        model.train()
+        progress = Progress(steps_per_epoch, f"epoch {epoch + 1}")
+        running = 0.0
+        for step in range(steps_per_epoch):
+            batch = [augment(train_images[i], train_labels[i], crop, rng) for i in order[step * args.batch:(step + 1) * args.batch]]
+            x, y = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
+            lr = args.lr * (1 - (epoch * steps_per_epoch + step) / total_steps) ** 0.9
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = F.cross_entropy(model(x)["out"], y, weight=weights, ignore_index=camvid.VOID)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            progress.update(step + 1, f"loss {running / (step + 1):.3f} lr {lr:.2e}")
+        progress.close()
+        epoch += 1
+        miou, iou = mean_iou(confusion(model, val_images, val_labels, classes))
+        say(f"epoch {epoch}: loss {running / steps_per_epoch:.4f}, val mIoU {miou:.4f}, "
+            f"per class {json.dumps([round(float(v), 3) for v in iou])}, {time.time() - started:.0f}s")
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                 "best": max(best, miou), "args": vars(args)}
+        torch.save(state, checkpoint_path)
+        if miou > best:
+            best = miou
+            torch.save(state, os.path.join(args.run, "best.pt"))
+        if args.minutes and time.time() - started > args.minutes * 60:
+            say(f"stopping after {args.minutes} minutes at epoch {epoch}; continue with --resume")
+            break
+    if args.out:
+        model.load_state_dict(torch.load(os.path.join(args.run, "best.pt"), weights_only=False)["model"])
+        metadata = model_metadata(args.arch, "resnet", camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
+                                  backbone_layers=layers, backbone_width=args.backbone_width,
+                                  **({"head_channels": args.head_channels, "aspp_rates": (12, 24, 36)} if args.arch == "deeplabv3" else {}),
+                                  description=f"{args.arch} (narrow ResNet) trained on CamVid train by tools/train.py, "
+                                              f"val mIoU {best:.4f}")
+        write_model_file(model.state_dict(), metadata, args.out, "f16")
+        say(f"exported best checkpoint (val mIoU {best:.4f}) to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
