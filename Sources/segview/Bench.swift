@@ -9,17 +9,13 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the forward pass of a model: warm-up, then min/median/max, GFLOP/s and peak memory.")
 
-    @Option(help: "Model file (.safetensors).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Input size as HxW (a synthetic picture).")
     var size = "512x512"
 
     @Option(help: "Time on this PNG instead of a synthetic picture (--size is then the image's).")
     var image: String?
-
-    @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
-    var outputStride: Int?
 
     @Option(help: "Timed runs after the warm-up.")
     var runs = 5
@@ -47,11 +43,7 @@ struct Bench: ParsableCommand {
         }
         let parts = [picture.height, picture.width]
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1") }
-        let network = try ModelLoader.load(path: model)
-        let stride = outputStride ?? network.metadata.outputStride
-        guard network.outputStrides.contains(stride) else {
-            throw ValidationError("output stride \(stride) is not available; choose one of \(network.outputStrides)")
-        }
+        let (network, stride) = try modelOptions.load()
         let meta = network.metadata
         let input = Normalization(meta).tensor(from: picture)
 
@@ -67,7 +59,7 @@ struct Bench: ParsableCommand {
         times.sort()
         let median = times[times.count / 2]
         let report: [String: Any] = [
-            "model": model, "architecture": network.metadata.architecture, "backbone": network.metadata.backbone,
+            "model": modelOptions.model, "architecture": network.metadata.architecture, "backbone": network.metadata.backbone,
             "height": parts[0], "width": parts[1], "output_stride": stride, "threads": Parallel.threads,
             "blas_core": Parallel.blasCore, "runs": runs,
             "min_ms": times[0], "median_ms": median, "max_ms": times[times.count - 1],
@@ -82,7 +74,7 @@ struct Bench: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("\(model): \(network.metadata.architecture) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
+        print("\(modelOptions.model): \(network.metadata.architecture) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
         print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", Counters.flop / 1e9, Counters.flopInBounds / 1e9, Counters.flop / 1e6 / median))
         print(String(format: "memory: weights %.1f MB, activation peak %.1f MB, process peak RSS %.1f MB",

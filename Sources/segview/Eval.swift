@@ -10,17 +10,13 @@ struct Eval: ParsableCommand {
         abstract: "Score a model on a labelled folder: pixel accuracy, mean IoU, per-class IoU, confusion matrix, boundary F-score.",
         discussion: "Images and label PNGs are paired by file name (NAME.png with NAME.png, NAME_L.png or NAME_label.png). Label values of --ignore, or not below the class count, are not scored.")
 
-    @Option(help: "Model file (.safetensors).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Folder of input PNGs.")
     var images: String
 
     @Option(help: "Folder of label PNGs (one class id per pixel).")
     var labels: String
-
-    @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
-    var outputStride: Int?
 
     @Option(help: "Label value of unlabelled pixels.")
     var ignore = 255
@@ -35,12 +31,8 @@ struct Eval: ParsableCommand {
 
     mutating func run() throws {
         engine.apply()
-        let network = try ModelLoader.load(path: model)
+        let (network, stride) = try modelOptions.load()
         let meta = network.metadata
-        let stride = outputStride ?? meta.outputStride
-        guard network.outputStrides.contains(stride) else {
-            throw ValidationError("output stride \(stride) is not available; choose one of \(network.outputStrides)")
-        }
         let pairs = try Self.pairs(images: images, labels: labels)
         guard !pairs.isEmpty else { throw ValidationError("no image in \(images) has a label file in \(labels)") }
 
@@ -76,7 +68,7 @@ struct Eval: ParsableCommand {
     }
 
     private func printText(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ stride: Int, count: Int) {
-        print("\(model): \(meta.architecture) \(meta.backbone), output stride \(stride), \(count) images, \(matrix.labelledPixels) labelled pixels")
+        print("\(modelOptions.model): \(meta.architecture) \(meta.backbone), output stride \(stride), \(count) images, \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% (precision %.2f%%, recall %.2f%%, %d px)",
                      matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100, boundary.precision * 100,
                      boundary.recall * 100, boundary.tolerance))
@@ -93,7 +85,7 @@ struct Eval: ParsableCommand {
 
     private func printJSON(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ stride: Int, count: Int) throws {
         let report: [String: Any] = [
-            "model": model, "architecture": meta.architecture, "output_stride": stride, "images": count,
+            "model": modelOptions.model, "architecture": meta.architecture, "output_stride": stride, "images": count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
             "class_names": meta.classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
             "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },

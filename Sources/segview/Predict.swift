@@ -13,11 +13,7 @@ struct Predict: ParsableCommand {
     @Argument(help: "Input PNG.")
     var image: String
 
-    @Option(help: "Model file (.safetensors).")
-    var model: String
-
-    @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
-    var outputStride: Int?
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Colour mask PNG to write.")
     var out: String?
@@ -44,13 +40,9 @@ struct Predict: ParsableCommand {
         }
 
         var clock = Stopwatch()
-        let network = try ModelLoader.load(path: model)
+        let (network, stride) = try modelOptions.load()
         let meta = network.metadata
         let loadTime = clock.lap()
-        let stride = outputStride ?? meta.outputStride
-        guard network.outputStrides.contains(stride) else {
-            throw ValidationError("output stride \(stride) is not available for \(meta.architecture); choose one of \(network.outputStrides)")
-        }
 
         let picture = try PNG.read(image)
         let input = Normalization(meta).tensor(from: picture)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SegEngine
+import SegModels
 
 @main
 struct Segview: ParsableCommand {
@@ -8,6 +9,25 @@ struct Segview: ParsableCommand {
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
         subcommands: [View.self, Predict.self, Eval.self, Bench.self, BenchView.self, Info.self],
         defaultSubcommand: View.self)
+}
+
+/// The model a command runs and the output stride to run it at.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Model file (.safetensors).")
+    var model: String
+
+    @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
+    var outputStride: Int?
+
+    /// Loads the model and checks that it can run at the requested stride.
+    func load() throws -> (network: SegmentationModel, stride: Int) {
+        let network = try ModelLoader.load(path: model)
+        let stride = outputStride ?? network.metadata.outputStride
+        guard network.outputStrides.contains(stride) else {
+            throw ValidationError("output stride \(stride) is not available for \(network.metadata.architecture); choose one of \(network.outputStrides)")
+        }
+        return (network, stride)
+    }
 }
 
 /// Options every command that runs a network shares.

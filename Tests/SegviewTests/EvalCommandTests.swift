@@ -5,21 +5,8 @@ import XCTest
 final class EvalCommandTests: XCTestCase {
     let fixtures = modelFixtures.appendingPathComponent("eval")
 
-    func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = segviewBinary
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     func testMatchesTheIndependentComputationExactly() throws {
-        let (status, output) = try run(["eval", "--model", modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path,
+        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path,
                                         "--images", fixtures.appendingPathComponent("images").path,
                                         "--labels", fixtures.appendingPathComponent("labels").path, "--json"])
         XCTAssertEqual(status, 0, output)
@@ -33,7 +20,7 @@ final class EvalCommandTests: XCTestCase {
 
     func testTextReportAndMissingLabels() throws {
         let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
-        let (status, output) = try run(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
+        let (status, output) = try runSegview(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
                                         "--labels", fixtures.appendingPathComponent("labels").path])
         XCTAssertEqual(status, 0, output)
         for text in ["pixel accuracy 83.79%", "mean IoU 77.41%", "boundary F1", " 3 car", "confusion (rows: truth"] {
@@ -41,14 +28,14 @@ final class EvalCommandTests: XCTestCase {
         }
         let folder = try makeScratchDirectory("segview-eval")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let empty = try run(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
+        let empty = try runSegview(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
                              "--labels", folder.path])
         XCTAssertNotEqual(empty.status, 0)
         XCTAssertTrue(empty.output.contains("has a label file"), empty.output)
         // A colour image where a label map belongs is named, with the reason.
         try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("street_37x53.png"),
                                          to: folder.appendingPathComponent("street_37x53.png"))
-        let colour = try run(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
+        let colour = try runSegview(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
                               "--labels", folder.path])
         XCTAssertNotEqual(colour.status, 0)
         XCTAssertTrue(colour.output.contains("a label map must be a gray or palette PNG"), colour.output)

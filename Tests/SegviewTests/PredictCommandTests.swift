@@ -14,17 +14,7 @@ final class PredictCommandTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
     func segview(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = segviewBinary
-        process.arguments = arguments
-        process.currentDirectoryURL = scratch
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runSegview(arguments, in: scratch)
     }
 
     var image: String { fixtures.appendingPathComponent("street_37x53.png").path }

@@ -178,16 +178,8 @@ final class ViewerTests: XCTestCase {
     }
 
     func testWithoutATerminalItPointsToPredict() throws {
-        let process = Process()
-        process.executableURL = segviewBinary
-        process.arguments = [image, "--model", fiveClasses]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertNotEqual(process.terminationStatus, 0)
+        let (status, text) = try runSegview([image, "--model", fiveClasses])
+        XCTAssertNotEqual(status, 0)
         XCTAssertTrue(text.contains("is not a terminal"), text)
         XCTAssertTrue(text.contains("segview predict"), text)
     }
