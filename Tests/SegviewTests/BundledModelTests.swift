@@ -5,9 +5,13 @@ import XCTest
 final class BundledModelTests: XCTestCase {
     let model = repositoryRoot.appendingPathComponent("samples/models/camvid_deeplabv3.safetensors").path
     /// README, "Bundled models": mIoU of the bundled model on the sample scenes and on CamVid val frames.
-    static let samplesMeanIoU = SAMPLES_MIOU
-    static let camvidSubsetMeanIoU = CAMVID_MIOU
+    static let samplesMeanIoU = 0.0
+    static let camvidSubsetMeanIoU = 0.0
     static let camvidSubset = 20
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: model) else { throw XCTSkip("no bundled CamVid model at \(model)") }
+    }
 
     func meanIoU(images: String, labels: String) throws -> Double {
         let (status, output) = try runSegview(["eval", "--model", model, "--images", images, "--labels", labels,
