@@ -3,6 +3,7 @@
 
   python tools/train.py --arch deeplabv3 --run runs/deeplabv3 --minutes 40 --out samples/models/camvid_deeplabv3.safetensors
   python tools/train.py --run runs/deeplabv3 --resume --minutes 30 ...   # continue a stopped run
+  python tools/train.py --run runs/finetune --init runs/deeplabv3/best.pt --synthetic 60 --epochs 10 --lr 5e-4 ...
 
 Train split for training, val for choosing the checkpoint. Seeds fix initialisation, shuffling and
 augmentation (random scale, crop, flip, colour jitter). Poly learning-rate schedule, cross-entropy
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 import camvid
+import synth
 from segtools import IMAGENET_MEAN, IMAGENET_STD, model_metadata, write_model_file
 import torchvision_models
 
@@ -115,6 +117,9 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run", required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init", help="start from this checkpoint's weights (fine-tuning), not from scratch")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="mix this many tools/synth.py scenes (seeds 1000, 1001, ...) into the training set")
     parser.add_argument("--out", help="model file to export the best checkpoint to (F16)")
     args = parser.parse_args()
 
@@ -135,6 +140,12 @@ def main():
                                      base_width=args.backbone_width, head_channels=args.head_channels,
                                      trained_stride=args.output_stride, aux=False)
     train_images, train_labels = camvid.load_split(args.data, "train")
+    for seed in range(1000, 1000 + args.synthetic):  # a minority share of procedural scenes
+        picture, labels = synth.scene(480, 360, seed)
+        train_images.append(np.asarray(picture))
+        train_labels.append(np.asarray(labels))
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     val_images, val_labels = camvid.load_split(args.data, "val")
     weights = class_weights(train_labels, classes)
     steps_per_epoch = len(train_images) // args.batch

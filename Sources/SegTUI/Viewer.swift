@@ -96,8 +96,13 @@ public final class Viewer {
 
     private var currentModel: SegmentationModel { options.models[state.modelIndex].model }
 
+    /// The model compared with the current one: the next with the same classes (a comparison of
+    /// label maps over different class sets would mean nothing).
     private var comparisonIndex: Int? {
-        state.compare && options.models.count > 1 ? (state.modelIndex + 1) % options.models.count : nil
+        guard state.compare else { return nil }
+        let names = currentModel.metadata.classNames
+        return (1..<max(1, options.models.count)).map { (state.modelIndex + $0) % options.models.count }
+            .first { options.models[$0].model.metadata.classNames == names }
     }
 
     private func key(model: Int) -> ResultKey {
@@ -260,8 +265,11 @@ public final class Viewer {
             else { state.hiddenClasses.insert(state.selectedClass) }
         case .character("S"): state.solo.toggle()
         case .character("c"):
-            guard options.models.count > 1 else { message = "compare needs two models (--model A --model B)"; return }
             state.compare.toggle()
+            if state.compare && comparisonIndex == nil {
+                state.compare = false
+                message = "compare needs a second model with the same classes (--model A --model B)"
+            }
         case .character("n"): loadImage(state.imageIndex + 1, step: 1)
         case .character("p"): loadImage(state.imageIndex - 1, step: -1)
         case .character("+"), .character("="): state.zoom = min(6, state.zoom + 1)

@@ -7,6 +7,7 @@ final class ViewerTests: XCTestCase {
     var scratch: URL!
     let fiveClasses = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
     let voc = modelFixtures.appendingPathComponent("tiny_deeplabv3.safetensors").path
+    let vocHalf = modelFixtures.appendingPathComponent("tiny_deeplabv3_f16.safetensors").path
     let image = modelFixtures.appendingPathComponent("street_37x53.png").path
     let classColors = [RGB(70, 130, 180), RGB(128, 64, 0), RGB(128, 64, 128), RGB(64, 0, 128), RGB(0, 128, 0)]
     let classNames = ["sky", "building", "road", "car", "tree"]
@@ -91,8 +92,10 @@ final class ViewerTests: XCTestCase {
     }
 
     func testKeysSwitchStrideModelViewAndHelp() throws {
-        let session = try viewer("\(image) --model \(fiveClasses) --model \(voc)")
+        let session = try viewer("\(image) --model \(fiveClasses) --model \(voc) --model \(vocHalf)")
         let first = try ready(session)
+        try session.send("c")
+        _ = try session.waitFor(text: "compare needs a second model with the same classes")
         let mask = maskColors(first)
         XCTAssertFalse(mask.isEmpty)
         try session.send("o")
@@ -110,6 +113,7 @@ final class ViewerTests: XCTestCase {
         screen = try session.waitFor(text: "blend: deeplabv3")
         try session.send("c")
         screen = try session.waitFor(text: "A ≠ B")
+        XCTAssertEqual(screen.text.joined().components(separatedBy: "blend: deeplabv3").count - 1, 2, "both models' masks are shown")
         XCTAssertTrue(screen.contains("vs deeplabv3"))
         try session.send("?")
         screen = try session.waitFor(text: "compare two models side by side")
