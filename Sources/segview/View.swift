@@ -27,7 +27,7 @@ struct View: ParsableCommand {
 
     mutating func run() throws {
         guard !images.isEmpty else {
-            throw ValidationError("give one or more PNG images, e.g. `segview samples/street.png` (see `segview --help`)")
+            throw ValidationError("give one or more PNG images, e.g. `segview samples/scene1.png` (see `segview --help`)")
         }
         guard isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 else {
             throw ValidationError("standard \(isatty(STDOUT_FILENO) == 1 ? "input" : "output") is not a terminal: the viewer needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL --out MASK.png`.")
