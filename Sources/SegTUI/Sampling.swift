@@ -56,6 +56,8 @@ struct Coverage {
 public enum Sampling {
     /// Exact box filter over `channels` interleaved values per pixel: each target pixel is the
     /// coverage-weighted mean of the source pixels under it. Target rows are split between threads.
+    @_specialize(where Value == UInt8)
+    @_specialize(where Value == Float)
     public static func average<Value: SampleValue>(_ values: UnsafeBufferPointer<Value>, channels: Int, width: Int, height: Int,
                                viewport: Viewport, gridWidth: Int, gridHeight: Int) -> [Float] {
         let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
