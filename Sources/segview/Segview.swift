@@ -7,7 +7,7 @@ struct Segview: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segview",
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
-        subcommands: [View.self, Predict.self, Eval.self, Bench.self, BenchView.self, Info.self],
+        subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self],
         defaultSubcommand: View.self)
 }
 

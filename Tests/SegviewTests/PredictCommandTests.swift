@@ -72,3 +72,20 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(result.output.contains("output stride 4 is not available"), result.output)
     }
 }
+
+/// `segview models`: every file in a folder, what it is, and which ones cannot be loaded.
+final class ModelsCommandTests: XCTestCase {
+    func testListsModelsAndNamesBrokenFiles() throws {
+        let folder = try makeScratchDirectory("segview-models")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("tiny_fcn.safetensors"),
+                                         to: folder.appendingPathComponent("a_fcn.safetensors"))
+        try Data("not a model".utf8).write(to: folder.appendingPathComponent("b_broken.safetensors"))
+        let (status, output) = try runSegview(["models", folder.path])
+        XCTAssertEqual(status, 0, output)
+        let lines = output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, output)
+        XCTAssertEqual(lines[0], "a_fcn.safetensors: fcn resnet, 21 classes, 293669 parameters, trained at OS 8, runs at 8/16/32")
+        XCTAssertTrue(lines[1].hasPrefix("b_broken.safetensors: cannot be loaded:"), lines[1])
+    }
+}
