@@ -32,6 +32,14 @@ struct Coverage {
     /// Per target index: (first source index, weights for consecutive source indices). When target
     /// pixels are no larger than source pixels, the one source pixel under the target's centre.
     var spans: [(first: Int, weights: [Double])]
+    /// Per target index: the source indices it covers with a positive weight (for majority and maximum).
+    var ranges: [Range<Int>] {
+        spans.map { span in
+            let first = span.first + (span.weights.firstIndex { $0 > 0 } ?? 0)
+            let last = span.first + (span.weights.lastIndex { $0 > 0 } ?? 0)
+            return first..<(last + 1)
+        }
+    }
 
     init(start: Double, length: Double, source: Int, target: Int) {
         let step = length / Double(target)
@@ -111,28 +119,31 @@ public enum Sampling {
     /// centre if it is among the tied, else to the smallest id. Labels outside 0..<classes count as -1.
     public static func majority(_ labels: [Int32], width: Int, height: Int, classes: Int, viewport: Viewport,
                                 gridWidth: Int, gridHeight: Int) -> [Int32] {
-        let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
-        let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
+        let columns = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth).ranges
+        let rows = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight).ranges
         func slot(_ label: Int32) -> Int { label >= 0 && Int(label) < classes ? Int(label) : classes }
-        return perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Int32(-1)) { ty, row in
-            var counts = [Int](repeating: 0, count: classes + 1)
-            var touched: [Int] = []
-            let (firstY, weightsY) = ys.spans[ty]
-            for tx in 0..<gridWidth {
-                let (firstX, weightsX) = xs.spans[tx]
-                for dy in 0..<weightsY.count where weightsY[dy] > 0 {
-                    for dx in 0..<weightsX.count where weightsX[dx] > 0 {
-                        let s = slot(labels[(firstY + dy) * width + firstX + dx])
-                        if counts[s] == 0 { touched.append(s) }
-                        counts[s] += 1
+        return labels.withUnsafeBufferPointer { labels in
+            perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Int32(-1)) { ty, row in
+                var counts = [Int](repeating: 0, count: classes + 1)
+                var touched: [Int] = []
+                let sourceRows = rows[ty]
+                for tx in 0..<gridWidth {
+                    let sourceColumns = columns[tx]
+                    for y in sourceRows {
+                        for x in sourceColumns {
+                            let s = slot(labels[y * width + x])
+                            if counts[s] == 0 { touched.append(s) }
+                            counts[s] += 1
+                        }
                     }
+                    let best = touched.map { counts[$0] }.max() ?? 0
+                    let centre = slot(labels[(sourceRows.lowerBound + sourceRows.count / 2) * width
+                                             + sourceColumns.lowerBound + sourceColumns.count / 2])
+                    let winner = counts[centre] == best ? centre : touched.filter { counts[$0] == best }.min()!
+                    row[tx] = winner == classes ? -1 : Int32(winner)
+                    for s in touched { counts[s] = 0 }
+                    touched.removeAll(keepingCapacity: true)
                 }
-                let best = touched.map { counts[$0] }.max() ?? 0
-                let centre = slot(labels[(firstY + weightsY.count / 2) * width + firstX + weightsX.count / 2])
-                let winner = counts[centre] == best ? centre : touched.filter { counts[$0] == best }.min()!
-                row[tx] = winner == classes ? -1 : Int32(winner)
-                for s in touched { counts[s] = 0 }
-                touched.removeAll(keepingCapacity: true)
             }
         }
     }
@@ -140,19 +151,17 @@ public enum Sampling {
     /// The largest value in each target pixel's area.
     public static func maximum(_ values: [Float], width: Int, height: Int, viewport: Viewport,
                                gridWidth: Int, gridHeight: Int) -> [Float] {
-        let xs = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth)
-        let ys = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight)
-        return perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Float(0)) { ty, row in
-            let (firstY, weightsY) = ys.spans[ty]
-            for tx in 0..<gridWidth {
-                let (firstX, weightsX) = xs.spans[tx]
-                var best = -Float.infinity
-                for dy in 0..<weightsY.count where weightsY[dy] > 0 {
-                    for dx in 0..<weightsX.count where weightsX[dx] > 0 {
-                        best = max(best, values[(firstY + dy) * width + firstX + dx])
+        let columns = Coverage(start: viewport.x, length: viewport.width, source: width, target: gridWidth).ranges
+        let rows = Coverage(start: viewport.y, length: viewport.height, source: height, target: gridHeight).ranges
+        return values.withUnsafeBufferPointer { source in
+            perTargetRow(gridWidth: gridWidth, gridHeight: gridHeight, initial: Float(0)) { ty, row in
+                for tx in 0..<gridWidth {
+                    var best = -Float.infinity
+                    for y in rows[ty] {
+                        for x in columns[tx] { best = max(best, source[y * width + x]) }
                     }
+                    row[tx] = best
                 }
-                row[tx] = best
             }
         }
     }
