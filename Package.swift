@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
         .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim"]),
         .target(name: "SegImage", dependencies: ["PNGShim", "SegEngine"]),
-        .target(name: "SegModels", dependencies: ["SegEngine"]),
+        .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
         .systemLibrary(
             name: "CNcursesW", path: "Sources/CNcursesW", pkgConfig: "ncursesw",
             providers: [.apt(["libncurses-dev"])]),

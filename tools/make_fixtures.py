@@ -7,6 +7,7 @@
 3. Tiny torchvision-layout DeepLabV3 and FCN models (torchvision's own classes, narrow ResNet,
    random weights with randomised BatchNorm statistics), an odd-sized photo-like input, and
    PyTorch's logits at output strides 8, 16 and 32 (and for a float16 copy of the DeepLabV3 file).
+4. The tools/reference architectures' parity fixtures (make_architecture_fixtures.py).
 
 Run from the repository root: python tools/make_fixtures.py
 """
@@ -19,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import save_file
 
+import make_architecture_fixtures
 from make_sample import street_scene
 from png_fixtures import write_all as write_png_fixtures
 from segtools import VOC_CLASSES, model_metadata, randomize_batchnorm, round_trip, voc_colors, write_model_file
@@ -217,6 +219,7 @@ def main():
     model_fixtures()
     viewer_fixture()
     write_png_fixtures(IMAGES)
+    make_architecture_fixtures.main()
     print(f"wrote {len(metadata)} kernel cases to {ENGINE} and model fixtures to {MODELS}")
 
 

@@ -6,7 +6,9 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
+import reference
 import torchvision_models
+from reference.options import infer_options
 
 
 def read_model_file(path):
@@ -21,8 +23,19 @@ def ints(metadata, key, default=None):
 
 
 def build_from_file(path, output_stride):
+    """The PyTorch model for a model file: torchvision's classes for deeplabv3/fcn, tools/reference for the rest."""
     state, metadata = read_model_file(path)
     arch = metadata["architecture"]
+    if arch in reference.ARCHITECTURES:
+        options = infer_options(arch, metadata["backbone"], state)
+        if arch == "deeplabv3plus":
+            options.update(aspp_rates=ints(metadata, "aspp_rates", [6, 12, 18]), trained_stride=int(metadata["output_stride"]))
+        if arch.startswith("fcn"):
+            options.update(at_once=metadata.get("fcn_at_once") == "true")
+        model = reference.build(arch, output_stride, **options)
+        # An FCN-8s file runs as FCN-16s/32s with the fixed bilinear kernels of the layers it lacks.
+        model.load_state_dict(state, strict=not arch.startswith("fcn"))
+        return model.eval(), metadata
     if arch not in ("deeplabv3", "fcn"):
         raise SystemExit(f"no PyTorch reference for architecture {arch}")
     model = torchvision_models.build(
@@ -48,6 +61,16 @@ def preprocess(image_path, metadata):
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
 
 
-def logits(model, image):
+def outputs(model, image):
+    """(logits, border probabilities or None) as numpy arrays, for any architecture."""
     with torch.no_grad():
-        return model(image)["out"][0].numpy()
+        out = model(image)
+    if isinstance(out, dict):
+        return out["out"][0].numpy(), None
+    if isinstance(out, tuple):
+        return out[0][0].numpy(), torch.sigmoid(out[1])[0].numpy()
+    return out[0].numpy(), None
+
+
+def logits(model, image):
+    return outputs(model, image)[0]

@@ -12,7 +12,7 @@ public final class FCNResNet: SegmentationModel {
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
-        backbone = try ResNet(w, prefix: "backbone.", config: .named(metadata.backbone, metadata: metadata))
+        backbone = try ResNet(w, prefix: "backbone.")
         let inner = backbone.outChannels / 4
         head = try w.conv("classifier.0", out: inner, in: backbone.outChannels, kernel: 3, batchNorm: "classifier.1")
         logits = try w.conv("classifier.4", out: metadata.numClasses, in: inner, kernel: 1, bias: true)

@@ -1,4 +1,5 @@
 import Foundation
+import SegImage
 
 /// A model file whose metadata is missing a field, or has one of the wrong form.
 public struct ModelMetadataError: Error, CustomStringConvertible, Equatable {
@@ -111,5 +112,13 @@ public struct ModelMetadata: Sendable, Equatable {
         guard let values = try integers(key) else { return nil }
         guard values.count == 1 else { throw ModelMetadataError.badMetadata(field: key, reason: "expected one integer") }
         return values[0]
+    }
+}
+
+extension Normalization {
+    /// The preprocessing a model file asks for in its metadata.
+    public init(_ metadata: ModelMetadata) {
+        self.init(mean: metadata.mean, std: metadata.std, scale: metadata.inputRange == .unit ? 1.0 / 255 : 1,
+                  bgr: metadata.channelOrder == .bgr)
     }
 }

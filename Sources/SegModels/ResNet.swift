@@ -1,36 +1,30 @@
 import SegEngine
 
-/// torchvision's ResNet ("v1.5": the stride sits on the 3x3 conv) as a dilated backbone.
+/// ResNet ("v1.5": the stride sits on the 3x3 conv) as a dilated backbone, in the three layouts the
+/// reference implementations use.
 ///
-/// The output stride is chosen per call: stages whose stride is dropped dilate instead, following
-/// torchvision's `replace_stride_with_dilation` exactly (the first block of a dilated stage keeps
-/// the previous dilation), so one set of weights runs at 8, 16 or 32.
+/// The output stride is chosen per call: stages whose stride is dropped dilate instead, so one set
+/// of weights runs at 8, 16 or 32. Depth and width are read from the file's tensor shapes.
 final class ResNet {
-    struct Config {
-        var blocks: [Int]
-        /// Channels of the stem, and the bottleneck width of the first stage (64 in every standard ResNet).
-        var baseWidth: Int
-
-        static func named(_ name: String, metadata: ModelMetadata) throws -> Config {
-            let standard: [String: [Int]] = ["resnet50": [3, 4, 6, 3], "resnet101": [3, 4, 23, 3], "resnet152": [3, 8, 36, 3]]
-            let blocks = try metadata.integers("backbone_layers") ?? standard[name]
-            guard let blocks, blocks.count == 4 else {
-                throw ModelMetadataError.badMetadata(field: "backbone",
-                                                 reason: "'\(name)' is not resnet50/101/152 and backbone_layers does not give 4 stages")
-            }
-            return Config(blocks: blocks, baseWidth: try metadata.integer("backbone_width") ?? 64)
-        }
+    /// Where dilation goes when strides are dropped.
+    enum Schedule {
+        /// torchvision's `replace_stride_with_dilation`: the first block of a dilated stage keeps the
+        /// previous dilation (torchvision, DrSleep's RefineNet port, TorchSeg's DFN).
+        case torchvision
+        /// jfzhang95's DeepLabV3+ ResNet: every block of a dilated stage uses the stage's dilation, and
+        /// the last stage's blocks use multi-grid rates (1, 2, 4) times it.
+        case multiGrid
     }
 
     final class Bottleneck {
         let conv1, conv2, conv3: ConvWeights
         let downsample: ConvWeights?
 
-        init(_ w: WeightReader, _ prefix: String, in inChannels: Int, width: Int, hasDownsample: Bool) throws {
+        init(_ w: WeightReader, _ prefix: String, in inChannels: Int, width: Int) throws {
             conv1 = try w.conv(prefix + ".conv1", out: width, in: inChannels, kernel: 1, batchNorm: prefix + ".bn1")
             conv2 = try w.conv(prefix + ".conv2", out: width, in: width, kernel: 3, batchNorm: prefix + ".bn2")
             conv3 = try w.conv(prefix + ".conv3", out: width * 4, in: width, kernel: 1, batchNorm: prefix + ".bn3")
-            downsample = hasDownsample
+            downsample = w.contains(prefix + ".downsample.0.weight")
                 ? try w.conv(prefix + ".downsample.0", out: width * 4, in: inChannels, kernel: 1, batchNorm: prefix + ".downsample.1")
                 : nil
         }
@@ -48,64 +42,102 @@ final class ResNet {
         }
     }
 
-    let stem: ConvWeights
+    /// The stem: one 7x7/2 conv, or TorchSeg's "v1c" deep stem of three 3x3 convs (the first strided).
+    let stem: [(conv: ConvWeights, stride: Int)]
     let stages: [[Bottleneck]]
-    /// Channels of the last stage's output (2048 for standard ResNets) and of the third stage's.
-    let outChannels: Int
-    let stage3Channels: Int
+    let schedule: Schedule
+    /// Output channels of the four stages (256, 512, 1024, 2048 for standard ResNets).
+    let stageChannels: [Int]
+    var outChannels: Int { stageChannels[3] }
 
-    init(_ w: WeightReader, prefix: String, config: Config) throws {
-        stem = try w.conv(prefix + "conv1", out: config.baseWidth, in: 3, kernel: 7, batchNorm: prefix + "bn1")
-        var inChannels = config.baseWidth
+    /// `prefix` is the state_dict prefix of the backbone ("backbone." or "" for RefineNet's port).
+    init(_ w: WeightReader, prefix: String, schedule: Schedule = .torchvision) throws {
+        self.schedule = schedule
+        if w.contains(prefix + "conv1.0.weight") {
+            let width = try w.outChannels(prefix + "conv1.0")
+            stem = [
+                (try w.conv(prefix + "conv1.0", out: width, in: 3, kernel: 3, batchNorm: prefix + "conv1.1"), 2),
+                (try w.conv(prefix + "conv1.3", out: width, in: width, kernel: 3, batchNorm: prefix + "conv1.4"), 1),
+                (try w.conv(prefix + "conv1.6", out: width * 2, in: width, kernel: 3, batchNorm: prefix + "bn1"), 1),
+            ]
+        } else {
+            let width = try w.outChannels(prefix + "conv1")
+            stem = [(try w.conv(prefix + "conv1", out: width, in: 3, kernel: 7, batchNorm: prefix + "bn1"), 2)]
+        }
+        var inChannels = stem.last!.conv.outChannels
         var stages: [[Bottleneck]] = []
-        for (index, count) in config.blocks.enumerated() {
-            let width = config.baseWidth << index
-            var blocks: [Bottleneck] = []
-            for b in 0..<count {
-                // Block 0 of every stage changes the channel count (stage 1) or the stride: it projects.
-                blocks.append(try Bottleneck(w, "\(prefix)layer\(index + 1).\(b)", in: inChannels, width: width,
-                                             hasDownsample: b == 0))
-                inChannels = width * 4
-            }
-            stages.append(blocks)
+        var channels: [Int] = []
+        for stage in 1...4 {
+            let layer = "\(prefix)layer\(stage)"
+            let count = w.countNumbered(layer + ".", suffix: ".conv1.weight")
+            guard count > 0 else { throw SafeTensorsError.missingTensor("\(layer).0.conv1.weight") }
+            let width = try w.outChannels(layer + ".0.conv1")
+            stages.append(try (0..<count).map { b in
+                defer { inChannels = width * 4 }
+                return try Bottleneck(w, "\(layer).\(b)", in: b == 0 ? inChannels : width * 4, width: width)
+            })
+            channels.append(width * 4)
         }
         self.stages = stages
-        outChannels = inChannels
-        stage3Channels = (config.baseWidth << 2) * 4
+        stageChannels = channels
     }
 
-    /// (stride, dilation) of every block for an output stride, as torchvision builds them.
-    static func schedule(blocks: [Int], outputStride: Int) -> [[(stride: Int, dilation: Int)]] {
-        // replace_stride_with_dilation for layer2, layer3, layer4
-        let dilate: [Bool] = switch outputStride {
-        case 8: [false, true, true]
-        case 16: [false, false, true]
-        default: [false, false, false]
-        }
-        var dilation = 1
-        return blocks.enumerated().map { index, count in
-            var stride = index == 0 ? 1 : 2
-            let previous = dilation
-            if index > 0 && dilate[index - 1] {
-                dilation *= stride
-                stride = 1
+    /// (stride, dilation) of every block for an output stride.
+    static func plan(blocks: [Int], outputStride: Int, schedule: Schedule) -> [[(stride: Int, dilation: Int)]] {
+        switch schedule {
+        case .torchvision:
+            // replace_stride_with_dilation for layer2, layer3, layer4
+            let dilate: [Bool] = switch outputStride {
+            case 8: [false, true, true]
+            case 16: [false, false, true]
+            default: [false, false, false]
             }
-            return (0..<count).map { $0 == 0 ? (stride, previous) : (1, dilation) }
+            var dilation = 1
+            return blocks.enumerated().map { index, count in
+                var stride = index == 0 ? 1 : 2
+                let previous = dilation
+                if index > 0 && dilate[index - 1] {
+                    dilation *= stride
+                    stride = 1
+                }
+                return (0..<count).map { $0 == 0 ? (stride, previous) : (1, dilation) }
+            }
+        case .multiGrid:
+            let (strides, dilations): ([Int], [Int]) = switch outputStride {
+            case 8: ([1, 2, 1, 1], [1, 1, 2, 4])
+            case 16: ([1, 2, 2, 1], [1, 1, 1, 2])
+            default: ([1, 2, 2, 2], [1, 1, 1, 1])
+            }
+            return blocks.enumerated().map { index, count in
+                (0..<count).map { b in
+                    let grid = index == 3 ? [1, 2, 4][min(b, 2)] : 1
+                    return (b == 0 ? strides[index] : 1, grid * dilations[index])
+                }
+            }
         }
+    }
+
+    /// The outputs of the stages in `keeping` (0-3; strides 4, 8, 16, 32 of the input at output
+    /// stride 32), in stage order. Stages not asked for are released as soon as the next one ran.
+    func features(_ image: Tensor, outputStride: Int, keeping: Set<Int> = [0, 1, 2, 3]) -> [Tensor] {
+        var x = image
+        for (conv, stride) in stem { x = conv2d(x, conv, .same(kernel: conv.kernelH, stride: stride), activation: .relu) }
+        x = maxPool2d(x, kernel: 3, stride: 2, padding: 1)
+        let plan = Self.plan(blocks: stages.map(\.count), outputStride: outputStride, schedule: schedule)
+        var outputs: [Tensor] = []
+        for (index, (stage, steps)) in zip(stages, plan).enumerated() {
+            for (block, step) in zip(stage, steps) { x = block(x, stride: step.stride, dilation: step.dilation) }
+            if keeping.contains(index) { outputs.append(x) }
+        }
+        return outputs
     }
 
     /// The last stage's features at 1/outputStride of the input.
     func callAsFunction(_ image: Tensor, outputStride: Int) -> Tensor {
-        var x = conv2d(image, stem, .same(kernel: 7, stride: 2), activation: .relu)
-        x = maxPool2d(x, kernel: 3, stride: 2, padding: 1)
-        let plan = Self.schedule(blocks: stages.map(\.count), outputStride: outputStride)
-        for (stage, steps) in zip(stages, plan) {
-            for (block, step) in zip(stage, steps) { x = block(x, stride: step.stride, dilation: step.dilation) }
-        }
-        return x
+        features(image, outputStride: outputStride, keeping: [3])[0]
     }
 
     var parameterCount: Int {
-        stem.parameterCount + stages.joined().reduce(0) { $0 + $1.parameterCount }
+        stem.reduce(0) { $0 + $1.conv.parameterCount } + stages.joined().reduce(0) { $0 + $1.parameterCount }
     }
 }

@@ -22,11 +22,17 @@ public protocol SegmentationModel: AnyObject {
     var parameterCount: Int { get }
     /// Runs the network on a normalised CHW image.
     func predict(_ image: Tensor, outputStride: Int) -> Prediction
+    /// What the network is called when run at `outputStride` (FCN-VGG: fcn32s, fcn16s, fcn8s).
+    func name(outputStride: Int) -> String
+}
+
+extension SegmentationModel {
+    public func name(outputStride: Int) -> String { metadata.architecture }
 }
 
 /// Opens a model file and builds the architecture its metadata names.
 public enum ModelLoader {
-    public static let architectures = ["deeplabv3", "fcn"]
+    public static let architectures = ["deeplabv3", "fcn", "fcn8s", "fcn16s", "fcn32s", "deeplabv3plus", "refinenet", "dfn"]
 
     public static func load(path: String) throws -> SegmentationModel {
         let file = try SafeTensorsFile(path: path)
@@ -35,6 +41,10 @@ public enum ModelLoader {
         switch metadata.architecture {
         case "deeplabv3": return try DeepLabV3(reader, metadata: metadata)
         case "fcn": return try FCNResNet(reader, metadata: metadata)
+        case "fcn8s", "fcn16s", "fcn32s": return try FCNVGG(reader, metadata: metadata)
+        case "deeplabv3plus": return try DeepLabV3Plus(reader, metadata: metadata)
+        case "refinenet": return try RefineNet(reader, metadata: metadata)
+        case "dfn": return try DFN(reader, metadata: metadata)
         default:
             throw ModelMetadataError.badMetadata(
                 field: "architecture",

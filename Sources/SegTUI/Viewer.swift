@@ -309,11 +309,3 @@ public final class Viewer {
         }
     }
 }
-
-extension Normalization {
-    /// The preprocessing a model file asks for in its metadata.
-    public init(_ metadata: ModelMetadata) {
-        self.init(mean: metadata.mean, std: metadata.std, scale: metadata.inputRange == .unit ? 1.0 / 255 : 1,
-                  bgr: metadata.channelOrder == .bgr)
-    }
-}

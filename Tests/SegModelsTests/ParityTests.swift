@@ -65,7 +65,7 @@ final class ParityTests: XCTestCase {
     /// previous dilation; later blocks use the new one.
     func testResNetDilationScheduleIsTorchvisions() {
         func plan(_ stride: Int) -> [[String]] {
-            ResNet.schedule(blocks: [3, 4, 6, 3], outputStride: stride).map { $0.map { "\($0.stride)/\($0.dilation)" } }
+            ResNet.plan(blocks: [3, 4, 6, 3], outputStride: stride, schedule: .torchvision).map { $0.map { "\($0.stride)/\($0.dilation)" } }
         }
         XCTAssertEqual(plan(8)[2], ["1/1"] + Array(repeating: "1/2", count: 5))
         XCTAssertEqual(plan(8)[3], ["1/2", "1/4", "1/4"])
