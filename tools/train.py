@@ -2,13 +2,21 @@
 """Train a segmentation model on CamVid on the CPU, then export it as a segview model file (F16).
 
   python tools/train.py --arch deeplabv3 --run runs/deeplabv3 --minutes 40 --out samples/models/camvid_deeplabv3.safetensors
+  python tools/train.py --arch dfn --options '{"layers": [2,2,2,2], "base_width": 16}' --init-backbone FILE ...
   python tools/train.py --run runs/deeplabv3 --resume --minutes 30 ...   # continue a stopped run
   python tools/train.py --run runs/finetune --init runs/deeplabv3/best.pt --synthetic 60 --epochs 10 --lr 5e-4 ...
 
 Train split for training, val for choosing the checkpoint. Seeds fix initialisation, shuffling and
 augmentation (random scale, crop, flip, colour jitter). Poly learning-rate schedule, cross-entropy
-weighted by median-frequency class balancing, void (11) ignored. A checkpoint after every epoch
-(`RUN/last.pt`, and `RUN/best.pt` by val mIoU), a log (`RUN/log.txt`), a progress bar on a terminal.
+weighted by median-frequency class balancing, void (11) ignored. DFN also trains its border
+network: every head of both networks is supervised (deep supervision, as in the paper), the border
+heads by boundaries derived from the labels with a sigmoid focal loss weighted 0.1. A checkpoint
+after every epoch (`RUN/last.pt`, and `RUN/best.pt` by val mIoU), a log (`RUN/log.txt`), a progress
+bar on a terminal.
+
+`--arch` is torchvision's deeplabv3/fcn (narrow ResNet flags) or any tools/reference architecture,
+whose constructor options go in `--options` as JSON. `--init-backbone` starts the ResNet backbone
+from another model file or checkpoint of ours (our substitute for ImageNet pre-training).
 """
 import argparse
 import json
@@ -22,9 +30,13 @@ import torch
 import torch.nn.functional as F
 
 import camvid
+import reference
 import synth
-from segtools import IMAGENET_MEAN, IMAGENET_STD, model_metadata, write_model_file
+from segtools import model_metadata, write_model_file
 import torchvision_models
+from torch_reference import read_model_file
+
+TORCHVISION = ["deeplabv3", "fcn"]
 
 
 def class_weights(labels, classes):
@@ -39,18 +51,61 @@ def class_weights(labels, classes):
     return torch.tensor(np.median(frequency) / np.maximum(frequency, 1e-12), dtype=torch.float32)
 
 
-def to_input(pixels):
-    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float() / 255
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+def to_input(pixels, preprocessing):
+    """An RGB uint8 picture as the network's input, as the model file's metadata will describe it."""
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).float()
+    if preprocessing["input_channels"] == "BGR":
+        x = x.flip(0)
+    if preprocessing["input_range"] == "0-1":
+        x = x / 255
+    mean = torch.tensor(preprocessing["mean"])[:, None, None]
+    std = torch.tensor(preprocessing["std"])[:, None, None]
     return (x - mean) / std
 
 
-def augment(image, label, crop, rng):
+def boundaries(labels):
+    """1 where a pixel's 3x3 neighbourhood holds another class, 0 elsewhere, void (-1) near void."""
+    padded = F.pad(labels[:, None].float(), [1, 1, 1, 1], mode="replicate")
+    low = -F.max_pool2d(-padded, 3, stride=1)[:, 0]
+    high = F.max_pool2d(padded, 3, stride=1)[:, 0]
+    target = (low != high).float()
+    target[high == camvid.VOID] = -1
+    return target
+
+
+def focal_loss(logits, target, gamma=2.0, alpha=0.25):
+    """Sigmoid focal loss (Lin et al.) over the pixels whose target is not -1."""
+    valid = target >= 0
+    logits, target = logits[valid], target[valid]
+    p = torch.sigmoid(logits)
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = p * target + (1 - p) * (1 - target)
+    weight = alpha * target + (1 - alpha) * (1 - target)
+    return (weight * (1 - p_t) ** gamma * ce).mean()
+
+
+def training_loss(model, arch, x, y, weights):
+    ce = lambda logits: F.cross_entropy(logits, y, weight=weights, ignore_index=camvid.VOID)
+    if arch in TORCHVISION:
+        return ce(model(x)["out"])
+    if arch == "dfn":
+        smooth, border = model.heads(x, all_outputs=True)
+        target = boundaries(y)
+        return sum(ce(s) for s in smooth) + 0.1 * sum(focal_loss(b[:, 0], target) for b in border)
+    return ce(model(x))
+
+
+def class_logits(model, arch, x):
+    out = model(x)
+    return out["out"] if arch in TORCHVISION else out[0] if isinstance(out, tuple) else out
+
+
+def augment(image, label, crop, rng, preprocessing):
     """Random scale (0.5-1.25), crop (padded with void), flip and colour jitter."""
     scale = rng.uniform(0.5, 1.25)
     h, w = label.shape
     size = (max(crop[0], int(h * scale)), max(crop[1], int(w * scale)))
-    x = F.interpolate(to_input(image)[None], size=size, mode="bilinear", align_corners=False)[0]
+    x = F.interpolate(to_input(image, preprocessing)[None], size=size, mode="bilinear", align_corners=False)[0]
     y = F.interpolate(torch.from_numpy(np.array(label))[None, None].float(), size=size, mode="nearest")[0, 0].long()
     top, left = rng.integers(0, size[0] - crop[0] + 1), rng.integers(0, size[1] - crop[1] + 1)
     x, y = x[:, top:top + crop[0], left:left + crop[1]], y[top:top + crop[0], left:left + crop[1]]
@@ -61,13 +116,13 @@ def augment(image, label, crop, rng):
     return x, y
 
 
-def confusion(model, images, labels, classes, stride_note=""):
+def confusion(model, arch, images, labels, classes, preprocessing):
     """Confusion matrix over a split at full resolution (void excluded)."""
     matrix = np.zeros((classes, classes), dtype=np.int64)
     model.eval()
     with torch.no_grad():
         for image, label in zip(images, labels):
-            prediction = model(to_input(image)[None])["out"][0].argmax(0).numpy()
+            prediction = class_logits(model, arch, to_input(image, preprocessing)[None])[0].argmax(0).numpy()
             valid = label < classes
             matrix += np.bincount(label[valid] * classes + prediction[valid], minlength=classes * classes).reshape(classes, classes)
     return matrix
@@ -100,13 +155,32 @@ class Progress:
             sys.stderr.write("\n")
 
 
+def init_backbone(model, arch, path):
+    """Copies the ResNet stages (layer1..layer4, and the stem where shapes agree) of another model of
+    ours into this one; returns how many tensors were copied."""
+    if path.endswith(".safetensors"):
+        source, _ = read_model_file(path)
+    else:
+        source = torch.load(path, weights_only=False)["model"]
+    source = {k[len("backbone."):]: v for k, v in source.items() if k.startswith("backbone.")}
+    prefix = "" if arch == "refinenet" else "backbone."
+    target = model.state_dict()
+    copied = {prefix + k: v for k, v in source.items()
+              if prefix + k in target and target[prefix + k].shape == v.shape}
+    model.load_state_dict(copied, strict=False)
+    return len(copied)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="deeplabv3", choices=["deeplabv3", "fcn"])
+    parser.add_argument("--arch", default="deeplabv3", choices=TORCHVISION + reference.ARCHITECTURES)
+    parser.add_argument("--options", default="{}", help="JSON constructor options of a tools/reference architecture")
+    parser.add_argument("--init-backbone", help="model file or checkpoint whose ResNet backbone starts this one")
     parser.add_argument("--backbone-layers", default="2,2,2,2")
     parser.add_argument("--backbone-width", type=int, default=16)
     parser.add_argument("--head-channels", type=int, default=64)
-    parser.add_argument("--output-stride", type=int, default=8, choices=[8, 16, 32])
+    parser.add_argument("--output-stride", type=int, choices=[8, 16, 32],
+                        help="training stride (default: 8 for torchvision models, the reference's otherwise)")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "camvid"))
     parser.add_argument("--crop", default="192x256")
     parser.add_argument("--batch", type=int, default=8)
@@ -136,9 +210,19 @@ def main():
     layers = [int(n) for n in args.backbone_layers.split(",")]
     crop = tuple(int(n) for n in args.crop.split("x"))
     classes = len(camvid.CLASSES)
-    model = torchvision_models.build(args.arch, num_classes=classes, output_stride=args.output_stride, layers=layers,
-                                     base_width=args.backbone_width, head_channels=args.head_channels,
-                                     trained_stride=args.output_stride, aux=False)
+    options = json.loads(args.options)
+    if args.arch in TORCHVISION:
+        args.output_stride = args.output_stride or 8
+        model = torchvision_models.build(args.arch, num_classes=classes, output_stride=args.output_stride, layers=layers,
+                                         base_width=args.backbone_width, head_channels=args.head_channels,
+                                         trained_stride=args.output_stride, aux=False)
+        preprocessing = reference.IMAGENET_PREPROCESSING
+    else:
+        args.output_stride = args.output_stride or reference.TRAINED_STRIDE[args.arch]
+        model = reference.build(args.arch, args.output_stride, num_classes=classes, **options)
+        preprocessing = reference.preprocessing(args.arch)
+    if args.init_backbone and not args.resume:
+        say(f"backbone from {args.init_backbone}: {init_backbone(model, args.arch, args.init_backbone)} tensors")
     train_images, train_labels = camvid.load_split(args.data, "train")
     for seed in range(1000, 1000 + args.synthetic):  # a minority share of procedural scenes
         picture, labels = synth.scene(480, 360, seed)
@@ -159,7 +243,8 @@ def main():
         optimizer.load_state_dict(state["optimizer"])
         epoch, best = state["epoch"], state["best"]
         say(f"resumed at epoch {epoch}, best val mIoU {best:.4f}")
-    say(f"{args.arch} layers {layers} width {args.backbone_width} head {args.head_channels}, "
+    shape = f"layers {layers} width {args.backbone_width} head {args.head_channels}" if args.arch in TORCHVISION else args.options
+    say(f"{args.arch} {shape}, output stride {args.output_stride}, "
         f"{sum(p.numel() for p in model.parameters())} parameters, crop {crop}, batch {args.batch}, seed {args.seed}")
     started = time.time()
     while epoch < args.epochs:
@@ -169,12 +254,12 @@ def main():
         progress = Progress(steps_per_epoch, f"epoch {epoch + 1}")
         running = 0.0
         for step in range(steps_per_epoch):
-            batch = [augment(train_images[i], train_labels[i], crop, rng) for i in order[step * args.batch:(step + 1) * args.batch]]
+            batch = [augment(train_images[i], train_labels[i], crop, rng, preprocessing) for i in order[step * args.batch:(step + 1) * args.batch]]
             x, y = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
             lr = args.lr * (1 - (epoch * steps_per_epoch + step) / total_steps) ** 0.9
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = F.cross_entropy(model(x)["out"], y, weight=weights, ignore_index=camvid.VOID)
+            loss = training_loss(model, args.arch, x, y, weights)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -182,7 +267,7 @@ def main():
             progress.update(step + 1, f"loss {running / (step + 1):.3f} lr {lr:.2e}")
         progress.close()
         epoch += 1
-        miou, iou = mean_iou(confusion(model, val_images, val_labels, classes))
+        miou, iou = mean_iou(confusion(model, args.arch, val_images, val_labels, classes, preprocessing))
         say(f"epoch {epoch}: loss {running / steps_per_epoch:.4f}, val mIoU {miou:.4f}, "
             f"per class {json.dumps([round(float(v), 3) for v in iou])}, {time.time() - started:.0f}s")
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
@@ -196,11 +281,18 @@ def main():
             break
     if args.out:
         model.load_state_dict(torch.load(os.path.join(args.run, "best.pt"), weights_only=False)["model"])
-        metadata = model_metadata(args.arch, "resnet", camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
-                                  backbone_layers=layers, backbone_width=args.backbone_width,
-                                  **({"head_channels": args.head_channels, "aspp_rates": (12, 24, 36)} if args.arch == "deeplabv3" else {}),
-                                  description=f"{args.arch} (narrow ResNet) trained on CamVid train by tools/train.py, "
-                                              f"val mIoU {best:.4f}")
+        description = f"{args.arch} trained on CamVid train by tools/train.py, val mIoU {best:.4f}"
+        if args.arch in TORCHVISION:
+            extra = dict(backbone_layers=layers, backbone_width=args.backbone_width)
+            if args.arch == "deeplabv3":
+                extra.update(head_channels=args.head_channels, aspp_rates=(12, 24, 36))
+            metadata = model_metadata(args.arch, "resnet", camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
+                                      description=description, **extra)
+        else:
+            extra = {"aspp_rates": (6, 12, 18)} if args.arch == "deeplabv3plus" else {}
+            metadata = model_metadata(args.arch, options.get("backbone", reference.DEFAULT_BACKBONE[args.arch]),
+                                      camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
+                                      description=description, **preprocessing, **extra)
         write_model_file(model.state_dict(), metadata, args.out, "f16")
         say(f"exported best checkpoint (val mIoU {best:.4f}) to {args.out}")
 

@@ -373,22 +373,8 @@ public final class Renderer {
     }
 }
 
-/// Colour ramps for probabilities and maps.
+/// Colour ramps for probabilities and maps (SegImage's, as terminal colours).
 enum Colormap {
-    static func grey(_ v: Float) -> RGB {
-        let level = UInt8(max(0, min(255, (v * 255).rounded())))
-        return RGB(level, level, level)
-    }
-
-    /// Black → purple → red → orange → pale yellow, for values in 0...1.
-    static func heat(_ v: Float) -> RGB {
-        let stops: [(Float, RGB)] = [(0, RGB(0, 0, 4)), (0.25, RGB(87, 16, 110)), (0.5, RGB(188, 55, 84)),
-                                     (0.75, RGB(249, 142, 9)), (1, RGB(252, 255, 164))]
-        let t = max(0, min(1, v.isNaN ? 0 : v))
-        for i in 1..<stops.count where t <= stops[i].0 {
-            let (a, b) = (stops[i - 1], stops[i])
-            return a.1.mixed(with: b.1, (t - a.0) / (b.0 - a.0))
-        }
-        return stops.last!.1
-    }
+    static func grey(_ v: Float) -> RGB { RGB(ValueMap.grey.color(v)) }
+    static func heat(_ v: Float) -> RGB { RGB(ValueMap.heat.color(v)) }
 }

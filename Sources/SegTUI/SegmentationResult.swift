@@ -47,7 +47,7 @@ public final class SegmentationResult: @unchecked Sendable {
         }
     }
 
-    static func boundaries(of labels: [Int32], width: Int, height: Int) -> [Float] {
+    public static func boundaries(of labels: [Int32], width: Int, height: Int) -> [Float] {
         var out = [Float](repeating: 0, count: labels.count)
         for y in 0..<height {
             for x in 0..<width {

@@ -199,13 +199,13 @@ public final class Viewer {
         let loaded = loaded!
         var scene = Scene(image: loaded.image, imageName: URL(fileURLWithPath: options.images[loaded.index]).lastPathComponent,
                           classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
-                          modelTitle: Self.title(options.models[state.modelIndex]))
+                          modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)
         scene.truth = loaded.truth
         scene.ignoreLabel = options.ignoreLabel
         if let other = comparisonIndex {
-            scene.comparisonTitle = Self.title(options.models[other])
+            scene.comparisonTitle = Self.title(options.models[other], stride: key(model: other).stride)
             scene.comparison = result(key(model: other))
         }
         if let truth = loaded.truth, let result = scene.result {
@@ -213,7 +213,7 @@ public final class Viewer {
             matrix.add(prediction: result.labels, truth: truth, ignore: options.ignoreLabel)
             scene.agreement = matrix
         }
-        if let spinner { scene.busy = "\(spinner) running \(model.metadata.architecture) at OS \(mainKey.stride)" }
+        if let spinner { scene.busy = "\(spinner) running \(model.name(outputStride: mainKey.stride)) at OS \(mainKey.stride)" }
         lock.lock()
         if let failure = failures[mainKey] { scene.message = failure }
         lock.unlock()
@@ -221,8 +221,9 @@ public final class Viewer {
         return scene
     }
 
-    static func title(_ entry: (name: String, model: SegmentationModel)) -> String {
-        "\(entry.model.metadata.architecture) \(entry.model.metadata.backbone)"
+    /// The model as run at `stride` (FCN-VGG's name changes with it) and its backbone.
+    static func title(_ entry: (name: String, model: SegmentationModel), stride: Int) -> String {
+        "\(entry.model.name(outputStride: stride)) \(entry.model.metadata.backbone)"
     }
 
     // MARK: keys
@@ -289,7 +290,8 @@ public final class Viewer {
             return
         }
         let stem = URL(fileURLWithPath: options.images[loaded.index]).deletingPathExtension().lastPathComponent
-        let base = "segview-\(stem)-\(currentModel.metadata.architecture)-os\(key(model: state.modelIndex).stride)"
+        let stride = key(model: state.modelIndex).stride
+        let base = "segview-\(stem)-\(currentModel.name(outputStride: stride))-os\(stride)"
         var suffix = ""
         var number = 1
         let kinds = ["mask", "overlay", "border"]
@@ -298,11 +300,10 @@ public final class Viewer {
             suffix = "-\(number)"
         }
         let palette = Palette(colors: currentModel.metadata.classColors)
-        let border = (result.border ?? result.boundaries).map { UInt8(max(0, min(255, ($0 * 255).rounded()))) }
         do {
             try PNG.write(palette.colorize(result.labels, width: result.width, height: result.height), to: "\(base)\(suffix)-mask.png")
             try PNG.write(palette.overlay(result.labels, on: loaded.image, opacity: state.opacity), to: "\(base)\(suffix)-overlay.png")
-            try PNG.write(RGBImage(width: result.width, height: result.height, channels: 1, pixels: border), to: "\(base)\(suffix)-border.png")
+            try PNG.write(ValueMap.grey.image(result.border ?? result.boundaries, width: result.width, height: result.height), to: "\(base)\(suffix)-border.png")
             message = "saved \(base)\(suffix)-{mask,overlay,border}.png"
         } catch {
             message = "save failed: \(error)"

@@ -59,7 +59,7 @@ struct Bench: ParsableCommand {
         times.sort()
         let median = times[times.count / 2]
         let report: [String: Any] = [
-            "model": modelOptions.model, "architecture": network.metadata.architecture, "backbone": network.metadata.backbone,
+            "model": modelOptions.model, "architecture": network.name(outputStride: stride), "backbone": network.metadata.backbone,
             "height": parts[0], "width": parts[1], "output_stride": stride, "threads": Parallel.threads,
             "blas_core": Parallel.blasCore, "runs": runs,
             "min_ms": times[0], "median_ms": median, "max_ms": times[times.count - 1],
@@ -74,7 +74,7 @@ struct Bench: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print("\(modelOptions.model): \(network.metadata.architecture) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
+        print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
         print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", Counters.flop / 1e9, Counters.flopInBounds / 1e9, Counters.flop / 1e6 / median))
         print(String(format: "memory: weights %.1f MB, activation peak %.1f MB, process peak RSS %.1f MB",

@@ -51,7 +51,9 @@ struct Eval: ParsableCommand {
             progress.update(index + 1)
         }
         progress.finish()
-        json ? try printJSON(matrix, boundary, meta, stride, count: pairs.count) : printText(matrix, boundary, meta, stride, count: pairs.count)
+        let name = network.name(outputStride: stride)
+        json ? try printJSON(matrix, boundary, meta, name, stride, count: pairs.count)
+             : printText(matrix, boundary, meta, name, stride, count: pairs.count)
     }
 
     /// (image, label) paths paired by name, sorted.
@@ -67,8 +69,8 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func printText(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ stride: Int, count: Int) {
-        print("\(modelOptions.model): \(meta.architecture) \(meta.backbone), output stride \(stride), \(count) images, \(matrix.labelledPixels) labelled pixels")
+    private func printText(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ name: String, _ stride: Int, count: Int) {
+        print("\(modelOptions.model): \(name) \(meta.backbone), output stride \(stride), \(count) images, \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% (precision %.2f%%, recall %.2f%%, %d px)",
                      matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100, boundary.precision * 100,
                      boundary.recall * 100, boundary.tolerance))
@@ -83,9 +85,9 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func printJSON(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ stride: Int, count: Int) throws {
+    private func printJSON(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ name: String, _ stride: Int, count: Int) throws {
         let report: [String: Any] = [
-            "model": modelOptions.model, "architecture": meta.architecture, "output_stride": stride, "images": count,
+            "model": modelOptions.model, "architecture": name, "output_stride": stride, "images": count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
             "class_names": meta.classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
             "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },

@@ -24,18 +24,27 @@ struct Predict: ParsableCommand {
     @Option(name: .customLong("save-logits"), help: "Class scores at input resolution, float32 .npy of shape [C, H, W].")
     var saveLogits: String?
 
+    @Option(help: ArgumentHelp("Border map PNG: DFN's border network, or for other models the boundaries of the mask.",
+                               valueName: "png"))
+    var border: String?
+
+    @Option(name: .customLong("border-colors"), help: "Border map colours: grey or heat.")
+    var borderColors: ValueMap = .grey
+
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
     @OptionGroup var engine: EngineOptions
 
+    var outputs: [String] { [out, overlay, saveLogits, border].compactMap { $0 } }
+
     mutating func run() throws {
         engine.apply()
-        if out == nil && overlay == nil && saveLogits == nil {
+        if out == nil && overlay == nil && saveLogits == nil && border == nil {
             out = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent + ".mask.png"
         }
         // Refuse before any work, not after a long forward pass.
-        for path in [out, overlay, saveLogits].compactMap({ $0 }) where !force && FileManager.default.fileExists(atPath: path) {
+        for path in outputs where !force && FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path) already exists (use --force to overwrite)")
         }
 
@@ -64,14 +73,24 @@ struct Predict: ParsableCommand {
         if let saveLogits {
             try SafeFile.write(NumPyFile.encode(prediction.scores), to: saveLogits, overwrite: force)
         }
+        if let border {
+            let map = prediction.border?.toArray()
+                ?? SegmentationResult.boundaries(of: labels, width: picture.width, height: picture.height)
+            try PNG.write(borderColors.image(map, width: picture.width, height: picture.height), to: border, overwrite: force)
+            if prediction.border == nil {
+                print("note: \(meta.architecture) has no border network; \(border) shows the boundaries of the mask")
+            }
+        }
         let postprocessTime = clock.lap()
 
         let weightBytes = network.parameterCount * 4
-        print("\(image): \(picture.width)x\(picture.height), \(meta.architecture) \(meta.backbone), output stride \(stride), \(Parallel.threads) threads")
+        print("\(image): \(picture.width)x\(picture.height), \(network.name(outputStride: stride)) \(meta.backbone), output stride \(stride), \(Parallel.threads) threads")
         print(String(format: "time: load %.1f ms, preprocess %.1f ms, forward %.1f ms, postprocess %.1f ms",
                      loadTime, preprocessTime, forwardTime, postprocessTime))
         print(String(format: "memory: weights %.1f MB, activation peak %.1f MB, process peak RSS %.1f MB",
                      Double(weightBytes) / 1e6, Double(activationPeak) / 1e6, Double(peakResidentBytes()) / 1e6))
-        for path in [out, overlay, saveLogits].compactMap({ $0 }) { print("wrote \(path)") }
+        for path in outputs { print("wrote \(path)") }
     }
 }
+
+extension ValueMap: ExpressibleByArgument {}
