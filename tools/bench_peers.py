@@ -45,7 +45,8 @@ def onnx_session(model, x, threads, path):
             self.inner = inner
 
         def forward(self, image):
-            return self.inner(image)["out"]
+            out = self.inner(image)
+            return out["out"] if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
 
     torch.onnx.export(Logits(model).eval(), x, path, dynamo=False, input_names=["image"], output_names=["out"], opset_version=17)
     options = ort.SessionOptions()
@@ -73,6 +74,44 @@ def segview_bench(binary, model, image, stride, threads, runs):
     return json.loads(out)
 
 
+def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True, tmp=None):
+    """One interleaved comparison on a photo-like picture of `size` ("HxW"); returns the figures."""
+    model, metadata = build_from_file(model_path, stride)
+    height, width = map(int, size.lower().split("x"))
+    image = os.path.join(tmp, f"input_{size}.png")
+    street_scene(width, height, seed=11).save(image)
+    x = preprocess(image, metadata)
+    reference = logits(model, x)
+    logits_path = os.path.join(tmp, "ours.npy")
+    subprocess.run([segview, "predict", image, "--model", model_path, "--output-stride", str(stride),
+                    "--threads", str(threads), "--save-logits", logits_path, "--force"], check=True, stdout=subprocess.DEVNULL)
+    ours = np.load(logits_path)
+    scale = float(np.abs(reference).max())
+    session = onnx_session(model, x, threads, os.path.join(tmp, "model.onnx")) if onnx else None
+    ort_diff = None
+    if session is not None:
+        ort_out = session.run(None, {"image": x.numpy()})[0][0]
+        ort_diff = float(np.abs(ort_out - reference).max() / scale)
+    time_torch(model, x, 1)  # warm-up
+    if session is not None:
+        time_ort(session, x, 1)
+    ours_t, torch_t, ort_t, report = [], [], [], None
+    for _ in range(rounds):
+        report = segview_bench(segview, model_path, image, stride, threads, runs)
+        ours_t.append(report["median_ms"])
+        torch_t += time_torch(model, x, runs)
+        if session is not None:
+            ort_t += time_ort(session, x, runs)
+    return {
+        "size": size, "output_stride": stride, "segview_ms": statistics.median(ours_t),
+        "pytorch_ms": statistics.median(torch_t), "onnxruntime_ms": statistics.median(ort_t) if ort_t else None,
+        "segview_vs_pytorch": float(np.abs(ours - reference).max() / scale), "onnxruntime_vs_pytorch": ort_diff,
+        "argmax_agreement": float((ours.argmax(0) == reference.argmax(0)).mean()),
+        "gflop": report["gflop"], "activation_peak_mb": report["activation_peak_mb"],
+        "weights_mb": report["weights_mb"], "peak_rss_mb": report["peak_rss_mb"],
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -85,45 +124,13 @@ def main():
     parser.add_argument("--no-onnx", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, metadata = build_from_file(args.model, args.output_stride)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.size:
-            height, width = map(int, size.lower().split("x"))
-            image = os.path.join(tmp, f"input_{size}.png")
-            street_scene(width, height, seed=11).save(image)
-            x = preprocess(image, metadata)
-            reference = logits(model, x)
-            logits_path = os.path.join(tmp, "ours.npy")
-            subprocess.run([args.segview, "predict", image, "--model", args.model, "--output-stride",
-                            str(args.output_stride), "--threads", str(args.threads), "--save-logits", logits_path,
-                            "--force"], check=True, stdout=subprocess.DEVNULL)
-            ours = np.load(logits_path)
-            scale = float(np.abs(reference).max())
-            session = None if args.no_onnx else onnx_session(model, x, args.threads, os.path.join(tmp, "model.onnx"))
-            ort_diff = None
-            if session is not None:
-                ort_out = session.run(None, {"image": x.numpy()})[0][0]
-                ort_diff = float(np.abs(ort_out - reference).max() / scale)
-            time_torch(model, x, 1)  # warm-up
-            if session is not None:
-                time_ort(session, x, 1)
-            ours_t, torch_t, ort_t, report = [], [], [], None
-            for _ in range(args.rounds):
-                report = segview_bench(args.segview, args.model, image, args.output_stride, args.threads, args.runs)
-                ours_t.append(report["median_ms"])
-                torch_t += time_torch(model, x, args.runs)
-                if session is not None:
-                    ort_t += time_ort(session, x, args.runs)
-            row = {
-                "size": size, "segview_ms": statistics.median(ours_t), "pytorch_ms": statistics.median(torch_t),
-                "onnxruntime_ms": statistics.median(ort_t) if ort_t else None,
-                "segview_vs_pytorch": float(np.abs(ours - reference).max() / scale), "onnxruntime_vs_pytorch": ort_diff,
-                "argmax_agreement": float((ours.argmax(0) == reference.argmax(0)).mean()),
-                "gflop": report["gflop"], "activation_peak_mb": report["activation_peak_mb"],
-                "weights_mb": report["weights_mb"], "peak_rss_mb": report["peak_rss_mb"],
-            }
+            row = compare(args.model, size, args.output_stride, args.threads, args.rounds, args.runs, args.segview,
+                          onnx=not args.no_onnx, tmp=tmp)
             rows.append(row)
+            ort_diff = row["onnxruntime_vs_pytorch"]
             ort_text = (f"ONNX Runtime {row['onnxruntime_ms']:.0f} ms ({row['segview_ms'] / row['onnxruntime_ms']:.2f}x)"
                         if row["onnxruntime_ms"] else "ONNX Runtime n/a")
             print(f"{os.path.basename(args.model)} {size} OS{args.output_stride}, {args.threads} threads: "
