@@ -48,7 +48,7 @@ let package = Package(
             name: "SegModelsTests", dependencies: ["SegModels", "SegEngine", "SegImage"],
             resources: [.copy("Fixtures")]),
         // Runs the built `segview` binary end to end (the dependency makes `swift test` build it).
-        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegTUI"]),
+        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegImage", "SegTUI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import SegEngine
+import SegImage
 import XCTest
 
 /// `segview predict` as a user runs it: the built binary, real files, exit codes and messages.
@@ -35,6 +36,34 @@ final class PredictCommandTests: XCTestCase {
             let data = try Data(contentsOf: scratch.appendingPathComponent(name))
             XCTAssertEqual(Array(data.prefix(4)), [0x89, 0x50, 0x4E, 0x47], name)
         }
+    }
+
+    func testBorderWritesDFNsBorderMapAsGreyOrHeat() throws {
+        let dfn = fixtures.appendingPathComponent("arch/dfn.safetensors").path
+        let picture = fixtures.appendingPathComponent("arch/street_51x67.png").path
+        let (status, output) = try segview(["predict", picture, "--model", dfn, "--output-stride", "16",
+                                            "--border", "border.png", "--save-logits", "scores.npy"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("dfn resnet101, output stride 16"), output)
+        let grey = try PNG.readLabels(scratch.appendingPathComponent("border.png").path)
+        let (expected, shape) = try NumPyFile.decode(Data(contentsOf: fixtures.appendingPathComponent("arch/dfn_border_os16.npy")))
+        XCTAssertEqual([1, grey.height, grey.width], shape)
+        let worst = zip(grey.pixels, expected).map { abs(Float($0) - $1 * 255) }.max()!
+        XCTAssertLessThanOrEqual(worst, 0.51, "the grey levels are the border probabilities x 255, rounded")
+
+        let heat = try segview(["predict", picture, "--model", dfn, "--border", "heat.png", "--border-colors", "heat"])
+        XCTAssertEqual(heat.status, 0, heat.output)
+        let colours = try PNG.read(scratch.appendingPathComponent("heat.png").path)
+        XCTAssertEqual(colours.channels, 3)
+        XCTAssertGreaterThan(Set(stride(from: 0, to: colours.pixels.count, by: 3).map { colours.pixels[$0] }).count, 3)
+    }
+
+    func testBorderOfAModelWithoutBorderNetworkIsTheMaskBoundaries() throws {
+        let (status, output) = try segview(["predict", image, "--model", model, "--border", "edges.png"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("deeplabv3 has no border network; edges.png shows the boundaries of the mask"), output)
+        let edges = try PNG.readLabels(scratch.appendingPathComponent("edges.png").path)
+        XCTAssertEqual(Set(edges.pixels), [0, 255], "boundaries are on or off")
     }
 
     func testDefaultOutputIsTheMaskInTheCurrentDirectory() throws {
