@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Smoke tests of the Python tools (run by .ci/run only where torch is installed; CI does not need it).
+
+- every tools/reference architecture takes a few training steps on a tiny model with the loss
+  tools/train.py uses (DFN: deep supervision and the border focal loss) and its loss goes down;
+- tools/export.py refuses a state_dict that does not fit and converts one that does, and
+  tools/reference rebuilds the same model from the file (widths read back from the shapes).
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+import reference
+import train
+from torch_reference import build_from_file
+
+TINY = {
+    "fcn8s": dict(widths=(4, 8, 8, 16, 16, 32)),
+    "deeplabv3plus": dict(backbone="mobilenetv2", width_mult=0.25, head_channels=16, low_level_channels=8),
+    "refinenet": dict(layers=[1, 1, 1, 1], base_width=8, channels=(16, 8)),
+    "dfn": dict(layers=[1, 1, 1, 1], base_width=8, smooth_channels=16, border_channels=4),
+}
+
+
+def training_steps_reduce_the_loss():
+    rng = np.random.default_rng(0)
+    # Two flat-coloured regions are easy to learn: the loss must fall within a few steps.
+    image = np.zeros((64, 96, 3), np.uint8)
+    image[:, 48:] = (200, 60, 40)
+    label = np.zeros((64, 96), np.int64)
+    label[:, 48:] = 3
+    label[:4, :4] = 11  # some void
+    for arch, options in TINY.items():
+        torch.manual_seed(0)
+        model = reference.build(arch, reference.TRAINED_STRIDE[arch], num_classes=11, **options)
+        x = torch.stack([train.to_input(image, reference.preprocessing(arch))] * 2)
+        y = torch.from_numpy(np.stack([label] * 2))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses = []
+        model.train()
+        for _ in range(6):
+            loss = train.training_loss(model, arch, x, y, torch.ones(11))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert all(np.isfinite(losses)), (arch, losses)
+        assert losses[-1] < losses[0], (arch, losses)
+        print(f"ok: {arch} trains, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    boundary = train.boundaries(torch.from_numpy(np.stack([label])))[0]
+    assert boundary[10, 47] == 1 and boundary[10, 10] == 0 and boundary[0, 0] == -1
+    print("ok: border targets from labels")
+
+
+def export_checks_the_state_dict():
+    here = os.path.dirname(os.path.abspath(__file__))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = reference.build("refinenet", 32, num_classes=5, **TINY["refinenet"])
+        good, bad = os.path.join(tmp, "good.pth"), os.path.join(tmp, "bad.pth")
+        torch.save({"state_dict": {"module." + k: v for k, v in model.state_dict().items()}}, good)
+        state = model.state_dict()
+        del state["clf_conv.bias"]
+        torch.save(state, bad)
+        out = os.path.join(tmp, "m.safetensors")
+        refused = subprocess.run([sys.executable, os.path.join(here, "export.py"), "--arch", "refinenet", "--state-dict", bad,
+                                  "--out", out], capture_output=True, text=True)
+        assert refused.returncode != 0 and "clf_conv.bias" in refused.stderr, refused.stderr
+        subprocess.run([sys.executable, os.path.join(here, "export.py"), "--arch", "refinenet", "--state-dict", good,
+                        "--out", out], check=True, capture_output=True)
+        rebuilt, metadata = build_from_file(out, 32)
+        x = torch.randn(1, 3, 45, 61)
+        with torch.no_grad():
+            assert torch.allclose(rebuilt(x), model.eval()(x))
+        assert metadata["architecture"] == "refinenet" and metadata["num_classes"] == "5"
+        print("ok: export.py refuses a mismatched state_dict and round-trips a good one")
+
+
+if __name__ == "__main__":
+    training_steps_reduce_the_loss()
+    export_checks_the_state_dict()
