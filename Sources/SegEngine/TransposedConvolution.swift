@@ -8,6 +8,9 @@ public final class TransposedConvWeights: @unchecked Sendable {
     public let kernelW: Int
     public let bias: [Float]
     let values: [Float]
+    /// Every kernel from channel i to channel o != i is zero (FCN's bilinear upsampling): each channel
+    /// then only spreads into itself, C times less work than the full product.
+    let isDiagonal: Bool
 
     public init(inChannels: Int, outChannels: Int, kernelH: Int, kernelW: Int, weights: [Float], bias: [Float]? = nil) {
         precondition(weights.count == inChannels * outChannels * kernelH * kernelW, "transposed conv weights have the wrong size")
@@ -17,6 +20,10 @@ public final class TransposedConvWeights: @unchecked Sendable {
         self.kernelW = kernelW
         self.values = weights
         self.bias = bias ?? [Float](repeating: 0, count: outChannels)
+        let taps = kernelH * kernelW
+        isDiagonal = inChannels == outChannels && (0..<inChannels).allSatisfy { i in
+            (0..<outChannels).allSatisfy { o in o == i || weights[(i * outChannels + o) * taps..<(i * outChannels + o + 1) * taps].allSatisfy { $0 == 0 } }
+        }
     }
 }
 
@@ -27,9 +34,51 @@ public final class TransposedConvWeights: @unchecked Sendable {
 public func convTranspose2d(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                             activation: Activation = .identity) -> Tensor {
     precondition(input.channels == weights.inChannels, "transposed conv expects \(weights.inChannels) channels, got \(input.channels)")
+    let output = weights.isDiagonal ? diagonalTransposedConv(input, weights, geometry) : unfoldedTransposedConv(input, weights, geometry)
+    Parallel.forEach(weights.outChannels) { c in
+        activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+    }
+    return output
+}
+
+func transposedOutputSize(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> (Int, Int) {
     let s = geometry.stride, d = geometry.dilation, p = geometry.padding
-    let outH = (input.height - 1) * s - 2 * p + d * (weights.kernelH - 1) + 1
-    let outW = (input.width - 1) * s - 2 * p + d * (weights.kernelW - 1) + 1
+    return ((input.height - 1) * s - 2 * p + d * (weights.kernelH - 1) + 1, (input.width - 1) * s - 2 * p + d * (weights.kernelW - 1) + 1)
+}
+
+/// Each channel's kernel spread over its own output plane (no bias or activation yet).
+func diagonalTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> Tensor {
+    let s = geometry.stride, d = geometry.dilation, p = geometry.padding
+    let (outH, outW) = transposedOutputSize(input, weights, geometry)
+    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0)
+    let kh = weights.kernelH, kw = weights.kernelW, channels = weights.outChannels
+    weights.values.withUnsafeBufferPointer { w in
+        Parallel.forEach(channels) { c in
+            let kernel = w.baseAddress! + (c * channels + c) * kh * kw
+            let src = input.planePointer(c), dst = output.planePointer(c)
+            for iy in 0..<input.height {
+                for ix in 0..<input.width {
+                    let value = src[iy * input.width + ix]
+                    for ty in 0..<kh {
+                        let oy = iy * s - p + ty * d
+                        if oy < 0 || oy >= outH { continue }
+                        let row = dst + oy * outW, taps = kernel + ty * kw
+                        for tx in 0..<kw {
+                            let ox = ix * s - p + tx * d
+                            if ox >= 0 && ox < outW { row[ox] += value * taps[tx] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return output
+}
+
+/// The general case: `W^T x X` per tile of input positions, then col2im (no bias or activation yet).
+func unfoldedTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> Tensor {
+    let s = geometry.stride, d = geometry.dilation, p = geometry.padding
+    let (outH, outW) = transposedOutputSize(input, weights, geometry)
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0)
     let taps = weights.kernelH * weights.kernelW
     let rows = weights.outChannels * taps
@@ -60,9 +109,6 @@ public func convTranspose2d(_ input: Tensor, _ weights: TransposedConvWeights, _
                 start += count
             }
         }
-    }
-    Parallel.forEach(weights.outChannels) { c in
-        activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
     }
     return output
 }

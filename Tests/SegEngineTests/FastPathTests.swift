@@ -1,0 +1,43 @@
+@testable import SegEngine
+import XCTest
+
+/// Specialised kernels against the general kernel they replace, on random shapes (the general ones are
+/// checked against PyTorch in KernelFixtureTests).
+final class FastPathTests: XCTestCase {
+    func random(_ c: Int, _ h: Int, _ w: Int) -> Tensor {
+        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2) })
+    }
+
+    func testDiagonalTransposedConvEqualsTheFullProduct() {
+        for (channels, kernel, stride, padding, h, w) in [(3, 4, 2, 0, 5, 7), (5, 16, 8, 0, 3, 4), (2, 3, 3, 1, 6, 5), (4, 64, 32, 0, 2, 3)] {
+            var values = [Float](repeating: 0, count: channels * channels * kernel * kernel)
+            for c in 0..<channels {
+                for t in 0..<kernel * kernel { values[(c * channels + c) * kernel * kernel + t] = Float.random(in: -1...1) }
+            }
+            let weights = TransposedConvWeights(inChannels: channels, outChannels: channels, kernelH: kernel, kernelW: kernel,
+                                                weights: values)
+            XCTAssertTrue(weights.isDiagonal)
+            let x = random(channels, h, w)
+            let geometry = ConvGeometry(stride: stride, padding: padding)
+            let fast = diagonalTransposedConv(x, weights, geometry).toArray()
+            let full = unfoldedTransposedConv(x, weights, geometry).toArray()
+            XCTAssertEqual(fast.count, full.count)
+            XCTAssertLessThan(zip(fast, full).map { abs($0 - $1) }.max()!, 1e-5, "k\(kernel) s\(stride) p\(padding)")
+        }
+        let mixed = TransposedConvWeights(inChannels: 2, outChannels: 2, kernelH: 1, kernelW: 1, weights: [1, 0.5, 0, 1])
+        XCTAssertFalse(mixed.isDiagonal, "an off-diagonal tap means the full product")
+    }
+
+    func testSeparableMaxPoolEqualsTheWindowedOne() {
+        for (kernel, padding, h, w) in [(5, 2, 6, 7), (3, 1, 1, 9), (5, 2, 13, 4), (2, 0, 5, 5), (3, 0, 4, 6)] {
+            let x = random(3, h, w)
+            x[1, 0, 0] = .nan
+            let fast = separableMaxPool(x, kernel: kernel, padding: padding).toArray()
+            let window = windowMaxPool(x, kernel: kernel, stride: 1, padding: padding, dilation: 1, ceilMode: false).toArray()
+            XCTAssertEqual(fast.count, window.count)
+            for (a, b) in zip(fast, window) {
+                XCTAssertTrue(a == b || (a.isNaN && b.isNaN), "k\(kernel) p\(padding) \(h)x\(w): \(a) vs \(b)")
+            }
+        }
+    }
+}
