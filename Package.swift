@@ -24,10 +24,15 @@ let package = Package(
             providers: [.apt(["libpng-dev"])]),
         // libpng reports errors with longjmp, which Swift cannot survive: the setjmp lives here, in C.
         .target(name: "PNGShim", dependencies: ["CLibPNG"], path: "Sources/PNGShim"),
+        .systemLibrary(
+            name: "CLibJPEG", path: "Sources/CLibJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg-dev"])]),
+        // Owns libjpeg's setjmp/longjmp error handling, like PNGShim for libpng.
+        .target(name: "JPEGShim", dependencies: ["CLibJPEG"], path: "Sources/JPEGShim"),
         // Chooses OpenBLAS's kernel by instruction set where its CPU table is older than the CPU.
         .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
         .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim"]),
-        .target(name: "SegImage", dependencies: ["PNGShim", "SegEngine"]),
+        .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "SegEngine"]),
         .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
         .systemLibrary(
             name: "CNcursesW", path: "Sources/CNcursesW", pkgConfig: "ncursesw",

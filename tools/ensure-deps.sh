@@ -2,7 +2,7 @@
 # Installs the Debian packages segview builds against (plus any named as arguments, e.g. tmux for
 # the tests), or says exactly what to run.
 set -euo pipefail
-packages=(pkg-config libpng-dev libopenblas-dev libncurses-dev ncurses-bin "$@")
+packages=(pkg-config libpng-dev libjpeg-dev libopenblas-dev libncurses-dev ncurses-bin "$@")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -7,7 +7,8 @@
 3. Tiny torchvision-layout DeepLabV3 and FCN models (torchvision's own classes, narrow ResNet,
    random weights with randomised BatchNorm statistics), an odd-sized photo-like input, and
    PyTorch's logits at output strides 8, 16 and 32 (and for a float16 copy of the DeepLabV3 file).
-4. The tools/reference architectures' parity fixtures (make_architecture_fixtures.py).
+4. JPEGs (baseline, progressive, gray, every EXIF orientation, CMYK, truncated) and their decodes.
+5. The tools/reference architectures' parity fixtures (make_architecture_fixtures.py).
 
 Run from the repository root: python tools/make_fixtures.py
 """
@@ -22,6 +23,7 @@ from safetensors.torch import save_file
 
 import make_architecture_fixtures
 from make_sample import street_scene
+from jpeg_fixtures import write_all as write_jpeg_fixtures
 from png_fixtures import write_all as write_png_fixtures
 from segtools import VOC_CLASSES, model_metadata, randomize_batchnorm, round_trip, voc_colors, write_model_file
 from torch_reference import logits, preprocess
@@ -219,6 +221,7 @@ def main():
     model_fixtures()
     viewer_fixture()
     write_png_fixtures(IMAGES)
+    write_jpeg_fixtures(os.path.join(IMAGES, "..", "jpeg"))
     make_architecture_fixtures.main()
     print(f"wrote {len(metadata)} kernel cases to {ENGINE} and model fixtures to {MODELS}")
 

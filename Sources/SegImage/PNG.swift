@@ -1,8 +1,8 @@
 import Foundation
 import PNGShim
 
-/// A PNG that could not be read or written, with the file and libpng's reason.
-public struct PNGError: Error, CustomStringConvertible, Equatable {
+/// An image that could not be read or written, with the file and the reason (libpng's, libjpeg's or ours).
+public struct ImageError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
@@ -30,7 +30,7 @@ public enum PNG {
         var image = seg_png_image()
         var message = [CChar](repeating: 0, count: 512)
         guard seg_png_read(path, mode, UInt64(maxPixels), &image, &message, message.count) == 0 else {
-            throw PNGError(path: path, reason: String(cString: message))
+            throw ImageError(path: path, reason: String(cString: message))
         }
         defer { seg_png_free(&image) }
         let count = Int(image.width) * Int(image.height) * Int(image.channels)
@@ -48,7 +48,7 @@ public enum PNG {
                 seg_png_write(temporary, $0.baseAddress, UInt32(image.width), UInt32(image.height),
                               UInt32(image.channels), &message, message.count)
             }
-            if status != 0 { throw PNGError(path: path, reason: String(cString: message)) }
+            if status != 0 { throw ImageError(path: path, reason: String(cString: message)) }
         }
     }
 }

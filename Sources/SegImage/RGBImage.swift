@@ -18,3 +18,42 @@ public struct RGBImage: Equatable, Sendable {
                   pixels: [UInt8](repeating: value, count: width * height * channels))
     }
 }
+
+extension RGBImage {
+    /// The size that fits inside `maxSide` x `maxSide` with the aspect ratio kept (never larger).
+    public func fitting(maxSide: Int) -> (width: Int, height: Int) {
+        let longest = max(width, height)
+        guard longest > maxSide else { return (width, height) }
+        return (max(1, width * maxSide / longest), max(1, height * maxSide / longest))
+    }
+
+    /// Shrunk by area averaging: every output pixel is the mean of the source pixels it covers.
+    public func downscaled(width newWidth: Int, height newHeight: Int) -> RGBImage {
+        var result = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
+        for oy in 0..<newHeight {
+            let y0 = oy * height / newHeight, y1 = max(y0 + 1, (oy + 1) * height / newHeight)
+            for ox in 0..<newWidth {
+                let x0 = ox * width / newWidth, x1 = max(x0 + 1, (ox + 1) * width / newWidth)
+                for c in 0..<channels {
+                    var sum = 0
+                    for y in y0..<y1 { for x in x0..<x1 { sum += Int(pixels[(y * width + x) * channels + c]) } }
+                    result[(oy * newWidth + ox) * channels + c] = UInt8((sum + (y1 - y0) * (x1 - x0) / 2) / ((y1 - y0) * (x1 - x0)))
+                }
+            }
+        }
+        return RGBImage(width: newWidth, height: newHeight, channels: channels, pixels: result)
+    }
+
+    /// Resized by nearest neighbour (label maps: no invented class ids).
+    public func nearest(width newWidth: Int, height newHeight: Int) -> RGBImage {
+        var result = [UInt8](repeating: 0, count: newWidth * newHeight * channels)
+        for oy in 0..<newHeight {
+            let y = min(height - 1, (2 * oy + 1) * height / (2 * newHeight))
+            for ox in 0..<newWidth {
+                let x = min(width - 1, (2 * ox + 1) * width / (2 * newWidth))
+                for c in 0..<channels { result[(oy * newWidth + ox) * channels + c] = pixels[(y * width + x) * channels + c] }
+            }
+        }
+        return RGBImage(width: newWidth, height: newHeight, channels: channels, pixels: result)
+    }
+}

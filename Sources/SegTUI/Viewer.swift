@@ -14,9 +14,15 @@ public final class Viewer {
         public var labels: [String: String]
         public var ignoreLabel: Int
         public var colors: ColorMode?
+        /// Images with more pixels are refused before decoding.
+        public var maxPixels: Int
+        /// Larger images are shrunk (area average; labels nearest) to fit this many pixels on a side.
+        public var maxSide: Int?
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
-                    ignoreLabel: Int, colors: ColorMode?) {
+                    ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels, maxSide: Int? = nil) {
+            self.maxPixels = maxPixels
+            self.maxSide = maxSide
             self.images = images
             self.models = models
             self.labels = labels
@@ -171,11 +177,19 @@ public final class Viewer {
             let candidate = ((index + attempt * step) % count + count) % count
             let path = options.images[candidate]
             do {
-                let image = try PNG.read(path)
+                var image = try ImageFile.read(path, maxPixels: options.maxPixels)
+                let original = (width: image.width, height: image.height)
+                if let maxSide = options.maxSide {
+                    let size = image.fitting(maxSide: maxSide)
+                    if size != original { image = image.downscaled(width: size.width, height: size.height) }
+                }
                 var truth: [UInt8]? = nil
                 if let labelPath = options.labels[path] {
                     do {
-                        let labels = try PNG.readLabels(labelPath)
+                        var labels = try PNG.readLabels(labelPath, maxPixels: options.maxPixels)
+                        if labels.width == original.width && labels.height == original.height && original != (image.width, image.height) {
+                            labels = labels.nearest(width: image.width, height: image.height)
+                        }
                         if labels.width == image.width && labels.height == image.height { truth = labels.pixels }
                         else { message = "labels \(labelPath) are \(labels.width)x\(labels.height), the image \(image.width)x\(image.height)" }
                     } catch {

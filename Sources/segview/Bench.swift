@@ -26,13 +26,14 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object on stdout instead of text.")
     var json = false
 
+    @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
     mutating func run() throws {
         engine.apply()
         let picture: RGBImage
         if let image {
-            picture = try PNG.read(image)
+            picture = try imageOptions.read(image)
             size = "\(picture.height)x\(picture.width)"
         } else {
             let sides = size.lowercased().split(separator: "x").compactMap { Int($0) }

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Folder of input PNGs.")
+    @Option(help: "Folder of input images (PNG or JPEG).")
     var images: String
 
     @Option(help: "Folder of label PNGs (one class id per pixel).")
@@ -27,6 +27,7 @@ struct Eval: ParsableCommand {
     @Flag(help: "One JSON object on stdout.")
     var json = false
 
+    @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
     mutating func run() throws {
@@ -40,7 +41,7 @@ struct Eval: ParsableCommand {
         var boundary = BoundaryScore(tolerance: boundaryTolerance)
         let progress = ProgressBar(total: pairs.count, label: "eval")
         for (index, pair) in pairs.enumerated() {
-            let picture = try PNG.read(pair.image)
+            let picture = try imageOptions.read(pair.image)
             let truth = try PNG.readLabels(pair.label)
             guard truth.width == picture.width && truth.height == picture.height else {
                 throw ValidationError("\(pair.label) is \(truth.width)x\(truth.height), \(pair.image) \(picture.width)x\(picture.height)")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import SegEngine
+import SegImage
 import SegModels
 
 @main
@@ -27,6 +28,21 @@ struct ModelOptions: ParsableArguments {
             throw ValidationError("output stride \(stride) is not available for \(network.metadata.architecture); choose one of \(network.outputStrides)")
         }
         return (network, stride)
+    }
+}
+
+/// How pictures are read: PNG or JPEG by content, within a pixel budget.
+struct ImageOptions: ParsableArguments {
+    @Option(name: .customLong("max-pixels"),
+            help: "Refuse images with more pixels than this, before decoding them (default: 100000000).")
+    var maxPixels = ImageFile.defaultMaxPixels
+
+    func read(_ path: String) throws -> RGBImage {
+        do {
+            return try ImageFile.read(path, maxPixels: maxPixels)
+        } catch let error as ImageError where error.reason.contains("more than the limit") {
+            throw ImageError(path: error.path, reason: error.reason + " (raise it with --max-pixels)")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegImage
 import SegModels
 import SegTUI
 
@@ -8,7 +9,7 @@ struct View: ParsableCommand {
         abstract: "Open the full-screen viewer (the default command): image, class mask and border map side by side.",
         discussion: "Press ? in the viewer for the keys. Models come from --model (files or folders of .safetensors); without one, the bundled samples/models.")
 
-    @Argument(help: "PNG images (n/p switch between them).")
+    @Argument(help: "Images (PNG or JPEG) or folders of them (n/p switch between them).")
     var images: [String] = []
 
     @Option(name: .customLong("model"), help: "A model file or a folder of them; repeat for more (m switches, c compares).")
@@ -23,12 +24,17 @@ struct View: ParsableCommand {
     @Option(help: "Colours: auto, 24bit, 256, 16 or 8.")
     var colors = "auto"
 
+    @Option(name: .customLong("max-size"), help: "Shrink larger images to fit this many pixels on their longest side.")
+    var maxSize: Int?
+
+    @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
     mutating func run() throws {
         guard !images.isEmpty else {
-            throw ValidationError("give one or more PNG images, e.g. `segview samples/scene1.png` (see `segview --help`)")
+            throw ValidationError("give one or more images, e.g. `segview samples/scene1.png` (see `segview --help`)")
         }
+        images = try Self.expandFolders(images)
         guard isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 else {
             throw ValidationError("standard \(isatty(STDOUT_FILENO) == 1 ? "input" : "output") is not a terminal: the viewer needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL --out MASK.png`.")
         }
@@ -41,8 +47,23 @@ struct View: ParsableCommand {
         }
         engine.apply()
         let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
-        let options = Viewer.Options(images: images, models: loadedModels, labels: try labelFiles(), ignoreLabel: ignore, colors: mode)
+        let options = Viewer.Options(images: images, models: loadedModels, labels: try labelFiles(), ignoreLabel: ignore, colors: mode,
+                                     maxPixels: imageOptions.maxPixels, maxSide: maxSize)
         try Viewer(options: options).run()
+    }
+
+    /// Folders replaced by their PNG and JPEG files (sorted); files kept as given.
+    static func expandFolders(_ paths: [String]) throws -> [String] {
+        try paths.flatMap { path -> [String] in
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationError("\(path) does not exist")
+            }
+            guard isDirectory.boolValue else { return [path] }
+            let names = try FileManager.default.contentsOfDirectory(atPath: path).filter(ImageFile.hasImageExtension).sorted()
+            guard !names.isEmpty else { throw ValidationError("\(path) has no PNG or JPEG files") }
+            return names.map { (path as NSString).appendingPathComponent($0) }
+        }
     }
 
     /// Label map per image: a single file for a single image, or same-named PNGs in a folder.

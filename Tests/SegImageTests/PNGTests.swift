@@ -62,7 +62,7 @@ final class PNGTests: XCTestCase {
         let text = scratch.appendingPathComponent("notes.png")
         try Data("hello".utf8).write(to: text)
         XCTAssertThrowsError(try PNG.read(text.path)) { error in
-            XCTAssertEqual(error as? PNGError, PNGError(path: text.path, reason: "not a PNG file (bad signature)"))
+            XCTAssertEqual(error as? ImageError, ImageError(path: text.path, reason: "not a PNG file (bad signature)"))
         }
         let truncated = fixtures.appendingPathComponent("truncated.bad").path
         XCTAssertThrowsError(try PNG.read(truncated)) { error in

@@ -66,6 +66,33 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(Set(edges.pixels), [0, 255], "boundaries are on or off")
     }
 
+    func testFolderOfImagesGoesOnPastABadFileAndReportsIt() throws {
+        let folder = scratch.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: image, toPath: folder.appendingPathComponent("a.png").path)
+        let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path
+        try FileManager.default.copyItem(atPath: jpeg, toPath: folder.appendingPathComponent("b.jpg").path)
+        try Data("not an image".utf8).write(to: folder.appendingPathComponent("c.png"))
+        try Data("ignored".utf8).write(to: folder.appendingPathComponent("notes.txt"))
+        let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks", "--border", "borders"])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("3 images, deeplabv3 at output stride 8: 2 segmented, 1 failed"), output)
+        XCTAssertTrue(output.contains("failed: photos/c.png: not a PNG or JPEG image"), output)
+        for name in ["masks/a.png", "masks/b.png", "borders/a.png", "borders/b.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(name).path), name)
+        }
+        let mask = try PNG.read(scratch.appendingPathComponent("masks/b.png").path)
+        XCTAssertEqual([mask.width, mask.height], [23, 17], "the JPEG was segmented at its own size")
+        let again = try segview(["predict", "photos", "--model", model, "--out", "masks"])
+        XCTAssertTrue(again.output.contains("masks/a.png already exists (use --force to overwrite)"), again.output)
+    }
+
+    func testPixelBudgetRefusesBigImagesAndNamesTheOption() throws {
+        let (status, output) = try segview(["predict", image, "--model", model, "--max-pixels", "1000"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("image is 53x37, more than the limit of 1000 pixels (raise it with --max-pixels)"), output)
+    }
+
     func testDefaultOutputIsTheMaskInTheCurrentDirectory() throws {
         let (status, output) = try segview(["predict", image, "--model", model])
         XCTAssertEqual(status, 0, output)
@@ -89,7 +116,7 @@ final class PredictCommandTests: XCTestCase {
         try Data("GIF89a".utf8).write(to: notPNG)
         var result = try segview(["predict", notPNG.path, "--model", model, "--out", "mask.png"])
         XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.output.contains("photo.png: not a PNG file"), result.output)
+        XCTAssertTrue(result.output.contains("photo.png: a GIF image; segview reads PNG and JPEG (convert it first)"), result.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("mask.png").path))
 
         result = try segview(["predict", image, "--model", image])

@@ -3,6 +3,7 @@ import Foundation
 /// The repository this test was built from.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let modelFixtures = repositoryRoot.appendingPathComponent("Tests/SegModelsTests/Fixtures")
+let imageFixtures = repositoryRoot.appendingPathComponent("Tests/SegImageTests/Fixtures")
 
 /// The `segview` built next to this test bundle.
 var segviewBinary: URL {

@@ -1,0 +1,25 @@
+#ifndef SEGVIEW_JPEG_SHIM_H
+#define SEGVIEW_JPEG_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// A decoded JPEG: 8-bit RGB, row-major, `pixels` malloc'ed; EXIF orientation already applied.
+typedef struct {
+    uint8_t *pixels;
+    uint32_t width;
+    uint32_t height;
+    /// The EXIF orientation tag that was applied (1 = none, 2-8 = flips and rotations).
+    uint32_t orientation;
+} seg_jpeg_image;
+
+/// Decodes `path` (baseline or progressive; gray, YCbCr or RGB) to RGB and applies the EXIF
+/// orientation. Returns 0 on success; otherwise writes the reason to `error` and nothing needs
+/// freeing. `max_pixels` (0: no limit) refuses huge images after reading the header, before any
+/// pixel is decoded (so a small file declaring a huge image costs nothing).
+int seg_jpeg_read(const char *path, uint64_t max_pixels, seg_jpeg_image *image, char *error, size_t error_size);
+
+/// Frees what seg_jpeg_read allocated.
+void seg_jpeg_free(seg_jpeg_image *image);
+
+#endif

@@ -1,0 +1,61 @@
+import Foundation
+import JPEGShim
+
+/// JPEG through libjpeg(-turbo), via the C shim that owns its setjmp/longjmp error handling.
+public enum JPEG {
+    /// Decodes a JPEG (gray, YCbCr or RGB; baseline or progressive) to 8-bit RGB, turned upright
+    /// by its EXIF orientation. `maxPixels` (0: none) refuses huge images before decoding them.
+    public static func read(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
+        var image = seg_jpeg_image()
+        var message = [CChar](repeating: 0, count: 512)
+        guard seg_jpeg_read(path, UInt64(maxPixels), &image, &message, message.count) == 0 else {
+            throw ImageError(path: path, reason: String(cString: message))
+        }
+        defer { seg_jpeg_free(&image) }
+        let count = Int(image.width) * Int(image.height) * 3
+        return RGBImage(width: Int(image.width), height: Int(image.height),
+                        pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+    }
+}
+
+/// Pictures users point segview at: PNG or JPEG, told apart by their first bytes, not their name.
+public enum ImageFile {
+    public enum Format: String, Sendable { case png = "PNG", jpeg = "JPEG" }
+
+    /// The default pixel budget: 100 megapixels (a 10000x10000 photo; 1.2 GB as float32 input).
+    public static let defaultMaxPixels = 100_000_000
+
+    /// The format of the file's content, or an error naming what it is not.
+    public static func format(of path: String) throws -> Format {
+        guard let file = fopen(path, "rb") else {
+            throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var magic = [UInt8](repeating: 0, count: 8)
+        let count = fread(&magic, 1, 8, file)
+        if count == 8 && magic == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { return .png }
+        if count >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF { return .jpeg }
+        if count == 0 { throw ImageError(path: path, reason: "the file is empty") }
+        let others: [(String, [UInt8])] = [("GIF", Array("GIF8".utf8)), ("BMP", Array("BM".utf8)), ("TIFF", [0x49, 0x49, 0x2A, 0]),
+                                          ("TIFF", [0x4D, 0x4D, 0, 0x2A]), ("WebP", Array("RIFF".utf8))]
+        if let (name, _) = others.first(where: { count >= $0.1.count && Array(magic.prefix($0.1.count)) == $0.1 }) {
+            throw ImageError(path: path, reason: "a \(name) image; segview reads PNG and JPEG (convert it first)")
+        }
+        throw ImageError(path: path, reason: "not a PNG or JPEG image")
+    }
+
+    /// Decodes a PNG or JPEG to 8-bit RGB; images over `maxPixels` (0: no limit) are refused
+    /// before decoding, with their size.
+    public static func read(_ path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
+        switch try format(of: path) {
+        case .png: return try PNG.read(path, maxPixels: maxPixels)
+        case .jpeg: return try JPEG.read(path, maxPixels: maxPixels)
+        }
+    }
+
+    /// Whether a directory entry looks like an image by name (directories are walked by name;
+    /// the content still decides how each file is read).
+    public static func hasImageExtension(_ name: String) -> Bool {
+        ["png", "jpg", "jpeg", "jpe"].contains((name as NSString).pathExtension.lowercased())
+    }
+}

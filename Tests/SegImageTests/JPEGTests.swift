@@ -1,0 +1,72 @@
+import Foundation
+@testable import SegImage
+import XCTest
+
+/// JPEG decoding (libjpeg-turbo through the C shim) against Pillow's decodes made by tools/jpeg_fixtures.py.
+final class JPEGTests: XCTestCase {
+    func fixture(_ name: String) -> String {
+        Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/jpeg")!.path
+    }
+
+    func expected(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture(name)))) }
+
+    /// Pillow bundles its own libjpeg-turbo build; decoders may round differently by a level or two.
+    func assertClose(_ image: RGBImage, _ reference: [UInt8], _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(image.pixels.count, reference.count, name, file: file, line: line)
+        let worst = zip(image.pixels, reference).map { abs(Int($0) - Int($1)) }.max() ?? 255
+        XCTAssertLessThanOrEqual(worst, 3, "\(name): max difference \(worst)", file: file, line: line)
+    }
+
+    func testBaselineProgressiveAndGrayDecodeToRGB() throws {
+        for name in ["baseline", "progressive", "gray"] {
+            let image = try JPEG.read(fixture("\(name).jpg"))
+            XCTAssertEqual([image.width, image.height, image.channels], [23, 17, 3], name)
+            assertClose(image, try expected("\(name).rgb"), name)
+        }
+    }
+
+    func testEveryEXIFOrientationIsTurnedUpright() throws {
+        for value in 1...8 {
+            let image = try JPEG.read(fixture("orientation\(value).jpg"))
+            XCTAssertEqual([image.width, image.height], [23, 17], "orientation \(value) shows the picture upright")
+            assertClose(image, try expected("orientation\(value).rgb"), "orientation \(value)")
+            // The white bar sits at the top left whatever the camera's orientation was.
+            XCTAssertGreaterThan(image.pixels[(2 * 23 + 3) * 3], 200, "orientation \(value)")
+            XCTAssertLessThan(image.pixels[(15 * 23 + 20) * 3 + 2], 200, "orientation \(value)")
+        }
+    }
+
+    func testUnsupportedAndBrokenFilesAreRefusedWithTheReason() {
+        XCTAssertThrowsError(try JPEG.read(fixture("cmyk.jpg"))) { error in
+            XCTAssertTrue("\(error)".contains("CMYK JPEGs are not supported"), "\(error)")
+        }
+        XCTAssertThrowsError(try JPEG.read(fixture("truncated_header.jpg"))) { error in
+            XCTAssertTrue("\(error)".hasPrefix(fixture("truncated_header.jpg") + ": not a readable JPEG"), "\(error)")
+        }
+    }
+
+    func testPixelBudgetRefusesBeforeDecoding() {
+        XCTAssertThrowsError(try ImageFile.read(fixture("baseline.jpg"), maxPixels: 100)) { error in
+            XCTAssertEqual((error as? ImageError)?.reason, "image is 23x17, more than the limit of 100 pixels")
+        }
+        XCTAssertNoThrow(try ImageFile.read(fixture("baseline.jpg"), maxPixels: 23 * 17))
+    }
+
+    func testFormatIsChosenByContentNotName() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-jpeg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let misnamed = scratch.appendingPathComponent("photo.png")
+        try FileManager.default.copyItem(atPath: fixture("baseline.jpg"), toPath: misnamed.path)
+        XCTAssertEqual(try ImageFile.format(of: misnamed.path), .jpeg)
+        assertClose(try ImageFile.read(misnamed.path), try expected("baseline.rgb"), "JPEG named .png")
+        let text = scratch.appendingPathComponent("notes.jpg")
+        try Data("hello".utf8).write(to: text)
+        XCTAssertThrowsError(try ImageFile.read(text.path)) { error in
+            XCTAssertEqual((error as? ImageError)?.reason, "not a PNG or JPEG image")
+        }
+        let empty = scratch.appendingPathComponent("empty.jpg")
+        try Data().write(to: empty)
+        XCTAssertThrowsError(try ImageFile.read(empty.path)) { XCTAssertEqual(($0 as? ImageError)?.reason, "the file is empty") }
+    }
+}
