@@ -7,6 +7,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case missingTensor(String)
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case unsupportedDType(name: String, dtype: String)
+    case nonFinite(name: String, index: Int, value: Float)
 
     public var description: String {
         switch self {
@@ -17,6 +18,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(name)' has shape \(found), expected \(expected)"
         case .unsupportedDType(let name, let dtype):
             return "tensor '\(name)' has dtype \(dtype); supported: F32, F16, BF16"
+        case .nonFinite(let name, let index, let value):
+            return "tensor '\(name)' holds \(value) at index \(index): the weights are broken (a diverged training run?)"
         }
     }
 }
@@ -101,14 +104,20 @@ public final class SafeTensorsFile {
                 let (product, o) = acc.0.multipliedReportingOverflow(by: dim)
                 return (product, acc.1 || o)
             }
-            guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0],
-                  offsets[1] - offsets[0] == count * itemSize else {
+            let (bytes, bytesOverflow) = count.multipliedReportingOverflow(by: itemSize)
+            guard !overflow, !bytesOverflow, offsets[0] >= 0, offsets[1] >= offsets[0],
+                  offsets[1] - offsets[0] == bytes else {
                 throw invalid("tensor '\(name)': data_offsets \(offsets) do not hold \(shape) of \(dtype)")
             }
             guard offsets[1] <= size - dataStart else {
                 throw invalid("tensor '\(name)' ends at byte \(offsets[1]) of a \(size - dataStart)-byte data section")
             }
             entries[name] = Entry(dtype: dtype, shape: shape, bytes: (dataStart + offsets[0])..<(dataStart + offsets[1]))
+        }
+        // Tensors must not share bytes: a header that points two names at one range is forged or broken.
+        let ordered = entries.sorted { ($0.value.bytes.lowerBound, $0.value.bytes.upperBound) < ($1.value.bytes.lowerBound, $1.value.bytes.upperBound) }
+        for (a, b) in zip(ordered, ordered.dropFirst()) where a.value.bytes.overlaps(b.value.bytes) {
+            throw invalid("tensors '\(a.key)' and '\(b.key)' overlap (bytes \(a.value.bytes) and \(b.value.bytes) of the file)")
         }
         return (metadata, entries)
     }
@@ -123,6 +132,14 @@ public final class SafeTensorsFile {
     }
 
     func floats(_ entry: Entry, name: String) throws -> [Float] {
+        let values = try decode(entry, name: name)
+        if let index = values.firstIndex(where: { !$0.isFinite }) {
+            throw SafeTensorsError.nonFinite(name: name, index: index, value: values[index])
+        }
+        return values
+    }
+
+    private func decode(_ entry: Entry, name: String) throws -> [Float] {
         let raw = base + entry.bytes.lowerBound
         let count = entry.shape.reduce(1, *)
         switch entry.dtype {

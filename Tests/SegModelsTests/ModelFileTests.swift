@@ -95,6 +95,36 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    func testOverlappingTensorsAndOverflowingShapesAreRefused() throws {
+        var builder = SafeTensorsBuilder()
+        builder.add("a", shape: [2], floats: [1, 2])
+        builder.add("b", shape: [2], floats: [3, 4])
+        let shared = Data(#"{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}"#.utf8)
+        XCTAssertThrowsError(try SafeTensorsFile(path: try write(builder.data(header: shared), "overlap"))) { error in
+            XCTAssertTrue("\(error)".contains("tensors 'a' and 'b' overlap"), "\(error)")
+        }
+        let huge = Data(#"{"a": {"dtype": "F64", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}}"#.utf8)
+        XCTAssertThrowsError(try SafeTensorsFile(path: try write(builder.data(header: huge), "huge"))) { error in
+            XCTAssertTrue("\(error)".contains("do not hold"), "\(error)")
+        }
+        let badType = Data(#"{"a": {"dtype": "F32", "shape": "two", "data_offsets": [0, 8]}}"#.utf8)
+        XCTAssertThrowsError(try SafeTensorsFile(path: try write(builder.data(header: badType), "type"))) { error in
+            XCTAssertTrue("\(error)".contains("tensor 'a' lacks dtype, shape or data_offsets"), "\(error)")
+        }
+    }
+
+    func testNaNOrInfiniteWeightsNameTheTensor() throws {
+        var builder = try SafeTensorsBuilder(copying: SafeTensorsFile(path: tiny))
+        let index = builder.items.firstIndex { $0.name == "classifier.4.bias" }!
+        builder.items[index].item.bytes.replaceSubrange(12..<16, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        assertLoadFails(try write(builder.data()), containing: "tensor 'classifier.4.bias' holds nan at index 3")
+    }
+
+    func testTruncatedFileIsRefused() throws {
+        let whole = try Data(contentsOf: URL(fileURLWithPath: tiny))
+        assertLoadFails(try write(whole.prefix(whole.count - 100), "cut.safetensors"), containing: "of a")
+    }
+
     func testHalfAndBFloat16TensorsAreConverted() throws {
         var builder = SafeTensorsBuilder()
         builder.add("half", dtype: "F16", shape: [3], raw: [0x3C00, 0xC000, 0x3800])
