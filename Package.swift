@@ -11,6 +11,8 @@ let package = Package(
     name: "segview",
     products: [
         .executable(name: "segview", targets: ["segview"]),
+        // For the fuzz targets in fuzz/ (a separate package, built with -sanitize=fuzzer).
+        .library(name: "SegviewCore", targets: ["SegEngine", "SegImage", "SegModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
