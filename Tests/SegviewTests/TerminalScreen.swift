@@ -3,7 +3,7 @@ import XCTest
 
 /// A terminal screen read back from `tmux capture-pane -e`: characters and their SGR colours.
 struct TerminalScreen {
-    enum Color: Equatable {
+    enum Color: Hashable {
         case standard
         case indexed(Int)
         case rgb(Int, Int, Int)

@@ -164,6 +164,32 @@ final class ViewerTests: XCTestCase {
         XCTAssertFalse(session.paneDead)
     }
 
+    func testResizeStormDownToOneCellNeverCrashes() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", width: 100, height: 30)
+        _ = try ready(session)
+        for (width, height) in [(20, 10), (5, 3), (1, 1), (150, 50), (19, 9), (2, 40), (200, 2), (40, 12), (13, 7), (100, 30)] {
+            try session.resize(width: width, height: height)
+        }
+        try session.resize(width: 20, height: 10)
+        _ = try session.waitFor(text: "too small")
+        XCTAssertFalse(session.paneDead, "the viewer survives a storm of resizes down to 1x1")
+        try session.resize(width: 100, height: 30)
+        _ = try session.waitFor(text: "256 colours")
+    }
+
+    func testEightColourTerminal() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", term: "xterm")
+        let screen = try session.waitFor(text: "8 colours")
+        let colours = Set(screen.rows.joined().map(\.bg))
+        XCTAssertGreaterThan(colours.count, 2, "pixels are drawn in the 8 colours")
+        XCTAssertTrue(colours.allSatisfy { if case .rgb = $0 { return false } else { return true } }, "no 24-bit colour reaches an 8-colour terminal")
+    }
+
+    func testUnknownTerminalIsRefusedWithAHint() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", term: "no-such-terminal", lingering: true)
+        _ = try session.waitFor(text: "no terminfo entry for TERM='no-such-terminal'")
+    }
+
     func testNonUTF8LocaleDrawsOnePixelPerCell() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", lang: "C")
         let screen = try session.waitFor(text: " | OS 8")
@@ -172,13 +198,15 @@ final class ViewerTests: XCTestCase {
     }
 
     func testSignalsRestoreTheTerminal() throws {
-        let session = try viewer("\(image) --model \(fiveClasses)")
-        _ = try ready(session)
-        let pid = try XCTUnwrap(session.panePID)
-        kill(pid, SIGTERM)
-        _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
-        let screen = try session.capture()
-        XCTAssertFalse(screen.contains("Inspector"), "the alternate screen was left: the terminal is restored")
+        for signal in [SIGTERM, SIGINT, SIGHUP] {
+            let session = try viewer("\(image) --model \(fiveClasses)")
+            _ = try ready(session)
+            let pid = try XCTUnwrap(session.panePID)
+            kill(pid, signal)
+            _ = try session.waitFor("the viewer to exit on signal \(signal)") { _ in session.paneDead }
+            let screen = try session.capture()
+            XCTAssertFalse(screen.contains("Inspector"), "signal \(signal): the alternate screen was left, the terminal is restored")
+        }
     }
 
     func testWithoutATerminalItPointsToPredict() throws {
