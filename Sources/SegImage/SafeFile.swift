@@ -19,9 +19,16 @@ public enum SafeFile {
             .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial").path
         do {
             try produce(temporary)
-            guard rename(temporary, path) == 0 else {
-                throw Error(path: path, reason: String(cString: strerror(errno)))
+            // Without `overwrite`, link() refuses an existing destination atomically, so a file that
+            // appeared since the check above is not replaced either.
+            // Filesystems without hard links (FAT, some network mounts) fall back to the checked rename.
+            let linked = overwrite ? false : link(temporary, path) == 0
+            let noLinks = !overwrite && !linked && (errno == EPERM || errno == EOPNOTSUPP)
+            guard linked || ((overwrite || noLinks) && rename(temporary, path) == 0) else {
+                let reason = errno == EEXIST ? "already exists (use --force to overwrite)" : String(cString: strerror(errno))
+                throw Error(path: path, reason: reason)
             }
+            if linked { unlink(temporary) }
         } catch {
             unlink(temporary)
             throw error

@@ -93,6 +93,15 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(output.contains("image is 53x37, more than the limit of 1000 pixels (raise it with --max-pixels)"), output)
     }
 
+    /// A full disk, simulated by a file-size limit (SIGXFSZ ignored, so writes fail with EFBIG).
+    func testFailedWriteLeavesNoPartialFileAndSaysWhy() throws {
+        let (status, output) = try runSegview(["predict", image, "--model", model, "--save-logits", "logits.npy"],
+                                              in: scratch, shellPrefix: "trap '' XFSZ; ulimit -f 4;")
+        XCTAssertNotEqual(status, 0, output)
+        XCTAssertTrue(output.contains("logits.npy: write failed"), output)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no partial or temporary file is left")
+    }
+
     func testDefaultOutputIsTheMaskInTheCurrentDirectory() throws {
         let (status, output) = try segview(["predict", image, "--model", model])
         XCTAssertEqual(status, 0, output)

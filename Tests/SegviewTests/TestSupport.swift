@@ -26,10 +26,17 @@ func makeScratchDirectory(_ prefix: String) throws -> URL {
 
 /// Runs the built `segview` with `arguments` (in `directory`), returning its exit status and its
 /// standard output and error together.
-func runSegview(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, output: String) {
+/// `shellPrefix` runs it through `sh -c` after that shell code (limits, traps), e.g. `ulimit -f 8;`.
+func runSegview(_ arguments: [String], in directory: URL? = nil, shellPrefix: String? = nil) throws -> (status: Int32, output: String) {
     let process = Process()
-    process.executableURL = segviewBinary
-    process.arguments = arguments
+    if let shellPrefix {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        let quoted = ([segviewBinary.path] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        process.arguments = ["-c", "\(shellPrefix) exec \(quoted)"]
+    } else {
+        process.executableURL = segviewBinary
+        process.arguments = arguments
+    }
     if let directory { process.currentDirectoryURL = directory }
     let pipe = Pipe()
     process.standardOutput = pipe
