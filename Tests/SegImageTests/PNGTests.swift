@@ -58,6 +58,31 @@ final class PNGTests: XCTestCase {
         }
     }
 
+    /// A 60-byte PNG that declares 100000 x 100000 pixels (40 GB decoded) is refused from its header.
+    func testDecompressionBombIsRefusedBeforeDecoding() throws {
+        func crc32(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return ~crc
+        }
+        func chunk(_ kind: String, _ body: [UInt8]) -> [UInt8] {
+            let typed = Array(kind.utf8) + body
+            return withUnsafeBytes(of: UInt32(body.count).bigEndian, Array.init) + typed
+                + withUnsafeBytes(of: crc32(typed).bigEndian, Array.init)
+        }
+        let side = withUnsafeBytes(of: UInt32(100_000).bigEndian, Array.init)
+        let bytes: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", side + side + [8, 2, 0, 0, 0])
+            + chunk("IDAT", [0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]) + chunk("IEND", [])
+        let bomb = scratch.appendingPathComponent("bomb.png")
+        try Data(bytes).write(to: bomb)
+        XCTAssertThrowsError(try ImageFile.read(bomb.path)) { error in
+            XCTAssertEqual((error as? ImageError)?.reason, "image is 100000x100000, more than the limit of 100000000 pixels")
+        }
+    }
+
     func testErrorsNameTheFileAndTheReason() throws {
         let text = scratch.appendingPathComponent("notes.png")
         try Data("hello".utf8).write(to: text)

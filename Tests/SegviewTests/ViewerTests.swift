@@ -216,6 +216,28 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(text.contains("segview predict"), text)
     }
 
+    func testFoldersOfImagesOpenInTheViewer() throws {
+        let folder = scratch.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: image, toPath: folder.appendingPathComponent("street.png").path)
+        let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path
+        try FileManager.default.copyItem(atPath: jpeg, toPath: folder.appendingPathComponent("tiny.jpg").path)
+        let session = try viewer("photos --model \(fiveClasses)")
+        _ = try session.waitFor(text: "street.png")
+        try session.send("n")
+        _ = try session.waitFor(text: "tiny.jpg 23x17")
+        let empty = scratch.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        let (status, text) = try runSegview([empty.path, "--model", fiveClasses])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(text.contains("has no PNG or JPEG files"), text)
+    }
+
+    func testMaxSizeShrinksBigImagesForViewing() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --max-size 20")
+        _ = try session.waitFor(text: "street_37x53.png 20x13")
+    }
+
     func testTerminalWithoutCursorControlIsRefused() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", term: "dumb", lingering: true)
         _ = try session.waitFor(text: "TERM is 'dumb'")
