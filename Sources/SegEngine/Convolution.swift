@@ -115,6 +115,8 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
         pointwiseConv(input, weights, output, activation)
+    } else if Winograd.applies(weights, geometry, outH: outH, outW: outW) {
+        Winograd.conv(input, weights, geometry, output, activation: activation)
     } else {
         for group in 0..<weights.groups {
             unfoldedConv(input, weights, geometry, output, group: group, activation: activation)

@@ -28,6 +28,27 @@ final class FastPathTests: XCTestCase {
         XCTAssertFalse(mixed.isDiagonal, "an off-diagonal tap means the full product")
     }
 
+    func testWinogradEqualsIm2colOnRandomShapes() {
+        defer { Winograd.enabled = true }
+        for (cin, cout, h, w, dilation, padding) in [(8, 8, 8, 8, 1, 1), (16, 24, 13, 17, 1, 1), (9, 11, 37, 29, 2, 2),
+                                                     (12, 8, 40, 33, 4, 4), (8, 16, 21, 19, 1, 0), (10, 8, 30, 31, 3, 1)] {
+            let x = random(cin, h, w)
+            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
+                                      weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
+                                      bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+            let geometry = ConvGeometry(padding: padding, dilation: dilation)
+            let outH = geometry.outputSize(h, kernel: 3), outW = geometry.outputSize(w, kernel: 3)
+            Winograd.enabled = true
+            XCTAssertTrue(Winograd.applies(weights, geometry, outH: outH, outW: outW), "\(h)x\(w) d\(dilation)")
+            let fast = conv2d(x, weights, geometry, activation: .relu).toArray()
+            Winograd.enabled = false
+            let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let scale = reference.map(abs).max()!
+            XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
+                              "\(cin)->\(cout) \(h)x\(w) d\(dilation) p\(padding)")
+        }
+    }
+
     func testSeparableMaxPoolEqualsTheWindowedOne() {
         for (kernel, padding, h, w) in [(5, 2, 6, 7), (3, 1, 1, 9), (5, 2, 13, 4), (2, 0, 5, 5), (3, 0, 4, 6)] {
             let x = random(3, h, w)
