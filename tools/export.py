@@ -23,7 +23,7 @@ import torch
 
 import reference
 from reference.options import infer_options
-from segtools import VOC_CLASSES, model_metadata, randomize_batchnorm, voc_colors, write_model_file
+from segtools import add_output_arguments, refuse_existing, VOC_CLASSES, model_metadata, randomize_batchnorm, voc_colors, write_model_file
 
 BACKBONES = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2"]
 
@@ -64,13 +64,9 @@ def main():
     parser.add_argument("--at-once", action="store_true", help="FCN-8s at-once weights (skips scaled by 0.01 / 1e-4)")
     parser.add_argument("--output-stride", type=int, choices=[8, 16, 32],
                         help="the stride the weights were trained at (default: the reference's)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
-    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    add_output_arguments(parser)
     args = parser.parse_args()
-
-    if os.path.exists(args.out) and not args.force:
-        sys.exit(f"{args.out} already exists (use --force to overwrite)")
+    refuse_existing(args)
     arch = args.arch
     backbone = args.backbone or reference.DEFAULT_BACKBONE[arch]
     if arch.startswith("fcn") != (backbone == "vgg16"):

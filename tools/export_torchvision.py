@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-from segtools import VOC_CLASSES, model_metadata, randomize_batchnorm, voc_colors, write_model_file
+from segtools import add_output_arguments, refuse_existing, VOC_CLASSES, model_metadata, randomize_batchnorm, voc_colors, write_model_file
 from torchvision_models import build, tv
 
 ARCHS = ["deeplabv3_resnet50", "deeplabv3_resnet101", "fcn_resnet50", "fcn_resnet101"]
@@ -29,13 +29,9 @@ def main():
     parser.add_argument("--backbone-layers", help="blocks per ResNet stage, e.g. 1,1,1,1 (small models; default: the arch's)")
     parser.add_argument("--backbone-width", type=int, default=64, help="stem channels / first-stage width (small models)")
     parser.add_argument("--head-channels", type=int, default=256, help="DeepLabV3 ASPP width (small models)")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--dtype", default="f32", choices=["f32", "f16", "bf16"])
-    parser.add_argument("--force", action="store_true", help="overwrite --out")
+    add_output_arguments(parser)
     args = parser.parse_args()
-
-    if os.path.exists(args.out) and not args.force:
-        sys.exit(f"{args.out} already exists (use --force to overwrite)")
+    refuse_existing(args)
     family, backbone = args.arch.split("_")
     layers = [int(n) for n in args.backbone_layers.split(",")] if args.backbone_layers else None
     custom = layers is not None or args.backbone_width != 64 or args.head_channels != 256

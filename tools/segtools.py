@@ -3,6 +3,8 @@
 The model-file schema written here is the one documented in the README ("Model files").
 """
 import json
+import os
+import sys
 
 import torch
 
@@ -97,3 +99,16 @@ def write_model_file(state_dict, metadata, path, dtype="f32"):
 def round_trip(state_dict, dtype):
     """The state_dict as segview will see it after storing in `dtype` (for reference outputs)."""
     return {k: (v.to(DTYPES[dtype]).to(torch.float32) if v.is_floating_point() else v) for k, v in state_dict.items()}
+
+
+def add_output_arguments(parser):
+    """--out, --dtype and --force, shared by the export tools."""
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--dtype", default="f32", choices=list(DTYPES))
+    parser.add_argument("--force", action="store_true", help="overwrite --out")
+
+
+def refuse_existing(args):
+    """Exporters never replace a file without --force."""
+    if os.path.exists(args.out) and not args.force:
+        sys.exit(f"{args.out} already exists (use --force to overwrite)")

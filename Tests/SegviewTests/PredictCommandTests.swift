@@ -67,11 +67,7 @@ final class PredictCommandTests: XCTestCase {
     }
 
     func testFolderOfImagesGoesOnPastABadFileAndReportsIt() throws {
-        let folder = scratch.appendingPathComponent("photos")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: image, toPath: folder.appendingPathComponent("a.png").path)
-        let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path
-        try FileManager.default.copyItem(atPath: jpeg, toPath: folder.appendingPathComponent("b.jpg").path)
+        let folder = try makePhotoFolder(in: scratch, ["a.png", "b.jpg"])
         try Data("not an image".utf8).write(to: folder.appendingPathComponent("c.png"))
         try Data("ignored".utf8).write(to: folder.appendingPathComponent("notes.txt"))
         let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks", "--border", "borders"])

@@ -46,3 +46,16 @@ func runSegview(_ arguments: [String], in directory: URL? = nil, shellPrefix: St
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A folder `photos` in `scratch` holding the given copies of the test picture (`.png` names) and
+/// of the small JPEG fixture (`.jpg` names).
+func makePhotoFolder(in scratch: URL, _ names: [String]) throws -> URL {
+    let folder = scratch.appendingPathComponent("photos")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    for name in names {
+        let source = name.hasSuffix(".jpg") ? imageFixtures.appendingPathComponent("jpeg/baseline.jpg")
+                                            : modelFixtures.appendingPathComponent("street_37x53.png")
+        try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent(name))
+    }
+    return folder
+}

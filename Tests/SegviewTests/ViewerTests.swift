@@ -217,11 +217,7 @@ final class ViewerTests: XCTestCase {
     }
 
     func testFoldersOfImagesOpenInTheViewer() throws {
-        let folder = scratch.appendingPathComponent("photos")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: image, toPath: folder.appendingPathComponent("street.png").path)
-        let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path
-        try FileManager.default.copyItem(atPath: jpeg, toPath: folder.appendingPathComponent("tiny.jpg").path)
+        _ = try makePhotoFolder(in: scratch, ["street.png", "tiny.jpg"])
         let session = try viewer("photos --model \(fiveClasses)")
         _ = try session.waitFor(text: "street.png")
         try session.send("n")
