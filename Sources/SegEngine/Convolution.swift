@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Where a convolution's window goes: stride, zero padding on every side, dilation.
 public struct ConvGeometry: Equatable, Sendable {
@@ -86,7 +87,25 @@ public final class ConvWeights: @unchecked Sendable {
         }
     }
 
-    deinit { packed.deallocate() }
+    /// Winograd-transformed filters (36 x Cout x Cin), made on first use by a Winograd convolution
+    /// and kept: 4x the 3x3 weights they come from, traded for not redoing the transform every pass.
+    private var winogradFilters: UnsafeMutablePointer<Float>?
+    private let winogradLock = NSLock()
+
+    func transformedFilters(_ make: (UnsafeMutablePointer<Float>) -> Void) -> UnsafeMutablePointer<Float> {
+        winogradLock.lock()
+        defer { winogradLock.unlock() }
+        if let winogradFilters { return winogradFilters }
+        let filters = UnsafeMutablePointer<Float>.allocate(capacity: 36 * outChannels * inChannels)
+        make(filters)
+        winogradFilters = filters
+        return filters
+    }
+
+    deinit {
+        packed.deallocate()
+        winogradFilters?.deallocate()
+    }
 }
 
 /// Columns of the unfolded input are produced in tiles of at most this many floats per thread,
@@ -106,32 +125,100 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
     precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW)
-    countWork(input, weights, geometry, output)
+    let (flop, inBounds) = countWork(input, weights, geometry, output)
 
     if weights.isDepthwise {
-        depthwiseConv(input, weights, geometry, output)
-        Parallel.forEach(weights.outChannels) { c in
-            activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+        Profile.measure("conv depthwise", flop: flop) {
+            depthwiseConv(input, weights, geometry, output)
+            Parallel.forEach(weights.outChannels) { c in
+                activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+            }
         }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
-        pointwiseConv(input, weights, output, activation)
+        Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation) }
+    } else if weights.groups == 1 && weights.taps > 1 && inBounds < tapwiseThreshold {
+        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", flop: flop) {
+            tapwiseConv(input, weights, geometry, output, activation)
+        }
     } else if Winograd.applies(weights, geometry, outH: outH, outW: outW) {
-        Winograd.conv(input, weights, geometry, output, activation: activation)
+        Profile.measure("conv 3x3 winograd", flop: flop) { Winograd.conv(input, weights, geometry, output, activation: activation) }
     } else {
-        for group in 0..<weights.groups {
-            unfoldedConv(input, weights, geometry, output, group: group, activation: activation)
+        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", flop: flop) {
+            for group in 0..<weights.groups {
+                unfoldedConv(input, weights, geometry, output, group: group, activation: activation)
+            }
         }
     }
     return output
 }
 
-/// Tallies the multiply-adds, including how many taps read inside the input (the rest read padding).
-private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor) {
+/// Tallies the multiply-adds, including how many taps read inside the input (the rest read padding);
+/// returns the FLOP of this convolution and the share of its taps that read inside the input.
+private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor)
+    -> (flop: Double, inBounds: Double) {
     let rows = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height).count }
     let cols = (0..<weights.kernelW).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width).count }
     let inBounds = Double(rows.reduce(0, +)) * Double(cols.reduce(0, +))
-    Counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
-                            outputPlane: output.plane, taps: weights.taps, tapsInBounds: inBounds)
+    let flop = Counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
+                                       outputPlane: output.plane, taps: weights.taps, tapsInBounds: inBounds)
+    return (flop, inBounds / (Double(weights.taps) * Double(output.plane)))
+}
+
+/// Below this share of taps reading inside the input (large dilations on small maps: ASPP), each
+/// tap multiplies only the outputs it reaches instead of im2col's zero-filled columns.
+nonisolated(unsafe) var tapwiseThreshold = 0.75
+
+/// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
+/// the image, accumulated into the output: the work is the in-bounds work, however much padding
+/// the window would otherwise read.
+private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
+                         _ activation: Activation) {
+    let cin = weights.inChannels, cout = weights.outChannels, taps = weights.taps
+    let outW = output.width, s = geometry.stride
+    output.data.update(repeating: 0, count: output.count)
+    let workers = max(1, min(Parallel.threads, cout / 16))
+    for tap in 0..<taps {
+        let ky = tap / weights.kernelW, kx = tap % weights.kernelW
+        let rows = geometry.validOutputs(tap: ky, input: input.height, output: output.height)
+        let cols = geometry.validOutputs(tap: kx, input: input.width, output: outW)
+        guard !rows.isEmpty && !cols.isEmpty else { continue }
+        let offsetY = ky * geometry.dilation - geometry.padding, offsetX = kx * geometry.dilation - geometry.padding
+        let rowsPerTile = max(1, columnTileBudget / 2 / (max(cin, cout) * cols.count))
+        for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerTile) {
+            let tileRows = first..<min(rows.upperBound, first + rowsPerTile)
+            let count = tileRows.count * cols.count
+            withScratch(cin * count) { columns in
+                Parallel.forEach(cin) { channel in
+                    let src = input.planePointer(channel), dst = columns + channel * count
+                    for (r, oy) in tileRows.enumerated() {
+                        let row = src + (oy * s + offsetY) * input.width + offsetX
+                        let out = dst + r * cols.count
+                        if s == 1 {
+                            out.update(from: row + cols.lowerBound, count: cols.count)
+                        } else {
+                            for (c, ox) in cols.enumerated() { out[c] = row[ox * s] }
+                        }
+                    }
+                }
+                withScratch(cout * count) { product in
+                    Parallel.forEach(workers) { worker in
+                        let lo = cout * worker / workers, hi = cout * (worker + 1) / workers
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(hi - lo), Int32(count), Int32(cin),
+                                    1, weights.packed + lo * taps * cin + tap * cin, Int32(taps * cin),
+                                    columns, Int32(count), 0, product + lo * count, Int32(count))
+                        for channel in lo..<hi {
+                            let src = product + channel * count, plane = output.planePointer(channel)
+                            for (r, oy) in tileRows.enumerated() {
+                                let out = plane + oy * outW + cols.lowerBound, part = src + r * cols.count
+                                for c in 0..<cols.count { out[c] += part[c] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Parallel.forEach(cout) { c in activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c]) }
 }
 
 /// Adds the bias and applies the activation to output positions `start..<start+count` of channels `channels`.

@@ -10,9 +10,12 @@ public enum Counters {
     }
 
     /// Called once per convolution from the thread that launched it.
-    static func addConvolution(outChannels: Int, inPerGroup: Int, outputPlane: Int, taps: Int, tapsInBounds: Double) {
+    @discardableResult
+    static func addConvolution(outChannels: Int, inPerGroup: Int, outputPlane: Int, taps: Int, tapsInBounds: Double) -> Double {
         let perTap = 2 * Double(outChannels) * Double(inPerGroup)
-        flop += perTap * Double(taps) * Double(outputPlane)
+        let total = perTap * Double(taps) * Double(outputPlane)
+        flop += total
         flopInBounds += perTap * tapsInBounds
+        return total
     }
 }

@@ -10,10 +10,12 @@ public func pooledSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dil
 /// Max pooling; padding counts as -infinity, as in PyTorch.
 public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, dilation: Int = 1,
                       ceilMode: Bool = false) -> Tensor {
-    if stride == 1 && dilation == 1 && !ceilMode {
-        return separableMaxPool(input, kernel: kernel, padding: padding)
+    Profile.measure("max pool") {
+        if stride == 1 && dilation == 1 && !ceilMode {
+            return separableMaxPool(input, kernel: kernel, padding: padding)
+        }
+        return windowMaxPool(input, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     }
-    return windowMaxPool(input, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
 }
 
 /// The max over a k x k window is the max over k row maxima: two passes of k taps instead of k^2
@@ -79,50 +81,56 @@ func windowMaxPool(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, 
 /// but not the part of a ceil-mode window that hangs past the padding.
 public func avgPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
                       countIncludePad: Bool = true) -> Tensor {
-    let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-    let output = Tensor(channels: input.channels, height: outH, width: outW)
-    Parallel.forEach(input.channels) { c in
-        let src = input.planePointer(c), dst = output.planePointer(c)
-        for oy in 0..<outH {
-            var y0 = oy * stride - padding
-            var y1 = min(y0 + kernel, input.height + padding)
-            let paddedH = y1 - y0
-            y0 = max(y0, 0); y1 = min(y1, input.height)
-            for ox in 0..<outW {
-                var x0 = ox * stride - padding
-                var x1 = min(x0 + kernel, input.width + padding)
-                let paddedW = x1 - x0
-                x0 = max(x0, 0); x1 = min(x1, input.width)
-                var sum: Float = 0
-                for y in y0..<max(y0, y1) { for x in x0..<max(x0, x1) { sum += src[y * input.width + x] } }
-                let divisor = countIncludePad ? paddedH * paddedW : (y1 - y0) * (x1 - x0)
-                dst[oy * outW + ox] = divisor > 0 ? sum / Float(divisor) : 0
+    Profile.measure("avg pool") {
+        let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+        let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+        let output = Tensor(channels: input.channels, height: outH, width: outW)
+        Parallel.forEach(input.channels) { c in
+            let src = input.planePointer(c), dst = output.planePointer(c)
+            for oy in 0..<outH {
+                var y0 = oy * stride - padding
+                var y1 = min(y0 + kernel, input.height + padding)
+                let paddedH = y1 - y0
+                y0 = max(y0, 0); y1 = min(y1, input.height)
+                for ox in 0..<outW {
+                    var x0 = ox * stride - padding
+                    var x1 = min(x0 + kernel, input.width + padding)
+                    let paddedW = x1 - x0
+                    x0 = max(x0, 0); x1 = min(x1, input.width)
+                    var sum: Float = 0
+                    for y in y0..<max(y0, y1) { for x in x0..<max(x0, x1) { sum += src[y * input.width + x] } }
+                    let divisor = countIncludePad ? paddedH * paddedW : (y1 - y0) * (x1 - x0)
+                    dst[oy * outW + ox] = divisor > 0 ? sum / Float(divisor) : 0
+                }
             }
         }
+        return output
     }
-    return output
 }
 
 /// Adaptive average pooling: output cell i covers input `floor(i*in/out) ..< ceil((i+1)*in/out)`.
 public func adaptiveAvgPool2d(_ input: Tensor, height outH: Int, width outW: Int) -> Tensor {
-    let output = Tensor(channels: input.channels, height: outH, width: outW)
-    Parallel.forEach(input.channels) { c in
-        let src = input.planePointer(c), dst = output.planePointer(c)
-        for oy in 0..<outH {
-            let y0 = oy * input.height / outH, y1 = ceilDiv((oy + 1) * input.height, outH)
-            for ox in 0..<outW {
-                let x0 = ox * input.width / outW, x1 = ceilDiv((ox + 1) * input.width, outW)
-                var sum: Float = 0
-                for y in y0..<y1 { for x in x0..<x1 { sum += src[y * input.width + x] } }
-                dst[oy * outW + ox] = sum / Float((y1 - y0) * (x1 - x0))
+    Profile.measure("avg pool") {
+        let output = Tensor(channels: input.channels, height: outH, width: outW)
+        Parallel.forEach(input.channels) { c in
+            let src = input.planePointer(c), dst = output.planePointer(c)
+            for oy in 0..<outH {
+                let y0 = oy * input.height / outH, y1 = ceilDiv((oy + 1) * input.height, outH)
+                for ox in 0..<outW {
+                    let x0 = ox * input.width / outW, x1 = ceilDiv((ox + 1) * input.width, outW)
+                    var sum: Float = 0
+                    for y in y0..<y1 { for x in x0..<x1 { sum += src[y * input.width + x] } }
+                    dst[oy * outW + ox] = sum / Float((y1 - y0) * (x1 - x0))
+                }
             }
         }
+        return output
     }
-    return output
 }
 
 /// Mean of each channel, as a Cx1x1 tensor (the image-pooling branch of ASPP).
 public func globalAveragePool(_ input: Tensor) -> Tensor {
-    adaptiveAvgPool2d(input, height: 1, width: 1)
+    Profile.measure("avg pool") {
+        adaptiveAvgPool2d(input, height: 1, width: 1)
+    }
 }

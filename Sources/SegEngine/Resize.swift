@@ -35,37 +35,39 @@ struct LinearTaps {
 
 /// Resizes every channel to `height` x `width`.
 public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, scale: (y: Float, x: Float)? = nil) -> Tensor {
-    let output = Tensor(channels: input.channels, height: height, width: width)
-    switch mode {
-    case .bilinear(let alignCorners):
-        let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
-        let xs = LinearTaps(input: input.width, output: width, alignCorners: alignCorners, scale: scale?.x)
-        Parallel.forEach(input.channels) { c in
-            let src = input.planePointer(c), dst = output.planePointer(c)
-            for oy in 0..<height {
-                let row0 = src + ys.low[oy] * input.width, row1 = src + ys.high[oy] * input.width
-                let wy = ys.weight[oy]
-                let out = dst + oy * width
-                for ox in 0..<width {
-                    let x0 = xs.low[ox], x1 = xs.high[ox], wx = xs.weight[ox]
-                    let top = row0[x0] + (row0[x1] - row0[x0]) * wx
-                    let bottom = row1[x0] + (row1[x1] - row1[x0]) * wx
-                    out[ox] = top + (bottom - top) * wy
+    Profile.measure("resize") {
+        let output = Tensor(channels: input.channels, height: height, width: width)
+        switch mode {
+        case .bilinear(let alignCorners):
+            let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
+            let xs = LinearTaps(input: input.width, output: width, alignCorners: alignCorners, scale: scale?.x)
+            Parallel.forEach(input.channels) { c in
+                let src = input.planePointer(c), dst = output.planePointer(c)
+                for oy in 0..<height {
+                    let row0 = src + ys.low[oy] * input.width, row1 = src + ys.high[oy] * input.width
+                    let wy = ys.weight[oy]
+                    let out = dst + oy * width
+                    for ox in 0..<width {
+                        let x0 = xs.low[ox], x1 = xs.high[ox], wx = xs.weight[ox]
+                        let top = row0[x0] + (row0[x1] - row0[x0]) * wx
+                        let bottom = row1[x0] + (row1[x1] - row1[x0]) * wx
+                        out[ox] = top + (bottom - top) * wy
+                    }
+                }
+            }
+        case .nearest:
+            let ys = nearestIndices(input: input.height, output: height)
+            let xs = nearestIndices(input: input.width, output: width)
+            Parallel.forEach(input.channels) { c in
+                let src = input.planePointer(c), dst = output.planePointer(c)
+                for oy in 0..<height {
+                    let row = src + ys[oy] * input.width
+                    for ox in 0..<width { dst[oy * width + ox] = row[xs[ox]] }
                 }
             }
         }
-    case .nearest:
-        let ys = nearestIndices(input: input.height, output: height)
-        let xs = nearestIndices(input: input.width, output: width)
-        Parallel.forEach(input.channels) { c in
-            let src = input.planePointer(c), dst = output.planePointer(c)
-            for oy in 0..<height {
-                let row = src + ys[oy] * input.width
-                for ox in 0..<width { dst[oy * width + ox] = row[xs[ox]] }
-            }
-        }
+        return output
     }
-    return output
 }
 
 func nearestIndices(input: Int, output: Int) -> [Int] {

@@ -33,12 +33,14 @@ public final class TransposedConvWeights: @unchecked Sendable {
 /// (col2im) of each column into the output, tile by tile over input positions.
 public func convTranspose2d(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                             activation: Activation = .identity) -> Tensor {
-    precondition(input.channels == weights.inChannels, "transposed conv expects \(weights.inChannels) channels, got \(input.channels)")
-    let output = weights.isDiagonal ? diagonalTransposedConv(input, weights, geometry) : unfoldedTransposedConv(input, weights, geometry)
-    Parallel.forEach(weights.outChannels) { c in
-        activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+    Profile.measure("transposed conv") {
+        precondition(input.channels == weights.inChannels, "transposed conv expects \(weights.inChannels) channels, got \(input.channels)")
+        let output = weights.isDiagonal ? diagonalTransposedConv(input, weights, geometry) : unfoldedTransposedConv(input, weights, geometry)
+        Parallel.forEach(weights.outChannels) { c in
+            activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+        }
+        return output
     }
-    return output
 }
 
 func transposedOutputSize(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> (Int, Int) {

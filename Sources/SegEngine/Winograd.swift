@@ -8,9 +8,8 @@ import Foundation
 /// so dilation is handled by indexing: tile (phase a, b; row i, column j) covers outputs
 /// (a + d*(4i + u), b + d*(4j + v)). Work goes in chunks of tiles: gather and transform the input
 /// tiles (V = B^T d B), 36 independent matrix products M_k = U_k x V_k over the channels (U = G g G^T,
-/// the transformed filters, made per call from the packed weights: cheap next to the products, and
-/// no resident copy 4x the size of the weights), then the output transform Y = A^T M A with bias
-/// and activation fused.
+/// the transformed filters, made once per layer and kept with its weights), then the output
+/// transform Y = A^T M A with bias and activation fused.
 enum Winograd {
     static let tileOut = 4, tileIn = 6, points = 36
 
@@ -81,27 +80,30 @@ enum Winograd {
         let d = geometry.dilation, p = geometry.padding
         let all = tiles(outH: output.height, outW: output.width, dilation: d)
         let chunk = max(16, min(all.count, columnTileBudget * 3 / 2 / (points * (cin + cout))))
-        withScratch(points * cout * cin) { u in
-            transformFilters(weights, into: u)
-            withScratch(points * cin * chunk) { v in
-                withScratch(points * cout * chunk) { m in
-                    var start = 0
-                    while start < all.count {
-                        let count = min(chunk, all.count - start)
-                        let batch = Array(all[start..<start + count])
-                        transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
-                        Parallel.forEach(points) { k in
-                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
-                                        1, u + k * cout * cin, Int32(cin), v + k * cin * count, Int32(count),
-                                        0, m + k * cout * count, Int32(count))
-                        }
-                        transformOutput(m, batch, stride: count, dilation: d, output, bias: weights.bias, activation)
-                        start += count
+        let u = weights.transformedFilters { transformFilters(weights, into: $0) }
+        withScratch(points * cin * chunk) { v in
+            withScratch(points * cout * chunk) { m in
+                var start = 0
+                while start < all.count {
+                    let count = min(chunk, all.count - start)
+                    let batch = Array(all[start..<start + count])
+                    transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
+                    Parallel.forEach(points) { k in
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
+                                    1, u + k * cout * cin, Int32(cin), v + k * cin * count, Int32(count),
+                                    0, m + k * cout * count, Int32(count))
                     }
+                    transformOutput(m, batch, stride: count, dilation: d, output, bias: weights.bias, activation)
+                    start += count
                 }
             }
         }
     }
+
+    /// Tiles are transformed eight at a time, one per SIMD lane: the 36 components of eight
+    /// consecutive tiles are contiguous in V and M, so they load and store as vectors.
+    typealias Lanes = SIMD8<Float>
+    static let laneCount = 8
 
     /// V_k[c][t] = (B^T d B)[k] for the 6x6 input patch d of tile t in channel c (zero outside).
     static func transformInput(_ input: Tensor, _ batch: [Tile], dilation d: Int, padding p: Int,
@@ -109,51 +111,72 @@ enum Winograd {
         let cin = input.channels, h = input.height, w = input.width
         Parallel.forEach(cin) { c in
             let plane = input.planePointer(c)
-            let patch = UnsafeMutablePointer<Float>.allocate(capacity: 72), temp = patch + 36
+            let patch = UnsafeMutablePointer<Lanes>.allocate(capacity: 72), temp = patch + 36
             defer { patch.deallocate() }
-            for (t, tile) in batch.enumerated() {
-                // Patch element (r, s) is input (a - p + d*(4*row + r), b - p + d*(4*column + s)).
-                let y0 = tile.a - p + d * 4 * tile.row, x0 = tile.b - p + d * 4 * tile.column
-                let inside = x0 >= 0 && x0 + 5 * d < w
-                for r in 0..<6 {
-                    let y = y0 + d * r
-                    if y < 0 || y >= h {
-                        (patch + r * 6).update(repeating: 0, count: 6)
-                        continue
-                    }
-                    let row = plane + y * w
-                    if inside {
-                        for s in 0..<6 { patch[r * 6 + s] = row[x0 + d * s] }
-                    } else {
+            for first in stride(from: 0, to: batch.count, by: laneCount) {
+                let lanes = min(laneCount, batch.count - first)
+                for r in 0..<36 { patch[r] = Lanes() }
+                for lane in 0..<lanes {
+                    // Patch element (r, s) is input (a - p + d*(4*row + r), b - p + d*(4*column + s)).
+                    let tile = batch[first + lane]
+                    let y0 = tile.a - p + d * 4 * tile.row, x0 = tile.b - p + d * 4 * tile.column
+                    let inside = x0 >= 0 && x0 + 5 * d < w
+                    for r in 0..<6 {
+                        let y = y0 + d * r
+                        if y < 0 || y >= h { continue }
+                        let row = plane + y * w
                         for s in 0..<6 {
                             let x = x0 + d * s
-                            patch[r * 6 + s] = x >= 0 && x < w ? row[x] : 0
+                            if inside || (x >= 0 && x < w) { patch[r * 6 + s][lane] = row[x] }
                         }
                     }
                 }
                 // temp = B^T patch (rows), then V = temp B (columns).
-                for s in 0..<6 {
-                    let d0 = patch[s], d1 = patch[6 + s], d2 = patch[12 + s], d3 = patch[18 + s], d4 = patch[24 + s], d5 = patch[30 + s]
-                    temp[s] = 4 * d0 - 5 * d2 + d4
-                    temp[6 + s] = -4 * d1 - 4 * d2 + d3 + d4
-                    temp[12 + s] = 4 * d1 - 4 * d2 - d3 + d4
-                    temp[18 + s] = -2 * d1 - d2 + 2 * d3 + d4
-                    temp[24 + s] = 2 * d1 - d2 - 2 * d3 + d4
-                    temp[30 + s] = 4 * d1 - 5 * d3 + d5
-                }
+                for s in 0..<6 { inputRows(patch + s, stride: 6, into: temp + s) }
                 for r in 0..<6 {
-                    let e0 = temp[r * 6], e1 = temp[r * 6 + 1], e2 = temp[r * 6 + 2], e3 = temp[r * 6 + 3], e4 = temp[r * 6 + 4], e5 = temp[r * 6 + 5]
-                    let base = v + (r * 6 * cin + c) * count + t
-                    let step = cin * count
-                    base[0] = 4 * e0 - 5 * e2 + e4
-                    base[step] = -4 * e1 - 4 * e2 + e3 + e4
-                    base[2 * step] = 4 * e1 - 4 * e2 - e3 + e4
-                    base[3 * step] = -2 * e1 - e2 + 2 * e3 + e4
-                    base[4 * step] = 2 * e1 - e2 - 2 * e3 + e4
-                    base[5 * step] = 4 * e1 - 5 * e3 + e5
+                    inputRows(temp + r * 6, stride: 1, into: patch)  // the patch is no longer needed
+                    for s in 0..<6 { store(patch[s], lanes: lanes, to: v + ((r * 6 + s) * cin + c) * count + first) }
                 }
             }
         }
+    }
+
+    /// B^T applied to six inputs `x[0], x[stride], ..., x[5*stride]` (a column of the patch at
+    /// stride 6, a row at stride 1), the six results written at the same stride.
+    @inline(__always)
+    static func inputRows(_ x: UnsafeMutablePointer<Lanes>, stride: Int, into out: UnsafeMutablePointer<Lanes>) {
+        let d0: Lanes = x[0], d1: Lanes = x[stride], d2: Lanes = x[2 * stride]
+        let d3: Lanes = x[3 * stride], d4: Lanes = x[4 * stride], d5: Lanes = x[5 * stride]
+        let four: Lanes = Lanes(repeating: 4), five: Lanes = Lanes(repeating: 5), two: Lanes = Lanes(repeating: 2)
+        let a: Lanes = four * d0 - five * d2 + d4
+        let b: Lanes = d3 + d4 - four * (d1 + d2)
+        let c: Lanes = four * (d1 - d2) - d3 + d4
+        let e: Lanes = two * (d3 - d1) - d2 + d4
+        let f: Lanes = two * (d1 - d3) - d2 + d4
+        let g: Lanes = four * d1 - five * d3 + d5
+        out[0] = a
+        out[stride] = b
+        out[2 * stride] = c
+        out[3 * stride] = e
+        out[4 * stride] = f
+        out[5 * stride] = g
+    }
+
+    @inline(__always)
+    static func store(_ value: Lanes, lanes: Int, to destination: UnsafeMutablePointer<Float>) {
+        if lanes == laneCount {
+            UnsafeMutableRawPointer(destination).storeBytes(of: value, as: Lanes.self)
+        } else {
+            for lane in 0..<lanes { destination[lane] = value[lane] }
+        }
+    }
+
+    @inline(__always)
+    static func load(_ source: UnsafePointer<Float>, lanes: Int) -> Lanes {
+        if lanes == laneCount { return UnsafeRawPointer(source).loadUnaligned(as: Lanes.self) }
+        var value = Lanes()
+        for lane in 0..<lanes { value[lane] = source[lane] }
+        return value
     }
 
     /// Y = A^T M A for every tile and output channel, plus bias and activation, written in place.
@@ -162,14 +185,17 @@ enum Winograd {
         let cout = output.channels, h = output.height, w = output.width
         Parallel.forEach(cout) { o in
             let plane = output.planePointer(o)
-            let temp = UnsafeMutablePointer<Float>.allocate(capacity: 40), block = temp + 24  // A^T M: 4x6; Y: 4x4
-            defer { temp.deallocate() }
-            for (t, tile) in batch.enumerated() {
-                let base = m + o * count + t
-                let step = cout * count
+            let temp = UnsafeMutablePointer<Lanes>.allocate(capacity: 24)  // A^T M: 4x6
+            let block = UnsafeMutablePointer<Float>.allocate(capacity: 16 * laneCount)  // Y: 4x4 per lane
+            defer { temp.deallocate(); block.deallocate() }
+            let step = cout * count
+            for first in stride(from: 0, to: batch.count, by: laneCount) {
+                let lanes = min(laneCount, batch.count - first)
+                let base = m + o * count + first
                 for s in 0..<6 {
-                    let m0 = base[(0 * 6 + s) * step], m1 = base[(1 * 6 + s) * step], m2 = base[(2 * 6 + s) * step]
-                    let m3 = base[(3 * 6 + s) * step], m4 = base[(4 * 6 + s) * step], m5 = base[(5 * 6 + s) * step]
+                    let m0 = load(base + (0 * 6 + s) * step, lanes: lanes), m1 = load(base + (1 * 6 + s) * step, lanes: lanes)
+                    let m2 = load(base + (2 * 6 + s) * step, lanes: lanes), m3 = load(base + (3 * 6 + s) * step, lanes: lanes)
+                    let m4 = load(base + (4 * 6 + s) * step, lanes: lanes), m5 = load(base + (5 * 6 + s) * step, lanes: lanes)
                     temp[s] = m0 + m1 + m2 + m3 + m4
                     temp[6 + s] = m1 - m2 + 2 * (m3 - m4)
                     temp[12 + s] = m1 + m2 + 4 * (m3 + m4)
@@ -177,19 +203,23 @@ enum Winograd {
                 }
                 for r in 0..<4 {
                     let e0 = temp[r * 6], e1 = temp[r * 6 + 1], e2 = temp[r * 6 + 2], e3 = temp[r * 6 + 3], e4 = temp[r * 6 + 4], e5 = temp[r * 6 + 5]
-                    block[r * 4] = e0 + e1 + e2 + e3 + e4
-                    block[r * 4 + 1] = e1 - e2 + 2 * (e3 - e4)
-                    block[r * 4 + 2] = e1 + e2 + 4 * (e3 + e4)
-                    block[r * 4 + 3] = e1 - e2 + 8 * (e3 - e4) + e5
+                    let row = UnsafeMutableRawPointer(block + r * 4 * laneCount)
+                    row.storeBytes(of: e0 + e1 + e2 + e3 + e4, toByteOffset: 0, as: Lanes.self)
+                    row.storeBytes(of: e1 - e2 + 2 * (e3 - e4), toByteOffset: 32, as: Lanes.self)
+                    row.storeBytes(of: e1 + e2 + 4 * (e3 + e4), toByteOffset: 64, as: Lanes.self)
+                    row.storeBytes(of: e1 - e2 + 8 * (e3 - e4) + e5, toByteOffset: 96, as: Lanes.self)
                 }
-                activation.apply(block, count: 16, bias: bias[o])
-                for u in 0..<4 {
-                    let y = tile.a + d * (4 * tile.row + u)
-                    if y >= h { break }
-                    for vIndex in 0..<4 {
-                        let x = tile.b + d * (4 * tile.column + vIndex)
-                        if x >= w { break }
-                        plane[y * w + x] = block[u * 4 + vIndex]
+                activation.apply(block, count: 16 * laneCount, bias: bias[o])
+                for lane in 0..<lanes {
+                    let tile = batch[first + lane]
+                    for u in 0..<4 {
+                        let y = tile.a + d * (4 * tile.row + u)
+                        if y >= h { break }
+                        for x4 in 0..<4 {
+                            let x = tile.b + d * (4 * tile.column + x4)
+                            if x >= w { break }
+                            plane[y * w + x] = block[(u * 4 + x4) * laneCount + lane]
+                        }
                     }
                 }
             }

@@ -23,6 +23,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up runs.")
     var warmup = 1
 
+    @Flag(help: "Also time one more forward pass kernel by kernel and show where the time goes.")
+    var profile = false
+
     @Flag(help: "One JSON object on stdout instead of text.")
     var json = false
 
@@ -59,17 +62,32 @@ struct Bench: ParsableCommand {
         }
         times.sort()
         let median = times[times.count / 2]
-        let report: [String: Any] = [
+        let (flop, flopInBounds) = (Counters.flop, Counters.flopInBounds)  // of one pass, before the profiled one
+        var kernels: [(kind: String, calls: Int, ms: Double, gflop: Double)] = []
+        if profile {
+            Profile.enabled = true
+            Profile.reset()
+            var clock = Stopwatch()
+            _ = network.predict(input, outputStride: stride)
+            let total = clock.lap()
+            Profile.enabled = false
+            kernels = Profile.entries.map { ($0.key, $0.value.calls, $0.value.seconds * 1000, $0.value.flop / 1e9) }
+                .sorted { $0.ms > $1.ms }
+            kernels.append(("(between kernels)", 0, max(0, total - kernels.reduce(0) { $0 + $1.ms }), 0))
+        }
+        var report: [String: Any] = [
             "model": modelOptions.model, "architecture": network.name(outputStride: stride), "backbone": network.metadata.backbone,
             "height": parts[0], "width": parts[1], "output_stride": stride, "threads": Parallel.threads,
             "blas_core": Parallel.blasCore, "runs": runs,
             "min_ms": times[0], "median_ms": median, "max_ms": times[times.count - 1],
-            "gflop": Counters.flop / 1e9, "gflop_in_bounds": Counters.flopInBounds / 1e9,
-            "gflops": Counters.flop / 1e6 / median,
+            "gflop": flop / 1e9, "gflop_in_bounds": flopInBounds / 1e9, "gflops": flop / 1e6 / median,
             "weights_mb": Double(network.parameterCount * 4) / 1e6,
             "activation_peak_mb": Double(BufferPool.shared.peakBytes) / 1e6,
             "peak_rss_mb": Double(peakResidentBytes()) / 1e6,
         ]
+        if profile {
+            report["profile"] = kernels.map { ["kind": $0.kind, "calls": $0.calls, "ms": $0.ms, "gflop": $0.gflop] }
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -77,9 +95,19 @@ struct Bench: ParsableCommand {
         }
         print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
-        print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", Counters.flop / 1e9, Counters.flopInBounds / 1e9, Counters.flop / 1e6 / median))
+        print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", flop / 1e9, flopInBounds / 1e9, flop / 1e6 / median))
         print(String(format: "memory: weights %.1f MB, activation peak %.1f MB, process peak RSS %.1f MB",
                      Double(network.parameterCount * 4) / 1e6, Double(BufferPool.shared.peakBytes) / 1e6, Double(peakResidentBytes()) / 1e6))
+        if profile {
+            let total = kernels.reduce(0) { $0 + $1.ms }
+            print("profile of one more pass (\(String(format: "%.1f", total)) ms):")
+            print("  kernel                   calls        ms       %    GFLOP  GFLOP/s")
+            for k in kernels {
+                let rate = k.gflop > 0 ? String(format: "%8.0f", k.gflop / k.ms * 1000) : "        "
+                let name = k.kind.padding(toLength: 22, withPad: " ", startingAt: 0)
+                print("  " + name + String(format: " %6d %9.1f %6.1f%% %8.2f", k.calls, k.ms, k.ms / total * 100, k.gflop) + " " + rate)
+            }
+        }
     }
 }
 

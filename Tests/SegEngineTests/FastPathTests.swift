@@ -49,6 +49,25 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testTapwiseEqualsIm2colWhereMostTapsReadPadding() {
+        defer { tapwiseThreshold = 0.75 }
+        for (cin, cout, h, w, kernel, stride, dilation, padding) in [(16, 20, 9, 11, 3, 1, 6, 6), (8, 8, 7, 13, 3, 2, 4, 4),
+                                                                     (12, 16, 5, 5, 3, 1, 12, 12), (6, 9, 10, 8, 5, 1, 3, 6)] {
+            let x = random(cin, h, w)
+            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
+                                      weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
+                                      bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+            let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
+            tapwiseThreshold = 1.01  // always
+            let tapwise = conv2d(x, weights, geometry, activation: .relu).toArray()
+            tapwiseThreshold = 0  // never
+            let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let scale = reference.map(abs).max()!
+            XCTAssertLessThan(zip(tapwise, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
+                              "k\(kernel) s\(stride) d\(dilation) p\(padding) on \(h)x\(w)")
+        }
+    }
+
     func testSeparableMaxPoolEqualsTheWindowedOne() {
         for (kernel, padding, h, w) in [(5, 2, 6, 7), (3, 1, 1, 9), (5, 2, 13, 4), (2, 0, 5, 5), (3, 0, 4, 6)] {
             let x = random(3, h, w)
