@@ -221,6 +221,8 @@ def main():
         args.output_stride = args.output_stride or reference.TRAINED_STRIDE[args.arch]
         model = reference.build(args.arch, args.output_stride, num_classes=classes, **options)
         preprocessing = reference.preprocessing(args.arch)
+    if hasattr(model, "zero_residual_branches") and not args.resume and not args.init:
+        model.zero_residual_branches()
     if args.init_backbone and not args.resume:
         say(f"backbone from {args.init_backbone}: {init_backbone(model, args.arch, args.init_backbone)} tensors")
     train_images, train_labels = camvid.load_split(args.data, "train")

@@ -136,7 +136,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
         Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation) }
-    } else if weights.groups == 1 && weights.taps > 1 && inBounds < tapwiseThreshold {
+    } else if weights.groups == 1 && weights.taps > 1 && weights.inChannels >= 32 && inBounds < tapwiseThreshold {
         Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", flop: flop) {
             tapwiseConv(input, weights, geometry, output, activation)
         }
@@ -165,7 +165,9 @@ private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: Conv
 }
 
 /// Below this share of taps reading inside the input (large dilations on small maps: ASPP), each
-/// tap multiplies only the outputs it reaches instead of im2col's zero-filled columns.
+/// tap multiplies only the outputs it reaches instead of im2col's zero-filled columns. Only for
+/// deep inputs: with few input channels (FCN's first conv, padded by 100) the per-tap products are
+/// too thin to pay for accumulating the output once per tap.
 nonisolated(unsafe) var tapwiseThreshold = 0.75
 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside

@@ -55,10 +55,30 @@ func windowMaxPool(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, 
     let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     let output = Tensor(channels: input.channels, height: outH, width: outW)
+    // Outputs whose whole window lies inside the input skip the bounds checks (the bulk of a map).
+    let span = (kernel - 1) * dilation
+    func inside(_ size: Int, _ count: Int) -> Range<Int> {
+        let low = min(count, ceilDiv(padding, stride)), high = max(low, min(count, floorDiv(size - 1 - span + padding, stride) + 1))
+        return low..<high
+    }
+    let rows = inside(input.height, outH), cols = inside(input.width, outW)
     Parallel.forEach(input.channels) { c in
         let src = input.planePointer(c), dst = output.planePointer(c)
         for oy in 0..<outH {
             for ox in 0..<outW {
+                if rows.contains(oy) && cols.contains(ox) {
+                    let corner = src + (oy * stride - padding) * input.width + ox * stride - padding
+                    var best = -Float.infinity
+                    for ky in 0..<kernel {
+                        let row = corner + ky * dilation * input.width
+                        for kx in 0..<kernel {
+                            let v = row[kx * dilation]
+                            if v > best || v.isNaN { best = v }
+                        }
+                    }
+                    dst[oy * outW + ox] = best
+                    continue
+                }
                 var best = -Float.infinity
                 for ky in 0..<kernel {
                     let iy = oy * stride - padding + ky * dilation

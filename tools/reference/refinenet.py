@@ -80,6 +80,14 @@ class RefineNet(ResNet):
                 setattr(self, f"mflow_conv_g{k}_b3_joint_varout_dimred", conv3x3(narrow, narrow))
         self.clf_conv = nn.Conv2d(narrow, num_classes, 3, padding=1, bias=True)
 
+    def zero_residual_branches(self):
+        """Training from scratch: the last conv of every RCU and every pooling-chain conv start at
+        zero, so each block starts as the identity. Without BatchNorm in the refinement path, random
+        residual branches multiply the activations block after block and training stalls."""
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Conv2d) and (name.endswith("_conv_relu_varout_dimred") or name.endswith("_outvar_dimred")):
+                nn.init.zeros_(module.weight)
+
     def quarter_logits(self, image):
         l1, l2, l3, l4 = super().forward(image)
         x = self.p_ims1d2_outl1_dimred(l4)
