@@ -361,7 +361,8 @@ private func fillColumnRow(_ row: UnsafeMutablePointer<Float>, plane: UnsafeMuta
     }
 }
 
-/// One filter per channel (MobileNet-style): a direct loop, channels split over threads.
+/// One filter per channel (MobileNet-style): a direct loop, channels split over threads. Each
+/// output row takes all its taps while it sits in L1.
 private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor) {
     let kh = weights.kernelH, kw = weights.kernelW, s = geometry.stride
     let rowRanges = (0..<kh).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height) }
@@ -370,15 +371,20 @@ private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: 
         let src = input.planePointer(c), dst = output.planePointer(c)
         let filter = weights.packed + c * kh * kw
         dst.update(repeating: 0, count: output.plane)
-        for ty in 0..<kh {
-            let offsetY = ty * geometry.dilation - geometry.padding
-            for tx in 0..<kw {
-                let w = filter[ty * kw + tx]
-                let offsetX = tx * geometry.dilation - geometry.padding
-                for oy in rowRanges[ty] {
-                    let inRow = src + (oy * s + offsetY) * input.width + offsetX
-                    let outRow = dst + oy * output.width
-                    for ox in colRanges[tx] { outRow[ox] += w * inRow[ox * s] }
+        for oy in 0..<output.height {
+            let outRow = dst + oy * output.width
+            for ty in 0..<kh where rowRanges[ty].contains(oy) {
+                let inRow = src + (oy * s + ty * geometry.dilation - geometry.padding) * input.width
+                for tx in 0..<kw {
+                    let w = filter[ty * kw + tx], cols = colRanges[tx]
+                    let from = inRow + tx * geometry.dilation - geometry.padding
+                    if s == 1 {
+                        // Unit stride: contiguous rows, which the compiler vectorises.
+                        let a = from + cols.lowerBound, b = outRow + cols.lowerBound
+                        for i in 0..<cols.count { b[i] += w * a[i] }
+                    } else {
+                        for ox in cols { outRow[ox] += w * from[ox * s] }
+                    }
                 }
             }
         }
