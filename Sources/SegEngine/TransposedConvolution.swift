@@ -91,20 +91,27 @@ func unfoldedTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _
             var start = 0
             while start < input.plane {
                 let count = min(tile, input.plane - start)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
-                            Int32(rows), Int32(count), Int32(weights.inChannels),
-                            1, w.baseAddress!, Int32(rows), input.data + start, Int32(input.plane),
-                            0, columns, Int32(count))
-                Parallel.forEach(weights.outChannels) { c in
-                    let dst = output.planePointer(c)
-                    for tap in 0..<taps {
-                        let ty = tap / weights.kernelW, tx = tap % weights.kernelW
-                        let src = columns + (c * taps + tap) * count
-                        for i in 0..<count {
-                            let position = start + i
-                            let iy = position / input.width, ix = position - iy * input.width
-                            let oy = iy * s - p + ty * d, ox = ix * s - p + tx * d
-                            if oy >= 0 && oy < outH && ox >= 0 && ox < outW { dst[oy * outW + ox] += src[i] }
+                // Each worker multiplies and scatters its own output channels (no shared writes).
+                let workers = min(Parallel.threads, weights.outChannels)
+                Parallel.forEach(workers) { worker in
+                    let first = weights.outChannels * worker / workers, last = weights.outChannels * (worker + 1) / workers
+                    guard last > first else { return }
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,
+                                Int32((last - first) * taps), Int32(count), Int32(weights.inChannels),
+                                1, w.baseAddress! + first * taps, Int32(rows), input.data + start, Int32(input.plane),
+                                0, columns + first * taps * count, Int32(count))
+                    for c in first..<last {
+                        let dst = output.planePointer(c)
+                        for tap in 0..<taps {
+                            let ty = tap / weights.kernelW, tx = tap % weights.kernelW
+                            let src = columns + (c * taps + tap) * count
+                            var iy = start / input.width, ix = start - iy * input.width
+                            for i in 0..<count {
+                                let oy = iy * s - p + ty * d, ox = ix * s - p + tx * d
+                                if oy >= 0 && oy < outH && ox >= 0 && ox < outW { dst[oy * outW + ox] += src[i] }
+                                ix += 1
+                                if ix == input.width { ix = 0; iy += 1 }
+                            }
                         }
                     }
                 }
