@@ -11,7 +11,8 @@ import Foundation
 /// the transformed filters, made once per layer and kept with its weights), then the output
 /// transform Y = A^T M A with bias and activation fused.
 enum Winograd {
-    static let tileOut = 4, tileIn = 6, points = 36
+    /// A 6x6 input patch per 4x4 output tile: 36 transformed points.
+    static let points = 36
 
     /// Off with SEGVIEW_NO_WINOGRAD=1 in the environment (for A/B benchmarks against im2col).
     nonisolated(unsafe) static var enabled = getenv("SEGVIEW_NO_WINOGRAD") == nil
