@@ -96,7 +96,7 @@ public final class ConvWeights: @unchecked Sendable {
         winogradLock.lock()
         defer { winogradLock.unlock() }
         if let winogradFilters { return winogradFilters }
-        let filters = UnsafeMutablePointer<Float>.allocate(capacity: 36 * outChannels * inChannels)
+        let filters = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * outChannels * inChannels)
         make(filters)
         winogradFilters = filters
         return filters
