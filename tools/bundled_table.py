@@ -31,6 +31,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--camvid", default=os.path.join(ROOT, "..", "shared", "datasets", "camvid"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="*", help="only these files of samples/models (default: all)")
+    parser.add_argument("--skip", choices=["eval", "bench"], help="leave out the mIoU or the timing columns")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         subset = {kind: os.path.join(tmp, kind) for kind in ("images", "labels")}
@@ -42,6 +44,8 @@ def main():
         print("| model | architecture | params | file | val mIoU OS 8 | OS 16 | OS 32 | samples mIoU | first 20 val | forward 360x480 |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for model in sorted(glob.glob(os.path.join(ROOT, "samples", "models", "*.safetensors"))):
+            if args.models and os.path.basename(model) not in args.models:
+                continue
             info = segview("info", model)
             trained = int(info.split("trained at ")[1].split(";")[0])
             strides = [int(s) for s in info.split("runs at ")[1].split("\n")[0].split(", ")]
@@ -49,20 +53,24 @@ def main():
             architecture = info.split("architecture")[1].split("\n")[0].strip()
             cells = []
             for stride in (8, 16, 32):
-                if stride in strides:
+                if args.skip == "eval":
+                    cells.append("")
+                elif stride in strides:
                     value = evaluate(model, os.path.join(args.camvid, "val"), os.path.join(args.camvid, "valannot"), stride,
                                      args.threads)
                     cells.append(f"**{value:.2f}**" if stride == trained else f"{value:.2f}")
                 else:
                     cells.append("-")
-            samples = evaluate(model, os.path.join(ROOT, "samples"), os.path.join(ROOT, "samples", "labels"), trained,
-                               args.threads)
-            first20 = evaluate(model, subset["images"], subset["labels"], trained, args.threads)
-            bench = json.loads(segview("bench", "--model", model, "--size", "360x480", "--runs", "5",
-                                       "--threads", str(args.threads), "--json"))
+            samples = first20 = time = ""
+            if args.skip != "eval":
+                samples = f"{evaluate(model, os.path.join(ROOT, 'samples'), os.path.join(ROOT, 'samples', 'labels'), trained, args.threads):.2f}"
+                first20 = f"{evaluate(model, subset['images'], subset['labels'], trained, args.threads):.2f}"
+            if args.skip != "bench":
+                bench = json.loads(segview("bench", "--model", model, "--size", "360x480", "--runs", "5",
+                                           "--threads", str(args.threads), "--json"))
+                time = f"{bench['median_ms']:.0f} ms"
             print(f"| {os.path.basename(model)} | {architecture} | {params / 1e6:.2f} M | "
-                  f"{os.path.getsize(model) / 1e6:.1f} MB | {' | '.join(cells)} | {samples:.2f} | {first20:.2f} | "
-                  f"{bench['median_ms']:.0f} ms |", flush=True)
+                  f"{os.path.getsize(model) / 1e6:.1f} MB | {' | '.join(cells)} | {samples} | {first20} | {time} |", flush=True)
 
 
 if __name__ == "__main__":
