@@ -292,7 +292,9 @@ def main():
                                       description=description, **extra)
         else:
             extra = {"aspp_rates": (6, 12, 18)} if args.arch == "deeplabv3plus" else {}
-            metadata = model_metadata(args.arch, options.get("backbone", reference.DEFAULT_BACKBONE[args.arch]),
+            # A narrow ResNet given by its stages is "resnet", not the reference's resnet101.
+            backbone = options.get("backbone", "resnet" if "layers" in options else reference.DEFAULT_BACKBONE[args.arch])
+            metadata = model_metadata(args.arch, backbone,
                                       camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
                                       description=description, **preprocessing, **extra)
         write_model_file(model.state_dict(), metadata, args.out, "f16")
