@@ -33,7 +33,9 @@ let package = Package(
         .target(name: "JPEGShim", dependencies: ["CLibJPEG"], path: "Sources/JPEGShim"),
         // Chooses OpenBLAS's kernel by instruction set where its CPU table is older than the CPU.
         .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
-        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim"]),
+        // The engine's own AVX-512 matrix product with fused epilogues (OpenBLAS where it cannot run).
+        .target(name: "GEMMKernel", path: "Sources/GEMMKernel"),
+        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel"]),
         .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "SegEngine"]),
         .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
         .systemLibrary(

@@ -1,5 +1,5 @@
-import COpenBLAS
 import Foundation
+import GEMMKernel
 
 /// Where a convolution's window goes: stride, zero padding on every side, dilation.
 public struct ConvGeometry: Equatable, Sendable {
@@ -41,7 +41,8 @@ public struct ConvGeometry: Equatable, Sendable {
 /// PyTorch stores OIHW (`[Cout][Cin][kh][kw]`). We keep each group's matrix as
 /// `[Cout/g][kh*kw][Cin/g]` ("tap-major"), so the columns belonging to one kernel tap are one
 /// contiguous block: taps that only ever read zero padding (large dilations on small maps) are
-/// then skipped by leaving their block out of the matrix product.
+/// then skipped by leaving their block out of the matrix product. Without groups, the matrix is
+/// stored as the matrix kernel's panels (`seg_gemm_pack_panels`), so no product repacks it.
 public final class ConvWeights: @unchecked Sendable {
     public let outChannels: Int
     public let inChannels: Int
@@ -49,12 +50,17 @@ public final class ConvWeights: @unchecked Sendable {
     public let kernelW: Int
     public let groups: Int
     public let bias: [Float]
+    /// The tap-major matrix: panels when `isPanelled`, one row per output channel otherwise.
     let packed: UnsafeMutablePointer<Float>
 
     var taps: Int { kernelH * kernelW }
     var inPerGroup: Int { inChannels / groups }
     var outPerGroup: Int { outChannels / groups }
     var isDepthwise: Bool { groups == inChannels && groups == outChannels }
+    /// A single-channel conv is also depthwise, whose kernel reads rows.
+    var isPanelled: Bool { groups == 1 && !isDepthwise }
+    /// Columns of the matrix: taps x input channels of a group.
+    var rowLength: Int { taps * inPerGroup }
     public var parameterCount: Int { outChannels * inPerGroup * taps + outChannels }
 
     /// - Parameters:
@@ -76,15 +82,40 @@ public final class ConvWeights: @unchecked Sendable {
         let rawBias = bias ?? [Float](repeating: 0, count: outChannels)
         self.bias = (0..<outChannels).map { rawBias[$0] * scale[$0] + shift[$0] }
 
-        packed = .allocate(capacity: outChannels * perOut)
+        var rows = [Float](repeating: 0, count: outChannels * perOut)
         let cin = inChannels / groups, taps = kernelH * kernelW
         for o in 0..<outChannels {
             for i in 0..<cin {
                 for t in 0..<taps {
-                    packed[o * perOut + t * cin + i] = weights[o * perOut + i * taps + t] * scale[o]
+                    rows[o * perOut + t * cin + i] = weights[o * perOut + i * taps + t] * scale[o]
                 }
             }
         }
+        if groups == 1 && !(groups == inChannels && groups == outChannels) {  // isPanelled
+            let panelRows = Int(seg_gemm_panel_rows())
+            let capacity = (outChannels + panelRows - 1) / panelRows * panelRows * perOut
+            packed = .allocate(capacity: capacity)
+            seg_gemm_pack_panels(Int32(outChannels), Int32(perOut), rows, perOut, packed)
+        } else {
+            packed = .allocate(capacity: rows.count)
+            packed.update(from: rows, count: rows.count)
+        }
+    }
+
+    /// Output channels `rows` (a whole group's share when grouped; starting at a multiple of the
+    /// panel rows when panelled) from column `column` on, as a product's weight operand.
+    func operand(rows: Range<Int>, column: Int) -> GEMM.Operand {
+        guard isPanelled else { return .rows(packed + rows.lowerBound * rowLength + column, ld: rowLength) }
+        let panelRows = Int(seg_gemm_panel_rows())
+        precondition(rows.lowerBound % panelRows == 0, "panelled weights split at a panel boundary")
+        return .panels(packed + rows.lowerBound * rowLength + column * panelRows, stride: panelRows * rowLength)
+    }
+
+    /// The weight of output channel `o` at column `k` (tap * input channels + input channel) of its group's matrix.
+    func value(_ o: Int, _ k: Int) -> Float {
+        guard isPanelled else { return packed[o * rowLength + k] }
+        let panelRows = Int(seg_gemm_panel_rows())
+        return packed[(o / panelRows) * panelRows * rowLength + k * panelRows + o % panelRows]
     }
 
     /// Winograd-transformed filters (36 x Cout x Cin), made on first use by a Winograd convolution
@@ -113,42 +144,54 @@ public final class ConvWeights: @unchecked Sendable {
 /// channels would otherwise need hundreds of MB) and keeps a tile in L2/L3 between im2col and GEMM.
 let columnTileBudget = 8 << 20
 
-/// 2-D convolution with bias and activation fused: `activation(conv(input) + bias)`.
+/// 2-D convolution with bias and activation fused: `activation(conv(input) + bias + residual)`.
 ///
 /// Threads split the output positions into tiles; each tile is unfolded, multiplied (a
-/// single-threaded OpenBLAS call) and finished (bias, activation) by one thread while it is warm.
+/// single-threaded product) and finished (bias, activation) by one thread while it is warm.
+/// `residual` (the shortcut of a residual block, the output's shape) is added before the
+/// activation: inside the product's epilogue for pointwise convolutions, in one pass otherwise.
 public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
-                   activation: Activation = .identity) -> Tensor {
+                   activation: Activation = .identity, adding residual: Tensor? = nil) -> Tensor {
     precondition(input.channels == weights.inChannels,
                  "conv expects \(weights.inChannels) input channels, got \(input.channels)")
     let outH = geometry.outputSize(input.height, kernel: weights.kernelH)
     let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
     precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW)
+    if let residual {
+        precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
+    }
     let (flop, inBounds) = countWork(input, weights, geometry, output)
+    // Paths other than the pointwise one finish without the residual, which is then added in one pass.
+    let layerActivation = residual == nil ? activation : .identity
 
     if weights.isDepthwise {
         Profile.measure("conv depthwise", flop: flop) {
             depthwiseConv(input, weights, geometry, output)
             Parallel.forEach(weights.outChannels) { c in
-                activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
+                layerActivation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
             }
         }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
-        Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation) }
-    } else if weights.groups == 1 && weights.taps > 1 && weights.inChannels >= 32 && inBounds < tapwiseThreshold {
+        Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation, residual) }
+        return output
+    } else if weights.groups == 1 && weights.taps > 1 && geometry.stride == 1 && weights.inChannels >= 32
+        && inBounds < tapwiseThreshold {
         Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", flop: flop) {
-            tapwiseConv(input, weights, geometry, output, activation)
+            tapwiseConv(input, weights, geometry, output, layerActivation)
         }
     } else if Winograd.applies(weights, geometry, outH: outH, outW: outW) {
-        Profile.measure("conv 3x3 winograd", flop: flop) { Winograd.conv(input, weights, geometry, output, activation: activation) }
+        Profile.measure("conv 3x3 winograd", flop: flop) {
+            Winograd.conv(input, weights, geometry, output, activation: layerActivation)
+        }
     } else {
         Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", flop: flop) {
             for group in 0..<weights.groups {
-                unfoldedConv(input, weights, geometry, output, group: group, activation: activation)
+                unfoldedConv(input, weights, geometry, output, group: group, activation: layerActivation)
             }
         }
     }
+    if let residual { addInPlace(output, residual, activation: activation) }
     return output
 }
 
@@ -172,61 +215,37 @@ nonisolated(unsafe) var tapwiseThreshold = 0.75
 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
-/// the window would otherwise read.
+/// the window would otherwise read. Stride 1: the product reads the tap's window of the input and
+/// writes the window of the output in place, threads taking a share of its rows each.
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
-    let cin = weights.inChannels, cout = weights.outChannels, taps = weights.taps
-    let outW = output.width, s = geometry.stride
+    let cin = weights.inChannels, cout = weights.outChannels
+    let outW = output.width
     output.data.update(repeating: 0, count: output.count)
-    let workers = max(1, min(Parallel.threads, cout / 16))
-    for tap in 0..<taps {
+    for tap in 0..<weights.taps {
         let ky = tap / weights.kernelW, kx = tap % weights.kernelW
         let rows = geometry.validOutputs(tap: ky, input: input.height, output: output.height)
         let cols = geometry.validOutputs(tap: kx, input: input.width, output: outW)
         guard !rows.isEmpty && !cols.isEmpty else { continue }
         let offsetY = ky * geometry.dilation - geometry.padding, offsetX = kx * geometry.dilation - geometry.padding
-        let rowsPerTile = max(1, columnTileBudget / 2 / (max(cin, cout) * cols.count))
-        for first in stride(from: rows.lowerBound, to: rows.upperBound, by: rowsPerTile) {
-            let tileRows = first..<min(rows.upperBound, first + rowsPerTile)
-            let count = tileRows.count * cols.count
-            withScratch(cin * count) { columns in
-                Parallel.forEach(cin) { channel in
-                    let src = input.planePointer(channel), dst = columns + channel * count
-                    for (r, oy) in tileRows.enumerated() {
-                        let row = src + (oy * s + offsetY) * input.width + offsetX
-                        let out = dst + r * cols.count
-                        if s == 1 {
-                            out.update(from: row + cols.lowerBound, count: cols.count)
-                        } else {
-                            for (c, ox) in cols.enumerated() { out[c] = row[ox * s] }
-                        }
-                    }
-                }
-                withScratch(cout * count) { product in
-                    Parallel.forEach(workers) { worker in
-                        let lo = cout * worker / workers, hi = cout * (worker + 1) / workers
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(hi - lo), Int32(count), Int32(cin),
-                                    1, weights.packed + lo * taps * cin + tap * cin, Int32(taps * cin),
-                                    columns, Int32(count), 0, product + lo * count, Int32(count))
-                        for channel in lo..<hi {
-                            let src = product + channel * count, plane = output.planePointer(channel)
-                            for (r, oy) in tileRows.enumerated() {
-                                let out = plane + oy * outW + cols.lowerBound, part = src + r * cols.count
-                                for c in 0..<cols.count { out[c] += part[c] }
-                            }
-                        }
-                    }
-                }
-            }
+        let window = Window(width: cols.count, inputRow: input.width, outputRow: outW)
+        let workers = min(Parallel.threads, rows.count)
+        Parallel.forEach(workers) { worker in
+            let first = rows.lowerBound + rows.count * worker / workers
+            let last = rows.lowerBound + rows.count * (worker + 1) / workers
+            GEMM.multiply(m: cout, n: (last - first) * cols.count, k: cin, a: weights.operand(rows: 0..<cout, column: tap * cin),
+                          b: input.data + (first + offsetY) * input.width + cols.lowerBound + offsetX, ldb: input.plane,
+                          c: output.data + first * outW + cols.lowerBound, ldc: output.plane, window: window,
+                          accumulate: true)
         }
     }
     Parallel.forEach(cout) { c in activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c]) }
 }
 
-/// Adds the bias and applies the activation to output positions `start..<start+count` of channels `channels`.
+/// Adds the bias (when given) and applies the activation to output positions `start..<start+count` of channels `channels`.
 @inline(__always)
-private func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias: [Float], _ activation: Activation) {
-    for c in channels { activation.apply(output.planePointer(c) + start, count: count, bias: bias[c]) }
+private func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias: [Float]?, _ activation: Activation) {
+    for c in channels { activation.apply(output.planePointer(c) + start, count: count, bias: bias?[c] ?? 0) }
 }
 
 /// Splits `positions` into tiles of at most `limit`, at least one per thread when there is enough work.
@@ -238,27 +257,32 @@ private func tiles(_ positions: Int, limit: Int) -> [(start: Int, count: Int)] {
 
 /// A pointwise convolution is a plain matrix product over the input planes: no copy of the input.
 /// Small maps (global-pooled features) split output channels between threads instead of positions.
-private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Tensor, _ activation: Activation) {
+/// Bias, residual and a ReLU are the product's epilogue; other activations follow per tile.
+private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Tensor, _ activation: Activation,
+                           _ residual: Tensor?) {
     let cin = weights.inChannels, cout = weights.outChannels, plane = input.plane
-    if plane < 64 * Parallel.threads {
-        let chunk = (cout + Parallel.threads - 1) / Parallel.threads
-        Parallel.forEach(Parallel.threads) { worker in
-            let first = worker * chunk, rows = min(chunk, cout - first)
-            guard rows > 0 else { return }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(plane), Int32(cin),
-                        1, weights.packed + first * cin, Int32(cin), input.data, Int32(plane),
-                        0, output.data + first * plane, Int32(plane))
-            finish(output, channels: first..<first + rows, start: 0, count: plane, bias: weights.bias, activation)
+    let fused = activation == .relu || activation == .identity
+    let residualData = residual.map { UnsafePointer($0.data) }
+    weights.bias.withUnsafeBufferPointer { bias in
+        func product(channels: Range<Int>, start: Int, count: Int) {
+            let offset = channels.lowerBound * plane + start
+            GEMM.multiply(m: channels.count, n: count, k: cin, a: weights.operand(rows: channels, column: 0),
+                          b: input.data + start, ldb: plane, c: output.data + offset, ldc: plane,
+                          epilogue: Epilogue(bias: bias.baseAddress! + channels.lowerBound,
+                                             addend: residualData.map { $0 + offset }, relu: activation == .relu))
+            if !fused { finish(output, channels: channels, start: start, count: count, bias: nil, activation) }
         }
-        return
-    }
-    let work = tiles(plane, limit: max(256, columnTileBudget / max(cin, 1)))
-    Parallel.forEach(work.count) { index in
-        let (start, count) = work[index]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
-                    1, weights.packed, Int32(cin), input.data + start, Int32(plane),
-                    0, output.data + start, Int32(plane))
-        finish(output, channels: 0..<cout, start: start, count: count, bias: weights.bias, activation)
+        if plane < 64 * Parallel.threads {
+            let panelRows = Int(seg_gemm_panel_rows())
+            let chunk = (cout + Parallel.threads * panelRows - 1) / (Parallel.threads * panelRows) * panelRows
+            Parallel.forEach(Parallel.threads) { worker in
+                let first = worker * chunk, last = min(cout, first + chunk)
+                if first < last { product(channels: first..<last, start: 0, count: plane) }
+            }
+            return
+        }
+        let work = tiles(plane, limit: max(256, columnTileBudget / max(cin, 1)))
+        Parallel.forEach(work.count) { index in product(channels: 0..<cout, start: work[index].start, count: work[index].count) }
     }
 }
 
@@ -286,14 +310,11 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
     }
     let rows = activeTaps.count * cin
     // One tile of columns at a time, shared by the threads: they unfold it together, then each
-    // multiplies it by its own share of the output channels. Tiles stay wide (>= 512 positions) so
+    // multiplies its own share of the tile's positions. Tiles stay wide (>= 512 positions) so
     // the products run near peak even when the window is deep (3x3 on 2048 channels).
     let tile = min(output.plane, max(512, columnTileBudget / rows))
-    let weightStride = weights.taps * cin
-    let groupWeights = weights.packed + group * cout * weightStride
     let inputBase = input.data + group * cin * input.plane
     let outputBase = output.data + channels.lowerBound * output.plane
-    let workers = max(1, min(Parallel.threads, cout / 16))
 
     withScratch(rows * tile) { columns in
         var start = 0
@@ -307,19 +328,18 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
                               validY: rowRanges[tap / weights.kernelW], validX: colRanges[tap % weights.kernelW],
                               geometry: geometry, start: start, count: count)
             }
+            let workers = max(1, min(Parallel.threads, count / 64))
             Parallel.forEach(workers) { worker in
-                let first = cout * worker / workers, last = cout * (worker + 1) / workers
+                let first = count * worker / workers, share = count * (worker + 1) / workers - first
                 var columnRow = 0
                 for (runIndex, run) in runs.enumerated() {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                                Int32(last - first), Int32(count), Int32(run.count * cin),
-                                1, groupWeights + first * weightStride + run.first * cin, Int32(weightStride),
-                                columns + columnRow * count, Int32(count),
-                                runIndex == 0 ? 0 : 1, outputBase + first * output.plane + start, Int32(output.plane))
+                    GEMM.multiply(m: cout, n: share, k: run.count * cin,
+                                  a: weights.operand(rows: channels, column: run.first * cin),
+                                  b: columns + columnRow * count + first, ldb: count,
+                                  c: outputBase + start + first, ldc: output.plane, accumulate: runIndex != 0)
                     columnRow += run.count * cin
                 }
-                finish(output, channels: channels.lowerBound + first..<channels.lowerBound + last, start: start,
-                       count: count, bias: weights.bias, activation)
+                finish(output, channels: channels, start: start + first, count: share, bias: weights.bias, activation)
             }
             start += count
         }

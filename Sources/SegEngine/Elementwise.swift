@@ -12,6 +12,17 @@ public func add(_ a: Tensor, _ b: Tensor, activation: Activation = .identity) ->
     }
 }
 
+/// `a = activation(a + b)`, in place: the residual add of a convolution that could not fuse it.
+func addInPlace(_ a: Tensor, _ b: Tensor, activation: Activation) {
+    Profile.measure("add/multiply") {
+        Parallel.forEach(a.channels) { c in
+            let x = a.planePointer(c), y = b.planePointer(c)
+            for i in 0..<a.plane { x[i] += y[i] }
+            activation.apply(x, count: a.plane, bias: 0)
+        }
+    }
+}
+
 /// `a * b` where `b` is either the same shape or one value per channel (Cx1x1, attention weights).
 public func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
     Profile.measure("add/multiply") {

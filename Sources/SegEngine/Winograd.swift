@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// 3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray 2016):
@@ -28,14 +27,14 @@ enum Winograd {
 
     /// U_k[o][i] = (G g_{o,i} G^T)[k], laid out [36][Cout][Cin].
     static func transformFilters(_ weights: ConvWeights, into u: UnsafeMutablePointer<Float>) {
-        let cin = weights.inChannels, cout = weights.outChannels, packed = weights.packed
+        let cin = weights.inChannels, cout = weights.outChannels
         Parallel.forEach(cout) { o in
             let left = UnsafeMutablePointer<Float>.allocate(capacity: 18)  // G g: 6x3
             defer { left.deallocate() }
-            let filter = packed + o * 9 * cin
             for i in 0..<cin {
                 for c in 0..<3 {
-                    let g0 = filter[c * cin + i], g1 = filter[(3 + c) * cin + i], g2 = filter[(6 + c) * cin + i]
+                    let g0 = weights.value(o, c * cin + i), g1 = weights.value(o, (3 + c) * cin + i)
+                    let g2 = weights.value(o, (6 + c) * cin + i)
                     left[c] = g0 / 4
                     left[3 + c] = -(g0 + g1 + g2) / 6
                     left[6 + c] = (-g0 + g1 - g2) / 6
@@ -90,9 +89,8 @@ enum Winograd {
                     let batch = Array(all[start..<start + count])
                     transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
                     Parallel.forEach(points) { k in
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(count), Int32(cin),
-                                    1, u + k * cout * cin, Int32(cin), v + k * cin * count, Int32(count),
-                                    0, m + k * cout * count, Int32(count))
+                        GEMM.multiply(m: cout, n: count, k: cin, a: .rows(u + k * cout * cin, ld: cin),
+                                      b: v + k * cin * count, ldb: count, c: m + k * cout * count, ldc: count)
                     }
                     transformOutput(m, batch, stride: count, dilation: d, output, bias: weights.bias, activation)
                     start += count

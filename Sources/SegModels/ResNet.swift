@@ -33,8 +33,7 @@ final class ResNet {
             let shortcut = downsample.map { conv2d(x, $0, ConvGeometry(stride: stride)) } ?? x
             var y = conv2d(x, conv1, activation: .relu)
             y = conv2d(y, conv2, .same(kernel: 3, stride: stride, dilation: dilation), activation: .relu)
-            y = conv2d(y, conv3)
-            return add(y, shortcut, activation: .relu)
+            return conv2d(y, conv3, activation: .relu, adding: shortcut)
         }
 
         var parameterCount: Int {

@@ -1,4 +1,5 @@
 @testable import SegEngine
+import GEMMKernel
 import XCTest
 
 /// Specialised kernels against the general kernel they replace, on random shapes (the general ones are
@@ -49,22 +50,56 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    /// The kernel kinds one call ran, from the profile.
+    func kernels(_ body: () -> Void) -> Set<String> {
+        Profile.enabled = true
+        Profile.reset()
+        defer { Profile.enabled = false }
+        body()
+        return Set(Profile.entries.keys)
+    }
+
     func testTapwiseEqualsIm2colWhereMostTapsReadPadding() {
-        defer { tapwiseThreshold = 0.75 }
-        for (cin, cout, h, w, kernel, stride, dilation, padding) in [(16, 20, 9, 11, 3, 1, 6, 6), (8, 8, 7, 13, 3, 2, 4, 4),
-                                                                     (12, 16, 5, 5, 3, 1, 12, 12), (6, 9, 10, 8, 5, 1, 3, 6)] {
+        defer { tapwiseThreshold = 0.75; GEMM.ownKernel = seg_gemm_supported() != 0 }
+        for ownKernel in [true, false] where !ownKernel || seg_gemm_supported() != 0 {
+            GEMM.ownKernel = ownKernel
+            for (cin, cout, h, w, kernel, dilation, padding) in [(32, 20, 9, 11, 3, 6, 6), (40, 8, 7, 13, 3, 4, 4),
+                                                                 (33, 16, 5, 5, 3, 12, 12), (36, 9, 10, 8, 5, 3, 6),
+                                                                 (48, 70, 23, 61, 3, 12, 12)] {
+                let x = random(cin, h, w)
+                let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
+                                          weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
+                                          bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+                let geometry = ConvGeometry(padding: padding, dilation: dilation)
+                tapwiseThreshold = 1.01  // always
+                var tapwise: [Float] = []
+                let used = kernels { tapwise = conv2d(x, weights, geometry, activation: .relu).toArray() }
+                XCTAssertEqual(used, ["conv \(kernel)x\(kernel) tapwise"])
+                tapwiseThreshold = 0  // never
+                let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
+                let scale = reference.map(abs).max()!
+                XCTAssertLessThan(zip(tapwise, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
+                                  "k\(kernel) d\(dilation) p\(padding) on \(h)x\(w), own kernel \(ownKernel)")
+            }
+        }
+    }
+
+    func testResidualAddedBeforeTheActivationOnEveryPath() {
+        // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col).
+        for (cin, cout, kernel, geometry, h, w) in [(24, 40, 1, ConvGeometry(), 9, 50), (16, 16, 3, .same(kernel: 3), 20, 24),
+                                                    (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
+                                                    (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
             let x = random(cin, h, w)
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
                                       weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
                                       bias: (0..<cout).map { _ in Float.random(in: -1...1) })
-            let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
-            tapwiseThreshold = 1.01  // always
-            let tapwise = conv2d(x, weights, geometry, activation: .relu).toArray()
-            tapwiseThreshold = 0  // never
-            let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
-            let scale = reference.map(abs).max()!
-            XCTAssertLessThan(zip(tapwise, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
-                              "k\(kernel) s\(stride) d\(dilation) p\(padding) on \(h)x\(w)")
+            let plain = conv2d(x, weights, geometry)
+            let shortcut = random(cout, plain.height, plain.width)
+            let fused = conv2d(x, weights, geometry, activation: .relu, adding: shortcut).toArray()
+            let expected = add(plain, shortcut, activation: .relu).toArray()
+            XCTAssertEqual(fused.count, expected.count)
+            XCTAssertLessThan(zip(fused, expected).map { abs($0 - $1) }.max()!, 1e-5, "\(kernel)x\(kernel) \(geometry)")
+            XCTAssertTrue(fused.contains(0) && fused.contains { $0 > 0 }, "the ReLU clips some values, not all")
         }
     }
 

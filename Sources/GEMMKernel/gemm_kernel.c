@@ -1,0 +1,171 @@
+// A single-threaded SGEMM for the engine's products, written for AVX-512 (Goto/BLIS blocking).
+//
+// OpenBLAS 0.3.21 reaches 60-90 % of this machine's peak on the shapes of convolutions (few
+// hundred rows or columns), needs its inputs as plain matrices (so windows of an image are first
+// copied out) and leaves bias and activation to another pass. Here, as in BLIS's Skylake-X kernel
+// with the operands named for a convolution:
+//   - B (activations) is packed in blocks of KC x NC that stay in L2, as slivers of NR columns,
+//     gathered straight from a window of the image when the columns are one (seg_positions);
+//   - A (weights) in panels of MR rows that stay in L1 while every sliver of the block passes,
+//     packed once per layer (seg_gemm_pack_panels) or here, per call;
+//   - the micro-kernel keeps an MR x NR tile of C in 24 registers (8 rows x 3 vectors of 16)
+//     and walks C along its rows, which the hardware prefetcher follows;
+//   - the epilogue (bias, residual, ReLU) runs on the tile in registers at the last depth block.
+#include "gemm_kernel.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+enum { MR = 8, NR = 48, KC = 384, NC = 480, PREFETCH = 8 };  // PREFETCH: steps of depth ahead
+
+int seg_gemm_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+size_t seg_gemm_scratch_floats(void) { return (size_t)MR * KC + (size_t)KC * NC; }
+
+static inline int min_int(int a, int b) { return a < b ? a : b; }
+
+int seg_gemm_panel_rows(void) { return MR; }
+
+/// Offset of column n from the start of a row of B (or C, with the C row step).
+static inline long column_offset(const seg_positions *positions, int n, int in_c) {
+    if (!positions) return n;
+    return (long)(n / positions->width) * (in_c ? positions->c_row : positions->b_row) + n % positions->width;
+}
+
+/// Rows row0..row0+rows (rows <= MR) of A, depth `depth` from k0, as [depth][MR], zero-filled past `rows`.
+static void pack_a(const float *A, long lda, int row0, int rows, int k0, int depth, float *panel) {
+    for (int r = 0; r < MR; r++) {
+        if (r < rows) {
+            const float *src = A + (long)(row0 + r) * lda + k0;
+            for (int k = 0; k < depth; k++) panel[k * MR + r] = src[k];
+        } else {
+            for (int k = 0; k < depth; k++) panel[k * MR + r] = 0;
+        }
+    }
+}
+
+void seg_gemm_pack_panels(int M, int K, const float *A, long lda, float *panels) {
+    for (int row0 = 0; row0 < M; row0 += MR)
+        pack_a(A, lda, row0, min_int(MR, M - row0), 0, K, panels + (size_t)row0 * K);
+}
+
+/// Columns col0..col0+cols (cols <= NC) of B, depth `depth` from k0, as slivers [cols/NR][depth][NR],
+/// zero-filled past `cols`. Each sliver is copied as the runs of columns that are contiguous in B.
+static void pack_b(const float *B, long ldb, const seg_positions *positions, int k0, int depth, int col0, int cols,
+                   float *packed) {
+    for (int s = 0; s < cols; s += NR) {
+        int width = min_int(NR, cols - s);
+        float *sliver = packed + (size_t)s * depth;
+        for (int done = 0; done < width;) {
+            int n = col0 + s + done;
+            int run = positions ? min_int(width - done, positions->width - n % positions->width) : width;
+            const float *src = B + (long)k0 * ldb + column_offset(positions, n, 0);
+            for (int k = 0; k < depth; k++) memcpy(sliver + k * NR + done, src + k * ldb, sizeof(float) * run);
+            done += run;
+        }
+        if (width < NR)
+            for (int k = 0; k < depth; k++) memset(sliver + k * NR + width, 0, sizeof(float) * (NR - width));
+    }
+}
+
+/// Stores one vector of the tile (16 columns from n, `count` of them valid) into row `row` of C:
+/// one masked vector access where the columns are contiguous there, element by element otherwise.
+__attribute__((target("avx512f")))
+static inline void store_vector(__m512 value, float *row, const float *extra, const seg_positions *positions, int n,
+                                int count, int accumulate, __m512 shift, int relu) {
+    const __m512 zero = _mm512_setzero_ps();
+    if (!positions || n % positions->width + count <= positions->width) {
+        __mmask16 mask = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+        long offset = column_offset(positions, n, 1);
+        __m512 v = _mm512_add_ps(value, shift);
+        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, row + offset));
+        if (extra) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, extra + offset));
+        if (relu) v = _mm512_max_ps(v, zero);
+        _mm512_mask_storeu_ps(row + offset, mask, v);
+        return;
+    }
+    float lanes[16], shifts[16];
+    _mm512_storeu_ps(lanes, _mm512_add_ps(value, shift));
+    _mm512_storeu_ps(shifts, shift);
+    for (int i = 0; i < count; i++) {
+        long offset = column_offset(positions, n + i, 1);
+        float v = lanes[i] + (accumulate ? row[offset] : 0) + (extra ? extra[offset] : 0);
+        row[offset] = relu && v < 0 ? 0 : v;
+    }
+}
+
+/// The MR x NR tile of C whose first column is n: (accumulate ? C : 0) + a_panel x b_sliver, then
+/// the epilogue when `last` (bias, addend, ReLU). Only `rows` x `cols` of the tile are written.
+__attribute__((target("avx512f")))
+static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const seg_positions *positions,
+                         int n, int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
+                         int relu) {
+    __m512 acc[MR][3];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < 3; j++) acc[r][j] = _mm512_setzero_ps();
+    if (accumulate) {  // the tile of C is read at the end: start bringing it in now
+        const float *tile = c + column_offset(positions, n, 1);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < 3; j++) _mm_prefetch((const char *)(tile + r * ldc + 16 * j), _MM_HINT_T0);
+    }
+    for (int k = 0; k < depth; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
+        // The sliver streams from L2: ask for it a few steps ahead.
+        _mm_prefetch((const char *)(b + PREFETCH * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + PREFETCH * NR + 16), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + PREFETCH * NR + 32), _MM_HINT_T0);
+        for (int r = 0; r < MR; r++) {
+            __m512 ar = _mm512_set1_ps(a[r]);
+            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
+            acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
+        }
+        a += MR;
+        b += NR;
+    }
+    for (int r = 0; r < rows; r++) {
+        __m512 shift = last && bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
+        const float *extra = last && addend ? addend + r * ldc : NULL;
+        for (int j = 0; j < 3 && 16 * j < cols; j++)
+            store_vector(acc[r][j], c + r * ldc, extra, positions, n + 16 * j, min_int(16, cols - 16 * j), accumulate,
+                         shift, last && relu);
+    }
+}
+
+void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_stride, const float *B, long ldb, float *C, long ldc,
+               const seg_positions *positions, int accumulate, const float *bias, const float *addend, int relu,
+               float *scratch) {
+    float *packedA = scratch, *packedB = scratch + (size_t)MR * KC;
+    if (K == 0) {  // no products: the epilogue alone
+        for (int m = 0; m < M; m++) {
+            for (int n = 0; n < N; n++) {
+                long at = m * ldc + column_offset(positions, n, 1);
+                float v = (accumulate ? C[at] : 0) + (bias ? bias[m] : 0) + (addend ? addend[at] : 0);
+                C[at] = relu && v < 0 ? 0 : v;
+            }
+        }
+        return;
+    }
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int depth = min_int(KC, K - k0);
+        int first = k0 == 0, last = k0 + depth == K;
+        for (int col0 = 0; col0 < N; col0 += NC) {
+            int cols = min_int(NC, N - col0);
+            pack_b(B, ldb, positions, k0, depth, col0, cols, packedB);
+            for (int row0 = 0; row0 < M; row0 += MR) {
+                int rows = min_int(MR, M - row0);
+                const float *panel = packedA;
+                if (a_panel_stride) panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR;
+                else pack_a(A, lda, row0, rows, k0, depth, packedA);
+                for (int s = 0; s < cols; s += NR) {
+                    micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc, positions,
+                                 col0 + s, rows, min_int(NR, cols - s), accumulate || !first, last,
+                                 bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, relu);
+                }
+            }
+        }
+    }
+}

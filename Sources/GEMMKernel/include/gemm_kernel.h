@@ -1,0 +1,42 @@
+#ifndef SEGVIEW_GEMM_KERNEL_H
+#define SEGVIEW_GEMM_KERNEL_H
+
+#include <stddef.h>
+
+/// Whether this CPU runs seg_sgemm (AVX-512F); otherwise callers use OpenBLAS.
+int seg_gemm_supported(void);
+
+/// Floats of scratch memory one seg_sgemm call needs (its packed blocks of A and B).
+size_t seg_gemm_scratch_floats(void);
+
+/// Rows per panel of the packed weight layout (see seg_gemm_pack_panels).
+int seg_gemm_panel_rows(void);
+
+/// Packs row-major A (M x K, leading dimension lda) into the layout the kernel reads, made once
+/// per layer: ceil(M / panel rows) panels of K x (panel rows), element (m, k) of A at
+/// panels[(m / rows) * K * rows + k * rows + m % rows]; rows past M are zero.
+void seg_gemm_pack_panels(int M, int K, const float *A, long lda, float *panels);
+
+/// Columns of B and C that are a rectangle of positions in an image rather than one run: column n
+/// lies at (n / width) * b_row (in B) or * c_row (in C), plus n % width, from the start of its row.
+/// This lets a convolution multiply a window of its input in place (no copy into a column matrix)
+/// and write a window of its output.
+typedef struct {
+    int width;
+    long b_row;
+    long c_row;
+} seg_positions;
+
+/// Single-threaded row-major C = A (M x K) x B (K x N), with the layer's epilogue fused:
+///   C[m][n] = act((accumulate ? C[m][n] : 0) + sum_k A[m][k] B[k][n] + bias[m] + addend[m][n])
+/// where bias (may be NULL) is per row, addend (may be NULL) has C's layout, and act is
+/// max(x, 0) when relu is set, the identity otherwise. `positions` may be NULL (plain columns).
+/// A is row-major with leading dimension lda when a_panel_stride is 0; otherwise it is packed
+/// panels a_panel_stride floats apart (K x rows each, A pointing at the first row's panel, at the
+/// depth where this product starts). Callers split M (at multiples of the panel rows when A is
+/// packed) or N between threads; `scratch` holds seg_gemm_scratch_floats() floats.
+void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_stride, const float *B, long ldb, float *C, long ldc,
+               const seg_positions *positions, int accumulate, const float *bias, const float *addend, int relu,
+               float *scratch);
+
+#endif

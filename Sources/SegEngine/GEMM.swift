@@ -1,0 +1,113 @@
+import COpenBLAS
+import Foundation
+import GEMMKernel
+
+/// What a matrix product does to its result before storing it, fused so the result is touched
+/// once: add a value per row (the layer's bias), add a matrix of C's layout (a residual), ReLU.
+struct Epilogue {
+    var bias: UnsafePointer<Float>?
+    var addend: UnsafePointer<Float>?
+    var relu = false
+
+    static let none = Epilogue()
+}
+
+/// Columns of B and C that are a window of an image: column n lies at `(n / width) * inputRow + n % width`
+/// in B and `(n / width) * outputRow + n % width` in C (see seg_positions).
+struct Window {
+    var width: Int
+    var inputRow: Int
+    var outputRow: Int
+
+    func offset(_ n: Int, row: Int) -> Int { n / width * row + n % width }
+}
+
+/// Single-threaded matrix products for the kernels (which split the work between threads
+/// themselves): the engine's AVX-512 kernel where the CPU has it, OpenBLAS otherwise.
+enum GEMM {
+    /// The weights operand: a row-major matrix, or the kernel's packed panels (see seg_sgemm).
+    enum Operand {
+        case rows(UnsafePointer<Float>, ld: Int)
+        case panels(UnsafePointer<Float>, stride: Int)
+    }
+
+    /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
+    nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
+
+    /// Row-major `C = epilogue((accumulate ? C : 0) + A x B)`, A m x k, B k x n, C m x n, with leading
+    /// dimensions; the columns of B and C are a `window` of an image when one is given; `epilogue.addend`
+    /// has C's layout.
+    static func multiply(m: Int, n: Int, k: Int, a: Operand, b: UnsafePointer<Float>, ldb: Int,
+                         c: UnsafeMutablePointer<Float>, ldc: Int, window: Window? = nil, accumulate: Bool = false,
+                         epilogue: Epilogue = .none) {
+        guard m > 0 && n > 0 else { return }
+        if case .panels(let base, let stride) = a, !ownKernel {  // OpenBLAS reads rows: unpack them
+            let panelRows = Int(seg_gemm_panel_rows())
+            withScratch(m * k) { rows in
+                for r in 0..<m {
+                    for j in 0..<k { rows[r * k + j] = base[r / panelRows * stride + j * panelRows + r % panelRows] }
+                }
+                multiply(m: m, n: n, k: k, a: .rows(rows, ld: k), b: b, ldb: ldb, c: c, ldc: ldc, window: window,
+                         accumulate: accumulate, epilogue: epilogue)
+            }
+            return
+        }
+        let (weights, lda, panelStride): (UnsafePointer<Float>, Int, Int)
+        switch a {
+        case .rows(let pointer, let ld): (weights, lda, panelStride) = (pointer, ld, 0)
+        case .panels(let pointer, let stride): (weights, lda, panelStride) = (pointer, 0, stride)
+        }
+        if ownKernel {
+            withScratch(seg_gemm_scratch_floats()) { scratch in
+                func run(_ positions: UnsafePointer<seg_positions>?) {
+                    seg_sgemm(Int32(m), Int32(n), Int32(k), weights, lda, panelStride, b, ldb, c, ldc, positions, accumulate ? 1 : 0,
+                              epilogue.bias, epilogue.addend, epilogue.relu ? 1 : 0, scratch)
+                }
+                if let window {
+                    var positions = seg_positions(width: Int32(window.width), b_row: window.inputRow, c_row: window.outputRow)
+                    run(&positions)
+                } else {
+                    run(nil)
+                }
+            }
+            return
+        }
+        guard let window else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda), b,
+                        Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
+            applyEpilogue(epilogue, m: m, n: n, c: c, ldc: ldc) { $0 }
+            return
+        }
+        // OpenBLAS takes plain matrices: copy the window of B out, multiply, add the product into C's window.
+        withScratch(k * n) { columns in
+            withScratch(m * n) { product in
+                for row in 0..<k {
+                    for i in 0..<n { columns[row * n + i] = b[row * ldb + window.offset(i, row: window.inputRow)] }
+                }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda),
+                            columns, Int32(n), 0, product, Int32(n))
+                for row in 0..<m {
+                    for i in 0..<n {
+                        let at = row * ldc + window.offset(i, row: window.outputRow)
+                        c[at] = product[row * n + i] + (accumulate ? c[at] : 0)
+                    }
+                }
+            }
+        }
+        applyEpilogue(epilogue, m: m, n: n, c: c, ldc: ldc) { window.offset($0, row: window.outputRow) }
+    }
+
+    /// Bias, addend and ReLU on C's m x n columns, column i at `column(i)` in its row.
+    private static func applyEpilogue(_ epilogue: Epilogue, m: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                      column: (Int) -> Int) {
+        guard epilogue.bias != nil || epilogue.addend != nil || epilogue.relu else { return }
+        for row in 0..<m {
+            let shift = epilogue.bias?[row] ?? 0
+            for i in 0..<n {
+                let at = row * ldc + column(i)
+                let v = c[at] + shift + (epilogue.addend?[at] ?? 0)
+                c[at] = epilogue.relu ? max(v, 0) : v
+            }
+        }
+    }
+}
