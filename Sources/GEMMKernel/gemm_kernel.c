@@ -10,10 +10,12 @@
 //     packed once per layer (seg_gemm_pack_panels) or here, per call;
 //   - the micro-kernel keeps an MR x NR tile of C in 24 registers (8 rows x 3 vectors of 16)
 //     and walks C along its rows, which the hardware prefetcher follows;
-//   - the epilogue (bias, residual, ReLU) runs on the tile in registers at the last depth block.
+//   - the epilogue (bias, residual, ReLU/ReLU6) runs on the tile in registers at the last depth block.
 #include "gemm_kernel.h"
 
 #include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 enum { MR = 8, NR = 48, KC = 384, NC = 480, PREFETCH = 8 };  // PREFETCH: steps of depth ahead
@@ -23,7 +25,8 @@ int seg_gemm_supported(void) {
     return __builtin_cpu_supports("avx512f");
 }
 
-size_t seg_gemm_scratch_floats(void) { return (size_t)MR * KC + (size_t)KC * NC; }
+// Both packed blocks start on a cache line (16 floats): vector loads never straddle two lines.
+size_t seg_gemm_scratch_floats(void) { return (size_t)MR * KC + (size_t)KC * NC + 16; }
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 
@@ -75,7 +78,7 @@ static void pack_b(const float *B, long ldb, const seg_positions *positions, int
 /// one masked vector access where the columns are contiguous there, element by element otherwise.
 __attribute__((target("avx512f")))
 static inline void store_vector(__m512 value, float *row, const float *extra, const seg_positions *positions, int n,
-                                int count, int accumulate, __m512 shift, int relu) {
+                                int count, int accumulate, __m512 shift, float cap) {
     const __m512 zero = _mm512_setzero_ps();
     if (!positions || n % positions->width + count <= positions->width) {
         __mmask16 mask = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
@@ -83,7 +86,7 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
         __m512 v = _mm512_add_ps(value, shift);
         if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, row + offset));
         if (extra) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, extra + offset));
-        if (relu) v = _mm512_max_ps(v, zero);
+        if (cap > 0) v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(cap));
         _mm512_mask_storeu_ps(row + offset, mask, v);
         return;
     }
@@ -93,7 +96,7 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
     for (int i = 0; i < count; i++) {
         long offset = column_offset(positions, n + i, 1);
         float v = lanes[i] + (accumulate ? row[offset] : 0) + (extra ? extra[offset] : 0);
-        row[offset] = relu && v < 0 ? 0 : v;
+        row[offset] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
     }
 }
 
@@ -102,7 +105,7 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
 __attribute__((target("avx512f")))
 static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const seg_positions *positions,
                          int n, int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
-                         int relu) {
+                         float cap) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < 3; j++) acc[r][j] = _mm512_setzero_ps();
@@ -131,20 +134,20 @@ static void micro_kernel(int depth, const float *a, const float *b, float *c, lo
         const float *extra = last && addend ? addend + r * ldc : NULL;
         for (int j = 0; j < 3 && 16 * j < cols; j++)
             store_vector(acc[r][j], c + r * ldc, extra, positions, n + 16 * j, min_int(16, cols - 16 * j), accumulate,
-                         shift, last && relu);
+                         shift, last ? cap : 0);
     }
 }
 
 void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_stride, const float *B, long ldb, float *C, long ldc,
-               const seg_positions *positions, int accumulate, const float *bias, const float *addend, int relu,
+               const seg_positions *positions, int accumulate, const float *bias, const float *addend, float cap,
                float *scratch) {
-    float *packedA = scratch, *packedB = scratch + (size_t)MR * KC;
+    float *packedA = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), *packedB = packedA + (size_t)MR * KC;
     if (K == 0) {  // no products: the epilogue alone
         for (int m = 0; m < M; m++) {
             for (int n = 0; n < N; n++) {
                 long at = m * ldc + column_offset(positions, n, 1);
                 float v = (accumulate ? C[at] : 0) + (bias ? bias[m] : 0) + (addend ? addend[at] : 0);
-                C[at] = relu && v < 0 ? 0 : v;
+                C[at] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
             }
         }
         return;
@@ -163,7 +166,7 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
                 for (int s = 0; s < cols; s += NR) {
                     micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc, positions,
                                  col0 + s, rows, min_int(NR, cols - s), accumulate || !first, last,
-                                 bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, relu);
+                                 bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, cap);
                 }
             }
         }

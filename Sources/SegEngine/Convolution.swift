@@ -166,12 +166,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let layerActivation = residual == nil ? activation : .identity
 
     if weights.isDepthwise {
-        Profile.measure("conv depthwise", flop: flop) {
-            depthwiseConv(input, weights, geometry, output)
-            Parallel.forEach(weights.outChannels) { c in
-                layerActivation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
-            }
-        }
+        Profile.measure("conv depthwise", flop: flop) { depthwiseConv(input, weights, geometry, output, layerActivation) }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
         Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation, residual) }
         return output
@@ -257,11 +252,11 @@ private func tiles(_ positions: Int, limit: Int) -> [(start: Int, count: Int)] {
 
 /// A pointwise convolution is a plain matrix product over the input planes: no copy of the input.
 /// Small maps (global-pooled features) split output channels between threads instead of positions.
-/// Bias, residual and a ReLU are the product's epilogue; other activations follow per tile.
+/// Bias, residual and a ReLU(6) are the product's epilogue; other activations follow per tile.
 private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Tensor, _ activation: Activation,
                            _ residual: Tensor?) {
     let cin = weights.inChannels, cout = weights.outChannels, plane = input.plane
-    let fused = activation == .relu || activation == .identity
+    let fused = Epilogue.fuses(activation)
     let residualData = residual.map { UnsafePointer($0.data) }
     weights.bias.withUnsafeBufferPointer { bias in
         func product(channels: Range<Int>, start: Int, count: Int) {
@@ -269,7 +264,7 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
             GEMM.multiply(m: channels.count, n: count, k: cin, a: weights.operand(rows: channels, column: 0),
                           b: input.data + start, ldb: plane, c: output.data + offset, ldc: plane,
                           epilogue: Epilogue(bias: bias.baseAddress! + channels.lowerBound,
-                                             addend: residualData.map { $0 + offset }, relu: activation == .relu))
+                                             addend: residualData.map { $0 + offset }, activation: fused ? activation : .identity))
             if !fused { finish(output, channels: channels, start: start, count: count, bias: nil, activation) }
         }
         if plane < 64 * Parallel.threads {
@@ -332,14 +327,23 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
             Parallel.forEach(workers) { worker in
                 let first = count * worker / workers, share = count * (worker + 1) / workers - first
                 var columnRow = 0
-                for (runIndex, run) in runs.enumerated() {
-                    GEMM.multiply(m: cout, n: share, k: run.count * cin,
-                                  a: weights.operand(rows: channels, column: run.first * cin),
-                                  b: columns + columnRow * count + first, ldb: count,
-                                  c: outputBase + start + first, ldc: output.plane, accumulate: runIndex != 0)
-                    columnRow += run.count * cin
+                weights.bias.withUnsafeBufferPointer { bias in
+                    for (runIndex, run) in runs.enumerated() {
+                        // The last product finishes the layer: bias and activation in its epilogue.
+                        let epilogue = runIndex < runs.count - 1 ? Epilogue.none
+                            : Epilogue(bias: bias.baseAddress! + channels.lowerBound,
+                                       activation: Epilogue.fuses(activation) ? activation : .identity)
+                        GEMM.multiply(m: cout, n: share, k: run.count * cin,
+                                      a: weights.operand(rows: channels, column: run.first * cin),
+                                      b: columns + columnRow * count + first, ldb: count,
+                                      c: outputBase + start + first, ldc: output.plane, accumulate: runIndex != 0,
+                                      epilogue: epilogue)
+                        columnRow += run.count * cin
+                    }
                 }
-                finish(output, channels: channels, start: start + first, count: share, bias: weights.bias, activation)
+                if !Epilogue.fuses(activation) {
+                    finish(output, channels: channels, start: start + first, count: share, bias: nil, activation)
+                }
             }
             start += count
         }
@@ -382,8 +386,10 @@ private func fillColumnRow(_ row: UnsafeMutablePointer<Float>, plane: UnsafeMuta
 }
 
 /// One filter per channel (MobileNet-style): a direct loop, channels split over threads. Each
-/// output row takes all its taps while it sits in L1.
-private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor) {
+/// output row takes all its taps while it sits in L1, and each plane its bias and activation
+/// while it sits in L2 (these layers are memory bound: a separate pass would double the traffic).
+private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
+                           _ activation: Activation) {
     let kh = weights.kernelH, kw = weights.kernelW, s = geometry.stride
     let rowRanges = (0..<kh).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height) }
     let colRanges = (0..<kw).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width) }
@@ -408,5 +414,6 @@ private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: 
                 }
             }
         }
+        activation.apply(dst, count: output.plane, bias: weights.bias[c])
     }
 }

@@ -3,13 +3,25 @@ import Foundation
 import GEMMKernel
 
 /// What a matrix product does to its result before storing it, fused so the result is touched
-/// once: add a value per row (the layer's bias), add a matrix of C's layout (a residual), ReLU.
+/// once: add a value per row (the layer's bias), add a matrix of C's layout (a residual), then
+/// an activation the kernel knows (`fuses`).
 struct Epilogue {
     var bias: UnsafePointer<Float>?
     var addend: UnsafePointer<Float>?
-    var relu = false
+    var activation: Activation = .identity
 
     static let none = Epilogue()
+
+    static func fuses(_ activation: Activation) -> Bool { [.identity, .relu, .relu6].contains(activation) }
+
+    /// The kernel's clamp: 0 for none, else min(max(x, 0), cap).
+    var cap: Float {
+        switch activation {
+        case .relu: .infinity
+        case .relu6: 6
+        default: 0
+        }
+    }
 }
 
 /// Columns of B and C that are a window of an image: column n lies at `(n / width) * inputRow + n % width`
@@ -34,6 +46,11 @@ enum GEMM {
     /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
     nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
 
+    /// Products with fewer rows or a shallower depth than this (narrow layers, Winograd on narrow
+    /// layers) go to OpenBLAS: there, packing costs the own kernel more than it saves, and
+    /// OpenBLAS's small-matrix kernels were 1.1-2.5x faster (8-64 rows or depth, one thread).
+    nonisolated(unsafe) static var thinProduct = 64
+
     /// Row-major `C = epilogue((accumulate ? C : 0) + A x B)`, A m x k, B k x n, C m x n, with leading
     /// dimensions; the columns of B and C are a `window` of an image when one is given; `epilogue.addend`
     /// has C's layout.
@@ -41,14 +58,16 @@ enum GEMM {
                          c: UnsafeMutablePointer<Float>, ldc: Int, window: Window? = nil, accumulate: Bool = false,
                          epilogue: Epilogue = .none) {
         guard m > 0 && n > 0 else { return }
-        if case .panels(let base, let stride) = a, !ownKernel {  // OpenBLAS reads rows: unpack them
+        precondition(Epilogue.fuses(epilogue.activation), "the product cannot fuse \(epilogue.activation)")
+        let useOwnKernel = ownKernel && (window != nil || (m >= thinProduct && k >= thinProduct && m * k >= 2 * thinProduct * thinProduct))
+        if case .panels(let base, let stride) = a, !useOwnKernel {  // OpenBLAS reads rows: unpack them
             let panelRows = Int(seg_gemm_panel_rows())
             withScratch(m * k) { rows in
                 for r in 0..<m {
                     for j in 0..<k { rows[r * k + j] = base[r / panelRows * stride + j * panelRows + r % panelRows] }
                 }
-                multiply(m: m, n: n, k: k, a: .rows(rows, ld: k), b: b, ldb: ldb, c: c, ldc: ldc, window: window,
-                         accumulate: accumulate, epilogue: epilogue)
+                multiplyByOpenBLAS(m: m, n: n, k: k, a: rows, lda: k, b: b, ldb: ldb, c: c, ldc: ldc, window: window,
+                                   accumulate: accumulate, epilogue: epilogue)
             }
             return
         }
@@ -57,11 +76,11 @@ enum GEMM {
         case .rows(let pointer, let ld): (weights, lda, panelStride) = (pointer, ld, 0)
         case .panels(let pointer, let stride): (weights, lda, panelStride) = (pointer, 0, stride)
         }
-        if ownKernel {
+        if useOwnKernel {
             withScratch(seg_gemm_scratch_floats()) { scratch in
                 func run(_ positions: UnsafePointer<seg_positions>?) {
                     seg_sgemm(Int32(m), Int32(n), Int32(k), weights, lda, panelStride, b, ldb, c, ldc, positions, accumulate ? 1 : 0,
-                              epilogue.bias, epilogue.addend, epilogue.relu ? 1 : 0, scratch)
+                              epilogue.bias, epilogue.addend, epilogue.cap, scratch)
                 }
                 if let window {
                     var positions = seg_positions(width: Int32(window.width), b_row: window.inputRow, c_row: window.outputRow)
@@ -72,6 +91,14 @@ enum GEMM {
             }
             return
         }
+        multiplyByOpenBLAS(m: m, n: n, k: k, a: weights, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, window: window,
+                           accumulate: accumulate, epilogue: epilogue)
+    }
+
+    /// The same product through OpenBLAS, which reads plain matrices; the epilogue follows in a pass.
+    private static func multiplyByOpenBLAS(m: Int, n: Int, k: Int, a weights: UnsafePointer<Float>, lda: Int,
+                                           b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                           window: Window?, accumulate: Bool, epilogue: Epilogue) {
         guard let window else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda), b,
                         Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
@@ -100,13 +127,13 @@ enum GEMM {
     /// Bias, addend and ReLU on C's m x n columns, column i at `column(i)` in its row.
     private static func applyEpilogue(_ epilogue: Epilogue, m: Int, n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                       column: (Int) -> Int) {
-        guard epilogue.bias != nil || epilogue.addend != nil || epilogue.relu else { return }
+        guard epilogue.bias != nil || epilogue.addend != nil || epilogue.activation != .identity else { return }
         for row in 0..<m {
             let shift = epilogue.bias?[row] ?? 0
             for i in 0..<n {
                 let at = row * ldc + column(i)
                 let v = c[at] + shift + (epilogue.addend?[at] ?? 0)
-                c[at] = epilogue.relu ? max(v, 0) : v
+                c[at] = epilogue.cap > 0 ? min(max(v, 0), epilogue.cap) : v
             }
         }
     }

@@ -85,21 +85,26 @@ final class FastPathTests: XCTestCase {
     }
 
     func testResidualAddedBeforeTheActivationOnEveryPath() {
-        // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col).
-        for (cin, cout, kernel, geometry, h, w) in [(24, 40, 1, ConvGeometry(), 9, 50), (16, 16, 3, .same(kernel: 3), 20, 24),
-                                                    (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
-                                                    (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
-            let x = random(cin, h, w)
-            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
-                                      weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
-                                      bias: (0..<cout).map { _ in Float.random(in: -1...1) })
-            let plain = conv2d(x, weights, geometry)
-            let shortcut = random(cout, plain.height, plain.width)
-            let fused = conv2d(x, weights, geometry, activation: .relu, adding: shortcut).toArray()
-            let expected = add(plain, shortcut, activation: .relu).toArray()
-            XCTAssertEqual(fused.count, expected.count)
-            XCTAssertLessThan(zip(fused, expected).map { abs($0 - $1) }.max()!, 1e-5, "\(kernel)x\(kernel) \(geometry)")
-            XCTAssertTrue(fused.contains(0) && fused.contains { $0 > 0 }, "the ReLU clips some values, not all")
+        defer { GEMM.thinProduct = 64 }
+        // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col);
+        // thin products through the own kernel (limit 0) and through OpenBLAS.
+        for thin in [0, 64] {
+            GEMM.thinProduct = thin
+            for (cin, cout, kernel, geometry, h, w) in [(24, 40, 1, ConvGeometry(), 9, 50), (16, 16, 3, .same(kernel: 3), 20, 24),
+                                                        (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
+                                                        (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
+                let x = random(cin, h, w)
+                let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
+                                          weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
+                                          bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+                let plain = conv2d(x, weights, geometry)
+                let shortcut = random(cout, plain.height, plain.width)
+                let fused = conv2d(x, weights, geometry, activation: .relu, adding: shortcut).toArray()
+                let expected = add(plain, shortcut, activation: .relu).toArray()
+                XCTAssertEqual(fused.count, expected.count)
+                XCTAssertLessThan(zip(fused, expected).map { abs($0 - $1) }.max()!, 1e-5, "\(kernel)x\(kernel) \(geometry)")
+                XCTAssertTrue(fused.contains(0) && fused.contains { $0 > 0 }, "the ReLU clips some values, not all")
+            }
         }
     }
 

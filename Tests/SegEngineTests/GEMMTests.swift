@@ -7,11 +7,14 @@ import XCTest
 final class GEMMTests: XCTestCase {
     override func tearDown() {
         GEMM.ownKernel = seg_gemm_supported() != 0
+        GEMM.thinProduct = 64
         allocations.forEach { $0.deallocate() }
         allocations = []
     }
 
     var kernels: [Bool] { seg_gemm_supported() != 0 ? [true, false] : [false] }
+
+    override func setUp() { GEMM.thinProduct = 0 }  // the own kernel on every shape, thin ones included
 
     func randomValues(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1) } }
 
@@ -27,7 +30,7 @@ final class GEMMTests: XCTestCase {
 
     var allocations: [UnsafeMutablePointer<Float>] = []
 
-    /// Both kernels on (m, n, k) with bias, residual and ReLU, accumulating onto C or not.
+    /// Both kernels on (m, n, k) with bias, residual and ReLU/ReLU6, accumulating onto C or not.
     func testProductsWithEpiloguesMatchTheTripleLoop() {
         // k = 800 spans three depth blocks; n = 1000 three column blocks; m = 13 a partial panel.
         for (m, n, k) in [(8, 48, 1), (13, 101, 37), (16, 1000, 64), (70, 50, 800), (1, 7, 5), (9, 49, 385)] {
@@ -35,7 +38,7 @@ final class GEMMTests: XCTestCase {
             let bias = randomValues(m), residual = randomValues(m * n)
             for ownKernel in kernels {
                 GEMM.ownKernel = ownKernel
-                for (accumulate, relu, packed) in [(false, false, false), (true, true, false), (false, true, true)] {
+                for (accumulate, activation, packed) in [(false, Activation.identity, false), (true, .relu, false), (false, .relu6, true)] {
                     var c = start
                     a.withUnsafeBufferPointer { a in
                         b.withUnsafeBufferPointer { b in
@@ -44,7 +47,7 @@ final class GEMMTests: XCTestCase {
                                     GEMM.multiply(m: m, n: n, k: k, a: operand(a.baseAddress!, m: m, k: k, packed: packed), b: b.baseAddress!, ldb: n,
                                                   c: &c, ldc: n, accumulate: accumulate,
                                                   epilogue: Epilogue(bias: bias.baseAddress!, addend: residual.baseAddress!,
-                                                                     relu: relu))
+                                                                     activation: activation))
                                 }
                             }
                         }
@@ -54,10 +57,11 @@ final class GEMMTests: XCTestCase {
                         for j in 0..<n {
                             var sum = (accumulate ? start[i * n + j] : 0) + bias[i] + residual[i * n + j]
                             for p in 0..<k { sum += a[i * k + p] * b[p * n + j] }
-                            worst = max(worst, abs((relu ? max(sum, 0) : sum) - c[i * n + j]))
+                            let expected = activation == .relu ? max(sum, 0) : activation == .relu6 ? min(max(sum, 0), 6) : sum
+                            worst = max(worst, abs(expected - c[i * n + j]))
                         }
                     }
-                    XCTAssertLessThan(worst, 1e-4, "\(m)x\(n)x\(k) own kernel \(ownKernel) accumulate \(accumulate) panels \(packed)")
+                    XCTAssertLessThan(worst, 1e-4, "\(m)x\(n)x\(k) own kernel \(ownKernel) accumulate \(accumulate) \(activation) panels \(packed)")
                 }
             }
         }

@@ -30,13 +30,14 @@ typedef struct {
 /// Single-threaded row-major C = A (M x K) x B (K x N), with the layer's epilogue fused:
 ///   C[m][n] = act((accumulate ? C[m][n] : 0) + sum_k A[m][k] B[k][n] + bias[m] + addend[m][n])
 /// where bias (may be NULL) is per row, addend (may be NULL) has C's layout, and act is
-/// max(x, 0) when relu is set, the identity otherwise. `positions` may be NULL (plain columns).
+/// min(max(x, 0), cap) when cap > 0 (INFINITY: ReLU, 6: ReLU6), the identity when cap is 0.
+/// `positions` may be NULL (plain columns).
 /// A is row-major with leading dimension lda when a_panel_stride is 0; otherwise it is packed
 /// panels a_panel_stride floats apart (K x rows each, A pointing at the first row's panel, at the
 /// depth where this product starts). Callers split M (at multiples of the panel rows when A is
 /// packed) or N between threads; `scratch` holds seg_gemm_scratch_floats() floats.
 void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_stride, const float *B, long ldb, float *C, long ldc,
-               const seg_positions *positions, int accumulate, const float *bias, const float *addend, int relu,
+               const seg_positions *positions, int accumulate, const float *bias, const float *addend, float cap,
                float *scratch);
 
 #endif
