@@ -118,17 +118,32 @@ public final class ConvWeights: @unchecked Sendable {
         return packed[(o / panelRows) * panelRows * rowLength + k * panelRows + o % panelRows]
     }
 
-    /// Winograd-transformed filters (36 x Cout x Cin), made on first use by a Winograd convolution
-    /// and kept: 4x the 3x3 weights they come from, traded for not redoing the transform every pass.
+    /// Winograd-transformed filters, made on first use by a Winograd convolution and kept: 4x the
+    /// 3x3 weights they come from, traded for not redoing the transform every pass. Each of the 36
+    /// matrices (Cout x Cin) is stored as the matrix kernel's panels, `winogradMatrixSize` apart.
     private var winogradFilters: UnsafeMutablePointer<Float>?
     private let winogradLock = NSLock()
 
+    /// Floats between consecutive transformed matrices (Cout rounded up to whole panels, x Cin).
+    var winogradMatrixSize: Int {
+        let rows = Int(seg_gemm_panel_rows())
+        return (outChannels + rows - 1) / rows * rows * inChannels
+    }
+
+    /// The transformed filters as panels; `make` fills them row-major, [36][Cout][Cin], on first use.
     func transformedFilters(_ make: (UnsafeMutablePointer<Float>) -> Void) -> UnsafeMutablePointer<Float> {
         winogradLock.lock()
         defer { winogradLock.unlock() }
         if let winogradFilters { return winogradFilters }
-        let filters = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * outChannels * inChannels)
-        make(filters)
+        let count = outChannels * inChannels
+        let filters = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * winogradMatrixSize)
+        withScratch(Winograd.points * count) { rows in
+            make(rows)
+            for k in 0..<Winograd.points {
+                seg_gemm_pack_panels(Int32(outChannels), Int32(inChannels), rows + k * count, inChannels,
+                                     filters + k * winogradMatrixSize)
+            }
+        }
         winogradFilters = filters
         return filters
     }

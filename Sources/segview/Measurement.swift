@@ -13,10 +13,23 @@ struct Stopwatch {
 }
 
 /// The process's peak resident set size (VmHWM: unlike getrusage's maxrss it starts afresh at exec,
-/// so a parent process's size never shows up here).
-func peakResidentBytes() -> Int {
+/// so a parent process's size never shows up here; `resetPeakResident` starts it again).
+func peakResidentBytes() -> Int { statusBytes("VmHWM:") }
+
+/// The process's resident set size now.
+func residentBytes() -> Int { statusBytes("VmRSS:") }
+
+/// Starts the peak resident size afresh from the current size (Linux's clear_refs "5"), so a
+/// peak can be taken over the forward passes alone, not over loading the model file.
+func resetPeakResident() {
+    guard let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") else { return }
+    handle.write(Data("5".utf8))
+    try? handle.close()
+}
+
+private func statusBytes(_ field: String) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
           let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
     return kilobytes * 1024
 }
