@@ -239,14 +239,27 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
         guard !rows.isEmpty && !cols.isEmpty else { continue }
         let offsetY = ky * geometry.dilation - geometry.padding, offsetX = kx * geometry.dilation - geometry.padding
         let window = Window(width: cols.count, inputRow: input.width, outputRow: outW)
-        let workers = min(Parallel.threads, rows.count)
+        func product(channels: Range<Int>, rows part: Range<Int>) {
+            GEMM.multiply(m: channels.count, n: part.count * cols.count, k: cin,
+                          a: weights.operand(rows: channels, column: tap * cin),
+                          b: input.data + (part.lowerBound + offsetY) * input.width + cols.lowerBound + offsetX,
+                          ldb: input.plane, c: output.data + channels.lowerBound * output.plane + part.lowerBound * outW
+                              + cols.lowerBound, ldc: output.plane, window: window, accumulate: true)
+        }
+        // Threads share the tap's rows when it reaches many outputs, its output channels (whole
+        // panels) when it reaches few (corner taps of a large dilation), so each product stays wide.
+        let panelRows = Int(seg_gemm_panel_rows())
+        let splitRows = rows.count * cols.count >= 1024 * Parallel.threads || cout < 2 * panelRows * Parallel.threads
+        let workers = min(Parallel.threads, splitRows ? rows.count : cout / panelRows)
         Parallel.forEach(workers) { worker in
-            let first = rows.lowerBound + rows.count * worker / workers
-            let last = rows.lowerBound + rows.count * (worker + 1) / workers
-            GEMM.multiply(m: cout, n: (last - first) * cols.count, k: cin, a: weights.operand(rows: 0..<cout, column: tap * cin),
-                          b: input.data + (first + offsetY) * input.width + cols.lowerBound + offsetX, ldb: input.plane,
-                          c: output.data + first * outW + cols.lowerBound, ldc: output.plane, window: window,
-                          accumulate: true)
+            if splitRows {
+                product(channels: 0..<cout, rows: rows.lowerBound + rows.count * worker / workers
+                            ..< rows.lowerBound + rows.count * (worker + 1) / workers)
+            } else {
+                let panels = (cout + panelRows - 1) / panelRows
+                product(channels: min(cout, panels * worker / workers * panelRows)
+                            ..< min(cout, panels * (worker + 1) / workers * panelRows), rows: rows)
+            }
         }
     }
     Parallel.forEach(cout) { c in activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c]) }
