@@ -30,8 +30,8 @@ public final class DFN: SegmentationModel {
 
         func callAsFunction(_ input: Tensor) -> Tensor {
             let x = conv2d(input, reduce)
-            let t = conv2d(conv2d(x, inner, .same(kernel: 3), activation: .relu), refine, .same(kernel: 3))
-            return add(t, x, activation: hasReLU ? .relu : .identity)
+            return conv2d(conv2d(x, inner, .same(kernel: 3), activation: .relu), refine, .same(kernel: 3),
+                          activation: hasReLU ? .relu : .identity, adding: x)
         }
 
         var parameterCount: Int { reduce.parameterCount + inner.parameterCount + refine.parameterCount }

@@ -37,8 +37,8 @@ final class MobileNetV2: EncoderBackbone {
             var y = pad(x, top: dilation, bottom: dilation, left: dilation, right: dilation)
             if let expand { y = conv2d(y, expand, activation: .relu6) }
             y = conv2d(y, depthwise, ConvGeometry(stride: stride, dilation: dilation), activation: .relu6)
-            y = conv2d(y, project)
-            return stride == 1 && inChannels == project.outChannels ? add(y, x) : y
+            // The inverted residual's shortcut is added in the projection's epilogue.
+            return conv2d(y, project, adding: stride == 1 && inChannels == project.outChannels ? x : nil)
         }
 
         var parameterCount: Int { (expand?.parameterCount ?? 0) + depthwise.parameterCount + project.parameterCount }

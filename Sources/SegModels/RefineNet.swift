@@ -32,7 +32,7 @@ public final class RefineNet: SegmentationModel {
             var x = input
             for (first, second) in units {
                 let y = conv2d(activate(x, .relu), first, .same(kernel: 3), activation: .relu)
-                x = add(conv2d(y, second, .same(kernel: 3)), x)
+                x = conv2d(y, second, .same(kernel: 3), adding: x)
             }
             return x
         }
