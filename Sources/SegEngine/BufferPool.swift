@@ -45,6 +45,9 @@ public final class BufferPool: @unchecked Sendable {
         for list in free.values { list.forEach { $0.deallocate() } }
         free.removeAll()
         bytesFree = 0
+        // glibc keeps freed heap pages (its mmap threshold grows with the large buffers freed
+        // above) unless asked to return them.
+        _ = malloc_trim(0)
     }
 
     /// Bytes handed out and not yet returned.
@@ -59,6 +62,10 @@ public final class BufferPool: @unchecked Sendable {
         peakInUse = bytesInUse
     }
 }
+
+/// glibc's `malloc_trim` (malloc.h, which Swift's Glibc module does not include).
+@_silgen_name("malloc_trim")
+private func malloc_trim(_ pad: Int) -> Int32
 
 /// A scratch area from the pool that lives for one scope.
 @inline(__always)

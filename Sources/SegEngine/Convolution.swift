@@ -137,12 +137,13 @@ public final class ConvWeights: @unchecked Sendable {
         if let winogradFilters { return winogradFilters }
         let count = outChannels * inChannels
         let filters = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * winogradMatrixSize)
-        withScratch(Winograd.points * count) { rows in
-            make(rows)
-            for k in 0..<Winograd.points {
-                seg_gemm_pack_panels(Int32(outChannels), Int32(inChannels), rows + k * count, inChannels,
-                                     filters + k * winogradMatrixSize)
-            }
+        // A one-time buffer, not the pool's: the pool would keep it for the rest of the process.
+        let rows = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * count)
+        defer { rows.deallocate() }
+        make(rows)
+        for k in 0..<Winograd.points {
+            seg_gemm_pack_panels(Int32(outChannels), Int32(inChannels), rows + k * count, inChannels,
+                                 filters + k * winogradMatrixSize)
         }
         winogradFilters = filters
         return filters
