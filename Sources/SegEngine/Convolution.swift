@@ -180,18 +180,22 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let (flop, inBounds) = countWork(input, weights, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
     let layerActivation = residual == nil ? activation : .identity
+    // Winograd where it applies, except where most taps read padding (ASPP's large rates): there
+    // tapwise does only the in-bounds work. Tapwise also beats im2col's unfolded copy on the rest.
+    let winograd = Winograd.applies(weights, geometry, outH: outH, outW: outW)
+    let tapwiseApplies = tapwiseEnabled && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
+        && weights.inChannels >= 32
 
     if weights.isDepthwise {
         Profile.measure("conv depthwise", flop: flop) { depthwiseConv(input, weights, geometry, output, layerActivation) }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
         Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation, residual) }
         return output
-    } else if weights.groups == 1 && weights.taps > 1 && geometry.stride == 1 && weights.inChannels >= 32
-        && inBounds < tapwiseThreshold {
+    } else if tapwiseApplies && (inBounds < tapwiseThreshold || !winograd) {
         Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", flop: flop) {
             tapwiseConv(input, weights, geometry, output, layerActivation)
         }
-    } else if Winograd.applies(weights, geometry, outH: outH, outW: outW) {
+    } else if winograd {
         Profile.measure("conv 3x3 winograd", flop: flop) {
             Winograd.conv(input, weights, geometry, output, activation: layerActivation)
         }
@@ -219,10 +223,12 @@ private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: Conv
 }
 
 /// Below this share of taps reading inside the input (large dilations on small maps: ASPP), each
-/// tap multiplies only the outputs it reaches instead of im2col's zero-filled columns. Only for
-/// deep inputs: with few input channels (FCN's first conv, padded by 100) the per-tap products are
-/// too thin to pay for accumulating the output once per tap.
+/// tap multiplies only the outputs it reaches, even where Winograd would apply. Only for deep
+/// inputs: with few input channels (FCN's first conv, padded by 100) the per-tap products are too
+/// thin to pay for accumulating the output once per tap.
 nonisolated(unsafe) var tapwiseThreshold = 0.75
+/// Off, stride-1 dense convolutions that Winograd does not take go to im2col (the tests' reference).
+nonisolated(unsafe) var tapwiseEnabled = true
 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding

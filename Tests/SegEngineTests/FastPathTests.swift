@@ -60,7 +60,7 @@ final class FastPathTests: XCTestCase {
     }
 
     func testTapwiseEqualsIm2colWhereMostTapsReadPadding() {
-        defer { tapwiseThreshold = 0.75; GEMM.ownKernel = seg_gemm_supported() != 0 }
+        defer { tapwiseThreshold = 0.75; tapwiseEnabled = true; GEMM.ownKernel = seg_gemm_supported() != 0 }
         for ownKernel in [true, false] where !ownKernel || seg_gemm_supported() != 0 {
             GEMM.ownKernel = ownKernel
             for (cin, cout, h, w, kernel, dilation, padding) in [(32, 20, 9, 11, 3, 6, 6), (40, 8, 7, 13, 3, 4, 4),
@@ -72,11 +72,14 @@ final class FastPathTests: XCTestCase {
                                           bias: (0..<cout).map { _ in Float.random(in: -1...1) })
                 let geometry = ConvGeometry(padding: padding, dilation: dilation)
                 tapwiseThreshold = 1.01  // always
+                tapwiseEnabled = true
                 var tapwise: [Float] = []
                 let used = kernels { tapwise = conv2d(x, weights, geometry, activation: .relu).toArray() }
                 XCTAssertEqual(used, ["conv \(kernel)x\(kernel) tapwise"])
-                tapwiseThreshold = 0  // never
-                let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
+                tapwiseEnabled = false  // never: im2col
+                var reference: [Float] = []
+                XCTAssertEqual(kernels { reference = conv2d(x, weights, geometry, activation: .relu).toArray() },
+                               ["conv \(kernel)x\(kernel) im2col"])
                 let scale = reference.map(abs).max()!
                 XCTAssertLessThan(zip(tapwise, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
                                   "k\(kernel) d\(dilation) p\(padding) on \(h)x\(w), own kernel \(ownKernel)")
