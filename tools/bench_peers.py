@@ -67,6 +67,9 @@ def time_ort(session, x, runs):
     return times
 
 
+IDLE_BETWEEN_TOOLS = 2.0  # seconds
+
+
 def segview_bench(binary, model, image, stride, threads, runs):
     out = subprocess.run([binary, "bench", "--model", model, "--image", image, "--output-stride", str(stride),
                           "--threads", str(threads), "--runs", str(runs), "--warmup", "1", "--json"],
@@ -97,10 +100,15 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
         time_ort(session, x, 1)
     ours_t, torch_t, ort_t, report = [], [], [], None
     for _ in range(rounds):
+        # Each tool starts after a pause: the thread pools of PyTorch (OpenMP) and ONNX Runtime spin
+        # for a while after their last run and would otherwise take the cores from the next tool.
+        time.sleep(IDLE_BETWEEN_TOOLS)
         report = segview_bench(segview, model_path, image, stride, threads, runs)
         ours_t.append(report["median_ms"])
+        time.sleep(IDLE_BETWEEN_TOOLS)
         torch_t += time_torch(model, x, runs)
         if session is not None:
+            time.sleep(IDLE_BETWEEN_TOOLS)
             ort_t += time_ort(session, x, runs)
     return {
         "size": size, "output_stride": stride, "segview_ms": statistics.median(ours_t),
