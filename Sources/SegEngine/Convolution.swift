@@ -91,10 +91,8 @@ public final class ConvWeights: @unchecked Sendable {
                 }
             }
         }
-        if groups == 1 && !(groups == inChannels && groups == outChannels) {  // isPanelled
-            let panelRows = Int(seg_gemm_panel_rows())
-            let capacity = (outChannels + panelRows - 1) / panelRows * panelRows * perOut
-            packed = .allocate(capacity: capacity)
+        if groups == 1 && !(groups == inChannels && groups == outChannels) {  // isPanelled (self is not ready yet)
+            packed = .allocate(capacity: GEMM.panelled(outChannels) * perOut)
             seg_gemm_pack_panels(Int32(outChannels), Int32(perOut), rows, perOut, packed)
         } else {
             packed = .allocate(capacity: rows.count)
@@ -106,15 +104,14 @@ public final class ConvWeights: @unchecked Sendable {
     /// panel rows when panelled) from column `column` on, as a product's weight operand.
     func operand(rows: Range<Int>, column: Int) -> GEMM.Operand {
         guard isPanelled else { return .rows(packed + rows.lowerBound * rowLength + column, ld: rowLength) }
-        let panelRows = Int(seg_gemm_panel_rows())
-        precondition(rows.lowerBound % panelRows == 0, "panelled weights split at a panel boundary")
-        return .panels(packed + rows.lowerBound * rowLength + column * panelRows, stride: panelRows * rowLength)
+        precondition(rows.lowerBound % GEMM.panelRows == 0, "panelled weights split at a panel boundary")
+        return .panels(packed + rows.lowerBound * rowLength + column * GEMM.panelRows, stride: GEMM.panelRows * rowLength)
     }
 
     /// The weight of output channel `o` at column `k` (tap * input channels + input channel) of its group's matrix.
     func value(_ o: Int, _ k: Int) -> Float {
         guard isPanelled else { return packed[o * rowLength + k] }
-        let panelRows = Int(seg_gemm_panel_rows())
+        let panelRows = GEMM.panelRows
         return packed[(o / panelRows) * panelRows * rowLength + k * panelRows + o % panelRows]
     }
 
@@ -125,10 +122,7 @@ public final class ConvWeights: @unchecked Sendable {
     private let winogradLock = NSLock()
 
     /// Floats between consecutive transformed matrices (Cout rounded up to whole panels, x Cin).
-    var winogradMatrixSize: Int {
-        let rows = Int(seg_gemm_panel_rows())
-        return (outChannels + rows - 1) / rows * rows * inChannels
-    }
+    var winogradMatrixSize: Int { GEMM.panelled(outChannels) * inChannels }
 
     /// The transformed filters as panels; `make` fills them row-major, [36][Cout][Cin], on first use.
     func transformedFilters(_ make: (UnsafeMutablePointer<Float>) -> Void) -> UnsafeMutablePointer<Float> {
@@ -255,7 +249,7 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
         }
         // Threads share the tap's rows when it reaches many outputs, its output channels (whole
         // panels) when it reaches few (corner taps of a large dilation), so each product stays wide.
-        let panelRows = Int(seg_gemm_panel_rows())
+        let panelRows = GEMM.panelRows
         let splitRows = rows.count * cols.count >= 1024 * Parallel.threads || cout < 2 * panelRows * Parallel.threads
         let workers = min(Parallel.threads, splitRows ? rows.count : cout / panelRows)
         Parallel.forEach(workers) { worker in
@@ -303,8 +297,7 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
             if !fused { finish(output, channels: channels, start: start, count: count, bias: nil, activation) }
         }
         if plane < 64 * Parallel.threads {
-            let panelRows = Int(seg_gemm_panel_rows())
-            let chunk = (cout + Parallel.threads * panelRows - 1) / (Parallel.threads * panelRows) * panelRows
+            let chunk = GEMM.panelled((cout + Parallel.threads - 1) / Parallel.threads)
             Parallel.forEach(Parallel.threads) { worker in
                 let first = worker * chunk, last = min(cout, first + chunk)
                 if first < last { product(channels: first..<last, start: 0, count: plane) }

@@ -43,6 +43,12 @@ enum GEMM {
         case panels(UnsafePointer<Float>, stride: Int)
     }
 
+    /// Rows per panel of packed weights (see seg_gemm_pack_panels).
+    static let panelRows = Int(seg_gemm_panel_rows())
+
+    /// `rows` rounded up to whole panels: the rows packed weights occupy.
+    static func panelled(_ rows: Int) -> Int { (rows + panelRows - 1) / panelRows * panelRows }
+
     /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
     nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
 
@@ -61,7 +67,6 @@ enum GEMM {
         precondition(Epilogue.fuses(epilogue.activation), "the product cannot fuse \(epilogue.activation)")
         let useOwnKernel = ownKernel && (window != nil || (m >= thinProduct && k >= thinProduct && m * k >= 2 * thinProduct * thinProduct))
         if case .panels(let base, let stride) = a, !useOwnKernel {  // OpenBLAS reads rows: unpack them
-            let panelRows = Int(seg_gemm_panel_rows())
             withScratch(m * k) { rows in
                 for r in 0..<m {
                     for j in 0..<k { rows[r * k + j] = base[r / panelRows * stride + j * panelRows + r % panelRows] }

@@ -1,5 +1,4 @@
 import Foundation
-import GEMMKernel
 
 /// 3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray 2016):
 /// each 4x4 block of outputs costs 36 multiplies per (input, output) channel pair instead of 144.
@@ -82,7 +81,6 @@ enum Winograd {
         let all = tiles(outH: output.height, outW: output.width, dilation: d)
         let chunk = max(16, min(all.count, columnTileBudget * 3 / 2 / (points * (cin + cout))))
         let u = weights.transformedFilters { transformFilters(weights, into: $0) }
-        let panelRows = Int(seg_gemm_panel_rows())
         withScratch(points * cin * chunk) { v in
             withScratch(points * cout * chunk) { m in
                 var start = 0
@@ -92,7 +90,7 @@ enum Winograd {
                     transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
                     Parallel.forEach(points) { k in
                         GEMM.multiply(m: cout, n: count, k: cin,
-                                      a: .panels(u + k * weights.winogradMatrixSize, stride: panelRows * cin),
+                                      a: .panels(u + k * weights.winogradMatrixSize, stride: GEMM.panelRows * cin),
                                       b: v + k * cin * count, ldb: count, c: m + k * cout * count, ldc: count)
                     }
                     transformOutput(m, batch, stride: count, dilation: d, output, bias: weights.bias, activation)
