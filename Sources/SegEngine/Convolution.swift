@@ -111,8 +111,7 @@ public final class ConvWeights: @unchecked Sendable {
     /// The weight of output channel `o` at column `k` (tap * input channels + input channel) of its group's matrix.
     func value(_ o: Int, _ k: Int) -> Float {
         guard isPanelled else { return packed[o * rowLength + k] }
-        let panelRows = GEMM.panelRows
-        return packed[(o / panelRows) * panelRows * rowLength + k * panelRows + o % panelRows]
+        return packed[GEMM.panelIndex(row: o, column: k, stride: GEMM.panelRows * rowLength)]
     }
 
     /// Winograd-transformed filters, made on first use by a Winograd convolution and kept: 4x the

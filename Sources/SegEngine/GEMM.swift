@@ -12,7 +12,12 @@ struct Epilogue {
 
     static let none = Epilogue()
 
-    static func fuses(_ activation: Activation) -> Bool { [.identity, .relu, .relu6].contains(activation) }
+    static func fuses(_ activation: Activation) -> Bool {
+        switch activation {
+        case .identity, .relu, .relu6: true
+        default: false
+        }
+    }
 
     /// The kernel's clamp: 0 for none, else min(max(x, 0), cap).
     var cap: Float {
@@ -49,6 +54,11 @@ enum GEMM {
     /// `rows` rounded up to whole panels: the rows packed weights occupy.
     static func panelled(_ rows: Int) -> Int { (rows + panelRows - 1) / panelRows * panelRows }
 
+    /// Where element (row, column) of packed panels lies, panels `stride` floats apart.
+    static func panelIndex(row: Int, column: Int, stride: Int) -> Int {
+        row / panelRows * stride + column * panelRows + row % panelRows
+    }
+
     /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
     nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
 
@@ -69,7 +79,7 @@ enum GEMM {
         if case .panels(let base, let stride) = a, !useOwnKernel {  // OpenBLAS reads rows: unpack them
             withScratch(m * k) { rows in
                 for r in 0..<m {
-                    for j in 0..<k { rows[r * k + j] = base[r / panelRows * stride + j * panelRows + r % panelRows] }
+                    for j in 0..<k { rows[r * k + j] = base[panelIndex(row: r, column: j, stride: stride)] }
                 }
                 multiplyByOpenBLAS(m: m, n: n, k: k, a: rows, lda: k, b: b, ldb: ldb, c: c, ldc: ldc, window: window,
                                    accumulate: accumulate, epilogue: epilogue)
