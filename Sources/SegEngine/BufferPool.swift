@@ -1,50 +1,69 @@
 import Foundation
 
-/// Recycles float buffers between layers, so a forward pass allocates each activation size once.
+/// Recycles float buffers between layers, so a forward pass allocates its activations once.
 ///
-/// Every `Tensor` and every scratch area (im2col columns) comes from here and goes back when it is
-/// released. The pool counts the bytes it has handed out, which gives the peak activation memory
-/// of a forward pass without any instrumentation in the models.
+/// Every `Tensor` and every scratch area (im2col columns, Winograd tiles) comes from here and goes
+/// back when it is released. A request takes the smallest idle buffer that holds it, if that is
+/// at most `reuseFactor` times its size, so buffers serve layers of different shapes and what the
+/// pool holds stays near the pass's live high-water mark (free lists by exact size held about 3x
+/// it: every shape kept its own buffers). New buffers are rounded up to a size class, which makes
+/// them fit more later requests. The pool counts the bytes requested, which gives the peak
+/// activation memory of a forward pass without any instrumentation in the models.
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
+    /// An idle buffer serves a request of at least 1/reuseFactor of its capacity.
+    static let reuseFactor = 4
+
     private let lock = NSLock()
-    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    /// Idle buffers, smallest capacity (in floats) first.
+    private var idle: [(capacity: Int, buffer: UnsafeMutablePointer<Float>)] = []
+    /// The capacity of every buffer handed out.
+    private var lent: [UnsafeMutablePointer<Float>: Int] = [:]
     private var bytesInUse = 0
-    private var bytesFree = 0
     private var peakInUse = 0
 
-    /// A buffer of exactly `count` floats, uninitialised.
+    /// Sizes above 4096 floats are rounded up to a quarter of their power of two (at most 25 %).
+    static func sizeClass(_ count: Int) -> Int {
+        guard count > 4096 else { return count }
+        let quarter = 1 << (Int.bitWidth - count.leadingZeroBitCount - 3)
+        return (count + quarter - 1) / quarter * quarter
+    }
+
+    /// A buffer of at least `count` floats, uninitialised.
     public func take(_ count: Int) -> UnsafeMutablePointer<Float> {
         let size = max(count, 1)
         lock.lock()
         defer { lock.unlock() }
         bytesInUse += size * 4
         peakInUse = max(peakInUse, bytesInUse)
-        if var list = free[size], let buffer = list.popLast() {
-            free[size] = list
-            bytesFree -= size * 4
+        if let index = idle.firstIndex(where: { $0.capacity >= size }), idle[index].capacity <= size * Self.reuseFactor {
+            let (capacity, buffer) = idle.remove(at: index)
+            lent[buffer] = capacity
             return buffer
         }
-        return UnsafeMutablePointer<Float>.allocate(capacity: size)
+        let capacity = Self.sizeClass(size)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        lent[buffer] = capacity
+        return buffer
     }
 
+    /// Gives back a buffer from `take`, which was asked for `count` floats.
     public func recycle(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
-        let size = max(count, 1)
         lock.lock()
         defer { lock.unlock() }
-        bytesInUse -= size * 4
-        bytesFree += size * 4
-        free[size, default: []].append(buffer)
+        guard let capacity = lent.removeValue(forKey: buffer) else { preconditionFailure("buffer not from this pool") }
+        bytesInUse -= max(count, 1) * 4
+        let index = idle.firstIndex { $0.capacity >= capacity } ?? idle.count
+        idle.insert((capacity, buffer), at: index)
     }
 
     /// Returns every idle buffer to the system (after a forward pass, or when switching models).
     public func trim() {
         lock.lock()
         defer { lock.unlock() }
-        for list in free.values { list.forEach { $0.deallocate() } }
-        free.removeAll()
-        bytesFree = 0
+        idle.forEach { $0.buffer.deallocate() }
+        idle.removeAll()
         // glibc keeps freed heap pages (its mmap threshold grows with the large buffers freed
         // above) unless asked to return them.
         _ = malloc_trim(0)

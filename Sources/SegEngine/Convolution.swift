@@ -114,38 +114,7 @@ public final class ConvWeights: @unchecked Sendable {
         return packed[GEMM.panelIndex(row: o, column: k, stride: GEMM.panelRows * rowLength)]
     }
 
-    /// Winograd-transformed filters, made on first use by a Winograd convolution and kept: 4x the
-    /// 3x3 weights they come from, traded for not redoing the transform every pass. Each of the 36
-    /// matrices (Cout x Cin) is stored as the matrix kernel's panels, `winogradMatrixSize` apart.
-    private var winogradFilters: UnsafeMutablePointer<Float>?
-    private let winogradLock = NSLock()
-
-    /// Floats between consecutive transformed matrices (Cout rounded up to whole panels, x Cin).
-    var winogradMatrixSize: Int { GEMM.panelled(outChannels) * inChannels }
-
-    /// The transformed filters as panels; `make` fills them row-major, [36][Cout][Cin], on first use.
-    func transformedFilters(_ make: (UnsafeMutablePointer<Float>) -> Void) -> UnsafeMutablePointer<Float> {
-        winogradLock.lock()
-        defer { winogradLock.unlock() }
-        if let winogradFilters { return winogradFilters }
-        let count = outChannels * inChannels
-        let filters = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * winogradMatrixSize)
-        // A one-time buffer, not the pool's: the pool would keep it for the rest of the process.
-        let rows = UnsafeMutablePointer<Float>.allocate(capacity: Winograd.points * count)
-        defer { rows.deallocate() }
-        make(rows)
-        for k in 0..<Winograd.points {
-            seg_gemm_pack_panels(Int32(outChannels), Int32(inChannels), rows + k * count, inChannels,
-                                 filters + k * winogradMatrixSize)
-        }
-        winogradFilters = filters
-        return filters
-    }
-
-    deinit {
-        packed.deallocate()
-        winogradFilters?.deallocate()
-    }
+    deinit { packed.deallocate() }
 }
 
 /// Columns of the unfolded input are produced in tiles of at most this many floats per thread,

@@ -7,7 +7,7 @@ import Foundation
 /// so dilation is handled by indexing: tile (phase a, b; row i, column j) covers outputs
 /// (a + d*(4i + u), b + d*(4j + v)). Work goes in chunks of tiles: gather and transform the input
 /// tiles (V = B^T d B), 36 independent matrix products M_k = U_k x V_k over the channels (U = G g G^T,
-/// the transformed filters, made once per layer and kept with its weights), then the output
+/// the transformed filters, made at the start of the layer), then the output
 /// transform Y = A^T M A with bias and activation fused.
 enum Winograd {
     /// A 6x6 input patch per 4x4 output tile: 36 transformed points.
@@ -25,36 +25,51 @@ enum Winograd {
             && outH >= 8 * geometry.dilation && outW >= 8 * geometry.dilation
     }
 
-    /// U_k[o][i] = (G g_{o,i} G^T)[k], laid out [36][Cout][Cin].
-    static func transformFilters(_ weights: ConvWeights, into u: UnsafeMutablePointer<Float>) {
-        let cin = weights.inChannels, cout = weights.outChannels
-        Parallel.forEach(cout) { o in
-            let left = UnsafeMutablePointer<Float>.allocate(capacity: 18)  // G g: 6x3
-            defer { left.deallocate() }
-            for i in 0..<cin {
-                for c in 0..<3 {
-                    let g0 = weights.value(o, c * cin + i), g1 = weights.value(o, (3 + c) * cin + i)
-                    let g2 = weights.value(o, (6 + c) * cin + i)
-                    left[c] = g0 / 4
-                    left[3 + c] = -(g0 + g1 + g2) / 6
-                    left[6 + c] = (-g0 + g1 - g2) / 6
-                    left[9 + c] = g0 / 24 + g1 / 12 + g2 / 6
-                    left[12 + c] = g0 / 24 - g1 / 12 + g2 / 6
-                    left[15 + c] = g2
-                }
-                let out = u + o * cin + i, step = cout * cin
-                for r in 0..<6 {
-                    let g0 = left[r * 3], g1 = left[r * 3 + 1], g2 = left[r * 3 + 2]
-                    let row = out + r * 6 * step
-                    row[0] = g0 / 4
-                    row[step] = -(g0 + g1 + g2) / 6
-                    row[2 * step] = (-g0 + g1 - g2) / 6
-                    row[3 * step] = g0 / 24 + g1 / 12 + g2 / 6
-                    row[4 * step] = g0 / 24 - g1 / 12 + g2 / 6
-                    row[5 * step] = g2
+    /// Transformed filters of at most this many floats at once (32 MB): wider layers are done in
+    /// blocks of output channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
+    nonisolated(unsafe) static var filterBudget = 8 << 20
+
+    /// U_k[o][i] = (G g_{o,i} G^T)[k] for the output channels `channels` (whole panels): 36 matrices of
+    /// the matrix kernel's panels, `panelled(channels.count) * Cin` floats apart.
+    ///
+    /// Made afresh every pass rather than kept: kept, they would be 4x the 3x3 weights (190 MB
+    /// for ResNet-50) for a transform that costs a few ms. The weights' panels and U's line up:
+    /// the eight output channels of a panel are one vector at every (tap, input channel), so each
+    /// transform runs on eight filters at once with vector loads and stores.
+    static func transformFilters(_ weights: ConvWeights, channels: Range<Int>, into u: UnsafeMutablePointer<Float>) {
+        precondition(weights.isPanelled && GEMM.panelRows == laneCount && channels.lowerBound % laneCount == 0,
+                     "Winograd reads weights as whole panels of \(laneCount) rows")
+        let cin = weights.inChannels, size = GEMM.panelled(channels.count) * cin
+        Parallel.forEach(size / cin / laneCount) { panel in
+            let source = weights.packed + (channels.lowerBound + panel * laneCount) * weights.rowLength
+            let target = u + panel * laneCount * cin
+            withUnsafeTemporaryAllocation(of: Lanes.self, capacity: 18) { left in  // G g: 6x3
+                for i in 0..<cin {
+                    for c in 0..<3 {  // column c of g holds taps (0, c), (1, c), (2, c)
+                        let g0 = load(source + (c * cin + i) * laneCount, lanes: laneCount)
+                        let g1 = load(source + ((3 + c) * cin + i) * laneCount, lanes: laneCount)
+                        let g2 = load(source + ((6 + c) * cin + i) * laneCount, lanes: laneCount)
+                        filterRows(g0, g1, g2) { r, value in left[r * 3 + c] = value }
+                    }
+                    for r in 0..<6 {
+                        filterRows(left[r * 3], left[r * 3 + 1], left[r * 3 + 2]) { s, value in
+                            store(value, lanes: laneCount, to: target + (r * 6 + s) * size + i * laneCount)
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// G applied to three filter taps: the six rows (or columns) of G g.
+    @inline(__always)
+    static func filterRows(_ g0: Lanes, _ g1: Lanes, _ g2: Lanes, _ emit: (Int, Lanes) -> Void) {
+        emit(0, g0 / 4)
+        emit(1, -(g0 + g1 + g2) / 6)
+        emit(2, (g1 - g0 - g2) / 6)
+        emit(3, g0 / 24 + g1 / 12 + g2 / 6)
+        emit(4, g0 / 24 - g1 / 12 + g2 / 6)
+        emit(5, g2)
     }
 
     /// One tile's place: phase (a, b) and tile row/column within the phase grid.
@@ -79,22 +94,32 @@ enum Winograd {
         let cin = weights.inChannels, cout = weights.outChannels
         let d = geometry.dilation, p = geometry.padding
         let all = tiles(outH: output.height, outW: output.width, dilation: d)
-        let chunk = max(16, min(all.count, columnTileBudget * 3 / 2 / (points * (cin + cout))))
-        let u = weights.transformedFilters { transformFilters(weights, into: $0) }
-        withScratch(points * cin * chunk) { v in
-            withScratch(points * cout * chunk) { m in
-                var start = 0
-                while start < all.count {
-                    let count = min(chunk, all.count - start)
-                    let batch = Array(all[start..<start + count])
-                    transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
-                    Parallel.forEach(points) { k in
-                        GEMM.multiply(m: cout, n: count, k: cin,
-                                      a: .panels(u + k * weights.winogradMatrixSize, stride: GEMM.panelRows * cin),
-                                      b: v + k * cin * count, ldb: count, c: m + k * cout * count, ldc: count)
+        let block = min(GEMM.panelled(cout), max(GEMM.panelRows, filterBudget / (points * cin) / GEMM.panelRows * GEMM.panelRows))
+        let chunk = max(16, min(all.count, columnTileBudget * 3 / 2 / (points * (cin + block))))
+        let size = block * cin  // floats per transformed matrix
+        withScratch(points * size) { u in
+            withScratch(points * cin * chunk) { v in
+                withScratch(points * block * chunk) { m in
+                    // Each block of output channels transforms the input tiles again: cheaper than
+                    // holding every transformed filter (blocks are many only for very deep inputs).
+                    for first in stride(from: 0, to: cout, by: block) {
+                        let channels = first..<min(cout, first + block)
+                        transformFilters(weights, channels: channels, into: u)
+                        var start = 0
+                        while start < all.count {
+                            let count = min(chunk, all.count - start)
+                            let batch = Array(all[start..<start + count])
+                            transformInput(input, batch, dilation: d, padding: p, into: v, stride: count)
+                            Parallel.forEach(points) { k in
+                                GEMM.multiply(m: channels.count, n: count, k: cin,
+                                              a: .panels(u + k * size, stride: GEMM.panelRows * cin),
+                                              b: v + k * cin * count, ldb: count, c: m + k * channels.count * count, ldc: count)
+                            }
+                            transformOutput(m, batch, stride: count, dilation: d, output, channels: channels,
+                                            bias: weights.bias, activation)
+                            start += count
+                        }
                     }
-                    transformOutput(m, batch, stride: count, dilation: d, output, bias: weights.bias, activation)
-                    start += count
                 }
             }
         }
@@ -179,19 +204,21 @@ enum Winograd {
         return value
     }
 
-    /// Y = A^T M A for every tile and output channel, plus bias and activation, written in place.
+    /// Y = A^T M A for every tile and output channel of `channels` (M's rows), plus bias and
+    /// activation, written in place.
     static func transformOutput(_ m: UnsafeMutablePointer<Float>, _ batch: [Tile], stride count: Int, dilation d: Int,
-                                _ output: Tensor, bias: [Float], _ activation: Activation) {
-        let cout = output.channels, h = output.height, w = output.width
-        Parallel.forEach(cout) { o in
+                                _ output: Tensor, channels: Range<Int>, bias: [Float], _ activation: Activation) {
+        let h = output.height, w = output.width
+        Parallel.forEach(channels.count) { index in
+            let o = channels.lowerBound + index
             let plane = output.planePointer(o)
             let temp = UnsafeMutablePointer<Lanes>.allocate(capacity: 24)  // A^T M: 4x6
             let block = UnsafeMutablePointer<Float>.allocate(capacity: 16 * laneCount)  // Y: 4x4 per lane
             defer { temp.deallocate(); block.deallocate() }
-            let step = cout * count
+            let step = channels.count * count
             for first in stride(from: 0, to: batch.count, by: laneCount) {
                 let lanes = min(laneCount, batch.count - first)
-                let base = m + o * count + first
+                let base = m + index * count + first
                 for s in 0..<6 {
                     let m0 = load(base + (0 * 6 + s) * step, lanes: lanes), m1 = load(base + (1 * 6 + s) * step, lanes: lanes)
                     let m2 = load(base + (2 * 6 + s) * step, lanes: lanes), m3 = load(base + (3 * 6 + s) * step, lanes: lanes)

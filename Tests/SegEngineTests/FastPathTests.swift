@@ -50,6 +50,23 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testWinogradInBlocksOfOutputChannelsEqualsOneBlock() {
+        let budget = Winograd.filterBudget
+        defer { Winograd.filterBudget = budget }
+        let (cin, cout) = (12, 21)
+        let x = random(cin, 19, 23)
+        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
+                                  weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
+                                  bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+        let geometry = ConvGeometry(padding: 1)
+        let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
+        // Room for one panel's filters: three blocks of 8, 8 and 5 output channels.
+        Winograd.filterBudget = Winograd.points * cin * GEMM.panelRows
+        let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
+        XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
+        XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-5)
+    }
+
     /// The kernel kinds one call ran, from the profile.
     func kernels(_ body: () -> Void) -> Set<String> {
         Profile.enabled = true

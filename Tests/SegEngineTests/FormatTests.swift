@@ -1,5 +1,5 @@
 import Foundation
-import SegEngine
+@testable import SegEngine
 import XCTest
 
 final class FormatTests: XCTestCase {
@@ -45,5 +45,29 @@ final class FormatTests: XCTestCase {
         XCTAssertEqual(second.data, address, "a released buffer of the same size is handed out again")
         XCTAssertEqual(pool.liveBytes, live + 3 * 17 * 19 * 4)
         XCTAssertEqual(pool.peakBytes, live + 3 * 17 * 19 * 4)
+    }
+
+    func testBufferPoolLendsIdleBuffersToSmallerRequestsWithinItsFactor() {
+        let pool = BufferPool()
+        let size = 1 << 17  // a size class of its own: the buffer holds exactly this
+        let large = pool.take(size)
+        pool.recycle(large, count: size)
+        let smaller = pool.take(size / BufferPool.reuseFactor)
+        XCTAssertEqual(smaller, large, "a request of 1/reuseFactor of an idle buffer takes it")
+        pool.recycle(smaller, count: size / BufferPool.reuseFactor)
+        let tiny = pool.take(1000)
+        XCTAssertNotEqual(tiny, large, "a much smaller request gets a buffer of its own")
+        XCTAssertEqual(pool.liveBytes, 4000)
+    }
+
+    func testBufferPoolSizeClassesRoundUpByAtMostAQuarter() {
+        XCTAssertEqual(BufferPool.sizeClass(4096), 4096)
+        XCTAssertEqual(BufferPool.sizeClass(4097), 5120)
+        XCTAssertEqual(BufferPool.sizeClass(1 << 20), 1 << 20)
+        XCTAssertEqual(BufferPool.sizeClass((1 << 20) + 1), (1 << 20) + (1 << 18))
+        for count in [5000, 65_537, 1_000_003, 33_554_431] {
+            XCTAssertGreaterThanOrEqual(BufferPool.sizeClass(count), count)
+            XCTAssertLessThanOrEqual(Double(BufferPool.sizeClass(count)), Double(count) * 1.25)
+        }
     }
 }
