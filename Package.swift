@@ -35,7 +35,9 @@ let package = Package(
         .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
         // The engine's own AVX-512 matrix product with fused epilogues (OpenBLAS where it cannot run).
         .target(name: "GEMMKernel", path: "Sources/GEMMKernel"),
-        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel"]),
+        // Winograd's input, filter and output transforms, vectorised by the C compiler.
+        .target(name: "WinogradKernel", path: "Sources/WinogradKernel"),
+        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel", "WinogradKernel"]),
         .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "SegEngine"]),
         .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
         .systemLibrary(

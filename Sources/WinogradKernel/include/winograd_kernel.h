@@ -1,0 +1,29 @@
+#ifndef SEGVIEW_WINOGRAD_KERNEL_H
+#define SEGVIEW_WINOGRAD_KERNEL_H
+
+/// The three transforms of Winograd's F(4x4, 3x3) (Lavin & Gray 2016) for the engine's 3x3
+/// convolutions; the 36 matrix products between them are seg_sgemm's. A tile is 4x4 outputs read
+/// from a 6x6 input patch; with dilation d its elements are d apart (see Winograd.swift). Matrices
+/// of the 36 transformed points ("k") lie k_stride floats apart.
+
+/// Rows per panel of the filters (the matrix kernel's panel rows).
+enum { SEG_WINOGRAD_PANEL_ROWS = 8 };
+
+/// U_k = (G g G^T)[k] for one panel of 8 output channels: their 3x3 taps at
+/// source[(tap * cin + i) * 8 + row] (tap = 3 * ky + kx, the weights' panel layout), the result at
+/// target[k * k_stride + i * 8 + row] (U_k's panel).
+void seg_winograd_filters(const float *source, int cin, float *target, long k_stride);
+
+/// V_k = (B^T p B)[k] for `count` tiles of one channel: patch element (r, s) of tile t is
+/// plane[(origin_y[t] + d r) * width + origin_x[t] + d s], zero outside the plane; V_k of tile t
+/// goes to v[k * k_stride + t].
+void seg_winograd_input(const float *plane, int height, int width, int dilation, const int *origin_y,
+                        const int *origin_x, int count, float *v, long k_stride);
+
+/// Y = A^T M A + bias for `count` tiles of one output channel, clamped to [0, cap] when cap > 0
+/// (INFINITY: ReLU, 6: ReLU6): M_k of tile t at m[k * k_stride + t]; output (u, x) of tile t goes
+/// to plane[(origin_y[t] + d u) * width + origin_x[t] + d x] where that lies inside the plane.
+void seg_winograd_output(const float *m, long k_stride, const int *origin_y, const int *origin_x, int count,
+                         int dilation, float *plane, int height, int width, float bias, float cap);
+
+#endif
