@@ -35,9 +35,11 @@ let package = Package(
         .target(name: "BLASShim", dependencies: ["COpenBLAS"], path: "Sources/BLASShim"),
         // The engine's own AVX-512 matrix product with fused epilogues (OpenBLAS where it cannot run).
         .target(name: "GEMMKernel", path: "Sources/GEMMKernel"),
-        // Winograd's input, filter and output transforms, vectorised by the C compiler.
-        .target(name: "WinogradKernel", path: "Sources/WinogradKernel"),
-        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel", "WinogradKernel"]),
+        // Loops that want the CPU's widest vectors (Winograd's transforms, depthwise convolutions):
+        // plain C that the compiler vectorises once per instruction set (Swift code is built for
+        // baseline x86-64, so SSE).
+        .target(name: "VectorKernels", path: "Sources/VectorKernels"),
+        .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel", "VectorKernels"]),
         .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "SegEngine"]),
         .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
         .systemLibrary(

@@ -1,5 +1,6 @@
 import Foundation
 import GEMMKernel
+import VectorKernels
 
 /// Where a convolution's window goes: stride, zero padding on every side, dilation.
 public struct ConvGeometry: Equatable, Sendable {
@@ -381,35 +382,17 @@ private func fillColumnRow(_ row: UnsafeMutablePointer<Float>, plane: UnsafeMuta
     }
 }
 
-/// One filter per channel (MobileNet-style): a direct loop, channels split over threads. Each
-/// output row takes all its taps while it sits in L1, and each plane its bias and activation
-/// while it sits in L2 (these layers are memory bound: a separate pass would double the traffic).
+/// One filter per channel (MobileNet-style), channels split over threads: the C kernel finishes
+/// each plane (bias and a ReLU(6)) while it sits in L2 (these layers are memory bound: a separate
+/// pass would double the traffic); other activations follow on the same plane.
 private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                            _ activation: Activation) {
-    let kh = weights.kernelH, kw = weights.kernelW, s = geometry.stride
-    let rowRanges = (0..<kh).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height) }
-    let colRanges = (0..<kw).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width) }
+    let cap = Epilogue.fuses(activation) ? Epilogue(activation: activation).cap : 0
     Parallel.forEach(input.channels) { c in
-        let src = input.planePointer(c), dst = output.planePointer(c)
-        let filter = weights.packed + c * kh * kw
-        dst.update(repeating: 0, count: output.plane)
-        for oy in 0..<output.height {
-            let outRow = dst + oy * output.width
-            for ty in 0..<kh where rowRanges[ty].contains(oy) {
-                let inRow = src + (oy * s + ty * geometry.dilation - geometry.padding) * input.width
-                for tx in 0..<kw {
-                    let w = filter[ty * kw + tx], cols = colRanges[tx]
-                    let from = inRow + tx * geometry.dilation - geometry.padding
-                    if s == 1 {
-                        // Unit stride: contiguous rows, which the compiler vectorises.
-                        let a = from + cols.lowerBound, b = outRow + cols.lowerBound
-                        for i in 0..<cols.count { b[i] += w * a[i] }
-                    } else {
-                        for ox in cols { outRow[ox] += w * from[ox * s] }
-                    }
-                }
-            }
-        }
-        activation.apply(dst, count: output.plane, bias: weights.bias[c])
+        seg_depthwise_plane(input.planePointer(c), Int32(input.height), Int32(input.width), output.planePointer(c),
+                            Int32(output.height), Int32(output.width), weights.packed + c * weights.taps,
+                            Int32(weights.kernelH), Int32(weights.kernelW), Int32(geometry.stride),
+                            Int32(geometry.padding), Int32(geometry.dilation), weights.bias[c], cap)
+        if cap == 0 && activation != .identity { activation.apply(output.planePointer(c), count: output.plane, bias: 0) }
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import WinogradKernel
+import VectorKernels
 
 /// 3x3 stride-1 convolutions by Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray 2016):
 /// each 4x4 block of outputs costs 36 multiplies per (input, output) channel pair instead of 144.
@@ -9,7 +9,7 @@ import WinogradKernel
 /// (a + d*(4i + u), b + d*(4j + v)). Work goes in chunks of tiles: gather and transform the input
 /// tiles (V = B^T d B), 36 independent matrix products M_k = U_k x V_k over the channels (U = G g G^T,
 /// the transformed filters, made at the start of the layer), then the output transform
-/// Y = A^T M A with bias and activation fused. The transforms are C (WinogradKernel), the
+/// Y = A^T M A with bias and activation fused. The transforms are C (VectorKernels), the
 /// products the matrix kernel's.
 enum Winograd {
     /// A 6x6 input patch per 4x4 output tile: 36 transformed points.

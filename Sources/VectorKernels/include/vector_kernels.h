@@ -1,5 +1,5 @@
-#ifndef SEGVIEW_WINOGRAD_KERNEL_H
-#define SEGVIEW_WINOGRAD_KERNEL_H
+#ifndef SEGVIEW_VECTOR_KERNELS_H
+#define SEGVIEW_VECTOR_KERNELS_H
 
 /// The three transforms of Winograd's F(4x4, 3x3) (Lavin & Gray 2016) for the engine's 3x3
 /// convolutions; the 36 matrix products between them are seg_sgemm's. A tile is 4x4 outputs read
@@ -25,5 +25,11 @@ void seg_winograd_input(const float *plane, int height, int width, int dilation,
 /// to plane[(origin_y[t] + d u) * width + origin_x[t] + d x] where that lies inside the plane.
 void seg_winograd_output(const float *m, long k_stride, const int *origin_y, const int *origin_x, int count,
                          int dilation, float *plane, int height, int width, float bias, float cap);
+
+/// One channel of a depthwise convolution: out (out_h x out_w) = the kh x kw filter over `in`
+/// (in_h x in_w, zero padding `padding`, `stride`, `dilation`) + bias, clamped to [0, cap] when
+/// cap > 0. Each output row takes all its taps while it sits in L1.
+void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
+                         int kh, int kw, int stride, int padding, int dilation, float bias, float cap);
 
 #endif

@@ -2,7 +2,7 @@
 // written so the compiler vectorises every inner loop; target_clones builds an AVX-512, an AVX2
 // and a baseline version and picks one at load time. (Swift's SIMD types compile to SSE for the
 // baseline x86-64 target, which made these transforms a third of Winograd's time.)
-#include "winograd_kernel.h"
+#include "vector_kernels.h"
 
 #include <math.h>
 #include <string.h>
