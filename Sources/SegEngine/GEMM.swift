@@ -19,6 +19,8 @@ struct Epilogue {
         }
     }
 
+    var isEmpty: Bool { bias == nil && addend == nil && activation == .identity }
+
     /// The kernel's clamp: 0 for none, else min(max(x, 0), cap).
     var cap: Float {
         switch activation {
@@ -62,9 +64,12 @@ enum GEMM {
     /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
     nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
 
-    /// Products with fewer rows or a shallower depth than this (narrow layers, Winograd on narrow
-    /// layers) go to OpenBLAS: there, packing costs the own kernel more than it saves, and
-    /// OpenBLAS's small-matrix kernels were 1.1-2.5x faster (8-64 rows or depth, one thread).
+    /// Plain products (no epilogue, no window) with fewer rows or a shallower depth than this
+    /// (Winograd on narrow layers) go to OpenBLAS, whose small-matrix kernels were 1.1-2.5x faster
+    /// there (8-64 rows or depth, one thread). With an epilogue the own kernel stays faster even
+    /// when thin: such products (MobileNet's expansions: depth 16-32 on large maps) are bound by
+    /// writing the result, which OpenBLAS would then read and write again for the epilogue
+    /// (DeepLabV3+ MobileNetV2's 1x1 convolutions: 61-83 ms -> 38-53 ms).
     nonisolated(unsafe) static var thinProduct = 64
 
     /// Row-major `C = epilogue((accumulate ? C : 0) + A x B)`, A m x k, B k x n, C m x n, with leading
@@ -75,7 +80,8 @@ enum GEMM {
                          epilogue: Epilogue = .none) {
         guard m > 0 && n > 0 else { return }
         precondition(Epilogue.fuses(epilogue.activation), "the product cannot fuse \(epilogue.activation)")
-        let useOwnKernel = ownKernel && (window != nil || (m >= thinProduct && k >= thinProduct && m * k >= 2 * thinProduct * thinProduct))
+        let thin = m < thinProduct || k < thinProduct || m * k < 2 * thinProduct * thinProduct
+        let useOwnKernel = ownKernel && (window != nil || !epilogue.isEmpty || !thin)
         if case .panels(let base, let stride) = a, !useOwnKernel {  // OpenBLAS reads rows: unpack them
             withScratch(m * k) { rows in
                 for r in 0..<m {

@@ -106,11 +106,13 @@ final class FastPathTests: XCTestCase {
     }
 
     func testResidualAddedBeforeTheActivationOnEveryPath() {
-        defer { GEMM.thinProduct = 64 }
+        defer { GEMM.thinProduct = 64; GEMM.ownKernel = seg_gemm_supported() != 0 }
         // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col);
-        // thin products through the own kernel (limit 0) and through OpenBLAS.
-        for thin in [0, 64] {
+        // thin products through the own kernel (limit 0), through OpenBLAS where plain (limit 64), and
+        // everything through OpenBLAS and the Swift epilogue (as on CPUs without AVX-512).
+        for (thin, ownKernel) in [(0, true), (64, true), (64, false)] {
             GEMM.thinProduct = thin
+            GEMM.ownKernel = ownKernel && seg_gemm_supported() != 0
             for (cin, cout, kernel, geometry, h, w) in [(24, 40, 1, ConvGeometry(), 9, 50), (16, 16, 3, .same(kernel: 3), 20, 24),
                                                         (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
                                                         (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
