@@ -41,17 +41,29 @@ public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, s
         case .bilinear(let alignCorners):
             let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
             let xs = LinearTaps(input: input.width, output: width, alignCorners: alignCorners, scale: scale?.x)
-            Parallel.forEach(input.channels) { c in
-                let src = input.planePointer(c), dst = output.planePointer(c)
-                for oy in 0..<height {
-                    let row0 = src + ys.low[oy] * input.width, row1 = src + ys.high[oy] * input.width
-                    let wy = ys.weight[oy]
-                    let out = dst + oy * width
-                    for ox in 0..<width {
-                        let x0 = xs.low[ox], x1 = xs.high[ox], wx = xs.weight[ox]
-                        let top = row0[x0] + (row0[x1] - row0[x0]) * wx
-                        let bottom = row1[x0] + (row1[x1] - row1[x0]) * wx
-                        out[ox] = top + (bottom - top) * wy
+            // Separable: each input row is interpolated along x once (an upsampling reads it for
+            // several output rows), then each output row blends two of those rows, a loop over
+            // contiguous memory that vectorises.
+            xs.low.withUnsafeBufferPointer { low in
+                xs.high.withUnsafeBufferPointer { high in
+                    xs.weight.withUnsafeBufferPointer { weight in
+                        Parallel.forEach(input.channels) { c in
+                            let src = input.planePointer(c), dst = output.planePointer(c)
+                            withScratch(input.height * width) { rows in
+                                for iy in 0..<input.height {
+                                    let row = src + iy * input.width, out = rows + iy * width
+                                    for ox in 0..<width {
+                                        let left = row[low[ox]]
+                                        out[ox] = left + (row[high[ox]] - left) * weight[ox]
+                                    }
+                                }
+                                for oy in 0..<height {
+                                    let top = rows + ys.low[oy] * width, bottom = rows + ys.high[oy] * width
+                                    let wy = ys.weight[oy], out = dst + oy * width
+                                    for ox in 0..<width { out[ox] = top[ox] + (bottom[ox] - top[ox]) * wy }
+                                }
+                            }
+                        }
                     }
                 }
             }
