@@ -104,13 +104,20 @@ func unfoldedTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _
                         let dst = output.planePointer(c)
                         for tap in 0..<taps {
                             let ty = tap / weights.kernelW, tx = tap % weights.kernelW
-                            let src = columns + (c * taps + tap) * count
-                            var iy = start / input.width, ix = start - iy * input.width
-                            for i in 0..<count {
-                                let oy = iy * s - p + ty * d, ox = ix * s - p + tx * d
-                                if oy >= 0 && oy < outH && ox >= 0 && ox < outW { dst[oy * outW + ox] += src[i] }
-                                ix += 1
-                                if ix == input.width { ix = 0; iy += 1 }
+                            // The tap's column holds positions start..<start+count; scatter it row by
+                            // row over the input columns whose output lies inside (no test per value).
+                            let src = columns + (c * taps + tap) * count - start
+                            let offsetX = tx * d - p
+                            let valid = geometry.validOutputs(tap: tx, input: outW, output: input.width)  // 0 <= ix*s + offsetX < outW
+                            for iy in start / input.width...(start + count - 1) / input.width {
+                                let oy = iy * s - p + ty * d
+                                guard oy >= 0 && oy < outH else { continue }
+                                let rowStart = iy * input.width
+                                let low = max(valid.lowerBound, start - rowStart)
+                                let high = min(valid.upperBound, start + count - rowStart)
+                                guard low < high else { continue }
+                                let from = src + rowStart, to = dst + oy * outW + offsetX
+                                for ix in low..<high { to[ix * s] += from[ix] }
                             }
                         }
                     }
