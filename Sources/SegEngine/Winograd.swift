@@ -31,6 +31,11 @@ enum Winograd {
     /// blocks of output channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
     nonisolated(unsafe) static var filterBudget = 8 << 20
 
+    /// Floats between the transformed tiles of consecutive points beyond what they hold: the 36
+    /// matrices are often a power of two apart (channels x tiles), which puts every point's row of
+    /// a channel in the same cache set, and the transforms read or write all 36 at once.
+    static let matrixPadding = 32
+
     /// U_k[o][i] = (G g_{o,i} G^T)[k] for the output channels `channels` (whole panels): 36 matrices of
     /// the matrix kernel's panels, `matrixSize` floats apart (room for at least `channels`).
     ///
@@ -80,8 +85,8 @@ enum Winograd {
             let (outY, outX, inY, inX) = (origins.baseAddress!, origins.baseAddress! + tiles,
                                           origins.baseAddress! + 2 * tiles, origins.baseAddress! + 3 * tiles)
             withScratch(points * size) { u in
-                withScratch(points * cin * chunk) { v in
-                    withScratch(points * block * chunk) { m in
+                withScratch(points * (cin * chunk + matrixPadding)) { v in
+                    withScratch(points * (block * chunk + matrixPadding)) { m in
                         // Each block of output channels transforms the input tiles again: cheaper than
                         // holding every transformed filter (blocks are many only for very deep inputs).
                         for first in stride(from: 0, to: cout, by: block) {
@@ -89,20 +94,21 @@ enum Winograd {
                             transformFilters(weights, channels: channels, into: u, matrixSize: size)
                             for start in stride(from: 0, to: tiles, by: chunk) {
                                 let count = min(chunk, tiles - start)
+                                let vStride = cin * count + matrixPadding, mStride = channels.count * count + matrixPadding
                                 Parallel.forEach(cin) { c in
                                     seg_winograd_input(input.planePointer(c), Int32(input.height), Int32(input.width),
                                                        Int32(d), inY + start, inX + start, Int32(count), v + c * count,
-                                                       cin * count)
+                                                       vStride)
                                 }
                                 Parallel.forEach(points) { k in
                                     GEMM.multiply(m: channels.count, n: count, k: cin,
                                                   a: .panels(u + k * size, stride: GEMM.panelRows * cin),
-                                                  b: v + k * cin * count, ldb: count, c: m + k * channels.count * count,
+                                                  b: v + k * vStride, ldb: count, c: m + k * mStride,
                                                   ldc: count)
                                 }
                                 Parallel.forEach(channels.count) { index in
                                     let o = channels.lowerBound + index
-                                    seg_winograd_output(m + index * count, channels.count * count, outY + start, outX + start,
+                                    seg_winograd_output(m + index * count, mStride, outY + start, outX + start,
                                                         Int32(count), Int32(d), output.planePointer(o), Int32(output.height),
                                                         Int32(output.width), weights.bias[o], cap)
                                 }
