@@ -74,29 +74,31 @@ static void pack_b(const float *B, long ldb, const seg_positions *positions, int
     }
 }
 
-/// Stores one vector of the tile (16 columns from n, `count` of them valid) into row `row` of C:
-/// one masked vector access where the columns are contiguous there, element by element otherwise.
+/// Stores one vector of the tile (16 columns from n, `count` of them valid) into row `row` of C.
+/// Where the columns are a window, the vector is split at the window's row ends into runs that
+/// are contiguous in C, each one masked access (lane i of a run starting at lane `done` goes to
+/// the run's start + i - done, so the pointer is shifted back by `done`; masked-off lanes are
+/// never touched).
 __attribute__((target("avx512f")))
 static inline void store_vector(__m512 value, float *row, const float *extra, const seg_positions *positions, int n,
                                 int count, int accumulate, __m512 shift, float cap) {
     const __m512 zero = _mm512_setzero_ps();
-    if (!positions || n % positions->width + count <= positions->width) {
-        __mmask16 mask = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
-        long offset = column_offset(positions, n, 1);
-        __m512 v = _mm512_add_ps(value, shift);
-        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, row + offset));
-        if (extra) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, extra + offset));
-        if (cap > 0) v = _mm512_min_ps(_mm512_max_ps(v, zero), _mm512_set1_ps(cap));
-        _mm512_mask_storeu_ps(row + offset, mask, v);
-        return;
-    }
-    float lanes[16], shifts[16];
-    _mm512_storeu_ps(lanes, _mm512_add_ps(value, shift));
-    _mm512_storeu_ps(shifts, shift);
-    for (int i = 0; i < count; i++) {
-        long offset = column_offset(positions, n + i, 1);
-        float v = lanes[i] + (accumulate ? row[offset] : 0) + (extra ? extra[offset] : 0);
-        row[offset] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+    __m512 v = _mm512_add_ps(value, shift);
+    __mmask16 valid = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+    for (int done = 0; done < count;) {
+        int run = count - done;
+        if (positions) {
+            int left = positions->width - (n + done) % positions->width;  // columns to the window row's end
+            if (left < run) run = left;
+        }
+        __mmask16 mask = valid & (__mmask16)(((1u << run) - 1) << done);
+        long offset = column_offset(positions, n + done, 1) - done;
+        __m512 w = v;
+        if (accumulate) w = _mm512_add_ps(w, _mm512_maskz_loadu_ps(mask, row + offset));
+        if (extra) w = _mm512_add_ps(w, _mm512_maskz_loadu_ps(mask, extra + offset));
+        if (cap > 0) w = _mm512_min_ps(_mm512_max_ps(w, zero), _mm512_set1_ps(cap));
+        _mm512_mask_storeu_ps(row + offset, mask, w);
+        done += run;
     }
 }
 

@@ -67,10 +67,15 @@ final class GEMMTests: XCTestCase {
         }
     }
 
-    /// Columns that are a window of an image: B read from a 5-row x 37-column window of a 9x50
-    /// plane, C written into a window of a 6x40 plane, nothing outside the window touched.
+    /// Columns that are a window of an image: B read from a 5-row window of a 9x50 plane, C written
+    /// into a window of a 6x40 plane, nothing outside the window touched. 37 columns: vectors of 16
+    /// cross a window row's end; 5: one vector spans several rows.
     func testWindowedColumnsReadAndWriteOnlyTheWindow() {
-        let m = 11, k = 20, rows = 5, cols = 37
+        for cols in [37, 5] { checkWindow(cols: cols) }
+    }
+
+    func checkWindow(cols: Int) {
+        let m = 11, k = 20, rows = 5
         let inputW = 50, inputPlane = 9 * inputW, outputW = 40, outputPlane = 6 * outputW
         let a = randomValues(m * k), input = randomValues(k * inputPlane), start = randomValues(m * outputPlane)
         let inputOrigin = 2 * inputW + 7, outputOrigin = 1 * outputW + 2
@@ -96,7 +101,7 @@ final class GEMMTests: XCTestCase {
                     }
                 }
             }
-            XCTAssertLessThan(zip(output, expected).map { abs($0 - $1) }.max()!, 1e-4, "own kernel \(ownKernel)")
+            XCTAssertLessThan(zip(output, expected).map { abs($0 - $1) }.max()!, 1e-4, "own kernel \(ownKernel), \(cols) columns")
         }
     }
 }
