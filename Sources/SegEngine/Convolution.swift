@@ -109,12 +109,6 @@ public final class ConvWeights: @unchecked Sendable {
         return .panels(packed + rows.lowerBound * rowLength + column * GEMM.panelRows, stride: GEMM.panelRows * rowLength)
     }
 
-    /// The weight of output channel `o` at column `k` (tap * input channels + input channel) of its group's matrix.
-    func value(_ o: Int, _ k: Int) -> Float {
-        guard isPanelled else { return packed[o * rowLength + k] }
-        return packed[GEMM.panelIndex(row: o, column: k, stride: GEMM.panelRows * rowLength)]
-    }
-
     deinit { packed.deallocate() }
 }
 
@@ -387,12 +381,12 @@ private func fillColumnRow(_ row: UnsafeMutablePointer<Float>, plane: UnsafeMuta
 /// pass would double the traffic); other activations follow on the same plane.
 private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                            _ activation: Activation) {
-    let cap = Epilogue.fuses(activation) ? Epilogue(activation: activation).cap : 0
+    let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
     Parallel.forEach(input.channels) { c in
         seg_depthwise_plane(input.planePointer(c), Int32(input.height), Int32(input.width), output.planePointer(c),
                             Int32(output.height), Int32(output.width), weights.packed + c * weights.taps,
                             Int32(weights.kernelH), Int32(weights.kernelW), Int32(geometry.stride),
                             Int32(geometry.padding), Int32(geometry.dilation), weights.bias[c], cap)
-        if cap == 0 && activation != .identity { activation.apply(output.planePointer(c), count: output.plane, bias: 0) }
+        if !Epilogue.fuses(activation) { activation.apply(output.planePointer(c), count: output.plane, bias: 0) }
     }
 }

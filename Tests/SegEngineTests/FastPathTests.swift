@@ -34,8 +34,12 @@ final class FastPathTests: XCTestCase {
 
     func testWinogradEqualsIm2colOnRandomShapes() {
         defer { Winograd.enabled = true }
-        for (cin, cout, h, w, dilation, padding) in [(8, 8, 8, 8, 1, 1), (16, 24, 13, 17, 1, 1), (9, 11, 37, 29, 2, 2),
-                                                     (12, 8, 40, 33, 4, 4), (8, 16, 21, 19, 1, 0), (10, 8, 30, 31, 3, 1)] {
+        // The activations the transform fuses (ReLU, ReLU6, none) and one it leaves to a pass.
+        let activations: [Activation] = [.relu, .relu6, .identity, .hardswish, .relu, .sigmoid]
+        for (index, (cin, cout, h, w, dilation, padding)) in [(8, 8, 8, 8, 1, 1), (16, 24, 13, 17, 1, 1), (9, 11, 37, 29, 2, 2),
+                                                              (12, 8, 40, 33, 4, 4), (8, 16, 21, 19, 1, 0),
+                                                              (10, 8, 30, 31, 3, 1)].enumerated() {
+            let activation = activations[index]
             let x = random(cin, h, w)
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
                                       weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
@@ -44,12 +48,27 @@ final class FastPathTests: XCTestCase {
             let outH = geometry.outputSize(h, kernel: 3), outW = geometry.outputSize(w, kernel: 3)
             Winograd.enabled = true
             XCTAssertTrue(Winograd.applies(weights, geometry, outH: outH, outW: outW), "\(h)x\(w) d\(dilation)")
-            let fast = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let fast = conv2d(x, weights, geometry, activation: activation).toArray()
             Winograd.enabled = false
-            let reference = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let reference = conv2d(x, weights, geometry, activation: activation).toArray()
             let scale = reference.map(abs).max()!
             XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
-                              "\(cin)->\(cout) \(h)x\(w) d\(dilation) p\(padding)")
+                              "\(cin)->\(cout) \(h)x\(w) d\(dilation) p\(padding) \(activation)")
+        }
+    }
+
+    func testDepthwiseFusesEveryActivationLikeASeparatePass() {
+        let x = random(6, 11, 13)
+        let weights = ConvWeights(outChannels: 6, inChannels: 6, kernelH: 3, kernelW: 3, groups: 6,
+                                  weights: (0..<6 * 9).map { _ in Float.random(in: -1...1) },
+                                  bias: (0..<6).map { _ in Float.random(in: -1...1) })
+        for geometry in [ConvGeometry.same(kernel: 3), ConvGeometry(stride: 2, padding: 1, dilation: 2)] {
+            let plain = conv2d(x, weights, geometry)
+            for activation in Activation.allCases {
+                let fused = conv2d(x, weights, geometry, activation: activation).toArray()
+                let separate = activate(plain, activation).toArray()
+                XCTAssertLessThan(zip(fused, separate).map { abs($0 - $1) }.max()!, 1e-6, "\(activation) \(geometry)")
+            }
         }
     }
 
