@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3) transforms in plain C over arrays of LANES tiles (or output channels),
 // written so the compiler vectorises every inner loop; target_clones builds an AVX-512, an AVX2
 // and a baseline version and picks one at load time. (Swift's SIMD types compile to SSE for the
-// baseline x86-64 target, which made these transforms a third of Winograd's time.)
+// baseline x86-64 target; these transforms were then about half of Winograd's time.)
 #include "vector_kernels.h"
 
 #include <math.h>
