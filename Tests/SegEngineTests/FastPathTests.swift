@@ -51,7 +51,9 @@ final class FastPathTests: XCTestCase {
             let fast = conv2d(x, weights, geometry, activation: activation).toArray()
             Winograd.enabled = false
             let reference = conv2d(x, weights, geometry, activation: activation).toArray()
-            let scale = reference.map(abs).max()!
+            // Winograd's rounding error scales with the convolution's values before the activation
+            // (ReLU6 and sigmoid clamp the output far below them).
+            let scale = conv2d(x, weights, geometry).toArray().map(abs).max()!
             XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
                               "\(cin)->\(cout) \(h)x\(w) d\(dilation) p\(padding) \(activation)")
         }
