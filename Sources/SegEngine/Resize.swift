@@ -41,16 +41,17 @@ public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, s
         case .bilinear(let alignCorners):
             let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
             let xs = LinearTaps(input: input.width, output: width, alignCorners: alignCorners, scale: scale?.x)
-            // Separable: each input row is interpolated along x once (an upsampling reads it for
-            // several output rows), then each output row blends two of those rows, a loop over
-            // contiguous memory that vectorises.
+            // Separable: each input row that an output row reads is interpolated along x once (an
+            // upsampling reads it for several output rows, a downsampling skips some), then each
+            // output row blends two of those rows, a loop over contiguous memory that vectorises.
+            let rowsRead = Set(ys.low + ys.high).sorted()
             xs.low.withUnsafeBufferPointer { low in
                 xs.high.withUnsafeBufferPointer { high in
                     xs.weight.withUnsafeBufferPointer { weight in
                         Parallel.forEach(input.channels) { c in
                             let src = input.planePointer(c), dst = output.planePointer(c)
                             withScratch(input.height * width) { rows in
-                                for iy in 0..<input.height {
+                                for iy in rowsRead {
                                     let row = src + iy * input.width, out = rows + iy * width
                                     for ox in 0..<width {
                                         let left = row[low[ox]]
