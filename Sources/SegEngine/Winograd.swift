@@ -31,10 +31,17 @@ enum Winograd {
     /// blocks of output channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
     nonisolated(unsafe) static var filterBudget = 8 << 20
 
+    /// Transformed input and product tiles (V and M) of at most this many floats at once (48 MB):
+    /// larger maps go in chunks of tiles.
+    nonisolated(unsafe) static var tileBudget = columnTileBudget * 3 / 2
+
     /// Floats between the transformed tiles of consecutive points beyond what they hold: the 36
     /// matrices are often a power of two apart (channels x tiles), which puts every point's row of
     /// a channel in the same cache set, and the transforms read or write all 36 at once.
     static let matrixPadding = 32
+
+    /// Floats per row of V and M for `tiles` tiles: the transforms read and write whole vectors of 16.
+    static func vectorRow(_ tiles: Int) -> Int { (tiles + 15) / 16 * 16 }
 
     /// U_k[o][i] = (G g_{o,i} G^T)[k] for the output channels `channels` (whole panels): 36 matrices of
     /// the matrix kernel's panels, `matrixSize` floats apart (room for at least `channels`).
@@ -79,15 +86,17 @@ enum Winograd {
         let cin = weights.inChannels, cout = weights.outChannels, d = geometry.dilation
         let (origins, tiles) = tileOrigins(outH: output.height, outW: output.width, dilation: d, padding: geometry.padding)
         let block = min(GEMM.panelled(cout), max(GEMM.panelRows, filterBudget / (points * cin) / GEMM.panelRows * GEMM.panelRows))
-        let chunk = max(16, min(tiles, columnTileBudget * 3 / 2 / (points * (cin + block))))
+        let chunk = max(16, min(tiles, tileBudget / (points * (cin + block))))
         let size = block * cin  // floats per transformed matrix
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
+        let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
+        let workers = min(Parallel.threads, cin)
         origins.withUnsafeBufferPointer { origins in
             let (outY, outX, inY, inX) = (origins.baseAddress!, origins.baseAddress! + tiles,
                                           origins.baseAddress! + 2 * tiles, origins.baseAddress! + 3 * tiles)
             withScratch(points * size) { u in
-                withScratch(points * (cin * chunk + matrixPadding)) { v in
-                    withScratch(points * (block * chunk + matrixPadding)) { m in
+                withScratch(points * (cin * vectorRow(chunk) + matrixPadding)) { v in
+                    withScratch(points * (block * vectorRow(chunk) + matrixPadding)) { m in
                         // Each block of output channels transforms the input tiles again: cheaper than
                         // holding every transformed filter (blocks are many only for very deep inputs).
                         for first in stride(from: 0, to: cout, by: block) {
@@ -95,21 +104,28 @@ enum Winograd {
                             transformFilters(weights, channels: channels, into: u, matrixSize: size)
                             for start in stride(from: 0, to: tiles, by: chunk) {
                                 let count = min(chunk, tiles - start)
-                                let vStride = cin * count + matrixPadding, mStride = channels.count * count + matrixPadding
-                                Parallel.forEach(cin) { c in
-                                    seg_winograd_input(input.planePointer(c), Int32(input.height), Int32(input.width),
-                                                       Int32(d), inY + start, inX + start, Int32(count), v + c * count,
-                                                       vStride)
+                                let row = vectorRow(count)
+                                let vStride = cin * row + matrixPadding, mStride = channels.count * row + matrixPadding
+                                Parallel.forEach(workers) { worker in
+                                    withScratch(frameSize) { framed in
+                                        for c in cin * worker / workers..<cin * (worker + 1) / workers {
+                                            seg_winograd_input(input.planePointer(c), Int32(input.height), Int32(input.width),
+                                                               Int32(d), inY + start, inX + start, Int32(count), v + c * row,
+                                                               vStride, framed)
+                                        }
+                                    }
                                 }
                                 Parallel.forEach(points) { k in
-                                    GEMM.multiply(m: channels.count, n: count, k: cin,
+                                    // Every column of the rows, past the tiles too: M's padding then holds
+                                    // finite values (the output transform computes on them, then drops them).
+                                    GEMM.multiply(m: channels.count, n: row, k: cin,
                                                   a: .panels(u + k * size, stride: GEMM.panelRows * cin),
-                                                  b: v + k * vStride, ldb: count, c: m + k * mStride,
-                                                  ldc: count)
+                                                  b: v + k * vStride, ldb: row, c: m + k * mStride,
+                                                  ldc: row)
                                 }
                                 Parallel.forEach(channels.count) { index in
                                     let o = channels.lowerBound + index
-                                    seg_winograd_output(m + index * count, mStride, outY + start, outX + start,
+                                    seg_winograd_output(m + index * row, mStride, outY + start, outX + start,
                                                         Int32(count), Int32(d), output.planePointer(o), Int32(output.height),
                                                         Int32(output.width), weights.bias[o], cap)
                                 }

@@ -17,9 +17,69 @@ static inline void valid_outputs(int offset, int stride, int size, int count, in
     *high = last < count ? last : count;
 }
 
+static inline float clamp(float value, float cap) { return cap > 0 ? fminf(fmaxf(value, 0), cap) : value; }
+
+/// One output row of a 3x3 depthwise conv, the nine products of an output summed in registers and
+/// stored once: `rows` are the three input rows (an out-of-bounds row has zero weights), `w` the
+/// filter. Outputs low..<high read inside every row; the few at the edges check each column.
+/// Inlined with a constant stride, the stride-2 reads vectorise as de-interleaved loads.
+static inline __attribute__((always_inline)) void row_3x3(float *out, int out_w, const float *const rows[3],
+                                                           const float *w, int in_w, int stride, int dilation,
+                                                           int padding, int low, int high, float bias, float cap) {
+    const float *r0 = rows[0], *r1 = rows[1], *r2 = rows[2];
+    const int d = dilation;
+    for (int ox = low; ox < high; ox++) {
+        int x = ox * stride - padding;
+        float sum = bias + w[0] * r0[x] + w[1] * r0[x + d] + w[2] * r0[x + 2 * d] + w[3] * r1[x] + w[4] * r1[x + d]
+            + w[5] * r1[x + 2 * d] + w[6] * r2[x] + w[7] * r2[x + d] + w[8] * r2[x + 2 * d];
+        out[ox] = clamp(sum, cap);
+    }
+    for (int edge = 0; edge < 2; edge++) {  // left of the interior, then right of it
+        int first = edge ? (high > low ? high : low) : 0, last = edge ? out_w : (low < out_w ? low : out_w);
+        for (int ox = first; ox < last; ox++) {
+            float sum = bias;
+            for (int tx = 0; tx < 3; tx++) {
+                int x = ox * stride - padding + tx * d;
+                if (x >= 0 && x < in_w) sum += w[tx] * r0[x] + w[3 + tx] * r1[x] + w[6 + tx] * r2[x];
+            }
+            out[ox] = clamp(sum, cap);
+        }
+    }
+}
+
+/// The 3x3 kernels of MobileNets at stride 1 or 2: see row_3x3. Inlined, so each instruction set's
+/// version of seg_depthwise_plane has its own.
+static inline __attribute__((always_inline)) void plane_3x3(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
+                      int stride, int padding, int dilation, float bias, float cap) {
+    int low = 0, high = out_w;
+    for (int tx = 0; tx < 3; tx++) {  // the outputs whose every column tap reads inside
+        int tap_low, tap_high;
+        valid_outputs(tx * dilation - padding, stride, in_w, out_w, &tap_low, &tap_high);
+        low = tap_low > low ? tap_low : low;
+        high = tap_high < high ? tap_high : high;
+    }
+    for (int oy = 0; oy < out_h; oy++) {
+        const float *rows[3];
+        float w[9];
+        for (int ty = 0; ty < 3; ty++) {
+            int iy = oy * stride + ty * dilation - padding;
+            int inside = iy >= 0 && iy < in_h;
+            rows[ty] = in + (long)(inside ? iy : 0) * in_w;
+            for (int tx = 0; tx < 3; tx++) w[ty * 3 + tx] = inside ? filter[ty * 3 + tx] : 0;
+        }
+        float *row = out + (long)oy * out_w;
+        if (stride == 1) row_3x3(row, out_w, rows, w, in_w, 1, dilation, padding, low, high, bias, cap);
+        else row_3x3(row, out_w, rows, w, in_w, 2, dilation, padding, low, high, bias, cap);
+    }
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
                          int kh, int kw, int stride, int padding, int dilation, float bias, float cap) {
+    if (kh == 3 && kw == 3 && (stride == 1 || stride == 2)) {
+        plane_3x3(in, in_h, in_w, out, out_h, out_w, filter, stride, padding, dilation, bias, cap);
+        return;
+    }
     for (int oy = 0; oy < out_h; oy++) {
         float *row = out + (long)oy * out_w;
         memset(row, 0, sizeof(float) * out_w);
@@ -39,9 +99,6 @@ void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int ou
                 }
             }
         }
-        for (int ox = 0; ox < out_w; ox++) {
-            float value = row[ox] + bias;
-            row[ox] = cap > 0 ? fminf(fmaxf(value, 0), cap) : value;
-        }
+        for (int ox = 0; ox < out_w; ox++) row[ox] = clamp(row[ox] + bias, cap);
     }
 }

@@ -74,6 +74,28 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testDepthwiseEqualsTheDenseConvWithADiagonalFilter() {
+        let channels = 3
+        let filters = (0..<channels * 9).map { _ in Float.random(in: -1...1) }
+        let bias = (0..<channels).map { _ in Float.random(in: -1...1) }
+        let depthwise = ConvWeights(outChannels: channels, inChannels: channels, kernelH: 3, kernelW: 3, groups: channels,
+                                    weights: filters, bias: bias)
+        // The same filters as a dense conv (zero across channels): the matrix-product paths compute it.
+        var diagonal = [Float](repeating: 0, count: channels * channels * 9)
+        for c in 0..<channels { for t in 0..<9 { diagonal[(c * channels + c) * 9 + t] = filters[c * 9 + t] } }
+        let dense = ConvWeights(outChannels: channels, inChannels: channels, kernelH: 3, kernelW: 3, weights: diagonal, bias: bias)
+        // Widths past a vector (the interior of a row), odd sizes, both strides, dilation and no padding.
+        for (h, w, stride, padding, dilation) in [(7, 45, 1, 1, 1), (9, 50, 2, 1, 1), (12, 37, 1, 2, 2), (11, 67, 2, 2, 2),
+                                                  (5, 6, 2, 0, 1), (8, 33, 1, 0, 1), (4, 4, 1, 4, 4)] {
+            let x = random(channels, h, w)
+            let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
+            let fast = conv2d(x, depthwise, geometry, activation: .relu6).toArray()
+            let reference = conv2d(x, dense, geometry, activation: .relu6).toArray()
+            XCTAssertEqual(fast.count, reference.count)
+            XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()!, 1e-5, "\(h)x\(w) \(geometry)")
+        }
+    }
+
     func testWinogradInBlocksOfOutputChannelsEqualsOneBlock() {
         let budget = Winograd.filterBudget
         defer { Winograd.filterBudget = budget }
@@ -90,6 +112,25 @@ final class FastPathTests: XCTestCase {
         let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
         XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
         XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-5)
+    }
+
+    func testWinogradInChunksOfTilesEqualsOneChunk() {
+        let budget = Winograd.tileBudget
+        defer { Winograd.tileBudget = budget }
+        let (cin, cout) = (10, 12)
+        let x = random(cin, 37, 45)
+        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
+                                  weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
+                                  bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+        for geometry in [ConvGeometry(padding: 1), ConvGeometry(padding: 2, dilation: 2), ConvGeometry(padding: 0)] {
+            Winograd.tileBudget = budget
+            let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
+            // Chunks of 16 tiles: each chunk frames its own part of the input (the last chunk is partial).
+            Winograd.tileBudget = 1
+            let chunked = conv2d(x, weights, geometry, activation: .relu).toArray()
+            XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
+            XCTAssertLessThan(zip(whole, chunked).map { abs($0 - $1) }.max()!, 1e-5, "\(geometry)")
+        }
     }
 
     /// The kernel kinds one call ran, from the profile.

@@ -16,12 +16,15 @@ void seg_winograd_filters(const float *source, int cin, float *target, long k_st
 
 /// V_k = (B^T p B)[k] for `count` tiles of one channel: patch element (r, s) of tile t is
 /// plane[(origin_y[t] + d r) * width + origin_x[t] + d s], zero outside the plane; V_k of tile t
-/// goes to v[k * k_stride + t].
+/// goes to v[k * k_stride + t], whole vectors: the rows need room for `count` rounded up to 16
+/// (the values past `count` are not tiles). `framed` is scratch for the patches' rows and columns of the plane:
+/// room for (rows + 5d) x (columns + 5d) floats, where the origins span `rows` x `columns`.
 void seg_winograd_input(const float *plane, int height, int width, int dilation, const int *origin_y,
-                        const int *origin_x, int count, float *v, long k_stride);
+                        const int *origin_x, int count, float *v, long k_stride, float *framed);
 
 /// Y = A^T M A + bias for `count` tiles of one output channel, clamped to [0, cap] when cap > 0
-/// (INFINITY: ReLU, 6: ReLU6): M_k of tile t at m[k * k_stride + t]; output (u, x) of tile t goes
+/// (INFINITY: ReLU, 6: ReLU6): M_k of tile t at m[k * k_stride + t], read as whole vectors (`count`
+/// rounded up to 16 values, the rest ignored); output (u, x) of tile t goes
 /// to plane[(origin_y[t] + d u) * width + origin_x[t] + d x] where that lies inside the plane.
 void seg_winograd_output(const float *m, long k_stride, const int *origin_y, const int *origin_x, int count,
                          int dilation, float *plane, int height, int width, float bias, float cap);
