@@ -17,7 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 
-enum { MR = 8, NR = 48, KC = 384, NC = 480, PREFETCH = 8 };  // PREFETCH: steps of depth ahead
+enum { MR = 8, NR = 48, KC = 384, NC = 480, PREFETCH = 8, PACK_AHEAD = 4 };  // PREFETCH: steps of depth ahead
 
 int seg_gemm_supported(void) {
     __builtin_cpu_init();
@@ -90,6 +90,9 @@ static void pack_b(const float *B, long ldb, const seg_positions *positions, int
     int tail = slivers * NR - cols;  // columns past the end of the last sliver
     for (int k = 0; k < depth; k++) {
         const float *row = B + (long)(k0 + k) * ldb;
+        if (k + PACK_AHEAD < depth)  // rows are pages apart, which the prefetcher does not cross: ask ahead
+            for (int r = 0; r < count; r++)
+                for (int j = 0; j < runs[r].count; j += 16) _mm_prefetch((const char *)(row + PACK_AHEAD * ldb + runs[r].offset + j), _MM_HINT_T0);
         for (int sliver = 0; sliver < slivers; sliver++) {
             float *target = packed + (size_t)sliver * NR * depth + (size_t)k * NR;
             int first = first_run[sliver];
