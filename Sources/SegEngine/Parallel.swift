@@ -1,6 +1,7 @@
 import BLASShim
 import Dispatch
 import Foundation
+import Synchronization
 
 /// The engine's threads. Kernels split their work with `Parallel.forEach`; OpenBLAS itself runs
 /// single-threaded inside those workers, because its own threads busy-wait between calls and
@@ -19,7 +20,9 @@ public enum Parallel {
         threads = configure(max(1, count))
     }
 
-    /// Calls `body(i)` for every `i` in `0..<count`, split into one contiguous chunk per thread.
+    /// Calls `body(i)` for every `i` in `0..<count`, in order, each thread taking the next index
+    /// when it is done with one: a core the host slows down (this machine's cores run at times
+    /// 1.5x apart) then does less of the work instead of holding the others up at the end.
     /// Bodies must write disjoint memory.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {
         let workers = min(threads, count)
@@ -27,10 +30,13 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            let start = count * worker / workers
-            let end = count * (worker + 1) / workers
-            for i in start..<end { body(i) }
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= count { break }
+                body(i)
+            }
         }
     }
 }
