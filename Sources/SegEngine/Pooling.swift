@@ -1,3 +1,5 @@
+import VectorKernels
+
 /// Output length of a pooling window, PyTorch's rule (Caffe's pools are the `ceilMode` case):
 /// in ceil mode the last window must still start inside the input or its left padding.
 public func pooledSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dilation: Int = 1, ceilMode: Bool) -> Int {
@@ -49,50 +51,15 @@ func separableMaxPool(_ input: Tensor, kernel: Int, padding: Int) -> Tensor {
     return output
 }
 
-/// Max pooling window by window (any stride, dilation, ceil mode).
+/// Max pooling window by window (any stride, dilation, ceil mode), a plane per call of the C kernel.
 func windowMaxPool(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, dilation: Int = 1,
-                      ceilMode: Bool = false) -> Tensor {
+                   ceilMode: Bool = false) -> Tensor {
     let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     let output = Tensor(channels: input.channels, height: outH, width: outW)
-    // Outputs whose whole window lies inside the input skip the bounds checks (the bulk of a map).
-    let span = (kernel - 1) * dilation
-    func inside(_ size: Int, _ count: Int) -> Range<Int> {
-        let low = min(count, ceilDiv(padding, stride)), high = max(low, min(count, floorDiv(size - 1 - span + padding, stride) + 1))
-        return low..<high
-    }
-    let rows = inside(input.height, outH), cols = inside(input.width, outW)
     Parallel.forEach(input.channels) { c in
-        let src = input.planePointer(c), dst = output.planePointer(c)
-        for oy in 0..<outH {
-            for ox in 0..<outW {
-                if rows.contains(oy) && cols.contains(ox) {
-                    let corner = src + (oy * stride - padding) * input.width + ox * stride - padding
-                    var best = -Float.infinity
-                    for ky in 0..<kernel {
-                        let row = corner + ky * dilation * input.width
-                        for kx in 0..<kernel {
-                            let v = row[kx * dilation]
-                            if v > best || v.isNaN { best = v }
-                        }
-                    }
-                    dst[oy * outW + ox] = best
-                    continue
-                }
-                var best = -Float.infinity
-                for ky in 0..<kernel {
-                    let iy = oy * stride - padding + ky * dilation
-                    if iy < 0 || iy >= input.height { continue }
-                    for kx in 0..<kernel {
-                        let ix = ox * stride - padding + kx * dilation
-                        if ix < 0 || ix >= input.width { continue }
-                        let v = src[iy * input.width + ix]
-                        if v > best || v.isNaN { best = v }
-                    }
-                }
-                dst[oy * outW + ox] = best
-            }
-        }
+        seg_max_pool_plane(input.planePointer(c), Int32(input.height), Int32(input.width), output.planePointer(c), Int32(outH),
+                           Int32(outW), Int32(kernel), Int32(stride), Int32(padding), Int32(dilation))
     }
     return output
 }
@@ -139,7 +106,11 @@ public func adaptiveAvgPool2d(_ input: Tensor, height outH: Int, width outW: Int
                 for ox in 0..<outW {
                     let x0 = ox * input.width / outW, x1 = ceilDiv((ox + 1) * input.width, outW)
                     var sum: Float = 0
-                    for y in y0..<y1 { for x in x0..<x1 { sum += src[y * input.width + x] } }
+                    if x0 == 0 && x1 == input.width {  // whole rows: one run (global pooling: the plane)
+                        sum = seg_sum(src + y0 * input.width, (y1 - y0) * input.width)
+                    } else {
+                        for y in y0..<y1 { sum += seg_sum(src + y * input.width + x0, x1 - x0) }
+                    }
                     dst[oy * outW + ox] = sum / Float((y1 - y0) * (x1 - x0))
                 }
             }

@@ -2,20 +2,10 @@
 // instruction set (see winograd.c): these layers do little arithmetic per byte, so the loop
 // overhead and SSE width of the Swift version were most of their time.
 #include "vector_kernels.h"
+#include "window.h"
 
 #include <math.h>
 #include <string.h>
-
-static inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
-/// The outputs o in [0, count) whose tap at offset `offset` (k * dilation - padding) reads inside
-/// [0, size): 0 <= o * stride + offset < size. Empty when *low >= *high.
-static inline void valid_outputs(int offset, int stride, int size, int count, int *low, int *high) {
-    int first = -floor_div(offset, stride);  // ceil(-offset / stride)
-    int last = floor_div(size - 1 - offset, stride) + 1;
-    *low = first > 0 ? first : 0;
-    *high = last < count ? last : count;
-}
 
 static inline float clamp(float value, float cap) { return cap > 0 ? fminf(fmaxf(value, 0), cap) : value; }
 

@@ -196,6 +196,47 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testStridedMaxPoolEqualsTheWindowLoop() {
+        // Rows wide enough for the vector loops; the ResNet stem's 3x3 stride 2 and a generic window.
+        for (kernel, stride, padding, dilation, h, w) in [(3, 2, 1, 1, 9, 75), (3, 2, 1, 1, 6, 64), (2, 2, 0, 1, 5, 70),
+                                                          (3, 3, 1, 2, 11, 53)] {
+            let x = random(2, h, w)
+            x[1, 2, 40] = .nan
+            let pooled = maxPool2d(x, kernel: kernel, stride: stride, padding: padding, dilation: dilation)
+            for c in 0..<2 {
+                for oy in 0..<pooled.height {
+                    for ox in 0..<pooled.width {
+                        var best = -Float.infinity
+                        for ky in 0..<kernel {
+                            for kx in 0..<kernel {
+                                let y = oy * stride - padding + ky * dilation, xx = ox * stride - padding + kx * dilation
+                                if y >= 0 && y < h && xx >= 0 && xx < w && (x[c, y, xx] > best || x[c, y, xx].isNaN) {
+                                    best = x[c, y, xx]
+                                }
+                            }
+                        }
+                        let value = pooled[c, oy, ox]
+                        XCTAssertTrue(value == best || (value.isNaN && best.isNaN),
+                                      "k\(kernel) s\(stride) \(h)x\(w) at \(c),\(oy),\(ox): \(value) vs \(best)")
+                    }
+                }
+            }
+            XCTAssertTrue(pooled.toArray().contains { $0.isNaN }, "the NaN reaches the output")
+        }
+    }
+
+    func testAveragePoolsOverLargeWindowsEqualTheDoubleSums() {
+        let x = random(3, 37, 61)
+        let global = globalAveragePool(x), cells = adaptiveAvgPool2d(x, height: 2, width: 3)
+        for c in 0..<3 {
+            let plane = (0..<37).flatMap { y in (0..<61).map { Double(x[c, y, $0]) } }
+            XCTAssertEqual(Double(global[c, 0, 0]), plane.reduce(0, +) / Double(plane.count), accuracy: 1e-6)
+            // Cell (1, 2): rows 18..<37, columns 40..<61 (part rows: a sum per row).
+            let cell = (18..<37).flatMap { y in (40..<61).map { Double(x[c, y, $0]) } }
+            XCTAssertEqual(Double(cells[c, 1, 2]), cell.reduce(0, +) / Double(cell.count), accuracy: 1e-6)
+        }
+    }
+
     func testSeparableMaxPoolEqualsTheWindowedOne() {
         for (kernel, padding, h, w) in [(5, 2, 6, 7), (3, 1, 1, 9), (5, 2, 13, 4), (2, 0, 5, 5), (3, 0, 4, 6)] {
             let x = random(3, h, w)

@@ -35,4 +35,12 @@ void seg_winograd_output(const float *m, long k_stride, const int *origin_y, con
 void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
                          int kh, int kw, int stride, int padding, int dilation, float bias, float cap);
 
+/// One channel of max pooling: out (out_h x out_w) = the max over each kernel x kernel window of
+/// `in` (stride, padding, dilation; padding and taps past the input are left out, a NaN wins).
+void seg_max_pool_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, int kernel, int stride,
+                        int padding, int dilation);
+
+/// The sum of `count` floats (in 32 interleaved partial sums: average pooling over whole planes).
+float seg_sum(const float *values, long count);
+
 #endif

@@ -1,0 +1,16 @@
+// Where a sliding window's taps fall, shared by the per-plane kernels (depthwise.c, pooling.c).
+#ifndef SEGVIEW_WINDOW_H
+#define SEGVIEW_WINDOW_H
+
+static inline int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/// The outputs o in [0, count) whose tap at offset `offset` (k * dilation - padding) reads inside
+/// [0, size): 0 <= o * stride + offset < size. Empty when *low >= *high.
+static inline void valid_outputs(int offset, int stride, int size, int count, int *low, int *high) {
+    int first = -floor_div(offset, stride);  // ceil(-offset / stride)
+    int last = floor_div(size - 1 - offset, stride) + 1;
+    *low = first > 0 ? first : 0;
+    *high = last < count ? last : count;
+}
+
+#endif
