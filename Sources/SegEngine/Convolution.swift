@@ -190,43 +190,51 @@ nonisolated(unsafe) var tapwiseEnabled = true
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
 /// the window would otherwise read. Stride 1: the product reads the tap's window of the input and
-/// writes the window of the output in place, threads taking a share of its rows each.
+/// writes the window of the output in place. The output goes in bands of rows, one thread each:
+/// a band of every channel stays in L2 while all the taps add to it, then takes bias and
+/// activation (tap by tap over the whole output, each of ASPP's 54 passes over it went to L3).
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
     let cin = weights.inChannels, cout = weights.outChannels
-    let outW = output.width
-    output.data.update(repeating: 0, count: output.count)
-    for tap in 0..<weights.taps {
+    let outH = output.height, outW = output.width
+    // The taps that reach the output: the output rows and columns each reaches, where it reads from.
+    let taps: [(index: Int, rows: Range<Int>, cols: Range<Int>, offsetY: Int, offsetX: Int)] = (0..<weights.taps).compactMap { tap in
         let ky = tap / weights.kernelW, kx = tap % weights.kernelW
-        let rows = geometry.validOutputs(tap: ky, input: input.height, output: output.height)
+        let rows = geometry.validOutputs(tap: ky, input: input.height, output: outH)
         let cols = geometry.validOutputs(tap: kx, input: input.width, output: outW)
-        guard !rows.isEmpty && !cols.isEmpty else { continue }
-        let offsetY = ky * geometry.dilation - geometry.padding, offsetX = kx * geometry.dilation - geometry.padding
-        let window = Window(width: cols.count, inputRow: input.width, outputRow: outW)
-        func product(channels: Range<Int>, rows part: Range<Int>) {
-            GEMM.multiply(m: channels.count, n: part.count * cols.count, k: cin,
-                          a: weights.operand(rows: channels, column: tap * cin),
-                          b: input.data + (part.lowerBound + offsetY) * input.width + cols.lowerBound + offsetX,
+        guard !rows.isEmpty && !cols.isEmpty else { return nil }
+        return (tap, rows, cols, ky * geometry.dilation - geometry.padding, kx * geometry.dilation - geometry.padding)
+    }
+    func accumulate(channels: Range<Int>, rows band: Range<Int>) {
+        for c in channels { (output.planePointer(c) + band.lowerBound * outW).update(repeating: 0, count: band.count * outW) }
+        for tap in taps {
+            let part = band.clamped(to: tap.rows)
+            guard !part.isEmpty else { continue }
+            GEMM.multiply(m: channels.count, n: part.count * tap.cols.count, k: cin,
+                          a: weights.operand(rows: channels, column: tap.index * cin),
+                          b: input.data + (part.lowerBound + tap.offsetY) * input.width + tap.cols.lowerBound + tap.offsetX,
                           ldb: input.plane, c: output.data + channels.lowerBound * output.plane + part.lowerBound * outW
-                              + cols.lowerBound, ldc: output.plane, window: window, accumulate: true)
+                              + tap.cols.lowerBound, ldc: output.plane,
+                          window: Window(width: tap.cols.count, inputRow: input.width, outputRow: outW), accumulate: true)
         }
-        // Threads share the tap's rows when it reaches many outputs, its output channels (whole
-        // panels) when it reaches few (corner taps of a large dilation), so each product stays wide.
-        let panelRows = GEMM.panelRows
-        let splitRows = rows.count * cols.count >= 1024 * Parallel.threads || cout < 2 * panelRows * Parallel.threads
-        let workers = min(Parallel.threads, splitRows ? rows.count : cout / panelRows)
-        Parallel.forEach(workers) { worker in
-            if splitRows {
-                product(channels: 0..<cout, rows: rows.lowerBound + rows.count * worker / workers
-                            ..< rows.lowerBound + rows.count * (worker + 1) / workers)
-            } else {
-                let panels = (cout + panelRows - 1) / panelRows
-                product(channels: min(cout, panels * worker / workers * panelRows)
-                            ..< min(cout, panels * (worker + 1) / workers * panelRows), rows: rows)
-            }
+        for c in channels {
+            activation.apply(output.planePointer(c) + band.lowerBound * outW, count: band.count * outW, bias: weights.bias[c])
         }
     }
-    Parallel.forEach(cout) { c in activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c]) }
+    // Bands of about 512 outputs; on maps too small for two bands a thread, threads share the
+    // output channels (whole panels) instead, so each product stays wide.
+    let bandRows = max(1, 512 / outW), bands = (outH + bandRows - 1) / bandRows
+    let panelRows = GEMM.panelRows
+    if bands >= 2 * Parallel.threads || cout < 2 * panelRows * Parallel.threads {
+        Parallel.forEach(bands) { band in accumulate(channels: 0..<cout, rows: band * bandRows..<min(outH, (band + 1) * bandRows)) }
+    } else {
+        let panels = (cout + panelRows - 1) / panelRows
+        Parallel.forEach(Parallel.threads) { worker in
+            let channels = min(cout, panels * worker / Parallel.threads * panelRows)
+                ..< min(cout, panels * (worker + 1) / Parallel.threads * panelRows)
+            if !channels.isEmpty { accumulate(channels: channels, rows: 0..<outH) }
+        }
+    }
 }
 
 /// Adds the bias (when given) and applies the activation to output positions `start..<start+count` of channels `channels`.

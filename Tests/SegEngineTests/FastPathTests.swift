@@ -148,7 +148,8 @@ final class FastPathTests: XCTestCase {
             GEMM.ownKernel = ownKernel
             for (cin, cout, h, w, kernel, dilation, padding) in [(32, 20, 9, 11, 3, 6, 6), (40, 8, 7, 13, 3, 4, 4),
                                                                  (33, 16, 5, 5, 3, 12, 12), (36, 9, 10, 8, 5, 3, 6),
-                                                                 (48, 70, 23, 61, 3, 12, 12)] {
+                                                                 (48, 70, 23, 61, 3, 12, 12), (32, 17, 41, 30, 3, 12, 12),
+                                                                 (32, 64, 6, 9, 3, 2, 2)] {
                 let x = random(cin, h, w)
                 let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
                                           weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
