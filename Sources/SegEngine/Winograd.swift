@@ -85,8 +85,14 @@ enum Winograd {
                      activation: Activation) {
         let cin = weights.inChannels, cout = weights.outChannels, d = geometry.dilation
         let (origins, tiles) = tileOrigins(outH: output.height, outW: output.width, dilation: d, padding: geometry.padding)
-        let block = min(GEMM.panelled(cout), max(GEMM.panelRows, filterBudget / (points * cin) / GEMM.panelRows * GEMM.panelRows))
-        let chunk = max(16, min(tiles, tileBudget / (points * (cin + block))))
+        // Blocks of output channels and chunks of tiles as even as the budgets allow: a narrow last
+        // one makes thin products (FCN's head at 360x480: chunks of 154 and 26 tiles).
+        let widestBlock = max(GEMM.panelRows, filterBudget / (points * cin) / GEMM.panelRows * GEMM.panelRows)
+        let blocks = (cout + widestBlock - 1) / widestBlock
+        let block = GEMM.panelled((cout + blocks - 1) / blocks)
+        let widestChunk = max(16, tileBudget / (points * (cin + block)))
+        let chunks = (tiles + widestChunk - 1) / widestChunk
+        let chunk = (tiles + chunks - 1) / chunks
         let size = block * cin  // floats per transformed matrix
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
         let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
