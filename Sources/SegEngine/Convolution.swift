@@ -316,11 +316,12 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
             let count = min(tile, output.plane - start)
             Parallel.forEach(rows) { row in
                 let tap = activeTaps[row / cin], channel = row % cin
-                fillColumnRow(columns + row * count, plane: inputBase + channel * input.plane,
-                              inputW: input.width, outW: outW,
-                              tapY: tap / weights.kernelW, tapX: tap % weights.kernelW,
-                              validY: rowRanges[tap / weights.kernelW], validX: colRanges[tap % weights.kernelW],
-                              geometry: geometry, start: start, count: count)
+                let tapY = tap / weights.kernelW, tapX = tap % weights.kernelW
+                let validY = rowRanges[tapY], validX = colRanges[tapX]
+                seg_im2col_row(columns + row * count, inputBase + channel * input.plane, Int32(input.width), Int32(outW),
+                               Int32(tapY * geometry.dilation - geometry.padding), Int32(tapX * geometry.dilation - geometry.padding),
+                               Int32(geometry.stride), Int32(validY.lowerBound), Int32(validY.upperBound),
+                               Int32(validX.lowerBound), Int32(validX.upperBound), start, count)
             }
             let workers = max(1, min(Parallel.threads, count / 64))
             Parallel.forEach(workers) { worker in
@@ -346,41 +347,6 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
             }
             start += count
         }
-    }
-}
-
-/// Writes, for output positions `start..<start+count`, the input value that tap (tapY, tapX) reads.
-@inline(__always)
-private func fillColumnRow(_ row: UnsafeMutablePointer<Float>, plane: UnsafeMutablePointer<Float>,
-                           inputW: Int, outW: Int, tapY: Int, tapX: Int,
-                           validY: Range<Int>, validX: Range<Int>, geometry: ConvGeometry,
-                           start: Int, count: Int) {
-    let s = geometry.stride
-    let offsetY = tapY * geometry.dilation - geometry.padding
-    let offsetX = tapX * geometry.dilation - geometry.padding
-    var position = start
-    let end = start + count
-    while position < end {
-        let oy = position / outW
-        let firstX = position - oy * outW
-        let lastX = min(outW, firstX + (end - position))
-        let dst = row + (position - start)
-        let n = lastX - firstX
-        if !validY.contains(oy) {
-            dst.update(repeating: 0, count: n)
-        } else {
-            let src = plane + (oy * s + offsetY) * inputW
-            let lo = min(max(validX.lowerBound, firstX), lastX)
-            let hi = max(min(validX.upperBound, lastX), lo)
-            if lo > firstX { dst.update(repeating: 0, count: lo - firstX) }
-            if s == 1 {
-                if hi > lo { (dst + (lo - firstX)).update(from: src + lo + offsetX, count: hi - lo) }
-            } else {
-                for ox in lo..<hi { dst[ox - firstX] = src[ox * s + offsetX] }
-            }
-            if lastX > hi { (dst + (hi - firstX)).update(repeating: 0, count: lastX - hi) }
-        }
-        position += n
     }
 }
 
