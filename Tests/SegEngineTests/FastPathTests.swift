@@ -9,6 +9,13 @@ final class FastPathTests: XCTestCase {
         Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2) })
     }
 
+    /// A dense conv's weights and bias, random.
+    func randomWeights(_ cin: Int, _ cout: Int, kernel: Int = 3) -> ConvWeights {
+        ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
+                    weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
+                    bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+    }
+
     func testDiagonalTransposedConvEqualsTheFullProduct() {
         // The last case needs two tiles of input positions (16 x 256 rows of columns), the second
         // starting inside a row.
@@ -41,9 +48,7 @@ final class FastPathTests: XCTestCase {
                                                               (10, 8, 30, 31, 3, 1)].enumerated() {
             let activation = activations[index]
             let x = random(cin, h, w)
-            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
-                                      weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
-                                      bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+            let weights = randomWeights(cin, cout)
             let geometry = ConvGeometry(padding: padding, dilation: dilation)
             let outH = geometry.outputSize(h, kernel: 3), outW = geometry.outputSize(w, kernel: 3)
             Winograd.enabled = true
@@ -101,9 +106,7 @@ final class FastPathTests: XCTestCase {
         defer { Winograd.filterBudget = budget }
         let (cin, cout) = (12, 21)
         let x = random(cin, 19, 23)
-        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
-                                  weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
-                                  bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+        let weights = randomWeights(cin, cout)
         let geometry = ConvGeometry(padding: 1)
         let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
         // Room for two panels' filters: blocks of 16 and 5 output channels (the last one narrower
@@ -119,9 +122,7 @@ final class FastPathTests: XCTestCase {
         defer { Winograd.tileBudget = budget }
         let (cin, cout) = (10, 12)
         let x = random(cin, 37, 45)
-        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
-                                  weights: (0..<cout * cin * 9).map { _ in Float.random(in: -0.5...0.5) },
-                                  bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+        let weights = randomWeights(cin, cout)
         for geometry in [ConvGeometry(padding: 1), ConvGeometry(padding: 2, dilation: 2), ConvGeometry(padding: 0)] {
             Winograd.tileBudget = budget
             let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
@@ -151,9 +152,7 @@ final class FastPathTests: XCTestCase {
                                                                  (48, 70, 23, 61, 3, 12, 12), (32, 17, 41, 30, 3, 12, 12),
                                                                  (32, 64, 6, 9, 3, 2, 2)] {
                 let x = random(cin, h, w)
-                let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
-                                          weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
-                                          bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+                let weights = randomWeights(cin, cout, kernel: kernel)
                 let geometry = ConvGeometry(padding: padding, dilation: dilation)
                 tapwiseThreshold = 1.01  // always
                 tapwiseEnabled = true
@@ -183,9 +182,7 @@ final class FastPathTests: XCTestCase {
                                                         (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
                                                         (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
                 let x = random(cin, h, w)
-                let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
-                                          weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
-                                          bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+                let weights = randomWeights(cin, cout, kernel: kernel)
                 let plain = conv2d(x, weights, geometry)
                 let shortcut = random(cout, plain.height, plain.width)
                 let fused = conv2d(x, weights, geometry, activation: .relu, adding: shortcut).toArray()
