@@ -190,7 +190,7 @@ nonisolated(unsafe) var tapwiseEnabled = true
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
 /// the window would otherwise read. Stride 1: the product reads the tap's window of the input and
-/// writes the window of the output in place. The output goes in bands of rows, one thread each:
+/// writes the window of the output in place. The output goes in bands of rows, a thread per band:
 /// a band of every channel stays in L2 while all the taps add to it, then takes bias and
 /// activation (tap by tap over the whole output, each of ASPP's 54 passes over it went to L3).
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,

@@ -96,7 +96,7 @@ enum Winograd {
         let size = block * cin  // floats per transformed matrix
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
         let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
-        let workers = min(Parallel.threads, cin)
+        let channelGroups = min(cin, 4 * Parallel.threads)
         origins.withUnsafeBufferPointer { origins in
             let (outY, outX, inY, inX) = (origins.baseAddress!, origins.baseAddress! + tiles,
                                           origins.baseAddress! + 2 * tiles, origins.baseAddress! + 3 * tiles)
@@ -112,9 +112,9 @@ enum Winograd {
                                 let count = min(chunk, tiles - start)
                                 let row = vectorRow(count)
                                 let vStride = cin * row + matrixPadding, mStride = channels.count * row + matrixPadding
-                                Parallel.forEach(workers) { worker in
+                                Parallel.forEach(channelGroups) { group in  // each group frames its planes in turn
                                     withScratch(frameSize) { framed in
-                                        for c in cin * worker / workers..<cin * (worker + 1) / workers {
+                                        for c in cin * group / channelGroups..<cin * (group + 1) / channelGroups {
                                             seg_winograd_input(input.planePointer(c), Int32(input.height), Int32(input.width),
                                                                Int32(d), inY + start, inX + start, Int32(count), v + c * row,
                                                                vStride, framed)
