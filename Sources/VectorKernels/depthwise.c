@@ -41,13 +41,8 @@ static inline __attribute__((always_inline)) void row_3x3(float *out, int out_w,
 /// version of seg_depthwise_plane has its own.
 static inline __attribute__((always_inline)) void plane_3x3(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
                       int stride, int padding, int dilation, float bias, float cap) {
-    int low = 0, high = out_w;
-    for (int tx = 0; tx < 3; tx++) {  // the outputs whose every column tap reads inside
-        int tap_low, tap_high;
-        valid_outputs(tx * dilation - padding, stride, in_w, out_w, &tap_low, &tap_high);
-        low = tap_low > low ? tap_low : low;
-        high = tap_high < high ? tap_high : high;
-    }
+    int low, high;
+    inner_outputs(3, dilation, padding, stride, in_w, out_w, &low, &high);
     for (int oy = 0; oy < out_h; oy++) {
         const float *rows[3];
         float w[9];

@@ -1,5 +1,6 @@
-// Max pooling, one channel at a time, and sums for average pooling, for the compiler to vectorise per instruction set (see
-// depthwise.c): window by window in Swift, the ResNet stem's pool took about 1 % of a pass.
+// Max pooling, one channel at a time, and sums for average pooling, for the compiler to vectorise
+// per instruction set (see depthwise.c): window by window in Swift, the ResNet stem's pool took
+// about 1 % of a pass.
 #include "vector_kernels.h"
 #include "window.h"
 
@@ -22,13 +23,8 @@ static inline __attribute__((always_inline)) void fold_row(float *out, int out_w
 /// the compiler reads the row as de-interleaved vectors (tap by tap, each read was a gather).
 static inline __attribute__((always_inline)) void fold_row_3x3_stride2(float *out, int out_w, const float *row,
                                                                         int in_w, int padding) {
-    int low = 0, high = out_w;
-    for (int kx = 0; kx < 3; kx++) {  // the outputs whose three taps all read inside
-        int tap_low, tap_high;
-        valid_outputs(kx - padding, 2, in_w, out_w, &tap_low, &tap_high);
-        low = tap_low > low ? tap_low : low;
-        high = tap_high < high ? tap_high : high;
-    }
+    int low, high;
+    inner_outputs(3, 1, padding, 2, in_w, out_w, &low, &high);
     for (int ox = low; ox < high; ox++) {
         const float *window = row + 2 * ox - padding;
         out[ox] = larger(larger(larger(out[ox], window[0]), window[1]), window[2]);

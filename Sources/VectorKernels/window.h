@@ -13,4 +13,18 @@ static inline void valid_outputs(int offset, int stride, int size, int count, in
     *high = last < count ? last : count;
 }
 
+/// The outputs o in [0, count) whose every tap k in [0, taps), at offset k * dilation - padding,
+/// reads inside [0, size): the interior a kernel can compute without bounds checks.
+static inline void inner_outputs(int taps, int dilation, int padding, int stride, int size, int count, int *low,
+                                 int *high) {
+    *low = 0;
+    *high = count;
+    for (int k = 0; k < taps; k++) {
+        int tap_low, tap_high;
+        valid_outputs(k * dilation - padding, stride, size, count, &tap_low, &tap_high);
+        *low = tap_low > *low ? tap_low : *low;
+        *high = tap_high < *high ? tap_high : *high;
+    }
+}
+
 #endif
