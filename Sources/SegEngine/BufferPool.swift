@@ -15,6 +15,10 @@ public final class BufferPool: @unchecked Sendable {
     /// An idle buffer serves a request of at least 1/reuseFactor of its capacity.
     static let reuseFactor = 4
 
+    /// Buffers start on a cache line. malloc's large blocks start 16 bytes past a page, so every
+    /// vector a kernel loaded or stored along a plane straddled two lines.
+    static let alignment = 64
+
     private let lock = NSLock()
     /// Idle buffers, smallest capacity (in floats) first.
     private var idle: [(capacity: Int, buffer: UnsafeMutablePointer<Float>)] = []
@@ -43,7 +47,8 @@ public final class BufferPool: @unchecked Sendable {
             return buffer
         }
         let capacity = Self.sizeClass(size)
-        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: Self.alignment)
+            .bindMemory(to: Float.self, capacity: capacity)
         lent[buffer] = capacity
         return buffer
     }
@@ -62,7 +67,7 @@ public final class BufferPool: @unchecked Sendable {
     public func trim() {
         lock.lock()
         defer { lock.unlock() }
-        idle.forEach { $0.buffer.deallocate() }
+        idle.forEach { UnsafeMutableRawPointer($0.buffer).deallocate() }
         idle.removeAll()
         // glibc keeps freed heap pages (its mmap threshold grows with the large buffers freed
         // above) unless asked to return them.

@@ -58,6 +58,9 @@ final class FormatTests: XCTestCase {
         let tiny = pool.take(1000)
         XCTAssertNotEqual(tiny, large, "a much smaller request gets a buffer of its own")
         XCTAssertEqual(pool.liveBytes, 4000)
+        for buffer in [large, tiny] {
+            XCTAssertEqual(Int(bitPattern: buffer) % BufferPool.alignment, 0, "buffers start on a cache line")
+        }
     }
 
     func testBufferPoolSizeClassesRoundUpByAtMostAQuarter() {
