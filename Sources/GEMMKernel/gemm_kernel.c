@@ -31,6 +31,10 @@ static inline int min_int(int a, int b) { return a < b ? a : b; }
 
 int seg_gemm_panel_rows(void) { return MR; }
 
+int seg_gemm_block_columns(void) { return NC; }
+
+int seg_gemm_sliver_columns(void) { return NR; }
+
 /// Offset of column n from the start of a row of B (or C, with the C row step).
 static inline long column_offset(const seg_positions *positions, int n, int in_c) {
     if (!positions) return n;
@@ -111,47 +115,71 @@ static void pack_b(const float *B, long ldb, const seg_positions *positions, int
     }
 }
 
-/// Stores one vector of the tile (16 columns from n, `count` of them valid) into row `row` of C.
-/// Where the columns are a window, the vector is split at the window's row ends into runs that
-/// are contiguous in C, each one masked access (lane i of a run starting at lane `done` goes to
-/// the run's start + i - done, so the pointer is shifted back by `done`; masked-off lanes are
-/// never touched).
-__attribute__((target("avx512f")))
-static inline void store_vector(__m512 value, float *row, const float *extra, const seg_positions *positions, int n,
-                                int count, int accumulate, __m512 shift, float cap) {
-    const __m512 zero = _mm512_setzero_ps();
-    __m512 v = _mm512_add_ps(value, shift);
+/// Where one vector of a tile's rows goes in C: the runs of its lanes that are contiguous in C
+/// (one, unless the columns are a window and the vector crosses a window row's end), each a mask
+/// and the offset from the row's start of where lane 0 would go (lane i of a run goes to offset + i;
+/// masked-off lanes are never touched). Planned once per tile, not per row: the division it takes
+/// for a window was 24 per tile.
+typedef struct {
+    int count;
+    __mmask16 mask[16];
+    long offset[16];
+} vector_runs;
+
+/// The runs of the vector of columns n..n+count (count <= 16).
+static inline void plan_vector(vector_runs *plan, const seg_positions *positions, int n, int count) {
     __mmask16 valid = count >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << count) - 1);
+    plan->count = 0;
     for (int done = 0; done < count;) {
         int run = count - done;
         if (positions) {
             int left = positions->width - (n + done) % positions->width;  // columns to the window row's end
             if (left < run) run = left;
         }
-        __mmask16 mask = valid & (__mmask16)(((1u << run) - 1) << done);
-        long offset = column_offset(positions, n + done, 1) - done;
+        plan->mask[plan->count] = valid & (__mmask16)(((1u << run) - 1) << done);
+        plan->offset[plan->count] = column_offset(positions, n + done, 1) - done;
+        plan->count++;
+        done += run;
+    }
+}
+
+/// Stores one vector of the tile into `row` of C as planned, with the epilogue: shift (the bias),
+/// the addend's row `extra`, the clamp.
+__attribute__((target("avx512f")))
+static inline void store_vector(__m512 value, float *row, const float *extra, const vector_runs *plan, int accumulate,
+                                __m512 shift, float cap) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 v = _mm512_add_ps(value, shift);
+    for (int i = 0; i < plan->count; i++) {
+        __mmask16 mask = plan->mask[i];
+        long offset = plan->offset[i];
         __m512 w = v;
         if (accumulate) w = _mm512_add_ps(w, _mm512_maskz_loadu_ps(mask, row + offset));
         if (extra) w = _mm512_add_ps(w, _mm512_maskz_loadu_ps(mask, extra + offset));
         if (cap > 0) w = _mm512_min_ps(_mm512_max_ps(w, zero), _mm512_set1_ps(cap));
         _mm512_mask_storeu_ps(row + offset, mask, w);
-        done += run;
     }
 }
 
 /// The MR x NR tile of C whose first column is n: (accumulate ? C : 0) + a_panel x b_sliver, then
 /// the epilogue when `last` (bias, addend, ReLU). Only `rows` x `cols` of the tile are written.
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f,prfchw")))
 static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const seg_positions *positions,
                          int n, int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
                          float cap) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < 3; j++) acc[r][j] = _mm512_setzero_ps();
-    if (accumulate) {  // the tile of C is read at the end: start bringing it in now
-        const float *tile = c + column_offset(positions, n, 1);
-        for (int r = 0; r < rows; r++)
-            for (int j = 0; j < 3; j++) _mm_prefetch((const char *)(tile + r * ldc + 16 * j), _MM_HINT_T0);
+    // The tile's memory is touched only at the end: start bringing it in now, while the products run.
+    // C is read when accumulating, else only written (ask for it to own); a residual was made
+    // layers ago and is often in memory, where 24 lines read on demand stalled the epilogue.
+    const long at = column_offset(positions, n, 1);
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < 3; j++) {
+            if (accumulate) _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_T0);
+            else _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_ET0);
+            if (last && addend) _mm_prefetch((const char *)(addend + at + r * ldc + 16 * j), _MM_HINT_T0);
+        }
     }
     for (int k = 0; k < depth; k++) {
         __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
@@ -168,12 +196,14 @@ static void micro_kernel(int depth, const float *a, const float *b, float *c, lo
         a += MR;
         b += NR;
     }
+    vector_runs plans[3];
+    int vectors = (cols + 15) / 16;
+    for (int j = 0; j < vectors; j++) plan_vector(&plans[j], positions, n + 16 * j, min_int(16, cols - 16 * j));
     for (int r = 0; r < rows; r++) {
         __m512 shift = last && bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
         const float *extra = last && addend ? addend + r * ldc : NULL;
-        for (int j = 0; j < 3 && 16 * j < cols; j++)
-            store_vector(acc[r][j], c + r * ldc, extra, positions, n + 16 * j, min_int(16, cols - 16 * j), accumulate,
-                         shift, last ? cap : 0);
+        for (int j = 0; j < vectors; j++)
+            store_vector(acc[r][j], c + r * ldc, extra, &plans[j], accumulate, shift, last ? cap : 0);
     }
 }
 

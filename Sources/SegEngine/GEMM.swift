@@ -39,6 +39,9 @@ struct Window {
     var outputRow: Int
 
     func offset(_ n: Int, row: Int) -> Int { n / width * row + n % width }
+
+    /// Whole rows in both B and C (a tap that reaches every column): plain columns.
+    var isContiguous: Bool { width == inputRow && width == outputRow }
 }
 
 /// Single-threaded matrix products for the kernels (which split the work between threads
@@ -52,6 +55,11 @@ enum GEMM {
 
     /// Rows per panel of packed weights (see seg_gemm_pack_panels).
     static let panelRows = Int(seg_gemm_panel_rows())
+
+    /// Columns of B the kernel packs and multiplies as one block, and in one tile of C (a sliver):
+    /// a product's columns cost whole slivers.
+    static let blockColumns = Int(seg_gemm_block_columns())
+    static let sliverColumns = Int(seg_gemm_sliver_columns())
 
     /// `rows` rounded up to whole panels: the rows packed weights occupy.
     static func panelled(_ rows: Int) -> Int { (rows + panelRows - 1) / panelRows * panelRows }
@@ -103,7 +111,7 @@ enum GEMM {
                     seg_sgemm(Int32(m), Int32(n), Int32(k), weights, lda, panelStride, b, ldb, c, ldc, positions, accumulate ? 1 : 0,
                               epilogue.bias, epilogue.addend, epilogue.cap, scratch)
                 }
-                if let window {
+                if let window, !window.isContiguous {
                     var positions = seg_positions(width: Int32(window.width), b_row: window.inputRow, c_row: window.outputRow)
                     run(&positions)
                 } else {

@@ -12,6 +12,13 @@ size_t seg_gemm_scratch_floats(void);
 /// Rows per panel of the packed weight layout (see seg_gemm_pack_panels).
 int seg_gemm_panel_rows(void);
 
+/// Columns of B packed and multiplied as one block (NC): products split by columns between
+/// threads lose nothing when each piece is a block.
+int seg_gemm_block_columns(void);
+
+/// Columns of B in one sliver (NR): the micro-kernel's tile of C is this wide, used or not.
+int seg_gemm_sliver_columns(void);
+
 /// Packs row-major A (M x K, leading dimension lda) into the layout the kernel reads, made once
 /// per layer: ceil(M / panel rows) panels of K x (panel rows), element (m, k) of A at
 /// panels[(m / rows) * K * rows + k * rows + m % rows]; rows past M are zero.
