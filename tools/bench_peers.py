@@ -5,11 +5,17 @@ For each size: the same photo-like PNG goes to all three; the logits are compare
 relative to the largest logit) so that speed never comes from a wrong answer; then rounds of timed
 runs alternate between the three tools and the medians and ratios are printed.
 
-  python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2
+With --layers, rounds of profiled passes then alternate between segview (`bench --profile
+--by-shape`) and ONNX Runtime (its node profiler), and a table gives both tools' time per
+convolution shape: where segview gains or loses against ONNX Runtime.
+
+  python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2 [--layers]
 """
 import argparse
+import collections
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -121,6 +127,102 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
     }
 
 
+SEGVIEW_CONV = re.compile(r"conv (\d+)x(\d+) (?:(\w+) )?(\d+)->(\d+) (\d+)x(\d+)(?: s(\d+))?(?: d(\d+))?$")
+
+
+def layer_key(kernel, in_channels, out_channels, height, width, stride):
+    return f"{kernel} {in_channels}->{out_channels} {height}x{width}" + (f" s{stride}" if stride > 1 else "")
+
+
+def segview_layers(profile):
+    """segview's `bench --profile --by-shape` entries -> {shape: ms}, {shape: "paths and dilations"}, other ms.
+
+    Shapes leave out the dilation, which ONNX Runtime's profile does not give."""
+    times, paths, other = collections.defaultdict(float), collections.defaultdict(lambda: collections.defaultdict(set)), 0.0
+    for entry in profile:
+        match = SEGVIEW_CONV.match(entry["kind"])
+        if not match:
+            other += entry["ms"]
+            continue
+        kh, kw, path, cin, cout, h, w, stride, dilation = match.groups()
+        key = layer_key(f"{kh}x{kw}", cin, cout, h, w, int(stride or 1))
+        times[key] += entry["ms"]
+        paths[key][path or "gemm"].add(int(dilation or 1))
+
+    def describe(dilations_by_path):  # "winograd d1,2"
+        return ", ".join(name + (" d" + ",".join(map(str, sorted(dilations))) if max(dilations) > 1 else "")
+                         for name, dilations in sorted(dilations_by_path.items()))
+    return times, {key: describe(value) for key, value in paths.items()}, other
+
+
+def ort_layers(events, passes):
+    """ONNX Runtime profile events of a warm-up run and `passes` more -> {shape: ms per pass}, other ms per pass."""
+    nodes = [event for event in events if event.get("cat") == "Node" and event["name"].endswith("_kernel_time")]
+    times, other = collections.defaultdict(float), 0.0
+    for event in nodes[len(nodes) // (passes + 1):]:  # every run has the same nodes: the warm-up's go
+        args, ms = event["args"], event["dur"] / 1000 / passes
+        if args.get("op_name") != "Conv":
+            other += ms
+            continue
+        x, w = args["input_type_shape"][0]["float"], args["input_type_shape"][1]["float"]
+        y = args["output_type_shape"][0]["float"]
+        stride = max(1, round(x[2] / y[2]))
+        times[layer_key(f"{w[2]}x{w[3]}", x[1], w[0], x[2], x[3], stride)] += ms
+    return times, other
+
+
+def layer_table(ours, paths, our_other, theirs, their_other):
+    """Lines comparing the two tools shape by shape, the costliest first, then the totals."""
+    keys = sorted(set(ours) | set(theirs), key=lambda key: -max(ours.get(key, 0), theirs.get(key, 0)))
+    lines = [f"{'convolution (input shape)':28s} {'segview path':20s} {'segview ms':>10s} {'ORT ms':>8s} {'ratio':>6s}"]
+    for key in keys:
+        a, b = ours.get(key), theirs.get(key)
+        ratio = f"{a / b:6.2f}" if a and b else "     -"
+        lines.append(f"{key:28s} {paths.get(key, '-'):20s} {a or 0:10.1f} {b or 0:8.1f} {ratio}")
+    lines.append(f"{'other kernels':28s} {'':20s} {our_other:10.1f} {their_other:8.1f}")
+    total_a, total_b = sum(ours.values()) + our_other, sum(theirs.values()) + their_other
+    lines.append(f"{'total':28s} {'':20s} {total_a:10.1f} {total_b:8.1f} {total_a / total_b:6.2f}")
+    return lines
+
+
+def compare_layers(model_path, size, stride, threads, rounds, segview, tmp):
+    """Per-shape profile of segview and ONNX Runtime, `rounds` profiled passes each, alternating."""
+    import onnxruntime as ort
+
+    model, metadata = build_from_file(model_path, stride)
+    image = os.path.join(tmp, f"input_{size}.png")
+    height, width = map(int, size.lower().split("x"))
+    street_scene(width, height, seed=11).save(image)
+    x = preprocess(image, metadata)
+    path = os.path.join(tmp, "layers.onnx")
+    onnx_session(model, x, threads, path)  # exports the model
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_profiling = True
+    options.profile_file_prefix = os.path.join(tmp, "ort_profile")
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    feed = {"image": x.numpy()}
+    session.run(None, feed)  # warm-up
+    ours, paths, our_other = collections.defaultdict(float), {}, 0.0
+    for _ in range(rounds):
+        time.sleep(IDLE_BETWEEN_TOOLS)
+        report = subprocess.run([segview, "bench", "--model", model_path, "--image", image, "--output-stride", str(stride),
+                                 "--threads", str(threads), "--runs", "1", "--warmup", "1", "--profile", "--by-shape",
+                                 "--json"], check=True, capture_output=True, text=True).stdout
+        times, round_paths, other = segview_layers(json.loads(report)["profile"])
+        for key, ms in times.items():
+            ours[key] += ms / rounds
+        paths.update(round_paths)
+        our_other += other / rounds
+        time.sleep(IDLE_BETWEEN_TOOLS)
+        session.run(None, feed)
+    with open(session.end_profiling()) as file:
+        theirs, their_other = ort_layers(json.load(file), rounds)
+    return layer_table(ours, paths, our_other, theirs, their_other)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True)
@@ -131,6 +233,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3, help="timed runs per tool per round")
     parser.add_argument("--segview", default=".build/release/segview")
     parser.add_argument("--no-onnx", action="store_true")
+    parser.add_argument("--layers", action="store_true", help="also profile both tools by convolution shape (needs ONNX Runtime)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -151,6 +254,10 @@ def main():
                   f"{row['gflop']:.0f} GFLOP; memory: weights {row['weights_mb']:.0f} MB, activation peak "
                   f"{row['activation_peak_mb']:.0f} MB, RSS {row['resting_rss_mb']:.0f} MB at rest, "
                   f"{row['forward_peak_rss_mb']:.0f} MB peak during the passes", flush=True)
+            if args.layers:
+                print(f"per convolution shape, mean of {args.rounds} profiled passes each (ms):")
+                for line in compare_layers(args.model, size, args.output_stride, args.threads, args.rounds, args.segview, tmp):
+                    print("  " + line, flush=True)
     json.dump(rows, sys.stderr)
     print(file=sys.stderr)
 

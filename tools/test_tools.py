@@ -4,7 +4,8 @@
 - every tools/reference architecture takes a few training steps on a tiny model with the loss
   tools/train.py uses (DFN: deep supervision and the border focal loss) and its loss goes down;
 - tools/export.py refuses a state_dict that does not fit and converts one that does, and
-  tools/reference rebuilds the same model from the file (widths read back from the shapes).
+  tools/reference rebuilds the same model from the file (widths read back from the shapes);
+- tools/bench_peers.py --layers matches segview's and ONNX Runtime's profiles by convolution shape.
 """
 import os
 import subprocess
@@ -79,6 +80,28 @@ def export_checks_the_state_dict():
         print("ok: export.py refuses a mismatched state_dict and round-trips a good one")
 
 
+def layer_profiles_meet_by_shape():
+    import bench_peers
+    ours = [{"kind": "conv 3x3 tapwise 2048->256 45x60 d12", "ms": 10.0}, {"kind": "conv 3x3 tapwise 2048->256 45x60 d24", "ms": 5.0},
+            {"kind": "conv 7x7 im2col 3->64 360x480 s2", "ms": 9.0}, {"kind": "max pool", "ms": 1.5}]
+    times, paths, other = bench_peers.segview_layers(ours)
+    assert times == {"3x3 2048->256 45x60": 15.0, "7x7 3->64 360x480 s2": 9.0} and other == 1.5, (times, other)
+    assert paths["3x3 2048->256 45x60"] == "tapwise d12,24", paths
+
+    def node(cin, h, w, cout, k, oh, ow, op="Conv", ms=2.0):
+        return {"cat": "Node", "name": "n_kernel_time", "dur": ms * 1000,
+                "args": {"op_name": op, "input_type_shape": [{"float": [1, cin, h, w]}, {"float": [cout, cin, k, k]}],
+                         "output_type_shape": [{"float": [1, cout, oh, ow]}]}}
+    run = [node(3, 360, 480, 64, 7, 180, 240), node(2048, 45, 60, 256, 3, 45, 60, ms=12.0), node(1, 1, 1, 1, 1, 1, 1, "Concat", 0.5)]
+    theirs, their_other = bench_peers.ort_layers([{"cat": "Session"}] + run * 3, passes=2)  # the first run is the warm-up
+    assert theirs == {"7x7 3->64 360x480 s2": 2.0, "3x3 2048->256 45x60": 12.0} and their_other == 0.5, (theirs, their_other)
+    table = bench_peers.layer_table(times, paths, other, theirs, their_other)
+    assert table[1].startswith("3x3 2048->256 45x60") and table[1].split()[-1] == "1.25", table
+    assert table[-1].split()[-1] == f"{(15 + 9 + 1.5) / (14 + 0.5):.2f}", table
+    print("ok: bench_peers.py meets the two profiles shape by shape")
+
+
 if __name__ == "__main__":
     training_steps_reduce_the_loss()
     export_checks_the_state_dict()
+    layer_profiles_meet_by_shape()

@@ -143,21 +143,28 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let tapwiseApplies = tapwiseEnabled && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
         && weights.inChannels >= 32
 
+    // For `segview bench --profile --by-shape`: which layer this is.
+    func shape() -> String {
+        "\(weights.inChannels)->\(weights.outChannels) \(input.height)x\(input.width)"
+            + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
+    }
     if weights.isDepthwise {
-        Profile.measure("conv depthwise", flop: flop) { depthwiseConv(input, weights, geometry, output, layerActivation) }
+        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) depthwise", shape: shape(), flop: flop) {
+            depthwiseConv(input, weights, geometry, output, layerActivation)
+        }
     } else if weights.taps == 1 && geometry.stride == 1 && geometry.padding == 0 && weights.groups == 1 {
-        Profile.measure("conv 1x1", flop: flop) { pointwiseConv(input, weights, output, activation, residual) }
+        Profile.measure("conv 1x1", shape: shape(), flop: flop) { pointwiseConv(input, weights, output, activation, residual) }
         return output
     } else if tapwiseApplies && (inBounds < tapwiseThreshold || !winograd) {
-        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", flop: flop) {
+        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", shape: shape(), flop: flop) {
             tapwiseConv(input, weights, geometry, output, layerActivation)
         }
     } else if winograd {
-        Profile.measure("conv 3x3 winograd", flop: flop) {
+        Profile.measure("conv 3x3 winograd", shape: shape(), flop: flop) {
             Winograd.conv(input, weights, geometry, output, activation: layerActivation)
         }
     } else {
-        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", flop: flop) {
+        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", shape: shape(), flop: flop) {
             for group in 0..<weights.groups {
                 unfoldedConv(input, weights, geometry, output, group: group, activation: layerActivation)
             }
@@ -243,10 +250,12 @@ private func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: I
     for c in channels { activation.apply(output.planePointer(c) + start, count: count, bias: bias?[c] ?? 0) }
 }
 
-/// Splits `positions` into tiles of at most `limit`, at least one per thread when there is enough work.
-private func tiles(_ positions: Int, limit: Int) -> [(start: Int, count: Int)] {
-    let wanted = max(Parallel.threads, (positions + limit - 1) / limit)
-    let size = max(16, (positions + wanted - 1) / wanted)
+/// Splits `positions` into tiles of at most `limit` (a multiple of `granule`), as many as a multiple
+/// of the threads so that equal threads finish together, each a whole number of granules but the last.
+private func tiles(_ positions: Int, limit: Int, granule: Int) -> [(start: Int, count: Int)] {
+    let threads = Parallel.threads
+    let wanted = ((positions + limit - 1) / limit + threads - 1) / threads * threads
+    let size = ((positions + wanted - 1) / wanted + granule - 1) / granule * granule
     return stride(from: 0, to: positions, by: size).map { ($0, min(size, positions - $0)) }
 }
 
@@ -275,7 +284,10 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
             }
             return
         }
-        let work = tiles(plane, limit: max(256, columnTileBudget / max(cin, 1)))
+        // Tiles of one column block of the product each: no more packing or passes over the
+        // weights than one tile per thread, and a thread the host slows down takes fewer of them
+        // (with a tile per thread, the other one waited for it at the end of every layer).
+        let work = tiles(plane, limit: GEMM.blockColumns, granule: GEMM.sliverColumns)
         Parallel.forEach(work.count) { index in product(channels: 0..<cout, start: work[index].start, count: work[index].count) }
     }
 }

@@ -26,6 +26,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time one more forward pass kernel by kernel and show where the time goes.")
     var profile = false
 
+    @Flag(help: "With --profile: a line per kernel kind and layer shape (input -> output channels, input size, stride, dilation).")
+    var byShape = false
+
     @Flag(help: "One JSON object on stdout instead of text.")
     var json = false
 
@@ -47,6 +50,7 @@ struct Bench: ParsableCommand {
         }
         let parts = [picture.height, picture.width]
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1") }
+        guard profile || !byShape else { throw ValidationError("--by-shape refines --profile: give both") }
         let (network, stride) = try modelOptions.load()
         let meta = network.metadata
         let input = Normalization(meta).tensor(from: picture)
@@ -71,6 +75,7 @@ struct Bench: ParsableCommand {
         var kernels: [(kind: String, calls: Int, ms: Double, gflop: Double)] = []
         if profile {
             Profile.enabled = true
+            Profile.byShape = byShape
             Profile.reset()
             var clock = Stopwatch()
             _ = network.predict(input, outputStride: stride)
@@ -108,10 +113,11 @@ struct Bench: ParsableCommand {
         if profile {
             let total = kernels.reduce(0) { $0 + $1.ms }
             print("profile of one more pass (\(String(format: "%.1f", total)) ms):")
-            print("  kernel                   calls        ms       %    GFLOP  GFLOP/s")
+            let width = max(22, kernels.map(\.kind.count).max() ?? 0)
+            print("  " + "kernel".padding(toLength: width, withPad: " ", startingAt: 0) + "  calls        ms       %    GFLOP  GFLOP/s")
             for k in kernels {
                 let rate = k.gflop > 0 ? String(format: "%8.0f", k.gflop / k.ms * 1000) : "        "
-                let name = k.kind.padding(toLength: 22, withPad: " ", startingAt: 0)
+                let name = k.kind.padding(toLength: width, withPad: " ", startingAt: 0)
                 print("  " + name + String(format: " %6d %9.1f %6.1f%% %8.2f", k.calls, k.ms, k.ms / total * 100, k.gflop) + " " + rate)
             }
         }

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+/// `segview bench`: its figures are the pass's, and the two views of the profile add up the same.
+final class BenchCommandTests: XCTestCase {
+    let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+
+    private func bench(_ extra: [String]) throws -> [String: Any] {
+        let (status, output) = try runSegview(["bench", "--model", model, "--size", "37x53", "--runs", "2", "--warmup", "0",
+                                               "--threads", "2", "--json"] + extra)
+        XCTAssertEqual(status, 0, output)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)
+    }
+
+    /// Kind -> (calls, GFLOP), with the shapes of `--by-shape` folded back into their kind.
+    private func byKind(_ report: [String: Any]) throws -> [String: (calls: Int, gflop: Double)] {
+        let profile = try XCTUnwrap(report["profile"] as? [[String: Any]])
+        var kinds: [String: (calls: Int, gflop: Double)] = [:]
+        for entry in profile {
+            let name = try XCTUnwrap(entry["kind"] as? String)
+            // "conv 3x3 winograd 16->32 37x53 d2": the kind is what precedes the channels.
+            let kind = name.split(separator: " ").prefix { !$0.contains("->") }.joined(separator: " ")
+            let old = kinds[kind] ?? (0, 0)
+            kinds[kind] = (old.calls + (entry["calls"] as? Int ?? 0), old.gflop + (entry["gflop"] as? Double ?? 0))
+        }
+        return kinds
+    }
+
+    func testProfileByShapeAddsUpToTheKindsAndThePass() throws {
+        let plain = try bench(["--profile"])
+        let detailed = try bench(["--profile", "--by-shape"])
+        let shapes = try XCTUnwrap(detailed["profile"] as? [[String: Any]]).compactMap { $0["kind"] as? String }
+            .filter { $0.hasPrefix("conv") }
+        XCTAssertFalse(shapes.isEmpty)
+        let pattern = try NSRegularExpression(pattern: #"^conv \d+x\d+( \w+)? \d+->\d+ \d+x\d+( s\d+)?( d\d+)?$"#)
+        for shape in shapes {
+            XCTAssertNotNil(pattern.firstMatch(in: shape, range: NSRange(shape.startIndex..., in: shape)), "not a kind and shape: \(shape)")
+        }
+        let kinds = try byKind(plain), folded = try byKind(detailed)
+        XCTAssertEqual(Set(kinds.keys), Set(folded.keys))
+        for (kind, tally) in kinds {
+            XCTAssertEqual(folded[kind]?.calls, tally.calls, kind)
+            XCTAssertEqual(folded[kind]?.gflop ?? -1, tally.gflop, accuracy: 1e-9, kind)
+        }
+        // The profiled pass does the work the timed passes counted.
+        let total = kinds.values.reduce(0) { $0 + $1.gflop }
+        XCTAssertEqual(total, try XCTUnwrap(plain["gflop"] as? Double), accuracy: 1e-9)
+        XCTAssertGreaterThan(total, 0)
+    }
+
+    func testByShapeNeedsProfile() throws {
+        let (status, output) = try runSegview(["bench", "--model", model, "--size", "37x53", "--by-shape"])
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("--by-shape refines --profile"), output)
+    }
+}
