@@ -170,6 +170,49 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    func testIm2colInTilesEqualsTheDirectSum() {
+        // Strided (so im2col), several tiles a thread each: a tile ends inside an output row, taps
+        // that read only padding are left out of the product (dilation 5 on a small map), and an
+        // activation the product cannot fuse follows tile by tile.
+        for (cin, cout, h, w, kernel, geometry, activation) in [
+            (6, 10, 41, 57, 3, ConvGeometry(stride: 2, padding: 5, dilation: 5), Activation.relu6),
+            (3, 8, 97, 131, 7, ConvGeometry(stride: 2, padding: 3), .relu),
+            (40, 12, 30, 34, 3, ConvGeometry(stride: 2, padding: 1), .sigmoid),
+            (5, 7, 9, 11, 3, ConvGeometry(stride: 3, padding: 9, dilation: 9), .identity),
+        ] {
+            let x = random(cin, h, w)
+            let values = (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) }
+            let bias = (0..<cout).map { _ in Float.random(in: -1...1) }
+            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel, weights: values, bias: bias)
+            var out: Tensor?
+            let used = kernels { out = conv2d(x, weights, geometry, activation: activation) }
+            XCTAssertEqual(used, ["conv \(kernel)x\(kernel) im2col"])
+            let y = out!
+            var worst: Float = 0
+            for o in 0..<cout {
+                for oy in 0..<y.height {
+                    for ox in 0..<y.width {
+                        var sum = Double(bias[o])
+                        for i in 0..<cin {
+                            for ky in 0..<kernel {
+                                for kx in 0..<kernel {
+                                    let iy = oy * geometry.stride - geometry.padding + ky * geometry.dilation
+                                    let ix = ox * geometry.stride - geometry.padding + kx * geometry.dilation
+                                    guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                    sum += Double(values[((o * cin + i) * kernel + ky) * kernel + kx]) * Double(x[i, iy, ix])
+                                }
+                            }
+                        }
+                        let expected = Tensor(channels: 1, height: 1, width: 1, values: [Float(sum)])
+                        let activated = activate(expected, activation)[0, 0, 0]
+                        worst = max(worst, abs(y[o, oy, ox] - activated))
+                    }
+                }
+            }
+            XCTAssertLessThan(worst, 1e-4, "k\(kernel) \(geometry) on \(h)x\(w)")
+        }
+    }
+
     func testResidualAddedBeforeTheActivationOnEveryPath() {
         defer { GEMM.thinProduct = 64; GEMM.ownKernel = seg_gemm_supported() != 0 }
         // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col);
