@@ -17,7 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 
-enum { MR = 8, NR = 48, KC = 384, NC = 480, PREFETCH = 8, PACK_AHEAD = 4 };  // PREFETCH: steps of depth ahead
+enum { MR = 8, NR = 48, KC = 512, NC = 480, PREFETCH = 8, PACK_AHEAD = 4 };  // PREFETCH: steps of depth ahead
 
 int seg_gemm_supported(void) {
     __builtin_cpu_init();
@@ -221,8 +221,11 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
         }
         return;
     }
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int depth = min_int(KC, K - k0);
+    // Depth blocks as even as KC allows: 512 as 384 + 128 made a second pass over C for a quarter
+    // of the work (ResNet's 1x1 expansions on 512 channels ran 6-9 % slower than in one block).
+    int blocks = (K + KC - 1) / KC, block = (K + blocks - 1) / blocks;
+    for (int k0 = 0; k0 < K; k0 += block) {
+        int depth = min_int(block, K - k0);
         int first = k0 == 0, last = k0 + depth == K;
         for (int col0 = 0; col0 < N; col0 += NC) {
             int cols = min_int(NC, N - col0);
