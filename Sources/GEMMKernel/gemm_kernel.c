@@ -172,7 +172,8 @@ static void micro_kernel(int depth, const float *a, const float *b, float *c, lo
         for (int j = 0; j < 3; j++) acc[r][j] = _mm512_setzero_ps();
     // The tile's memory is touched only at the end: start bringing it in now, while the products run.
     // C is read when accumulating, else only written (ask for it to own); a residual was made
-    // layers ago and is often in memory, where 24 lines read on demand stalled the epilogue.
+    // layers ago and is often in memory, where 24 lines read on demand stalled the epilogue. (For a
+    // window the tile's rows may wrap to the next image row; a prefetch of the wrong line is harmless.)
     const long at = column_offset(positions, n, 1);
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < 3; j++) {
@@ -221,8 +222,9 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
         }
         return;
     }
-    // Depth blocks as even as KC allows: 512 as 384 + 128 made a second pass over C for a quarter
-    // of the work (ResNet's 1x1 expansions on 512 channels ran 6-9 % slower than in one block).
+    // Depth blocks of at most KC, as even as that allows. With blocks of 384, a depth of 512 went
+    // as 384 + 128: a second pass over C for a quarter of the work (ResNet's 1x1 expansions on
+    // 512 channels ran 6-12 % slower than in one block of 512).
     int blocks = (K + KC - 1) / KC, block = (K + blocks - 1) / blocks;
     for (int k0 = 0; k0 < K; k0 += block) {
         int depth = min_int(block, K - k0);
