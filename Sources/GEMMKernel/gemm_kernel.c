@@ -118,8 +118,8 @@ static void pack_b(const float *B, long ldb, const seg_positions *positions, int
 /// Where one vector of a tile's rows goes in C: the runs of its lanes that are contiguous in C
 /// (one, unless the columns are a window and the vector crosses a window row's end), each a mask
 /// and the offset from the row's start of where lane 0 would go (lane i of a run goes to offset + i;
-/// masked-off lanes are never touched). Planned once per tile, not per row: the division it takes
-/// for a window was 24 per tile.
+/// masked-off lanes are never touched). Planned once per block of columns, for every panel of rows:
+/// a window's plan takes divisions, which per row and vector were 24 a tile.
 typedef struct {
     int count;
     __mmask16 mask[16];
@@ -161,11 +161,12 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
     }
 }
 
-/// The MR x NR tile of C whose first column is n: (accumulate ? C : 0) + a_panel x b_sliver, then
-/// the epilogue when `last` (bias, addend, ReLU). Only `rows` x `cols` of the tile are written.
+/// The MR x NR tile of C: (accumulate ? C : 0) + a_panel x b_sliver, then the epilogue when `last`
+/// (bias, addend, ReLU). `plans` place its vectors in C (see plan_vector); only `rows` x `cols` of
+/// the tile are written.
 __attribute__((target("avx512f,prfchw")))
-static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const seg_positions *positions,
-                         int n, int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
+static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const vector_runs *plans,
+                         int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
                          float cap) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
@@ -174,7 +175,7 @@ static void micro_kernel(int depth, const float *a, const float *b, float *c, lo
     // C is read when accumulating, else only written (ask for it to own); a residual was made
     // layers ago and is often in memory, where 24 lines read on demand stalled the epilogue. (For a
     // window the tile's rows may wrap to the next image row; a prefetch of the wrong line is harmless.)
-    const long at = column_offset(positions, n, 1);
+    const long at = plans[0].offset[0];  // the tile's first column
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < 3; j++) {
             if (accumulate) _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_T0);
@@ -197,9 +198,7 @@ static void micro_kernel(int depth, const float *a, const float *b, float *c, lo
         a += MR;
         b += NR;
     }
-    vector_runs plans[3];
     int vectors = (cols + 15) / 16;
-    for (int j = 0; j < vectors; j++) plan_vector(&plans[j], positions, n + 16 * j, min_int(16, cols - 16 * j));
     for (int r = 0; r < rows; r++) {
         __m512 shift = last && bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
         const float *extra = last && addend ? addend + r * ldc : NULL;
@@ -232,14 +231,17 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
         for (int col0 = 0; col0 < N; col0 += NC) {
             int cols = min_int(NC, N - col0);
             pack_b(B, ldb, positions, k0, depth, col0, cols, packedB);
+            vector_runs plans[NC / 16];
+            for (int v = 0; v < (cols + 15) / 16; v++)
+                plan_vector(&plans[v], positions, col0 + 16 * v, min_int(16, cols - 16 * v));
             for (int row0 = 0; row0 < M; row0 += MR) {
                 int rows = min_int(MR, M - row0);
                 const float *panel = packedA;
                 if (a_panel_stride) panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR;
                 else pack_a(A, lda, row0, rows, k0, depth, packedA);
                 for (int s = 0; s < cols; s += NR) {
-                    micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc, positions,
-                                 col0 + s, rows, min_int(NR, cols - s), accumulate || !first, last,
+                    micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc, plans + s / 16,
+                                 rows, min_int(NR, cols - s), accumulate || !first, last,
                                  bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, cap);
                 }
             }

@@ -87,6 +87,7 @@ enum GEMM {
                          c: UnsafeMutablePointer<Float>, ldc: Int, window: Window? = nil, accumulate: Bool = false,
                          epilogue: Epilogue = .none) {
         guard m > 0 && n > 0 else { return }
+        let window = window.flatMap { $0.isContiguous ? nil : $0 }  // whole rows: plain columns on both paths
         precondition(Epilogue.fuses(epilogue.activation), "the product cannot fuse \(epilogue.activation)")
         let thin = m < thinProduct || k < thinProduct || m * k < 2 * thinProduct * thinProduct
         let useOwnKernel = ownKernel && (window != nil || !epilogue.isEmpty || !thin)
@@ -111,7 +112,7 @@ enum GEMM {
                     seg_sgemm(Int32(m), Int32(n), Int32(k), weights, lda, panelStride, b, ldb, c, ldc, positions, accumulate ? 1 : 0,
                               epilogue.bias, epilogue.addend, epilogue.cap, scratch)
                 }
-                if let window, !window.isContiguous {
+                if let window {
                     var positions = seg_positions(width: Int32(window.width), b_row: window.inputRow, c_row: window.outputRow)
                     run(&positions)
                 } else {

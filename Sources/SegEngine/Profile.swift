@@ -18,7 +18,8 @@ public enum Profile {
         let start = DispatchTime.now().uptimeNanoseconds
         let result = body()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let key = byShape && !shape().isEmpty ? "\(kind()) \(shape())" : kind()
+        let detail = byShape ? shape() : ""
+        let key = detail.isEmpty ? kind() : "\(kind()) \(detail)"
         let old = entries[key] ?? (0, 0, 0)
         entries[key] = (old.calls + 1, old.seconds + seconds, old.flop + flop())
         return result
