@@ -163,47 +163,58 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
 
 /// The MR x NR tile of C: (accumulate ? C : 0) + a_panel x b_sliver, then the epilogue when `last`
 /// (bias, addend, ReLU). `plans` place its vectors in C (see plan_vector); only `rows` x `cols` of
-/// the tile are written.
-__attribute__((target("avx512f,prfchw")))
-static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const vector_runs *plans,
-                         int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
-                         float cap) {
+/// the tile are written. Only the sliver's `VECTORS` vectors of 16 columns that hold columns are
+/// multiplied: a product 128 columns wide (Winograd's chunks of tiles) is two whole slivers and one
+/// of two vectors, where three would waste a ninth of its multiplies.
+__attribute__((target("avx512f,prfchw"), always_inline))
+static inline void tile_kernel(const int VECTORS, int depth, const float *a, const float *b, float *c, long ldc,
+                               const vector_runs *plans, int rows, int accumulate, int last, const float *bias,
+                               const float *addend, float cap) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
-        for (int j = 0; j < 3; j++) acc[r][j] = _mm512_setzero_ps();
+        for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_setzero_ps();
     // The tile's memory is touched only at the end: start bringing it in now, while the products run.
     // C is read when accumulating, else only written (ask for it to own); a residual was made
     // layers ago and is often in memory, where 24 lines read on demand stalled the epilogue. (For a
     // window the tile's rows may wrap to the next image row; a prefetch of the wrong line is harmless.)
     const long at = plans[0].offset[0];  // the tile's first column
     for (int r = 0; r < rows; r++) {
-        for (int j = 0; j < 3; j++) {
+        for (int j = 0; j < VECTORS; j++) {
             if (accumulate) _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_T0);
             else _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_ET0);
             if (last && addend) _mm_prefetch((const char *)(addend + at + r * ldc + 16 * j), _MM_HINT_T0);
         }
     }
     for (int k = 0; k < depth; k++) {
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16), b2 = _mm512_loadu_ps(b + 32);
-        // The sliver streams from L2: ask for it a few steps ahead.
-        _mm_prefetch((const char *)(b + PREFETCH * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + PREFETCH * NR + 16), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + PREFETCH * NR + 32), _MM_HINT_T0);
+        __m512 bv[3];
+        for (int j = 0; j < VECTORS; j++) {
+            bv[j] = _mm512_loadu_ps(b + 16 * j);
+            // The sliver streams from L2: ask for it a few steps ahead.
+            _mm_prefetch((const char *)(b + PREFETCH * NR + 16 * j), _MM_HINT_T0);
+        }
         for (int r = 0; r < MR; r++) {
             __m512 ar = _mm512_set1_ps(a[r]);
-            acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
-            acc[r][2] = _mm512_fmadd_ps(ar, b2, acc[r][2]);
+            for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_fmadd_ps(ar, bv[j], acc[r][j]);
         }
         a += MR;
         b += NR;
     }
-    int vectors = (cols + 15) / 16;
     for (int r = 0; r < rows; r++) {
         __m512 shift = last && bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
         const float *extra = last && addend ? addend + r * ldc : NULL;
-        for (int j = 0; j < vectors; j++)
+        for (int j = 0; j < VECTORS; j++)
             store_vector(acc[r][j], c + r * ldc, extra, &plans[j], accumulate, shift, last ? cap : 0);
+    }
+}
+
+__attribute__((target("avx512f,prfchw")))
+static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const vector_runs *plans,
+                         int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
+                         float cap) {
+    switch ((cols + 15) / 16) {
+    case 3: tile_kernel(3, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
+    case 2: tile_kernel(2, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
+    default: tile_kernel(1, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
     }
 }
 

@@ -102,19 +102,23 @@ final class FastPathTests: XCTestCase {
     }
 
     func testWinogradInBlocksOfOutputChannelsEqualsOneBlock() {
-        let budget = Winograd.filterBudget
-        defer { Winograd.filterBudget = budget }
+        let (filterBudget, tileBudget) = (Winograd.filterBudget, Winograd.tileBudget)
+        defer { (Winograd.filterBudget, Winograd.tileBudget) = (filterBudget, tileBudget) }
         let (cin, cout) = (12, 21)
         let x = random(cin, 19, 23)
         let weights = randomWeights(cin, cout)
         let geometry = ConvGeometry(padding: 1)
         let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
-        // Room for two panels' filters: blocks of 16 and 5 output channels (the last one narrower
-        // than the matrices' spacing).
-        Winograd.filterBudget = Winograd.points * cin * 2 * GEMM.panelRows
-        let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
         XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
-        XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-5)
+        // Room for two panels' filters: blocks of 16 and 5 output channels (the last one narrower
+        // than the matrices' spacing); then also chunks of 16 tiles (of 30), each block's filters
+        // transformed again for the second chunk.
+        Winograd.filterBudget = Winograd.points * cin * 2 * GEMM.panelRows
+        for chunked in [false, true] {
+            Winograd.tileBudget = chunked ? 1 : tileBudget
+            let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
+            XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-5, "chunked \(chunked)")
+        }
     }
 
     func testWinogradInChunksOfTilesEqualsOneChunk() {

@@ -33,9 +33,10 @@ final class GEMMTests: XCTestCase {
     /// Both kernels on (m, n, k) with bias, residual and ReLU/ReLU6, accumulating onto C or not.
     func testProductsWithEpiloguesMatchTheTripleLoop() {
         // k = 800 and 1100 span two and three depth blocks (even ones: 400, 367), 385 and 513 one and
-        // two; n = 1000 three column blocks; m = 13 a partial panel.
+        // two; n = 1000 three column blocks; m = 13 a partial panel. The last sliver holds 1-3 vectors
+        // of 16 columns (n = 101: 5 columns, one vector; 80: 32, two; 1000: 40, three).
         for (m, n, k) in [(8, 48, 1), (13, 101, 37), (16, 1000, 64), (70, 50, 800), (1, 7, 5), (9, 49, 385), (10, 60, 1100),
-                          (17, 33, 513)] {
+                          (17, 33, 513), (11, 80, 70)] {
             let a = randomValues(m * k), b = randomValues(k * n), start = randomValues(m * n)
             let bias = randomValues(m), residual = randomValues(m * n)
             for ownKernel in kernels {
