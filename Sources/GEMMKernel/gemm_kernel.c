@@ -17,7 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 
-enum { MR = 8, NR = 48, KC = 512, NC = 480, PREFETCH = 8, PACK_AHEAD = 4 };  // PREFETCH: steps of depth ahead
+enum { MR = 8, NR = 48, KC = 512, NC = 480, PREFETCH = 8, PACK_AHEAD = 4, PREFETCH_PANEL_SLIVERS = 6 };  // PREFETCH: steps of depth ahead
 
 int seg_gemm_supported(void) {
     __builtin_cpu_init();
@@ -169,7 +169,7 @@ static inline void store_vector(__m512 value, float *row, const float *extra, co
 __attribute__((target("avx512f,prfchw"), always_inline))
 static inline void tile_kernel(const int VECTORS, int depth, const float *a, const float *b, float *c, long ldc,
                                const vector_runs *plans, int rows, int accumulate, int last, const float *bias,
-                               const float *addend, float cap) {
+                               const float *addend, float cap, const float *next_a) {
     __m512 acc[MR][3];
     for (int r = 0; r < MR; r++)
         for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_setzero_ps();
@@ -192,6 +192,7 @@ static inline void tile_kernel(const int VECTORS, int depth, const float *a, con
             // The sliver streams from L2: ask for it a few steps ahead.
             _mm_prefetch((const char *)(b + PREFETCH * NR + 16 * j), _MM_HINT_T0);
         }
+        if (next_a) _mm_prefetch((const char *)(next_a + k * MR), _MM_HINT_T1);
         for (int r = 0; r < MR; r++) {
             __m512 ar = _mm512_set1_ps(a[r]);
             for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_fmadd_ps(ar, bv[j], acc[r][j]);
@@ -210,11 +211,11 @@ static inline void tile_kernel(const int VECTORS, int depth, const float *a, con
 __attribute__((target("avx512f,prfchw")))
 static void micro_kernel(int depth, const float *a, const float *b, float *c, long ldc, const vector_runs *plans,
                          int rows, int cols, int accumulate, int last, const float *bias, const float *addend,
-                         float cap) {
+                         float cap, const float *next_a) {
     switch ((cols + 15) / 16) {
-    case 3: tile_kernel(3, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
-    case 2: tile_kernel(2, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
-    default: tile_kernel(1, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap); break;
+    case 3: tile_kernel(3, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap, next_a); break;
+    case 2: tile_kernel(2, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap, next_a); break;
+    default: tile_kernel(1, depth, a, b, c, ldc, plans, rows, accumulate, last, bias, addend, cap, next_a); break;
     }
 }
 
@@ -250,10 +251,16 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
                 const float *panel = packedA;
                 if (a_panel_stride) panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR;
                 else pack_a(A, lda, row0, rows, k0, depth, packedA);
+                // In a block of few slivers (Winograd's products), the next panel of packed weights
+                // comes into L2 while the last sliver passes; each panel waited for L3 otherwise.
+                // (1x1 convolutions' blocks of 7-10 slivers showed no gain.)
+                const float *next_panel = a_panel_stride && row0 + MR < M && cols <= PREFETCH_PANEL_SLIVERS * NR
+                    ? panel + a_panel_stride : NULL;
                 for (int s = 0; s < cols; s += NR) {
                     micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc, plans + s / 16,
                                  rows, min_int(NR, cols - s), accumulate || !first, last,
-                                 bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, cap);
+                                 bias ? bias + row0 : NULL, addend ? addend + (long)row0 * ldc : NULL, cap,
+                                 s + NR >= cols ? next_panel : NULL);
                 }
             }
         }

@@ -6,11 +6,11 @@ import VectorKernels
 ///
 /// A dilated conv is an undilated one on each of the d x d interleaved "phase" grids of the input,
 /// so dilation is handled by indexing: tile (phase a, b; row i, column j) covers outputs
-/// (a + d*(4i + u), b + d*(4j + v)). Work goes in chunks of tiles: gather and transform the input
-/// tiles (V = B^T d B), 36 independent matrix products M_k = U_k x V_k over the channels (U = G g G^T,
-/// the transformed filters, made at the start of the layer), then the output transform
-/// Y = A^T M A with bias and activation fused. The transforms are C (VectorKernels), the
-/// products the matrix kernel's.
+/// (a + d*(4i + u), b + d*(4j + v)). Work goes in chunks of tiles and, within a chunk, blocks of
+/// input channels: transform the block's filters (U = G g G^T) and input tiles (V = B^T d B), add
+/// the 36 independent matrix products U_k x V_k over the block's channels into M_k, then, once
+/// every block is in, the output transform Y = A^T M A with bias and activation fused. The
+/// transforms are C (VectorKernels), the products the matrix kernel's.
 enum Winograd {
     /// A 6x6 input patch per 4x4 output tile: 36 transformed points.
     static let points = 36
@@ -27,8 +27,15 @@ enum Winograd {
             && outH >= 8 * geometry.dilation && outW >= 8 * geometry.dilation
     }
 
-    /// Transformed filters of at most this many floats at once (32 MB): wider layers are done in
-    /// blocks of output channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
+    /// Transformed filters of at most this many floats at once (32 MB): deeper layers are done in
+    /// blocks of input channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
+    ///
+    /// Blocks of input channels rather than of output channels: every product then has all the
+    /// output channels as rows, and each tile and filter is transformed once. With blocks of output
+    /// channels (104 of FCN's 512), the products made 104 rows per column and either the input or
+    /// the filters were transformed again per block or chunk: FCN's head took 0.68x (360x480) and
+    /// 0.78x (512x512) of that time this way (medians of 12 passes, the two ways alternating in one
+    /// process); the products now add into M once per block, which costs less.
     nonisolated(unsafe) static var filterBudget = 8 << 20
 
     /// Transformed input and product tiles (V and M) of at most this many floats at once (48 MB):
@@ -43,23 +50,22 @@ enum Winograd {
     /// Floats per row of V and M for `tiles` tiles: the transforms read and write whole vectors of 16.
     static func vectorRow(_ tiles: Int) -> Int { (tiles + 15) / 16 * 16 }
 
-    /// U_k[o][i] = (G g_{o,i} G^T)[k] for the output channels `channels` (whole panels): 36 matrices of
-    /// the matrix kernel's panels, `matrixSize` floats apart (room for at least `channels`).
+    /// U_k[o][i] = (G g_{o,i} G^T)[k] for every output channel and the input channels `inputs`: 36
+    /// matrices of the matrix kernel's panels (`inputs.count` deep), `matrixSize` floats apart.
     ///
     /// Made afresh every pass rather than kept: kept, they would be 4x the 3x3 weights (190 MB
-    /// for ResNet-50, 640 MB for FCN-ResNet50's head) for a transform that costs 20-30 ms a pass
-    /// (deeplabv3_resnet50 at 512x512, about 2 % of it). The weights' panels and U's line up, so
-    /// the transform reads and writes whole panels.
-    static func transformFilters(_ weights: ConvWeights, channels: Range<Int>, into u: UnsafeMutablePointer<Float>,
+    /// for ResNet-50, 151 MB for FCN-ResNet50's head alone) for a transform that costs 20-30 ms a
+    /// pass (deeplabv3_resnet50 at 512x512, about 2 % of it). The weights' panels and U's line up,
+    /// so the transform reads and writes whole panels.
+    static func transformFilters(_ weights: ConvWeights, inputs: Range<Int>, into u: UnsafeMutablePointer<Float>,
                                  matrixSize: Int) {
         let panelRows = Int(SEG_WINOGRAD_PANEL_ROWS)
-        precondition(weights.isPanelled && GEMM.panelRows == panelRows && channels.lowerBound % panelRows == 0,
-                     "Winograd reads weights as whole panels of \(panelRows) rows")
-        let cin = weights.inChannels
-        precondition(matrixSize >= GEMM.panelled(channels.count) * cin, "no room for the transformed filters")
-        Parallel.forEach(GEMM.panelled(channels.count) / panelRows) { panel in
-            seg_winograd_filters(weights.packed + (channels.lowerBound + panel * panelRows) * weights.rowLength, Int32(cin),
-                                 u + panel * panelRows * cin, matrixSize)
+        precondition(weights.isPanelled && GEMM.panelRows == panelRows, "Winograd reads weights as whole panels of \(panelRows) rows")
+        let panels = GEMM.panelled(weights.outChannels) / panelRows, depth = inputs.count
+        precondition(matrixSize >= panels * panelRows * depth, "no room for the transformed filters")
+        Parallel.forEach(panels) { panel in
+            seg_winograd_filters(weights.packed + panel * panelRows * weights.rowLength + inputs.lowerBound * panelRows,
+                                 Int32(weights.inChannels), Int32(depth), u + panel * panelRows * depth, matrixSize)
         }
     }
 
@@ -85,62 +91,58 @@ enum Winograd {
                      activation: Activation) {
         let cin = weights.inChannels, cout = weights.outChannels, d = geometry.dilation
         let (origins, tiles) = tileOrigins(outH: output.height, outW: output.width, dilation: d, padding: geometry.padding)
-        // Blocks of output channels and chunks of tiles as even as the budgets allow: a narrow last
-        // one makes thin products (FCN's head at 360x480: chunks of 154 and 26 tiles).
-        let widestBlock = max(GEMM.panelRows, filterBudget / (points * cin) / GEMM.panelRows * GEMM.panelRows)
-        let blocks = (cout + widestBlock - 1) / widestBlock
-        let block = GEMM.panelled((cout + blocks - 1) / blocks)
-        let widestChunk = max(16, tileBudget / (points * (cin + block)))
+        // Blocks of input channels and chunks of tiles, as even as the budgets allow (a narrow last
+        // one makes thin products). Filters are transformed once per chunk when there are several
+        // blocks (several chunks and blocks at once take both a deep layer and a large map).
+        let rows = GEMM.panelled(cout)  // of each U_k and M_k
+        let widestBlock = max(1, filterBudget / (points * rows))
+        let blocks = (cin + widestBlock - 1) / widestBlock
+        let block = (cin + blocks - 1) / blocks
+        let widestChunk = max(16, tileBudget / (points * (block + rows)))
         let chunks = (tiles + widestChunk - 1) / widestChunk
         let chunk = (tiles + chunks - 1) / chunks
-        let size = block * cin  // floats per transformed matrix
+        let size = rows * block  // floats per transformed filter matrix
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
         let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
-        let channelGroups = min(cin, 4 * Parallel.threads)
+        let channelGroups = min(block, 4 * Parallel.threads)
         origins.withUnsafeBufferPointer { origins in
             let (outY, outX, inY, inX) = (origins.baseAddress!, origins.baseAddress! + tiles,
                                           origins.baseAddress! + 2 * tiles, origins.baseAddress! + 3 * tiles)
             withScratch(points * size) { u in
-                withScratch(points * (cin * vectorRow(chunk) + matrixPadding)) { v in
-                    withScratch(points * (block * vectorRow(chunk) + matrixPadding)) { m in
-                        // Each chunk of tiles is transformed once and serves every block of output
-                        // channels; with several blocks, their filters are transformed again for each
-                        // chunk, which costs less than the input's transforms once per block did (FCN's
-                        // head at 512x512, 5 blocks and 2 chunks: 140 -> 120 ms a pass, median of 7,
-                        // the two orders alternating in one process).
+                withScratch(points * (block * vectorRow(chunk) + matrixPadding)) { v in
+                    withScratch(points * (rows * vectorRow(chunk) + matrixPadding)) { m in
                         for start in stride(from: 0, to: tiles, by: chunk) {
                             let count = min(chunk, tiles - start)
                             let row = vectorRow(count)
-                            let vStride = cin * row + matrixPadding
-                            Parallel.forEach(channelGroups) { group in  // each group frames its planes in turn
-                                withScratch(frameSize) { framed in
-                                    for c in cin * group / channelGroups..<cin * (group + 1) / channelGroups {
-                                        seg_winograd_input(input.planePointer(c), Int32(input.height), Int32(input.width),
-                                                           Int32(d), inY + start, inX + start, Int32(count), v + c * row,
-                                                           vStride, framed)
+                            let mStride = rows * row + matrixPadding
+                            for first in stride(from: 0, to: cin, by: block) {
+                                let inputs = first..<min(cin, first + block)
+                                let vStride = inputs.count * row + matrixPadding
+                                if blocks > 1 || start == 0 {
+                                    transformFilters(weights, inputs: inputs, into: u, matrixSize: size)
+                                }
+                                Parallel.forEach(channelGroups) { group in  // each group frames its planes in turn
+                                    withScratch(frameSize) { framed in
+                                        for c in inputs.count * group / channelGroups..<inputs.count * (group + 1) / channelGroups {
+                                            seg_winograd_input(input.planePointer(first + c), Int32(input.height),
+                                                               Int32(input.width), Int32(d), inY + start, inX + start,
+                                                               Int32(count), v + c * row, vStride, framed)
+                                        }
                                     }
                                 }
-                            }
-                            for first in stride(from: 0, to: cout, by: block) {
-                                let channels = first..<min(cout, first + block)
-                                if blocks > 1 || start == 0 {
-                                    transformFilters(weights, channels: channels, into: u, matrixSize: size)
-                                }
-                                let mStride = channels.count * row + matrixPadding
                                 Parallel.forEach(points) { k in
                                     // Every column of the rows, past the tiles too: M's padding then holds
                                     // finite values (the output transform computes on them, then drops them).
-                                    GEMM.multiply(m: channels.count, n: row, k: cin,
-                                                  a: .panels(u + k * size, stride: GEMM.panelRows * cin),
-                                                  b: v + k * vStride, ldb: row, c: m + k * mStride,
-                                                  ldc: row)
+                                    GEMM.multiply(m: cout, n: row, k: inputs.count,
+                                                  a: .panels(u + k * size, stride: GEMM.panelRows * inputs.count),
+                                                  b: v + k * vStride, ldb: row, c: m + k * mStride, ldc: row,
+                                                  accumulate: first > 0)
                                 }
-                                Parallel.forEach(channels.count) { index in
-                                    let o = channels.lowerBound + index
-                                    seg_winograd_output(m + index * row, mStride, outY + start, outX + start,
-                                                        Int32(count), Int32(d), output.planePointer(o), Int32(output.height),
-                                                        Int32(output.width), weights.bias[o], cap)
-                                }
+                            }
+                            Parallel.forEach(cout) { o in
+                                seg_winograd_output(m + o * row, mStride, outY + start, outX + start, Int32(count), Int32(d),
+                                                    output.planePointer(o), Int32(output.height), Int32(output.width),
+                                                    weights.bias[o], cap)
                             }
                         }
                     }

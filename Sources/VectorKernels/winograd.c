@@ -25,9 +25,9 @@ enum { LANES = 16, PANEL = SEG_WINOGRAD_PANEL_ROWS };
     }
 
 VECTORISED
-void seg_winograd_filters(const float *source, int cin, float *target, long k_stride) {
+void seg_winograd_filters(const float *source, int cin, int count, float *target, long k_stride) {
     float left[18][PANEL];  // G g: 6 rows x 3 columns
-    for (int i = 0; i < cin; i++) {
+    for (int i = 0; i < count; i++) {
         for (int c = 0; c < 3; c++) {  // column c of g: taps (0, c), (1, c), (2, c)
             const float *g0 = source + ((long)c * cin + i) * PANEL, *g1 = source + ((long)(3 + c) * cin + i) * PANEL;
             const float *g2 = source + ((long)(6 + c) * cin + i) * PANEL;

@@ -101,23 +101,23 @@ final class FastPathTests: XCTestCase {
         }
     }
 
-    func testWinogradInBlocksOfOutputChannelsEqualsOneBlock() {
+    func testWinogradInBlocksOfInputChannelsEqualsOneBlock() {
         let (filterBudget, tileBudget) = (Winograd.filterBudget, Winograd.tileBudget)
         defer { (Winograd.filterBudget, Winograd.tileBudget) = (filterBudget, tileBudget) }
-        let (cin, cout) = (12, 21)
+        let (cin, cout) = (14, 21)
         let x = random(cin, 19, 23)
         let weights = randomWeights(cin, cout)
         let geometry = ConvGeometry(padding: 1)
         let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
         XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
-        // Room for two panels' filters: blocks of 16 and 5 output channels (the last one narrower
-        // than the matrices' spacing); then also chunks of 16 tiles (of 30), each block's filters
-        // transformed again for the second chunk.
-        Winograd.filterBudget = Winograd.points * cin * 2 * GEMM.panelRows
+        // Room for the filters of 6 input channels: blocks of 5, 5 and 4, whose products add up in M;
+        // then also chunks of 16 tiles (of 30), each block's filters transformed again per chunk.
+        Winograd.filterBudget = Winograd.points * GEMM.panelled(cout) * 6
         for chunked in [false, true] {
             Winograd.tileBudget = chunked ? 1 : tileBudget
             let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
-            XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-5, "chunked \(chunked)")
+            // The blocks' sums come in another order: rounding differs, a lost or doubled block would not.
+            XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-4, "chunked \(chunked)")
         }
     }
 

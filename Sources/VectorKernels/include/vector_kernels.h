@@ -9,10 +9,11 @@
 /// Rows per panel of the filters (the matrix kernel's panel rows).
 enum { SEG_WINOGRAD_PANEL_ROWS = 8 };
 
-/// U_k = (G g G^T)[k] for one panel of 8 output channels: their 3x3 taps at
-/// source[(tap * cin + i) * 8 + row] (tap = 3 * ky + kx, the weights' panel layout), the result at
-/// target[k * k_stride + i * 8 + row] (U_k's panel).
-void seg_winograd_filters(const float *source, int cin, float *target, long k_stride);
+/// U_k = (G g G^T)[k] for one panel of 8 output channels and `count` of their input channels: the
+/// 3x3 taps of input channel i at source[(tap * cin + i) * 8 + row] (tap = 3 * ky + kx, the weights'
+/// panel layout, `source` at the first input channel), the result at target[k * k_stride + i * 8 + row]
+/// (U_k's panel, `count` deep).
+void seg_winograd_filters(const float *source, int cin, int count, float *target, long k_stride);
 
 /// V_k = (B^T p B)[k] for `count` tiles of one channel: patch element (r, s) of tile t is
 /// plane[(origin_y[t] + d r) * width + origin_x[t] + d s], zero outside the plane; V_k of tile t
