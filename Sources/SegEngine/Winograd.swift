@@ -42,9 +42,10 @@ enum Winograd {
     /// larger maps go in chunks of tiles.
     nonisolated(unsafe) static var tileBudget = columnTileBudget * 3 / 2
 
-    /// Floats between the transformed tiles of consecutive points beyond what they hold: the 36
-    /// matrices are often a power of two apart (channels x tiles), which puts every point's row of
-    /// a channel in the same cache set, and the transforms read or write all 36 at once.
+    /// Floats between the transformed tiles or filters of consecutive points beyond what they hold:
+    /// the 36 matrices are often a power of two apart (channels x tiles), which puts every point's
+    /// row of a channel in the same cache set, and the transforms read or write all 36 at once (the
+    /// filters' transform ran 2x slower unpadded).
     static let matrixPadding = 32
 
     /// Floats per row of V and M for `tiles` tiles: the transforms read and write whole vectors of 16.
@@ -101,7 +102,7 @@ enum Winograd {
         let widestChunk = max(16, tileBudget / (points * (block + rows)))
         let chunks = (tiles + widestChunk - 1) / widestChunk
         let chunk = (tiles + chunks - 1) / chunks
-        let size = rows * block  // floats per transformed filter matrix
+        let size = rows * block + matrixPadding  // floats from one transformed filter matrix to the next
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
         let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
         let channelGroups = min(block, 4 * Parallel.threads)
