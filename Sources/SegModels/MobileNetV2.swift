@@ -34,9 +34,15 @@ final class MobileNetV2: EncoderBackbone {
         var inChannels: Int { expand?.inChannels ?? depthwise.inChannels }
 
         func callAsFunction(_ x: Tensor, stride: Int, dilation: Int) -> Tensor {
-            var y = pad(x, top: dilation, bottom: dilation, left: dilation, right: dilation)
-            if let expand { y = conv2d(y, expand, activation: .relu6) }
-            y = conv2d(y, depthwise, ConvGeometry(stride: stride, dilation: dilation), activation: .relu6)
+            // The reference pads x by the dilation before the block; padding is the convolutions' own:
+            // the expansion's (a 1x1 conv of the padded input), or the depthwise conv's without one.
+            let y: Tensor
+            if let expand {
+                let expanded = conv2d(x, expand, ConvGeometry(padding: dilation), activation: .relu6)
+                y = conv2d(expanded, depthwise, ConvGeometry(stride: stride, dilation: dilation), activation: .relu6)
+            } else {
+                y = conv2d(x, depthwise, ConvGeometry(stride: stride, padding: dilation, dilation: dilation), activation: .relu6)
+            }
             // The inverted residual's shortcut is added in the projection's epilogue.
             return conv2d(y, project, adding: stride == 1 && inChannels == project.outChannels ? x : nil)
         }

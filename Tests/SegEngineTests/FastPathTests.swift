@@ -121,6 +121,24 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    /// A 1x1 conv with padding writes the products into the output's interior and the activated
+    /// bias around it: the same as the conv of the padded copy. Maps of several tiles of rows, and
+    /// an activation the products cannot fuse.
+    func testPaddedPointwiseConvEqualsTheConvOfThePaddedInput() {
+        for (cin, cout, h, w, padding, activation) in [(70, 20, 13, 11, 1, Activation.relu6), (33, 9, 40, 25, 2, .hardswish),
+                                                       (8, 70, 3, 200, 3, .identity)] {
+            let x = random(cin, h, w)
+            let weights = randomWeights(cin, cout, kernel: 1)
+            let padded = conv2d(x, weights, ConvGeometry(padding: padding), activation: activation)
+            let reference = conv2d(pad(x, top: padding, bottom: padding, left: padding, right: padding), weights,
+                                   activation: activation)
+            XCTAssertEqual(padded.shape, reference.shape)
+            let (a, b) = (padded.toArray(), reference.toArray())
+            XCTAssertGreaterThan(Set(b).count, b.count / 5, "the test sees varied outputs")
+            XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-5, "\(cin)->\(cout) \(h)x\(w) pad \(padding) \(activation)")
+        }
+    }
+
     func testWinogradInChunksOfTilesEqualsOneChunk() {
         let budget = Winograd.tileBudget
         defer { Winograd.tileBudget = budget }
