@@ -121,7 +121,7 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
         "pytorch_ms": statistics.median(torch_t), "onnxruntime_ms": statistics.median(ort_t) if ort_t else None,
         "segview_vs_pytorch": float(np.abs(ours - reference).max() / scale), "onnxruntime_vs_pytorch": ort_diff,
         "argmax_agreement": float((ours.argmax(0) == reference.argmax(0)).mean()),
-        "gflop": report["gflop"], "activation_peak_mb": report["activation_peak_mb"],
+        "gflop": report["gflop"], "activation_peak_mb": report["activation_peak_mb"], "tensor_peak_mb": report["tensor_peak_mb"],
         "weights_mb": report["weights_mb"], "resting_rss_mb": report["resting_rss_mb"],
         "forward_peak_rss_mb": report["forward_peak_rss_mb"],
     }
@@ -252,7 +252,7 @@ def main():
                   + (f", ORT {ort_diff:.1e}" if ort_diff is not None else "")
                   + f"; argmax agreement {row['argmax_agreement'] * 100:.2f}%; "
                   f"{row['gflop']:.0f} GFLOP; memory: weights {row['weights_mb']:.0f} MB, activation peak "
-                  f"{row['activation_peak_mb']:.0f} MB, RSS {row['resting_rss_mb']:.0f} MB at rest, "
+                  f"{row['activation_peak_mb']:.0f} MB (tensors {row['tensor_peak_mb']:.0f} MB), RSS {row['resting_rss_mb']:.0f} MB at rest, "
                   f"{row['forward_peak_rss_mb']:.0f} MB peak during the passes", flush=True)
             if args.layers:
                 print(f"per convolution shape, mean of {args.rounds} profiled passes each (ms):")

@@ -8,7 +8,8 @@ import Foundation
 /// pool holds stays near the pass's live high-water mark (free lists by exact size held about 3x
 /// it: every shape kept its own buffers). New buffers are rounded up to a size class, which makes
 /// them fit more later requests. The pool counts the bytes requested, which gives the peak
-/// activation memory of a forward pass without any instrumentation in the models.
+/// activation memory of a forward pass without any instrumentation in the models: all of it
+/// (tensors and the kernels' scratch), and the tensors' alone.
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
@@ -26,6 +27,8 @@ public final class BufferPool: @unchecked Sendable {
     private var lent: [UnsafeMutablePointer<Float>: Int] = [:]
     private var bytesInUse = 0
     private var peakInUse = 0
+    private var tensorBytesInUse = 0
+    private var peakTensorsInUse = 0
 
     /// Sizes above 4096 floats are rounded up to a quarter of their power of two (at most 25 %).
     static func sizeClass(_ count: Int) -> Int {
@@ -34,13 +37,17 @@ public final class BufferPool: @unchecked Sendable {
         return (count + quarter - 1) / quarter * quarter
     }
 
-    /// A buffer of at least `count` floats, uninitialised.
-    public func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+    /// A buffer of at least `count` floats, uninitialised; `tensor` counts it as a tensor's (not scratch).
+    public func take(_ count: Int, tensor: Bool = false) -> UnsafeMutablePointer<Float> {
         let size = max(count, 1)
         lock.lock()
         defer { lock.unlock() }
         bytesInUse += size * 4
         peakInUse = max(peakInUse, bytesInUse)
+        if tensor {
+            tensorBytesInUse += size * 4
+            peakTensorsInUse = max(peakTensorsInUse, tensorBytesInUse)
+        }
         if let index = idle.firstIndex(where: { $0.capacity >= size }), idle[index].capacity <= size * Self.reuseFactor {
             let (capacity, buffer) = idle.remove(at: index)
             lent[buffer] = capacity
@@ -53,12 +60,13 @@ public final class BufferPool: @unchecked Sendable {
         return buffer
     }
 
-    /// Gives back a buffer from `take`, which was asked for `count` floats.
-    public func recycle(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
+    /// Gives back a buffer from `take`, which was asked for `count` floats (`tensor` as it was taken).
+    public func recycle(_ buffer: UnsafeMutablePointer<Float>, count: Int, tensor: Bool = false) {
         lock.lock()
         defer { lock.unlock() }
         guard let capacity = lent.removeValue(forKey: buffer) else { preconditionFailure("buffer not from this pool") }
         bytesInUse -= max(count, 1) * 4
+        if tensor { tensorBytesInUse -= max(count, 1) * 4 }
         let index = idle.firstIndex { $0.capacity >= capacity } ?? idle.count
         idle.insert((capacity, buffer), at: index)
     }
@@ -80,10 +88,14 @@ public final class BufferPool: @unchecked Sendable {
     /// The most bytes handed out at once since the last `resetPeak()`.
     public var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peakInUse }
 
+    /// The same for the tensors alone: the largest set of activations alive at once.
+    public var peakTensorBytes: Int { lock.lock(); defer { lock.unlock() }; return peakTensorsInUse }
+
     public func resetPeak() {
         lock.lock()
         defer { lock.unlock() }
         peakInUse = bytesInUse
+        peakTensorsInUse = tensorBytesInUse
     }
 }
 

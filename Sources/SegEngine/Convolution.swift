@@ -140,9 +140,11 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     let (flop, inBounds) = countWork(input, weights, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
     let layerActivation = residual == nil ? activation : .identity
-    // Winograd where it applies, except where most taps read padding (ASPP's large rates): there
-    // tapwise does only the in-bounds work. Tapwise also beats im2col's unfolded copy on the rest.
-    let winograd = Winograd.applies(weights, geometry, outH: outH, outW: outW)
+    // Winograd where it needs fewer multiplies than the taps that read inside the input, with room
+    // for its transforms (large dilations on small maps, ASPP's, are mostly padding: tapwise does
+    // only the in-bounds work). Tapwise also beats im2col's unfolded copy on the rest.
+    let winograd = Winograd.applies(weights, geometry)
+        && Winograd.multiplyShare(outH: outH, outW: outW, dilation: geometry.dilation) < winogradAdvantage * inBounds
     let tapwiseApplies = tapwiseEnabled && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
         && weights.inChannels >= 32
 
@@ -164,7 +166,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
             }
         }
         return output
-    } else if tapwiseApplies && (inBounds < tapwiseThreshold || !winograd) {
+    } else if tapwiseApplies && !winograd {
         Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", shape: shape(), flop: flop) {
             tapwiseConv(input, weights, geometry, output, layerActivation)
         }
@@ -195,11 +197,12 @@ private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: Conv
     return (flop, inBounds / (Double(weights.taps) * Double(output.plane)))
 }
 
-/// Below this share of taps reading inside the input (large dilations on small maps: ASPP), each
-/// tap multiplies only the outputs it reaches, even where Winograd would apply. Only for deep
-/// inputs: with few input channels (FCN's first conv, padded by 100) the per-tap products are too
-/// thin to pay for accumulating the output once per tap.
-nonisolated(unsafe) var tapwiseThreshold = 0.75
+/// Winograd takes a 3x3 convolution where its multiplies (`Winograd.multiplyShare`) are below this
+/// share of the in-bounds taps' (tapwise's work): its products run less efficiently than
+/// tapwise's and it has transforms to do. ASPP's rate 12 took 12 % less time by Winograd at both
+/// 0.60 (45x60) and 0.73 (64x64) of tapwise's multiplies (deeplabv3_resnet50, 8 passes each way
+/// alternating in one process); the usual 3x3 layers are at 0.28-0.36.
+nonisolated(unsafe) var winogradAdvantage = 0.8
 /// Off, stride-1 dense convolutions that Winograd does not take go to im2col (the tests' reference).
 nonisolated(unsafe) var tapwiseEnabled = true
 

@@ -20,7 +20,7 @@ public final class Tensor: @unchecked Sendable {
         self.channels = channels
         self.height = height
         self.width = width
-        data = BufferPool.shared.take(channels * height * width)
+        data = BufferPool.shared.take(channels * height * width, tensor: true)
     }
 
     public convenience init(channels: Int, height: Int, width: Int, repeating value: Float) {
@@ -34,7 +34,7 @@ public final class Tensor: @unchecked Sendable {
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { BufferPool.shared.recycle(data, count: count) }
+    deinit { BufferPool.shared.recycle(data, count: count, tensor: true) }
 
     public subscript(c: Int, y: Int, x: Int) -> Float {
         get { data[(c * height + y) * width + x] }

@@ -18,17 +18,30 @@ enum Winograd {
     /// Off with SEGVIEW_NO_WINOGRAD=1 in the environment (for A/B benchmarks against im2col).
     nonisolated(unsafe) static var enabled = getenv("SEGVIEW_NO_WINOGRAD") == nil
 
-    /// Whether the Winograd path pays off: a 3x3 stride-1 dense conv whose phase grids hold
-    /// at least two tiles each way (large dilations on small maps are mostly padding; the
-    /// im2col path skips dead taps there) and enough channels for the products to be efficient.
-    static func applies(_ weights: ConvWeights, _ geometry: ConvGeometry, outH: Int, outW: Int) -> Bool {
+    /// Whether the Winograd path can take a convolution: a 3x3 stride-1 dense conv with enough
+    /// channels for the products to be efficient. Whether it pays off is `multiplyShare`'s to say.
+    static func applies(_ weights: ConvWeights, _ geometry: ConvGeometry) -> Bool {
         enabled && weights.kernelH == 3 && weights.kernelW == 3 && weights.groups == 1 && geometry.stride == 1
             && weights.inChannels >= 8 && weights.outChannels >= 8
-            && outH >= 8 * geometry.dilation && outW >= 8 * geometry.dilation
     }
 
-    /// Transformed filters of at most this many floats at once (32 MB): deeper layers are done in
-    /// blocks of input channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go).
+    /// Winograd's multiplies for an outH x outW output at `dilation`, as a share of a direct
+    /// convolution's over the whole window: 36 per tile against 9 per output. Whole tiles cover
+    /// each phase grid, so on small grids (large dilations on small maps) most of a tile is waste:
+    /// ASPP's rate 12 on a 45x60 map costs 0.43 of the direct multiplies, rate 24 0.85.
+    static func multiplyShare(outH: Int, outW: Int, dilation d: Int) -> Double {
+        var tiles = 0
+        for a in 0..<d {
+            for b in 0..<d { tiles += ((outH - a + d - 1) / d + 3) / 4 * (((outW - b + d - 1) / d + 3) / 4) }
+        }
+        return Double(tiles * points) / Double(9 * outH * outW)
+    }
+
+    /// Transformed filters of about this many floats at once (16 MB): deeper layers are done in
+    /// blocks of input channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go), at
+    /// least `minimumBlock` deep. With 32 MB, deeplabv3_resnet50's peak RSS at 360x480 rose by 54 MB
+    /// once its ASPP's rate 12 went to Winograd (new buffer sizes for the pool), for no gain in
+    /// speed beyond the noise.
     ///
     /// Blocks of input channels rather than of output channels: every product then has all the
     /// output channels as rows, and each tile and filter is transformed once. With blocks of output
@@ -36,7 +49,11 @@ enum Winograd {
     /// the filters were transformed again per block or chunk: FCN's head took 0.68x (360x480) and
     /// 0.78x (512x512) of that time this way (medians of 12 passes, the two ways alternating in one
     /// process); the products now add into M once per block, which costs less.
-    nonisolated(unsafe) static var filterBudget = 8 << 20
+    nonisolated(unsafe) static var filterBudget = 4 << 20
+
+    /// Input channels per block at the least, whatever the budget: shallower products ran slower
+    /// (512-channel layers in blocks of 171 instead of 256: 6-18 % more time).
+    nonisolated(unsafe) static var minimumBlock = 256
 
     /// Transformed input and product tiles (V and M) of at most this many floats at once (48 MB):
     /// larger maps go in chunks of tiles.
@@ -96,7 +113,7 @@ enum Winograd {
         // one makes thin products). Filters are transformed once per chunk when there are several
         // blocks (several chunks and blocks at once take both a deep layer and a large map).
         let rows = GEMM.panelled(cout)  // of each U_k and M_k
-        let widestBlock = max(1, filterBudget / (points * rows))
+        let widestBlock = max(minimumBlock, filterBudget / (points * rows))
         let blocks = (cin + widestBlock - 1) / widestBlock
         let block = (cin + blocks - 1) / blocks
         let widestChunk = max(16, tileBudget / (points * (block + rows)))

@@ -50,10 +50,10 @@ final class FastPathTests: XCTestCase {
             let x = random(cin, h, w)
             let weights = randomWeights(cin, cout)
             let geometry = ConvGeometry(padding: padding, dilation: dilation)
-            let outH = geometry.outputSize(h, kernel: 3), outW = geometry.outputSize(w, kernel: 3)
             Winograd.enabled = true
-            XCTAssertTrue(Winograd.applies(weights, geometry, outH: outH, outW: outW), "\(h)x\(w) d\(dilation)")
-            let fast = conv2d(x, weights, geometry, activation: activation).toArray()
+            var fast: [Float] = []
+            XCTAssertEqual(kernels { fast = conv2d(x, weights, geometry, activation: activation).toArray() },
+                           ["conv 3x3 winograd"], "\(h)x\(w) d\(dilation)")
             Winograd.enabled = false
             let reference = conv2d(x, weights, geometry, activation: activation).toArray()
             // Winograd's rounding error scales with the convolution's values before the activation
@@ -62,6 +62,22 @@ final class FastPathTests: XCTestCase {
             XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
                               "\(cin)->\(cout) \(h)x\(w) d\(dilation) p\(padding) \(activation)")
         }
+    }
+
+    /// Winograd's multiplies against the direct convolution's: whole 4x4 tiles over each phase grid.
+    func testWinogradTakesTheConvolutionsWhereItsTilesCostLessThanTheInBoundsTaps() {
+        XCTAssertEqual(Winograd.multiplyShare(outH: 8, outW: 8, dilation: 1), 0.25, accuracy: 1e-9)  // 4 tiles x 36 / (9 x 64)
+        // Rate 12 on 45x60: 144 phase grids of 3-4 x 5, two tiles each, against 9 x 2700 multiplies.
+        XCTAssertEqual(Winograd.multiplyShare(outH: 45, outW: 60, dilation: 12), 288.0 * 36 / (9 * 2700), accuracy: 1e-9)
+        let weights = randomWeights(40, 8)
+        var used: [Int: Set<String>] = [:]
+        for rate in [1, 12, 24] {
+            let x = random(40, 45, 60)
+            used[rate] = kernels { _ = conv2d(x, weights, ConvGeometry(padding: rate, dilation: rate)) }
+        }
+        XCTAssertEqual(used[1], ["conv 3x3 winograd"])
+        XCTAssertEqual(used[12], ["conv 3x3 winograd"], "0.43 of the direct multiplies against 0.71 in bounds")
+        XCTAssertEqual(used[24], ["conv 3x3 tapwise"], "0.85 against 0.47 in bounds")
     }
 
     func testDepthwiseFusesEveryActivationLikeASeparatePass() {
@@ -102,8 +118,9 @@ final class FastPathTests: XCTestCase {
     }
 
     func testWinogradInBlocksOfInputChannelsEqualsOneBlock() {
-        let (filterBudget, tileBudget) = (Winograd.filterBudget, Winograd.tileBudget)
-        defer { (Winograd.filterBudget, Winograd.tileBudget) = (filterBudget, tileBudget) }
+        let (filterBudget, tileBudget, minimumBlock) = (Winograd.filterBudget, Winograd.tileBudget, Winograd.minimumBlock)
+        defer { (Winograd.filterBudget, Winograd.tileBudget, Winograd.minimumBlock) = (filterBudget, tileBudget, minimumBlock) }
+        Winograd.minimumBlock = 1
         let (cin, cout) = (14, 21)
         let x = random(cin, 19, 23)
         let weights = randomWeights(cin, cout)
@@ -166,7 +183,7 @@ final class FastPathTests: XCTestCase {
     }
 
     func testTapwiseEqualsIm2colWhereMostTapsReadPadding() {
-        defer { tapwiseThreshold = 0.75; tapwiseEnabled = true; GEMM.ownKernel = seg_gemm_supported() != 0 }
+        defer { winogradAdvantage = 0.8; tapwiseEnabled = true; GEMM.ownKernel = seg_gemm_supported() != 0 }
         for ownKernel in [true, false] where !ownKernel || seg_gemm_supported() != 0 {
             GEMM.ownKernel = ownKernel
             for (cin, cout, h, w, kernel, dilation, padding) in [(32, 20, 9, 11, 3, 6, 6), (40, 8, 7, 13, 3, 4, 4),
@@ -176,7 +193,7 @@ final class FastPathTests: XCTestCase {
                 let x = random(cin, h, w)
                 let weights = randomWeights(cin, cout, kernel: kernel)
                 let geometry = ConvGeometry(padding: padding, dilation: dilation)
-                tapwiseThreshold = 1.01  // always
+                winogradAdvantage = 0  // Winograd never: tapwise
                 tapwiseEnabled = true
                 var tapwise: [Float] = []
                 let used = kernels { tapwise = conv2d(x, weights, geometry, activation: .relu).toArray() }

@@ -41,10 +41,15 @@ final class FormatTests: XCTestCase {
         }
         let live = pool.liveBytes
         pool.resetPeak()
+        let tensorsBefore = pool.peakTensorBytes
         let second = Tensor(channels: 3, height: 17, width: 19)
         XCTAssertEqual(second.data, address, "a released buffer of the same size is handed out again")
         XCTAssertEqual(pool.liveBytes, live + 3 * 17 * 19 * 4)
         XCTAssertEqual(pool.peakBytes, live + 3 * 17 * 19 * 4)
+        XCTAssertEqual(pool.peakTensorBytes, tensorsBefore + 3 * 17 * 19 * 4)
+        withScratch(1000) { _ in }  // scratch counts in the peak of everything, not in the tensors'
+        XCTAssertEqual(pool.peakBytes, live + 3 * 17 * 19 * 4 + 4000)
+        XCTAssertEqual(pool.peakTensorBytes, tensorsBefore + 3 * 17 * 19 * 4)
     }
 
     func testBufferPoolLendsIdleBuffersToSmallerRequestsWithinItsFactor() {
