@@ -55,9 +55,11 @@ enum Winograd {
     /// (512-channel layers in blocks of 171 instead of 256: 6-18 % more time).
     nonisolated(unsafe) static var minimumBlock = 256
 
-    /// Transformed input and product tiles (V and M) of at most this many floats at once (48 MB):
-    /// larger maps go in chunks of tiles.
-    nonisolated(unsafe) static var tileBudget = columnTileBudget * 3 / 2
+    /// Transformed input and product tiles (V and M) of at most this many floats at once (32 MB):
+    /// larger maps go in chunks of tiles. With 48 MB, DeepLabV3+ MobileNetV2's decoder (128x128
+    /// maps) went in two chunks instead of three, for 13 MB more peak RSS and 0-4 % less time in
+    /// those layers.
+    nonisolated(unsafe) static var tileBudget = columnTileBudget
 
     /// Floats between the transformed tiles or filters of consecutive points beyond what they hold:
     /// the 36 matrices are often a power of two apart (channels x tiles), which puts every point's
