@@ -108,9 +108,9 @@ struct Bench: ParsableCommand {
         print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
         print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", flop / 1e9, flopInBounds / 1e9, flop / 1e6 / median))
-        print(String(format: "memory: weights %.1f MB, activation peak %.1f MB (tensors %.1f MB); process RSS %.1f MB at rest, peak %.1f MB during the passes",
-                     Double(network.parameterCount * 4) / 1e6, Double(BufferPool.shared.peakBytes) / 1e6,
-                     Double(BufferPool.shared.peakTensorBytes) / 1e6, Double(restingBytes) / 1e6, Double(peakResidentBytes()) / 1e6))
+        print("memory: \(weightsAndActivationPeak(network)); "
+              + String(format: "process RSS %.1f MB at rest, peak %.1f MB during the passes",
+                       Double(restingBytes) / 1e6, Double(peakResidentBytes()) / 1e6))
         if profile {
             let total = kernels.reduce(0) { $0 + $1.ms }
             print("profile of one more pass (\(String(format: "%.1f", total)) ms):")

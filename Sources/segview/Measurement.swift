@@ -1,5 +1,7 @@
 import Dispatch
 import Foundation
+import SegEngine
+import SegModels
 
 /// Milliseconds between laps.
 struct Stopwatch {
@@ -10,6 +12,13 @@ struct Stopwatch {
         defer { last = now }
         return Double(now - last) / 1e6
     }
+}
+
+/// "weights W MB, activation peak P MB (tensors T MB)": a network's weights and the buffer pool's
+/// high-water marks since its last `resetPeak()`, everything and the tensors alone.
+func weightsAndActivationPeak(_ network: SegmentationModel) -> String {
+    String(format: "weights %.1f MB, activation peak %.1f MB (tensors %.1f MB)", Double(network.parameterCount * 4) / 1e6,
+           Double(BufferPool.shared.peakBytes) / 1e6, Double(BufferPool.shared.peakTensorBytes) / 1e6)
 }
 
 /// The process's peak resident set size (VmHWM: unlike getrusage's maxrss it starts afresh at exec,

@@ -69,9 +69,8 @@ struct Predict: ParsableCommand {
         print("\(image): \(report.width)x\(report.height), \(network.name(outputStride: stride)) \(meta.backbone), output stride \(stride), \(Parallel.threads) threads")
         print(String(format: "time: load %.1f ms, preprocess %.1f ms, forward %.1f ms, postprocess %.1f ms",
                      loadTime, report.preprocess, report.forward, report.postprocess))
-        print(String(format: "memory: weights %.1f MB, activation peak %.1f MB (tensors %.1f MB), process peak RSS %.1f MB",
-                     Double(network.parameterCount * 4) / 1e6, Double(BufferPool.shared.peakBytes) / 1e6,
-                     Double(BufferPool.shared.peakTensorBytes) / 1e6, Double(peakResidentBytes()) / 1e6))
+        print("memory: \(weightsAndActivationPeak(network)), "
+              + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
         if let note = report.note { print(note) }
         for path in outputs.all { print("wrote \(path)") }
     }
