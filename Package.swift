@@ -3,16 +3,17 @@ import PackageDescription
 
 // Layers, from the bottom up:
 //   SegEngine  tensors, kernels and threading (knows nothing of models, images or terminals)
-//   SegImage   PNG I/O through libpng, normalisation, palettes, overlays
-//   SegModels  model files (.safetensors), layers with weights, backbones, one file per architecture
-//   SegTUI     the ncurses viewer: a pure renderer (state -> cell grid) and a thin terminal layer
-//   segview    the command line
+//   SegImage    PNG and JPEG codecs, pure image types, normalisation, palettes, metrics (no Swift target)
+//   SegModels   model files (.safetensors), layers with weights, backbones, one file per architecture
+//   SegPipeline file to result: decoding, working resolution, forward pass, outputs, image/label pairing
+//   SegTUI      the ncurses viewer: a pure renderer (state -> cell grid) and a thin terminal layer
+//   segview     the command line: parse, call the pipeline, print
 let package = Package(
     name: "segview",
     products: [
         .executable(name: "segview", targets: ["segview"]),
         // For the fuzz targets in fuzz/ (a separate package, built with -sanitize=fuzzer).
-        .library(name: "SegviewCore", targets: ["SegEngine", "SegImage", "SegModels"]),
+        .library(name: "SegviewCore", targets: ["SegEngine", "SegImage", "SegModels", "SegPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,28 +41,31 @@ let package = Package(
         // baseline x86-64, so SSE).
         .target(name: "VectorKernels", path: "Sources/VectorKernels"),
         .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel", "VectorKernels"]),
-        .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "SegEngine"]),
-        .target(name: "SegModels", dependencies: ["SegEngine", "SegImage"]),
+        .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim"]),
+        .target(name: "SegModels", dependencies: ["SegEngine"]),
+        .target(name: "SegPipeline", dependencies: ["SegEngine", "SegImage", "SegModels"]),
         .systemLibrary(
             name: "CNcursesW", path: "Sources/CNcursesW", pkgConfig: "ncursesw",
             providers: [.apt(["libncurses-dev"])]),
         .target(name: "TermShim", dependencies: ["CNcursesW"], path: "Sources/TermShim"),
         // Knows models only through SegModels' SegmentationModel interface.
-        .target(name: "SegTUI", dependencies: ["SegEngine", "SegImage", "SegModels", "TermShim"]),
+        .target(name: "SegTUI", dependencies: ["SegEngine", "SegImage", "SegModels", "SegPipeline", "TermShim"]),
         .executableTarget(
             name: "segview",
             dependencies: [
-                "SegEngine", "SegImage", "SegModels", "SegTUI",
+                "SegEngine", "SegImage", "SegModels", "SegPipeline", "SegTUI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "SegEngineTests", dependencies: ["SegEngine"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SegTUITests", dependencies: ["SegTUI", "SegImage", "SegModels", "SegEngine"]),
-        .testTarget(name: "SegImageTests", dependencies: ["SegImage", "SegEngine"], resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "SegModelsTests", dependencies: ["SegModels", "SegEngine", "SegImage"],
+            name: "SegTUITests", dependencies: ["SegTUI", "SegPipeline", "SegImage", "SegModels", "SegEngine"]),
+        .testTarget(name: "SegPipelineTests", dependencies: ["SegPipeline", "SegImage", "SegModels", "SegEngine"]),
+        .testTarget(name: "SegImageTests", dependencies: ["SegImage"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SegModelsTests", dependencies: ["SegModels", "SegPipeline", "SegEngine", "SegImage"],
             resources: [.copy("Fixtures")]),
         // Runs the built `segview` binary end to end (the dependency makes `swift test` build it).
-        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegImage", "SegTUI"]),
+        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegImage", "SegPipeline", "SegTUI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -8,6 +8,8 @@ CLASSES = ["sky", "building", "pole", "road", "sidewalk", "tree", "sign", "fence
 COLORS = [[128, 128, 128], [128, 0, 0], [192, 192, 128], [128, 64, 128], [60, 40, 222], [128, 128, 0],
           [192, 128, 128], [64, 64, 128], [64, 0, 128], [64, 64, 0], [0, 128, 192]]
 VOID = 11
+# CamVid frames are 480x360: the short side the models trained here expect (resize_size).
+HEIGHT = 360
 
 
 def load_split(root, split):

@@ -106,7 +106,7 @@ def main():
         extra["fcn_at_once"] = "true"
     names = class_names(args, count)
     metadata = model_metadata(arch, backbone, names, voc_colors(count), output_stride=stride,
-                              **reference.preprocessing(arch), **extra)
+                              resize_size=reference.resize_size(arch), **reference.preprocessing(arch), **extra)
     write_model_file(model.state_dict(), metadata, args.out, args.dtype)
     print(f"wrote {args.out}: {description}, {count} classes, {sum(p.numel() for p in model.parameters())} parameters, "
           f"{args.dtype}")

@@ -62,7 +62,8 @@ def main():
     if custom:
         backbone = "resnet"
         extra.update(backbone_layers=layers or [3, 4, 6, 3], backbone_width=args.backbone_width)
-    metadata = model_metadata(family, backbone, VOC_CLASSES, voc_colors(21), output_stride=8, **extra)
+    # torchvision's weight presets for these models resize the short side to 520.
+    metadata = model_metadata(family, backbone, VOC_CLASSES, voc_colors(21), output_stride=8, resize_size=520, **extra)
     write_model_file(model.state_dict(), metadata, args.out, args.dtype)
     print(f"wrote {args.out}: {description}, {sum(p.numel() for p in model.parameters())} parameters, {args.dtype}")
 

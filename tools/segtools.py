@@ -62,8 +62,9 @@ def randomize_batchnorm(model, generator):
 
 
 def model_metadata(architecture, backbone, classes, colors, output_stride, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                   input_range="0-1", input_channels="RGB", **extra):
-    """The `__metadata__` map of a segview model file (every value a string)."""
+                   input_range="0-1", input_channels="RGB", resize_size=None, **extra):
+    """The `__metadata__` map of a segview model file (every value a string). `resize_size` is the
+    short side, in pixels, of the images the model expects (docs/model-format.md)."""
     metadata = {
         "format": "segview-model",
         "format_version": str(FORMAT_VERSION),
@@ -78,6 +79,8 @@ def model_metadata(architecture, backbone, classes, colors, output_stride, mean=
         "input_channels": input_channels,
         "output_stride": str(output_stride),
     }
+    if resize_size is not None:
+        metadata["resize_size"] = str(int(resize_size))
     for key, value in extra.items():
         metadata[key] = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     return metadata

@@ -289,14 +289,14 @@ def main():
             if args.arch == "deeplabv3":
                 extra.update(head_channels=args.head_channels, aspp_rates=(12, 24, 36))
             metadata = model_metadata(args.arch, "resnet", camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
-                                      description=description, **extra)
+                                      resize_size=camvid.HEIGHT, description=description, **extra)
         else:
             extra = {"aspp_rates": (6, 12, 18)} if args.arch == "deeplabv3plus" else {}
             # A narrow ResNet given by its stages is "resnet", not the reference's resnet101.
             backbone = options.get("backbone", "resnet" if "layers" in options else reference.DEFAULT_BACKBONE[args.arch])
             metadata = model_metadata(args.arch, backbone,
                                       camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
-                                      description=description, **preprocessing, **extra)
+                                      resize_size=camvid.HEIGHT, description=description, **preprocessing, **extra)
         write_model_file(model.state_dict(), metadata, args.out, "f16")
         say(f"exported best checkpoint (val mIoU {best:.4f}) to {args.out}")
 

@@ -82,7 +82,8 @@ static uint8_t *orient(const uint8_t *src, uint32_t w, uint32_t h, uint32_t orie
     return dst;
 }
 
-int seg_jpeg_read(const char *path, uint64_t max_pixels, seg_jpeg_image *image, char *error, size_t error_size) {
+int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, seg_jpeg_image *image,
+                  char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
     FILE *file = fopen(path, "rb");
     if (!file) {
@@ -126,6 +127,19 @@ int seg_jpeg_read(const char *path, uint64_t max_pixels, seg_jpeg_image *image, 
         if (marker->marker == JPEG_APP0 + 1) orientation = exif_orientation(marker->data, marker->data_length);
     }
     cinfo.out_color_space = JCS_RGB;
+    uint32_t short_side = cinfo.image_width < cinfo.image_height ? cinfo.image_width : cinfo.image_height;
+    cinfo.scale_num = 1;
+    cinfo.scale_denom = 1;
+    // libjpeg rounds scaled sizes up, so a short side of exactly min_short_side * d is enough.
+    for (unsigned d = 8; min_short_side > 0 && d > 1; d /= 2) {
+        if (short_side >= (uint64_t)min_short_side * d) {
+            cinfo.scale_denom = d;
+            break;
+        }
+    }
+    int transposed = orientation >= 5;
+    image->full_width = transposed ? cinfo.image_height : cinfo.image_width;
+    image->full_height = transposed ? cinfo.image_width : cinfo.image_height;
     jpeg_start_decompress(&cinfo);
     uint32_t width = cinfo.output_width, height = cinfo.output_height;
     pixels = malloc((size_t)width * height * 3);

@@ -6,15 +6,25 @@ public enum JPEG {
     /// Decodes a JPEG (gray, YCbCr or RGB; baseline or progressive) to 8-bit RGB, turned upright
     /// by its EXIF orientation. `maxPixels` (0: none) refuses huge images before decoding them.
     public static func read(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
+        try read(path, maxPixels: maxPixels, shortSide: 0).image
+    }
+
+    /// Decodes at 1/2, 1/4 or 1/8 of the size where the short side stays at least `shortSide`
+    /// (0: the full size) with libjpeg's DCT scaling, which skips most of the work for the pixels
+    /// it leaves out; also gives the full, upright size.
+    public static func read(_ path: String, maxPixels: Int, shortSide: Int)
+        throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
         var image = seg_jpeg_image()
         var message = [CChar](repeating: 0, count: 512)
-        guard seg_jpeg_read(path, UInt64(maxPixels), &image, &message, message.count) == 0 else {
+        let side = UInt32(clamping: max(0, shortSide))
+        guard seg_jpeg_read(path, UInt64(maxPixels), side, &image, &message, message.count) == 0 else {
             throw ImageError(path: path, reason: String(cString: message))
         }
         defer { seg_jpeg_free(&image) }
         let count = Int(image.width) * Int(image.height) * 3
-        return RGBImage(width: Int(image.width), height: Int(image.height),
-                        pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+        let picture = RGBImage(width: Int(image.width), height: Int(image.height),
+                               pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
+        return (picture, Int(image.full_width), Int(image.full_height))
     }
 }
 
@@ -50,6 +60,20 @@ public enum ImageFile {
         switch try format(of: path) {
         case .png: return try PNG.read(path, maxPixels: maxPixels)
         case .jpeg: return try JPEG.read(path, maxPixels: maxPixels)
+        }
+    }
+
+    /// Decodes a PNG or JPEG no smaller than needed for a short side of `shortSide` pixels: a JPEG
+    /// whose short side is 2, 4 or 8 times that is decoded at that fraction (DCT scaling), a PNG at
+    /// its size. Also gives the full size, which outputs are written at.
+    public static func read(_ path: String, maxPixels: Int, shortSide: Int)
+        throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
+        switch try format(of: path) {
+        case .png:
+            let image = try PNG.read(path, maxPixels: maxPixels)
+            return (image, image.width, image.height)
+        case .jpeg:
+            return try JPEG.read(path, maxPixels: maxPixels, shortSide: shortSide)
         }
     }
 

@@ -1,7 +1,8 @@
 import Foundation
 import PNGShim
 
-/// An image that could not be read or written, with the file and the reason (libpng's, libjpeg's or ours).
+/// An image file (or folder of them) that could not be read, processed or written, with the path and the
+/// reason (libpng's, libjpeg's or ours).
 public struct ImageError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String

@@ -21,7 +21,8 @@ public struct RGBImage: Equatable, Sendable {
 
 extension RGBImage {
     /// The size that fits inside `maxSide` x `maxSide` with the aspect ratio kept (never larger).
-    public func fitting(maxSide: Int) -> (width: Int, height: Int) {
+    /// The size of a `width` x `height` picture fitted inside `maxSide` x `maxSide` (never larger).
+    public static func fitting(width: Int, height: Int, maxSide: Int) -> (width: Int, height: Int) {
         let longest = max(width, height)
         guard longest > maxSide else { return (width, height) }
         return (max(1, width * maxSide / longest), max(1, height * maxSide / longest))

@@ -9,14 +9,40 @@ public enum SafeFile {
         public var description: String { "\(path): \(reason)" }
     }
 
-    /// Refuses an existing destination unless `overwrite`; `produce` writes the temporary path.
+    /// Refuses an existing destination unless `overwrite`, and anything but a regular file (or a
+    /// symlink, which is replaced, not followed) even then: `--out /dev/null --force` must not
+    /// replace a device node. `produce` writes the temporary path, which is created empty first
+    /// under an unpredictable name with O_EXCL (a planted file or symlink there cannot be reused).
     public static func write(to path: String, overwrite: Bool, _ produce: (String) throws -> Void) throws {
-        if !overwrite && FileManager.default.fileExists(atPath: path) {
-            throw Error(path: path, reason: "already exists (use --force to overwrite)")
+        var status = stat()
+        if lstat(path, &status) == 0 {
+            guard !overwrite else {
+                let kind = status.st_mode & S_IFMT
+                guard kind == S_IFREG || kind == S_IFLNK else {
+                    throw Error(path: path, reason: "is not a regular file (a folder, device or FIFO); segview replaces "
+                                + "only regular files")
+                }
+                return try replace(path, produce, overwrite: true)
+            }
+            throw Error(path: path, reason: "already exists")
         }
+        try replace(path, produce, overwrite: overwrite)
+    }
+
+    private static func replace(_ path: String, _ produce: (String) throws -> Void, overwrite: Bool) throws {
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).partial").path
+        var template = Array(url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).XXXXXX.partial").path.utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 8) }
+        guard descriptor >= 0 else {
+            throw Error(path: path, reason: "cannot create a file beside it: \(String(cString: strerror(errno)))")
+        }
+        // mkstemps makes the file 0600; outputs get the permissions any new file would.
+        let mask = umask(0o022)
+        umask(mask)
+        fchmod(descriptor, 0o666 & ~mask)
+        close(descriptor)
+        let temporary = String(cString: template)
         do {
             try produce(temporary)
             // Without `overwrite`, link() refuses an existing destination atomically, so a file that
@@ -25,7 +51,7 @@ public enum SafeFile {
             let linked = overwrite ? false : link(temporary, path) == 0
             let noLinks = !overwrite && !linked && (errno == EPERM || errno == EOPNOTSUPP)
             guard linked || ((overwrite || noLinks) && rename(temporary, path) == 0) else {
-                let reason = errno == EEXIST ? "already exists (use --force to overwrite)" : String(cString: strerror(errno))
+                let reason = errno == EEXIST ? "already exists" : String(cString: strerror(errno))
                 throw Error(path: path, reason: reason)
             }
             if linked { unlink(temporary) }
@@ -37,16 +63,24 @@ public enum SafeFile {
 
     public static func write(_ data: Data, to path: String, overwrite: Bool) throws {
         try write(to: path, overwrite: overwrite) { temporary in
-            guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
-                throw Error(path: path, reason: "cannot create file: \(String(cString: strerror(errno)))")
+            let descriptor = open(temporary, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                throw Error(path: path, reason: "cannot open for writing: \(String(cString: strerror(errno)))")
             }
-            do {
-                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-                defer { try? handle.close() }
-                try handle.write(contentsOf: data)
-                try handle.synchronize()
-            } catch {
-                throw Error(path: path, reason: "write failed: \(error.localizedDescription)")
+            defer { close(descriptor) }
+            var written = 0
+            try data.withUnsafeBytes { bytes in
+                while written < bytes.count {
+                    let count = Foundation.write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+                    if count < 0 && errno == EINTR { continue }
+                    guard count > 0 else {
+                        throw Error(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+                    }
+                    written += count
+                }
+            }
+            guard fsync(descriptor) == 0 else {
+                throw Error(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
             }
         }
     }

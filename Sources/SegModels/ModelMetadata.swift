@@ -1,5 +1,4 @@
 import Foundation
-import SegImage
 
 /// A model file whose metadata is missing a field, or has one of the wrong form.
 public struct ModelMetadataError: Error, CustomStringConvertible, Equatable {
@@ -31,6 +30,9 @@ public struct ModelMetadata: Sendable, Equatable {
     public var channelOrder: ChannelOrder
     /// The output stride the weights were trained at; the default at run time.
     public var outputStride: Int
+    /// The short side, in pixels, of the images the model was trained and evaluated at
+    /// (`resize_size`, as torchvision's weight presets call it); nil when the file does not say.
+    public var resizeSize: Int?
     /// Everything else (architecture options such as `aspp_rates`, `backbone_layers`, a description).
     public var extra: [String: String]
 
@@ -93,8 +95,14 @@ public struct ModelMetadata: Sendable, Equatable {
         guard [8, 16, 32].contains(outputStride) else {
             throw ModelMetadataError.badMetadata(field: "output_stride", reason: "expected 8, 16 or 32")
         }
+        if let text = map["resize_size"] {
+            guard let side = Int(text), (8...16384).contains(side) else {
+                throw ModelMetadataError.badMetadata(field: "resize_size", reason: "'\(text)' is not a side of 8 to 16384 pixels")
+            }
+            resizeSize = side
+        }
         let known: Set = ["format_version", "architecture", "backbone", "num_classes", "class_names", "class_colors",
-                          "input_mean", "input_std", "input_range", "input_channels", "output_stride"]
+                          "input_mean", "input_std", "input_range", "input_channels", "output_stride", "resize_size"]
         extra = map.filter { !known.contains($0.key) }
     }
 
@@ -112,13 +120,5 @@ public struct ModelMetadata: Sendable, Equatable {
         guard let values = try integers(key) else { return nil }
         guard values.count == 1 else { throw ModelMetadataError.badMetadata(field: key, reason: "expected one integer") }
         return values[0]
-    }
-}
-
-extension Normalization {
-    /// The preprocessing a model file asks for in its metadata.
-    public init(_ metadata: ModelMetadata) {
-        self.init(mean: metadata.mean, std: metadata.std, scale: metadata.inputRange == .unit ? 1.0 / 255 : 1,
-                  bgr: metadata.channelOrder == .bgr)
     }
 }

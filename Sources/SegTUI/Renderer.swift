@@ -1,5 +1,6 @@
 import Foundation
 import SegImage
+import SegPipeline
 
 /// Turns (scene, view state, terminal size, colour mode) into a grid of cells. It knows nothing of
 /// ncurses; the only state it keeps is a cache of downscaled layers, so that moving the cursor does
@@ -326,7 +327,8 @@ public final class Renderer {
     }
 
     private func drawStatus(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int, palette: TerminalPalette) {
-        var parts = ["\(scene.imageName) \(scene.image.width)x\(scene.image.height)", scene.modelTitle, "OS \(state.outputStride)"]
+        var parts = ["\(scene.imageName) \(scene.sourceSize)", scene.modelTitle, "OS \(state.outputStride)",
+                     "scale \(scene.scaleLabel)"]
         if let busy = scene.busy { parts.append(busy) } else if let result = scene.result {
             parts.append(String(format: "%.0f ms", result.inferenceMilliseconds))
         }
@@ -350,7 +352,8 @@ public final class Renderer {
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
         ("S", "solo the selected class"), ("c", "compare two models side by side"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
-        ("w", "next pane (narrow terminals)"), ("s", "save mask, overlay and border map as PNG"),
+        ("w", "next pane (narrow terminals)"), ("r", "working resolution: auto → native (→ --scale N)"),
+        ("s", "save mask, overlay and border map as PNG"),
         ("?", "this help"), ("q", "quit"),
     ]
 

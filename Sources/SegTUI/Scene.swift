@@ -1,4 +1,5 @@
 import SegImage
+import SegPipeline
 
 /// What is on screen besides the view state: the image, the model's result (nil while it runs),
 /// names and colours, ground truth and transient messages. Built by the viewer, read by the renderer.
@@ -8,6 +9,10 @@ public struct Scene {
     public var classNames: [String]
     public var classColors: [RGB]
     public var modelTitle: String
+    /// The image file's own size, "4000x3000" (`image` may be smaller: the working resolution).
+    public var sourceSize: String
+    /// The working resolution as the status line shows it: "auto 480x360".
+    public var scaleLabel = "native"
     public var result: SegmentationResult?
     /// The second model in compare mode.
     public var comparisonTitle: String?
@@ -26,5 +31,6 @@ public struct Scene {
         self.classNames = classNames
         self.classColors = classColors
         self.modelTitle = modelTitle
+        sourceSize = "\(image.width)x\(image.height)"
     }
 }

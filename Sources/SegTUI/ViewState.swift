@@ -1,3 +1,5 @@
+import SegPipeline
+
 /// What the mask pane shows.
 public enum MaskView: String, CaseIterable, Sendable {
     case mask, blend, contour, heatmap, confidence, entropy, errors
@@ -20,6 +22,7 @@ public struct ViewState: Equatable, Sendable {
     public var imageIndex = 0
     public var modelIndex = 0
     public var outputStride = 8
+    public var scale = WorkingScale.auto
     public var cursorX = 0
     public var cursorY = 0
     public var zoom = 0

@@ -3,6 +3,7 @@ import Foundation
 import SegEngine
 import SegImage
 import SegModels
+import SegPipeline
 
 /// The interactive viewer: keys change the view state, models run on a background queue, and
 /// every result is cached per (image, model, output stride), so flipping back is instant.
@@ -18,9 +19,13 @@ public final class Viewer {
         public var maxPixels: Int
         /// Larger images are shrunk (area average; labels nearest) to fit this many pixels on a side.
         public var maxSide: Int?
+        /// The working resolution at start; `r` cycles auto, native and this.
+        public var scale: WorkingScale
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
-                    ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels, maxSide: Int? = nil) {
+                    ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels, maxSide: Int? = nil,
+                    scale: WorkingScale = .auto) {
+            self.scale = scale
             self.maxPixels = maxPixels
             self.maxSide = maxSide
             self.images = images
@@ -32,14 +37,17 @@ public final class Viewer {
     }
 
     struct ResultKey: Hashable {
-        var image: Int, model: Int, stride: Int
+        var image: Int, model: Int, stride: Int, scale: WorkingScale
     }
 
     private let options: Options
     private var state = ViewState()
     private var renderer = Renderer()
     private var message: String?
-    private var loaded: (index: Int, image: RGBImage, truth: [UInt8]?)?
+    /// The current image at the resolution the panes draw from (the largest working size of the
+    /// models, so a 24-megapixel photo costs a frame what its working size costs), its file's own
+    /// size and its labels at the image's size.
+    private var loaded: (index: Int, image: RGBImage, sourceWidth: Int, sourceHeight: Int, truth: [UInt8]?)?
 
     private let lock = NSLock()
     private var results: [ResultKey: SegmentationResult] = [:]
@@ -54,9 +62,16 @@ public final class Viewer {
     public init(options: Options) {
         self.options = options
         state.outputStride = options.models.first?.model.metadata.outputStride ?? 8
+        state.scale = options.scale
     }
 
-    public func run() throws {
+    /// What `r` cycles through.
+    private var scales: [WorkingScale] {
+        [.auto, .native] + ([.auto, .native].contains(options.scale) ? [] : [options.scale])
+    }
+
+    /// Runs until `q` or a signal; returns the signal's number, or 0.
+    public func run() throws -> Int32 {
         guard loadImage(0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
@@ -86,6 +101,7 @@ public final class Viewer {
             handle(key, rows: terminal.size.rows)
             needsFrame = true
         }
+        return terminal.signalReceived
     }
 
     // MARK: state
@@ -113,7 +129,8 @@ public final class Viewer {
 
     private func key(model: Int) -> ResultKey {
         let strides = options.models[model].model.outputStrides
-        return ResultKey(image: state.imageIndex, model: model, stride: strides.contains(state.outputStride) ? state.outputStride : strides[0])
+        return ResultKey(image: state.imageIndex, model: model,
+                         stride: strides.contains(state.outputStride) ? state.outputStride : strides[0], scale: state.scale)
     }
 
     private var isBusy: Bool {
@@ -146,17 +163,35 @@ public final class Viewer {
             if missing { pending.insert(key) }
             lock.unlock()
             guard missing else { continue }
-            let model = options.models[key.model].model
-            let input = Normalization(model.metadata).tensor(from: loaded.image)
+            let display = (width: loaded.image.width, height: loaded.image.height)
+            let source = (width: loaded.sourceWidth, height: loaded.sourceHeight)
+            let segmenter: Segmenter
+            do {
+                segmenter = try Segmenter(model: options.models[key.model].model, outputStride: key.stride,
+                                          scale: key.scale, maxPixels: options.maxPixels)
+            } catch {
+                fail("\(error)", for: key)
+                continue
+            }
+            let image = loaded.image
             queue.async { [weak self] in
-                let start = DispatchTime.now().uptimeNanoseconds
-                let prediction = model.predict(input, outputStride: key.stride)
-                let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                let result = SegmentationResult(prediction: prediction, milliseconds: milliseconds)
+                do {
+                    let result = try segmenter.segment(image, sourceWidth: source.width, sourceHeight: source.height)
+                    self?.store(result.resampled(width: display.width, height: display.height), for: key)
+                } catch {
+                    self?.fail("\(error)", for: key)
+                }
                 BufferPool.shared.trim()
-                self?.store(result, for: key)
             }
         }
+    }
+
+    private func fail(_ reason: String, for key: ResultKey) {
+        lock.lock()
+        defer { lock.unlock() }
+        failures[key] = reason
+        pending.remove(key)
+        finished = true
     }
 
     private func store(_ result: SegmentationResult, for key: ResultKey) {
@@ -177,29 +212,43 @@ public final class Viewer {
             let candidate = ((index + attempt * step) % count + count) % count
             let path = options.images[candidate]
             do {
-                var image = try ImageFile.read(path, maxPixels: options.maxPixels)
-                let original = (width: image.width, height: image.height)
-                if let maxSide = options.maxSide {
-                    let size = image.fitting(maxSide: maxSide)
-                    if size != original { image = image.downscaled(width: size.width, height: size.height) }
+                let targets = options.models.map { state.scale.targetShortSide(resizeSize: $0.model.metadata.resizeSize) }
+                let decodeSide = targets.contains(nil) ? 0 : targets.compactMap { $0 }.max() ?? 0
+                let decoded = try ImageFile.read(path, maxPixels: options.maxPixels, shortSide: decodeSide)
+                let source = options.maxSide.map {
+                    RGBImage.fitting(width: decoded.fullWidth, height: decoded.fullHeight, maxSide: $0)
+                } ?? (width: decoded.fullWidth, height: decoded.fullHeight)
+                // The largest working size of the models, never more than the source or the decoded picture.
+                let working = options.models.map { entry in
+                    state.scale.workingSize(width: source.width, height: source.height,
+                                            resizeSize: entry.model.metadata.resizeSize)
+                }.max { $0.width * $0.height < $1.width * $1.height } ?? source
+                var image = decoded.image
+                if working.width <= min(source.width, image.width) && working.height <= min(source.height, image.height)
+                    && (working.width, working.height) != (image.width, image.height) {
+                    image = image.downscaled(width: working.width, height: working.height)
                 }
                 var truth: [UInt8]? = nil
                 if let labelPath = options.labels[path] {
                     do {
                         var labels = try PNG.readLabels(labelPath, maxPixels: options.maxPixels)
-                        if labels.width == original.width && labels.height == original.height && original != (image.width, image.height) {
+                        if labels.width == decoded.fullWidth && labels.height == decoded.fullHeight {
                             labels = labels.nearest(width: image.width, height: image.height)
+                            truth = labels.pixels
+                        } else {
+                            message = "labels \(labelPath) are \(labels.width)x\(labels.height), "
+                                + "the image \(decoded.fullWidth)x\(decoded.fullHeight)"
                         }
-                        if labels.width == image.width && labels.height == image.height { truth = labels.pixels }
-                        else { message = "labels \(labelPath) are \(labels.width)x\(labels.height), the image \(image.width)x\(image.height)" }
                     } catch {
                         message = "\(error)"
                     }
                 }
-                loaded = (candidate, image, truth)
+                let previous = loaded.map { ($0.image.width, $0.image.height) } ?? (image.width, image.height)
+                loaded = (candidate, image, source.width, source.height, truth)
                 state.imageIndex = candidate
-                state.cursorX = min(state.cursorX, image.width - 1)
-                state.cursorY = min(state.cursorY, image.height - 1)
+                // The cursor keeps its relative place on an image of another size.
+                state.cursorX = min(image.width - 1, state.cursorX * image.width / max(1, previous.0))
+                state.cursorY = min(image.height - 1, state.cursorY * image.height / max(1, previous.1))
                 return true
             } catch {
                 message = "skipped \(error)"
@@ -214,6 +263,8 @@ public final class Viewer {
         var scene = Scene(image: loaded.image, imageName: URL(fileURLWithPath: options.images[loaded.index]).lastPathComponent,
                           classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
                           modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
+        scene.sourceSize = "\(loaded.sourceWidth)x\(loaded.sourceHeight)"
+        scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)
         scene.truth = loaded.truth
@@ -245,7 +296,7 @@ public final class Viewer {
     private func handle(_ key: Terminal.Key, rows: Int) {
         guard let image = loaded?.image else { return }
         let classes = currentModel.metadata.numClasses
-        let big = max(8, max(image.width, image.height) / 16 >> state.zoom)
+        let big = max(8, (max(image.width, image.height) / 16) >> state.zoom)
         func move(_ dx: Int, _ dy: Int) {
             state.cursorX = min(max(0, state.cursorX + dx), image.width - 1)
             state.cursorY = min(max(0, state.cursorY + dy), image.height - 1)
@@ -290,6 +341,9 @@ public final class Viewer {
         case .character("+"), .character("="): state.zoom = min(6, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)
         case .character("w"): state.singlePane = (state.singlePane + 1) % 3
+        case .character("r"):
+            state.scale = scales[((scales.firstIndex(of: state.scale) ?? -1) + 1) % scales.count]
+            loadImage(state.imageIndex, step: 1)
         case .character("s"): save()
         case .character("?"): state.showHelp.toggle()
         default: break
@@ -313,11 +367,12 @@ public final class Viewer {
             number += 1
             suffix = "-\(number)"
         }
-        let palette = Palette(colors: currentModel.metadata.classColors)
+        let writer = OutputWriter(palette: Palette(colors: currentModel.metadata.classColors),
+                                  overlayOpacity: state.opacity)
+        let files = OutputFiles(mask: "\(base)\(suffix)-mask.png", overlay: "\(base)\(suffix)-overlay.png",
+                                border: "\(base)\(suffix)-border.png")
         do {
-            try PNG.write(palette.colorize(result.labels, width: result.width, height: result.height), to: "\(base)\(suffix)-mask.png")
-            try PNG.write(palette.overlay(result.labels, on: loaded.image, opacity: state.opacity), to: "\(base)\(suffix)-overlay.png")
-            try PNG.write(ValueMap.grey.image(result.border ?? result.boundaries, width: result.width, height: result.height), to: "\(base)\(suffix)-border.png")
+            try writer.write(result, image: loaded.image, to: files, width: result.width, height: result.height)
             message = "saved \(base)\(suffix)-{mask,overlay,border}.png"
         } catch {
             message = "save failed: \(error)"

@@ -3,7 +3,7 @@ import Foundation
 import SegEngine
 import SegImage
 import SegModels
-import SegTUI
+import SegPipeline
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,10 +11,10 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Input size as HxW (a synthetic picture).")
+    @Option(help: "Input size as HxW (a synthetic picture, run at this size whatever --scale says).")
     var size = "512x512"
 
-    @Option(help: "Time on this PNG instead of a synthetic picture (--size is then the image's).")
+    @Option(help: "Time on this PNG or JPEG at its working size (--scale) instead of a synthetic picture.")
     var image: String?
 
     @Option(help: "Timed runs after the warm-up.")
@@ -35,25 +35,35 @@ struct Bench: ParsableCommand {
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
+    func validate() throws {
+        let sides = size.lowercased().split(separator: "x").compactMap { Int($0) }
+        guard sides.count == 2, sides.allSatisfy({ $0 >= 8 && $0 <= 8192 }) else {
+            throw ValidationError("--size must be HxW with sides from 8 to 8192, e.g. 360x480")
+        }
+        guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1, --warmup at least 0") }
+        guard profile || !byShape else { throw ValidationError("--by-shape refines --profile: give both") }
+    }
+
     mutating func run() throws {
         engine.apply()
-        let picture: RGBImage
+        let segmenter = try modelOptions.segmenter(maxPixels: imageOptions.maxPixels)
+        let network = segmenter.model, stride = segmenter.outputStride
+        let input: Tensor
         if let image {
-            picture = try imageOptions.read(image)
-            size = "\(picture.height)x\(picture.width)"
+            let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
+            do {
+                decoded = try segmenter.read(image, maxPixels: imageOptions.maxPixels)
+            } catch {
+                throw imageOptions.explain(error)
+            }
+            input = try segmenter.input(for: decoded.image, sourceWidth: decoded.sourceWidth,
+                                        sourceHeight: decoded.sourceHeight, name: image)
+            size = "\(input.height)x\(input.width)"
         } else {
             let sides = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            guard sides.count == 2, sides.allSatisfy({ $0 >= 8 && $0 <= 8192 }) else {
-                throw ValidationError("--size must be HxW with sides from 8 to 8192, e.g. 360x480")
-            }
-            picture = benchImage(height: sides[0], width: sides[1])
+            input = Normalization(network.metadata).tensor(from: benchImage(height: sides[0], width: sides[1]))
         }
-        let parts = [picture.height, picture.width]
-        guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1") }
-        guard profile || !byShape else { throw ValidationError("--by-shape refines --profile: give both") }
-        let (network, stride) = try modelOptions.load()
-        let meta = network.metadata
-        let input = Normalization(meta).tensor(from: picture)
+        let parts = [input.height, input.width]
 
         for _ in 0..<warmup { _ = network.predict(input, outputStride: stride) }
         BufferPool.shared.resetPeak()
@@ -101,8 +111,7 @@ struct Bench: ParsableCommand {
             report["profile"] = kernels.map { ["kind": $0.kind, "calls": $0.calls, "ms": $0.ms, "gflop": $0.gflop] }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonLine(report))
             return
         }
         print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")

@@ -3,6 +3,7 @@ import Foundation
 import SegEngine
 import SegImage
 import SegModels
+import SegPipeline
 import SegTUI
 
 struct BenchView: ParsableCommand {

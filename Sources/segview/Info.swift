@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import SegModels
+import SegPipeline
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what a model file describes.")
@@ -7,15 +9,36 @@ struct Info: ParsableCommand {
     @Argument(help: "Model file (.safetensors).")
     var model: String
 
+    @Flag(help: "One JSON object on stdout.")
+    var json = false
+
     func run() throws {
         let network = try ModelLoader.load(path: model)
         let meta = network.metadata
+        let resize = meta.resizeSize.map { "short side \($0) px" }
+            ?? "not recorded (auto assumes \(WorkingScale.defaultResizeSize) px)"
+        if json {
+            print(try jsonLine([
+                "file": model, "architecture": meta.architecture, "backbone": meta.backbone,
+                "parameters": network.parameterCount, "output_stride": meta.outputStride,
+                "output_strides": network.outputStrides, "input_channels": meta.channelOrder.rawValue,
+                "input_range": meta.inputRange.rawValue, "input_mean": meta.mean, "input_std": meta.std,
+                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull(),
+                "class_names": meta.classNames, "class_colors": meta.classColors.map { $0.map(Int.init) },
+                "extra": meta.extra,
+            ] as [String: Any]))
+            return
+        }
         print("\(model)")
         print("  architecture     \(meta.architecture) (\(meta.backbone))")
         print("  parameters       \(network.parameterCount) (BatchNorm folded, auxiliary heads left out)")
-        print("  output stride    trained at \(meta.outputStride); runs at \(network.outputStrides.map(String.init).joined(separator: ", "))")
+        print("  output stride    trained at \(meta.outputStride); runs at "
+              + network.outputStrides.map(String.init).joined(separator: ", "))
         print("  input            \(meta.channelOrder.rawValue) \(meta.inputRange.rawValue), mean \(meta.mean), std \(meta.std)")
+        print("  resize size      \(resize)")
         print("  classes          \(meta.numClasses): \(meta.classNames.joined(separator: ", "))")
-        for (key, value) in meta.extra.sorted(by: { $0.key < $1.key }) { print("  \(key.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value)") }
+        for (key, value) in meta.extra.sorted(by: { $0.key < $1.key }) {
+            print("  \(key.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value)")
+        }
     }
 }

@@ -8,19 +8,30 @@ struct Models: ParsableCommand {
     @Argument(help: "A folder of .safetensors files, or files (default: the bundled samples/models).")
     var paths: [String] = []
 
+    @Flag(help: "One JSON array on stdout, an object per file.")
+    var json = false
+
     func run() throws {
         let files = try ModelCatalog.files(paths.isEmpty ? [ModelCatalog.bundledDirectory] : paths)
+        var entries: [[String: Any]] = []
         for file in files {
             let name = URL(fileURLWithPath: file).lastPathComponent
             do {
                 let model = try ModelLoader.load(path: file)
                 let meta = model.metadata
+                entries.append(["file": file, "architecture": meta.architecture, "backbone": meta.backbone,
+                                "classes": meta.numClasses, "parameters": model.parameterCount,
+                                "output_stride": meta.outputStride, "output_strides": model.outputStrides,
+                                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull()])
+                guard !json else { continue }
                 let strides = model.outputStrides.map(String.init).joined(separator: "/")
                 print("\(name): \(meta.architecture) \(meta.backbone), \(meta.numClasses) classes, "
                       + "\(model.parameterCount) parameters, trained at OS \(meta.outputStride), runs at \(strides)")
             } catch {
-                print("\(name): cannot be loaded: \(error)")
+                entries.append(["file": file, "error": "\(error)"])
+                if !json { print("\(name): cannot be loaded: \(error)") }
             }
         }
+        if json { print(try jsonLine(entries)) }
     }
 }

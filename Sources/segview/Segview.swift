@@ -1,48 +1,84 @@
 import ArgumentParser
+import Foundation
 import SegEngine
 import SegImage
 import SegModels
+import SegPipeline
 
 @main
 struct Segview: ParsableCommand {
+    static let version = "0.8.0"
+
     static let configuration = CommandConfiguration(
         commandName: "segview",
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
+        version: version,
         subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self],
         defaultSubcommand: View.self)
 }
 
-/// The model a command runs and the output stride to run it at.
+/// A runtime failure: printed as "Error: <description>" with exit status 1 and no usage text
+/// (usage errors, thrown as `ValidationError` from `validate()`, exit 64 with usage).
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension WorkingScale: ExpressibleByArgument {
+    public init?(argument: String) { self.init(scaleArgument: argument) }
+    public static var defaultCompletionKind: CompletionKind { .list(["auto", "native", "360", "520"]) }
+}
+
+/// The model a command runs, the output stride and the working resolution.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model file (.safetensors).")
+    @Option(help: "Model file (.safetensors), or a folder holding one.")
     var model: String
 
     @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
     var outputStride: Int?
 
-    /// Loads the model and checks that it can run at the requested stride.
-    func load() throws -> (network: SegmentationModel, stride: Int) {
-        let network = try ModelLoader.load(path: model)
-        let stride = outputStride ?? network.metadata.outputStride
-        guard network.outputStrides.contains(stride) else {
-            throw ValidationError("output stride \(stride) is not available for \(network.metadata.architecture); choose one of \(network.outputStrides)")
+    @Option(help: ArgumentHelp(
+        "Working resolution: auto (shrink to the model's resize_size), native (the image's own size) or a short side "
+        + "in pixels.", valueName: "auto|native|N"))
+    var scale: WorkingScale = .auto
+
+    func validate() throws {
+        if let outputStride, ![8, 16, 32].contains(outputStride) {
+            throw ValidationError("--output-stride must be 8, 16 or 32")
         }
-        return (network, stride)
+    }
+
+    /// Loads the model and checks that it can run at the requested stride.
+    func segmenter(maxPixels: Int) throws -> Segmenter {
+        let files = try ModelCatalog.files([model])
+        guard files.count == 1 else {
+            throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
+        }
+        do {
+            return try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride, scale: scale,
+                                 maxPixels: maxPixels)
+        } catch let error as UnsupportedStride {
+            throw Failure("\(files[0]): \(error)")
+        }
     }
 }
 
 /// How pictures are read: PNG or JPEG by content, within a pixel budget.
 struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("max-pixels"),
-            help: "Refuse images with more pixels than this, before decoding them (default: 100000000).")
+            help: "Refuse images (and working sizes) with more pixels than this, before decoding them.")
     var maxPixels = ImageFile.defaultMaxPixels
 
-    func read(_ path: String) throws -> RGBImage {
-        do {
-            return try ImageFile.read(path, maxPixels: maxPixels)
-        } catch let error as ImageError where error.reason.contains("more than the limit") {
-            throw ImageError(path: error.path, reason: error.reason + " (raise it with --max-pixels)")
+    func validate() throws {
+        guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+    }
+
+    /// An image error with the flag that raises the limit named.
+    func explain(_ error: Error) -> Error {
+        if let error = error as? ImageError, error.reason.contains("more than the limit") {
+            return ImageError(path: error.path, reason: error.reason + " (raise it with --max-pixels)")
         }
+        return error
     }
 }
 
@@ -51,7 +87,17 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
     func apply() {
         if let threads { Parallel.setThreads(threads) } else { Parallel.setThreads(Parallel.threads) }
     }
+}
+
+/// JSON for people and scripts: sorted keys, slashes as they are.
+func jsonLine(_ object: Any) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+           as: UTF8.self)
 }

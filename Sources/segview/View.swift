@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegImage
 import SegModels
+import SegPipeline
 import SegTUI
 
 struct View: ParsableCommand {
@@ -15,7 +16,7 @@ struct View: ParsableCommand {
     @Option(name: .customLong("model"), help: "A model file or a folder of them; repeat for more (m switches, c compares).")
     var models: [String] = []
 
-    @Option(help: "Ground truth: a label PNG (one image) or a folder with a PNG of the same name per image.")
+    @Option(help: "Ground truth: a label PNG (one image) or a folder with NAME.png, NAME_L.png or NAME_label.png per image.")
     var labels: String?
 
     @Option(help: "Label value that marks unlabelled pixels.")
@@ -27,65 +28,40 @@ struct View: ParsableCommand {
     @Option(name: .customLong("max-size"), help: "Shrink larger images to fit this many pixels on their longest side.")
     var maxSize: Int?
 
+    @Option(help: ArgumentHelp("Working resolution at start (r cycles): auto, native or a short side in pixels.",
+                               valueName: "auto|native|N"))
+    var scale: WorkingScale = .auto
+
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
-    mutating func run() throws {
+    func validate() throws {
         guard !images.isEmpty else {
             throw ValidationError("give one or more images, e.g. `segview samples/scene1.png` (see `segview --help`)")
         }
-        images = try Self.expandFolders(images)
-        guard isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 else {
-            throw ValidationError("standard \(isatty(STDOUT_FILENO) == 1 ? "input" : "output") is not a terminal: the viewer needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL --out MASK.png`.")
+        guard colors == "auto" || ColorMode(rawValue: colors) != nil else {
+            throw ValidationError("--colors must be auto, 24bit, 256, 16 or 8")
         }
-        var mode: ColorMode? = nil
-        if colors != "auto" {
-            guard let chosen = ColorMode(rawValue: colors) else {
-                throw ValidationError("--colors must be auto, 24bit, 256, 16 or 8")
-            }
-            mode = chosen
+        if let maxSize, maxSize < 8 { throw ValidationError("--max-size must be at least 8") }
+        guard (0...255).contains(ignore) else { throw ValidationError("--ignore must be a label value, 0 to 255") }
+    }
+
+    mutating func run() throws {
+        images = try Dataset.images(images)
+        guard isatty(STDOUT_FILENO) == 1 && isatty(STDIN_FILENO) == 1 else {
+            throw Failure("standard \(isatty(STDOUT_FILENO) == 1 ? "input" : "output") is not a terminal: the viewer "
+                          + "needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL "
+                          + "--out MASK.png`.")
         }
         engine.apply()
         let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
-        let options = Viewer.Options(images: images, models: loadedModels, labels: try labelFiles(), ignoreLabel: ignore, colors: mode,
-                                     maxPixels: imageOptions.maxPixels, maxSide: maxSize)
-        try Viewer(options: options).run()
-    }
-
-    /// Folders replaced by their PNG and JPEG files (sorted); files kept as given.
-    static func expandFolders(_ paths: [String]) throws -> [String] {
-        try paths.flatMap { path -> [String] in
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("\(path) does not exist")
-            }
-            guard isDirectory.boolValue else { return [path] }
-            let names = try FileManager.default.contentsOfDirectory(atPath: path).filter(ImageFile.hasImageExtension).sorted()
-            guard !names.isEmpty else { throw ValidationError("\(path) has no PNG or JPEG files") }
-            return names.map { (path as NSString).appendingPathComponent($0) }
-        }
-    }
-
-    /// Label map per image: a single file for a single image, or same-named PNGs in a folder.
-    func labelFiles() throws -> [String: String] {
-        guard let labels else { return [:] }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: labels, isDirectory: &isDirectory) else {
-            throw ValidationError("--labels \(labels) does not exist")
-        }
-        if !isDirectory.boolValue {
-            guard images.count == 1 else { throw ValidationError("--labels FILE goes with one image; give a folder for several") }
-            return [images[0]: labels]
-        }
-        var map: [String: String] = [:]
-        for image in images {
-            let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
-            for candidate in ["\(stem).png", "\(stem)_L.png", "\(stem)_label.png"] {
-                let path = URL(fileURLWithPath: labels).appendingPathComponent(candidate).path
-                if FileManager.default.fileExists(atPath: path) { map[image] = path; break }
-            }
-        }
-        return map
+        let options = Viewer.Options(images: images, models: loadedModels,
+                                     labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
+                                     ignoreLabel: ignore, colors: ColorMode(rawValue: colors), maxPixels: imageOptions.maxPixels,
+                                     maxSide: maxSize, scale: scale)
+        let signal = try Viewer(options: options).run()
+        // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).
+        if signal != 0 { throw ExitCode(128 + signal) }
     }
 }
 
@@ -104,7 +80,7 @@ enum ModelCatalog {
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw ValidationError("model \(path) does not exist")
+                throw Failure("model \(path) does not exist")
             }
             if isDirectory.boolValue {
                 let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") }.sorted()
@@ -113,7 +89,7 @@ enum ModelCatalog {
                 files.append(path)
             }
         }
-        guard !files.isEmpty else { throw ValidationError("no .safetensors model files in \(paths.joined(separator: ", "))") }
+        guard !files.isEmpty else { throw Failure("no .safetensors model files in \(paths.joined(separator: ", "))") }
         return files
     }
 

@@ -82,6 +82,22 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(argmax(scores), [0, 2], "a tie goes to the first class")
     }
 
+    /// The streamed argmax of resized scores against resizing the tensor and taking its argmax, on
+    /// seeded random scores, up and down, with odd ratios (the path masks of large photos take).
+    func testArgmaxResizedEqualsArgmaxOfResize() {
+        var seed: UInt64 = 0x5e9_1e55
+        func next() -> Float {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            return Float(seed >> 40) / Float(1 << 24) * 4 - 2
+        }
+        for (channels, source, target) in [(5, (7, 9), (61, 83)), (3, (20, 30), (7, 11)), (11, (9, 12), (9, 12))] {
+            let scores = Tensor(channels: channels, height: source.0, width: source.1,
+                                values: (0..<channels * source.0 * source.1).map { _ in next() })
+            let expected = argmax(resize(scores, height: target.0, width: target.1, mode: .bilinear(alignCorners: false)))
+            XCTAssertEqual(argmaxResized(scores, height: target.0, width: target.1), expected, "\(source) -> \(target)")
+        }
+    }
+
     func testConcatAddMultiplyAndBroadcast() {
         let a = Tensor(channels: 1, height: 1, width: 2, values: [1, 2])
         let b = Tensor(channels: 2, height: 1, width: 2, values: [3, 4, 5, 6])

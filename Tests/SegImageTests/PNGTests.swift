@@ -1,5 +1,4 @@
 import Foundation
-import SegEngine
 import SegImage
 import XCTest
 

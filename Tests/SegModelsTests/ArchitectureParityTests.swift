@@ -2,6 +2,7 @@ import Foundation
 import SegEngine
 import SegImage
 @testable import SegModels
+import SegPipeline
 import XCTest
 
 /// Every architecture of tools/reference against PyTorch: narrow models with random weights and

@@ -2,6 +2,7 @@ import Foundation
 import SegEngine
 import SegImage
 @testable import SegModels
+import SegPipeline
 import XCTest
 
 /// End-to-end parity with PyTorch: tiny torchvision-layout models (torchvision's own classes, random

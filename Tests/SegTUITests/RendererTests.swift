@@ -1,6 +1,7 @@
 import SegEngine
 import SegImage
 import SegModels
+import SegPipeline
 @testable import SegTUI
 import XCTest
 

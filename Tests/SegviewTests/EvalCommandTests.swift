@@ -1,4 +1,5 @@
 import Foundation
+import SegImage
 import XCTest
 
 /// `segview eval` against numpy's computation on PyTorch's prediction (tools/make_fixtures.py).
@@ -39,5 +40,32 @@ final class EvalCommandTests: XCTestCase {
                               "--labels", folder.path])
         XCTAssertNotEqual(colour.status, 0)
         XCTAssertTrue(colour.output.contains("a label map must be a gray or palette PNG"), colour.output)
+    }
+
+    /// JPEG images with PNG labels, each label name form; a label of the wrong size is reported
+    /// and the other images are still scored (exit 1).
+    func testJPEGImagesPairWithPNGLabelsInEveryNameForm() throws {
+        let scratch = try makeScratchDirectory("segview-eval-jpeg")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = try makePhotoFolder(in: scratch, ["a.jpg", "b.jpg", "c.jpg", "d.jpg"])
+        let labels = scratch.appendingPathComponent("labels")
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        // baseline.jpg is 23x17: a label map of class 0 on the left half, 1 on the right.
+        let map = RGBImage(width: 23, height: 17, channels: 1, pixels: (0..<23 * 17).map { UInt8($0 % 23 < 11 ? 0 : 1) })
+        for name in ["a.png", "b_L.png", "c_label.png"] { try PNG.write(map, to: labels.appendingPathComponent(name).path) }
+        let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        var result = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path, "--json"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        XCTAssertEqual(report["images"] as? Int, 3, "d.jpg has no label")
+        XCTAssertEqual(report["labelled_pixels"] as? Int, 3 * 23 * 17)
+        XCTAssertFalse(result.output.contains("\\/"), "slashes are not escaped")
+
+        try PNG.write(RGBImage(width: 5, height: 5, channels: 1), to: labels.appendingPathComponent("d.png").path)
+        result = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("3 images, \(3 * 23 * 17) labelled pixels"), result.output)
+        XCTAssertTrue(result.output.contains("1 of 4 images failed"), result.output)
+        XCTAssertTrue(result.output.contains("failed: \(labels.path)/d.png is 5x5, \(images.path)/d.jpg 23x17"), result.output)
     }
 }

@@ -72,7 +72,8 @@ final class PredictCommandTests: XCTestCase {
         try Data("ignored".utf8).write(to: folder.appendingPathComponent("notes.txt"))
         let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks", "--border", "borders"])
         XCTAssertEqual(status, 1, output)
-        XCTAssertTrue(output.contains("3 images, deeplabv3 at output stride 8: 2 segmented, 1 failed"), output)
+        XCTAssertTrue(output.contains("3 images, deeplabv3 resnet at output stride 8, scale auto: 2 segmented, 1 failed"),
+                      output)
         XCTAssertTrue(output.contains("failed: photos/c.png: not a PNG or JPEG image"), output)
         for name in ["masks/a.png", "masks/b.png", "borders/a.png", "borders/b.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(name).path), name)
@@ -94,7 +95,7 @@ final class PredictCommandTests: XCTestCase {
         let (status, output) = try runSegview(["predict", image, "--model", model, "--save-logits", "logits.npy"],
                                               in: scratch, shellPrefix: "trap '' XFSZ; ulimit -f 4;")
         XCTAssertNotEqual(status, 0, output)
-        XCTAssertTrue(output.contains("logits.npy: write failed"), output)
+        XCTAssertTrue(output.contains("logits.npy: write failed: File too large"), output)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no partial or temporary file is left")
     }
 
@@ -129,8 +130,66 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(result.output.contains("is not a valid .safetensors file"), result.output)
 
         result = try segview(["predict", image, "--model", model, "--output-stride", "4"])
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.output.contains("output stride 4 is not available"), result.output)
+        XCTAssertEqual(result.status, 64, "a usage error")
+        XCTAssertTrue(result.output.contains("--output-stride must be 8, 16 or 32"), result.output)
+
+        let xception = fixtures.appendingPathComponent("arch/deeplabv3plus_xception.safetensors").path
+        result = try segview(["predict", image, "--model", xception, "--output-stride", "32"])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("output stride 32 is not available for deeplabv3plus; choose one of [8, 16]"),
+                      result.output)
+    }
+
+    /// Runtime failures exit 1 with the message alone; usage errors exit 64 with the usage.
+    func testExitCodesSeparateRuntimeFailuresFromUsageErrors() throws {
+        try Data("mine".utf8).write(to: scratch.appendingPathComponent("mask.png"))
+        let exists = try segview(["predict", image, "--model", model, "--out", "mask.png"])
+        XCTAssertEqual(exists.status, 1, exists.output)
+        XCTAssertEqual(exists.output, "Error: mask.png already exists (use --force to overwrite)\n")
+        for arguments in [["--max-pixels=-1"], ["--threads", "0"], ["--scale", "0"], ["--scale", "huge"]] {
+            let usage = try segview(["predict", image, "--model", model] + arguments)
+            XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.output)")
+            XCTAssertTrue(usage.output.contains("Usage: segview predict"), usage.output)
+        }
+        let version = try segview(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertTrue(version.output.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil, version.output)
+    }
+
+    /// `--ids`: one byte per pixel, the class index, the same labels as the colour mask.
+    func testIdsAreTheClassIndicesOfTheMask() throws {
+        let (status, output) = try segview(["predict", image, "--model", model, "--ids", "ids.png", "--out", "mask.png",
+                                            "--save-logits", "scores.npy"])
+        XCTAssertEqual(status, 0, output)
+        let ids = try PNG.readLabels(scratch.appendingPathComponent("ids.png").path)
+        XCTAssertEqual([ids.width, ids.height, ids.channels], [53, 37, 1])
+        let (scores, shape) = try NumPyFile.decode(Data(contentsOf: scratch.appendingPathComponent("scores.npy")))
+        let expected = argmax(Tensor(channels: shape[0], height: shape[1], width: shape[2], values: scores))
+        XCTAssertEqual(ids.pixels.map(Int32.init), expected)
+        XCTAssertGreaterThan(Set(ids.pixels).count, 1)
+        let mask = try PNG.read(scratch.appendingPathComponent("mask.png").path)
+        let palette = Palette.pascalVOC(count: 21)
+        for i in stride(from: 0, to: ids.pixels.count, by: 97) {
+            XCTAssertEqual(Array(mask.pixels[i * 3..<i * 3 + 3]), palette.color(Int(ids.pixels[i])))
+        }
+    }
+
+    /// The working resolution: a short side of 18 runs the network on 26x18 and writes 53x37;
+    /// native runs on 53x37. The two differ, and auto (no resize_size: 520) equals native here.
+    func testScaleRunsSmallerAndWritesAtTheInputSize() throws {
+        var outputs: [String: [UInt8]] = [:]
+        for scale in ["18", "native", "auto"] {
+            let (status, output) = try segview(["predict", image, "--model", model, "--scale", scale,
+                                                "--ids", "ids-\(scale).png"])
+            XCTAssertEqual(status, 0, output)
+            let ids = try PNG.readLabels(scratch.appendingPathComponent("ids-\(scale).png").path)
+            XCTAssertEqual([ids.width, ids.height], [53, 37], scale)
+            outputs[scale] = ids.pixels
+            let working = scale == "18" ? "(26x18)" : "(53x37)"
+            XCTAssertTrue(output.contains("scale \(scale) \(working)"), output)
+        }
+        XCTAssertEqual(outputs["auto"], outputs["native"])
+        XCTAssertNotEqual(outputs["18"], outputs["native"])
     }
 }
 

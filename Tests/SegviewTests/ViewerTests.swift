@@ -18,10 +18,12 @@ final class ViewerTests: XCTestCase {
     /// `lingering`: keep the pane open a moment after the program exits, since tmux can miss the
     /// output of a program that prints and exits at once.
     func viewer(_ arguments: String, width: Int = 120, height: Int = 40, term: String = "xterm-256color",
-                colorterm: String? = nil, lang: String = "C.UTF-8", lingering: Bool = false) throws -> TmuxSession {
+                colorterm: String? = nil, lang: String = "C.UTF-8", lingering: Bool = false,
+                statusFile: String? = nil) throws -> TmuxSession {
         var environment = ["TERM": term, "LANG": lang]
         environment["COLORTERM"] = colorterm
-        let command = "\(segviewBinary.path) \(arguments)"
+        var command = "\(segviewBinary.path) \(arguments)"
+        if let statusFile { command = "sh -c '\(command); echo $? > \(statusFile)'" }
         return try TmuxSession(lingering ? "sh -c '\(command); sleep 3'" : command, width: width, height: height,
                                environment: environment, directory: scratch.path)
     }
@@ -203,16 +205,46 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(screen.rows.joined().contains { $0.bg != .standard }, "pixels are drawn as coloured spaces")
     }
 
-    func testSignalsRestoreTheTerminal() throws {
+    func testSignalsRestoreTheTerminalAndExitWithTheShellsStatus() throws {
         for signal in [SIGTERM, SIGINT, SIGHUP] {
-            let session = try viewer("\(image) --model \(fiveClasses)")
+            // Through a shell that records the exit status (tmux's own record of it is unreliable
+            // for SIGHUP); the signal goes to the viewer, the shell's child.
+            let status = scratch.appendingPathComponent("status-\(signal)").path
+            let session = try viewer("\(image) --model \(fiveClasses)", statusFile: status)
             _ = try ready(session)
-            let pid = try XCTUnwrap(session.panePID)
-            kill(pid, signal)
+            let shell = try XCTUnwrap(session.panePID)
+            let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+            let viewerPID = try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) })
+            kill(viewerPID, signal)
             _ = try session.waitFor("the viewer to exit on signal \(signal)") { _ in session.paneDead }
             let screen = try session.capture()
             XCTAssertFalse(screen.contains("Inspector"), "signal \(signal): the alternate screen was left, the terminal is restored")
+            let code = try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertEqual(code, "\(128 + signal)", "the shell's convention for death by signal \(signal)")
         }
+    }
+
+    /// `+` five times made the big-step size divide by zero on the next key.
+    func testZoomingAllTheWayInKeepsTheViewerRunning() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        _ = try ready(session)
+        try session.send("+", "+", "+", "+", "+", "+")
+        _ = try session.waitFor(text: "zoom 64x")
+        try session.send("L", "J")
+        _ = try session.waitFor(text: "pixel  (34, 26)")
+        XCTAssertFalse(session.paneDead)
+    }
+
+    func testScaleKeyCyclesTheWorkingResolution() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --scale 18")
+        _ = try session.waitFor(text: "scale 18 26x18")
+        XCTAssertTrue(try ready(session).contains("image 26x18"), "the panes draw the working resolution")
+        try session.send("r")
+        _ = try session.waitFor(text: "scale auto 53x37")
+        try session.send("r")
+        _ = try session.waitFor(text: "scale native 53x37")
+        try session.send("r")
+        _ = try session.waitFor(text: "scale 18 26x18")
     }
 
     func testWithoutATerminalItPointsToPredict() throws {

@@ -40,6 +40,16 @@ def preprocessing(arch):
     return CAFFE_PREPROCESSING if arch.startswith("fcn") else IMAGENET_PREPROCESSING
 
 
+# The short side each reference evaluates PASCAL VOC at: jfzhang95's DeepLabV3+ resizes it to its
+# crop size, 513 (FixScaleCrop); wkentaro's FCN, DrSleep's RefineNet and TorchSeg's DFN run VOC's
+# images (at most 500 px a side) as they are, so 500 leaves those untouched.
+EVAL_RESIZE_SIZE = {"deeplabv3plus": 513}
+
+
+def resize_size(arch):
+    return EVAL_RESIZE_SIZE.get(arch, 500)
+
+
 def build(arch, output_stride, **options):
     if arch.startswith("fcn"):
         options.pop("backbone", None)

@@ -11,13 +11,19 @@ typedef struct {
     uint32_t height;
     /// The EXIF orientation tag that was applied (1 = none, 2-8 = flips and rotations).
     uint32_t orientation;
+    /// The size of the whole image, upright, whatever `min_short_side` decoded.
+    uint32_t full_width;
+    uint32_t full_height;
 } seg_jpeg_image;
 
 /// Decodes `path` (baseline or progressive; gray, YCbCr or RGB) to RGB and applies the EXIF
 /// orientation. Returns 0 on success; otherwise writes the reason to `error` and nothing needs
 /// freeing. `max_pixels` (0: no limit) refuses huge images after reading the header, before any
-/// pixel is decoded (so a small file declaring a huge image costs nothing).
-int seg_jpeg_read(const char *path, uint64_t max_pixels, seg_jpeg_image *image, char *error, size_t error_size);
+/// pixel is decoded (so a small file declaring a huge image costs nothing). `min_short_side` (0: the
+/// full size) decodes straight at 1/2, 1/4 or 1/8 of the size through libjpeg's DCT scaling, the
+/// smallest of those whose short side is still at least that many pixels.
+int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, seg_jpeg_image *image,
+                  char *error, size_t error_size);
 
 /// Frees what seg_jpeg_read allocated.
 void seg_jpeg_free(seg_jpeg_image *image);

@@ -1,4 +1,6 @@
 import SegEngine
+import SegImage
+import SegModels
 
 /// How a network wants its input: value range, channel order and per-channel mean/std,
 /// applied as `(value - mean) / std` in the network's channel order.
@@ -34,5 +36,13 @@ public struct Normalization: Equatable, Sendable {
             }
         }
         return output
+    }
+}
+
+extension Normalization {
+    /// The preprocessing a model file asks for in its metadata.
+    public init(_ metadata: ModelMetadata) {
+        self.init(mean: metadata.mean, std: metadata.std, scale: metadata.inputRange == .unit ? 1.0 / 255 : 1,
+                  bgr: metadata.channelOrder == .bgr)
     }
 }

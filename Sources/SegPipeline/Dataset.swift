@@ -1,0 +1,66 @@
+import Foundation
+import SegImage
+
+/// Which files are images and which label file goes with each: one rule for the viewer,
+/// `predict` and `eval`. Images are PNG or JPEG (by extension when listing a folder; the content
+/// decides how each is read); the label of `NAME.jpg` is `NAME.png`, `NAME_L.png` or
+/// `NAME_label.png` in the labels folder, first found first.
+public enum Dataset {
+    /// The label file names tried for an image stem, in order.
+    public static func labelNames(forStem stem: String) -> [String] {
+        ["\(stem).png", "\(stem)_L.png", "\(stem)_label.png"]
+    }
+
+    /// Whether `path` is a directory.
+    public static func isDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// The images of a folder, sorted by name, as paths inside it.
+    public static func images(inFolder folder: String) throws -> [String] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            throw ImageError(path: folder, reason: "cannot list: \(error.localizedDescription)")
+        }
+        let images = names.filter(ImageFile.hasImageExtension).sorted()
+        guard !images.isEmpty else { throw ImageError(path: folder, reason: "has no PNG or JPEG files") }
+        return images.map { (folder as NSString).appendingPathComponent($0) }
+    }
+
+    /// Files kept as given, folders replaced by their images.
+    public static func images(_ paths: [String]) throws -> [String] {
+        try paths.flatMap { path -> [String] in
+            if isDirectory(path) { return try images(inFolder: path) }
+            guard FileManager.default.fileExists(atPath: path) || path == "-" else {
+                throw ImageError(path: path, reason: "does not exist")
+            }
+            return [path]
+        }
+    }
+
+    /// The label file of `image` in the folder `labels`, or nil.
+    public static func label(for image: String, inFolder labels: String) -> String? {
+        let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
+        return labelNames(forStem: stem).map { (labels as NSString).appendingPathComponent($0) }
+            .first { FileManager.default.fileExists(atPath: $0) && $0 != image }
+    }
+
+    /// Label files for `images` from `labels`: a folder (each image's label by the rule above;
+    /// images without one are left out) or one label file for a single image.
+    public static func labels(for images: [String], from labels: String) throws -> [String: String] {
+        if isDirectory(labels) {
+            let pairs = images.compactMap { image in label(for: image, inFolder: labels).map { (image, $0) } }
+            return Dictionary(pairs, uniquingKeysWith: { first, _ in first })
+        }
+        guard FileManager.default.fileExists(atPath: labels) else {
+            throw ImageError(path: labels, reason: "does not exist")
+        }
+        guard images.count == 1 else {
+            throw ImageError(path: labels, reason: "a label file goes with one image; give a folder for several")
+        }
+        return [images[0]: labels]
+    }
+}

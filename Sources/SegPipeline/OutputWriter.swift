@@ -1,0 +1,75 @@
+import Foundation
+import SegEngine
+import SegImage
+
+/// The files one result may be written to; nil: not wanted.
+public struct OutputFiles: Equatable, Sendable {
+    /// Class colours, PNG.
+    public var mask: String?
+    /// Class colours blended over the image, PNG.
+    public var overlay: String?
+    /// The border map: the model's own, or the mask's boundaries, PNG.
+    public var border: String?
+    /// Class ids as 8-bit grey, PNG.
+    public var ids: String?
+    /// Class scores, float32 .npy of shape [C, H, W].
+    public var logits: String?
+
+    public init(mask: String? = nil, overlay: String? = nil, border: String? = nil, ids: String? = nil,
+                logits: String? = nil) {
+        self.mask = mask
+        self.overlay = overlay
+        self.border = border
+        self.ids = ids
+        self.logits = logits
+    }
+
+    public var all: [String] { [mask, overlay, border, ids, logits].compactMap { $0 } }
+}
+
+/// Writes a result's files at the size of its source image: every file atomically (a temporary
+/// file renamed into place), and an existing file is replaced only with `overwrite`.
+public struct OutputWriter {
+    public var palette: Palette
+    public var borderColors: ValueMap
+    public var overlayOpacity: Float
+    public var overwrite: Bool
+
+    public init(palette: Palette, borderColors: ValueMap = .grey, overlayOpacity: Float = 0.5, overwrite: Bool = false) {
+        self.palette = palette
+        self.borderColors = borderColors
+        self.overlayOpacity = overlayOpacity
+        self.overwrite = overwrite
+    }
+
+    /// Writes `files` at `width` x `height` (default: the result's source size). `image`, needed
+    /// for the overlay, must be of that size.
+    public func write(_ result: SegmentationResult, image: RGBImage?, to files: OutputFiles,
+                      width: Int? = nil, height: Int? = nil) throws {
+        let (width, height) = (width ?? result.sourceWidth, height ?? result.sourceHeight)
+        let labels = result.labels(width: width, height: height)
+        if let path = files.mask {
+            try PNG.write(palette.colorize(labels, width: width, height: height), to: path, overwrite: overwrite)
+        }
+        if let path = files.overlay {
+            guard let image, image.width == width, image.height == height else {
+                throw ImageError(path: path, reason: "the overlay needs the image at \(width)x\(height)")
+            }
+            try PNG.write(palette.overlay(labels, on: image, opacity: overlayOpacity), to: path, overwrite: overwrite)
+        }
+        if let path = files.border {
+            let map = result.borderMap(width: width, height: height, labels: labels)
+            try PNG.write(borderColors.image(map, width: width, height: height), to: path, overwrite: overwrite)
+        }
+        if let path = files.ids {
+            guard result.scores.channels <= 256 else {
+                throw ImageError(path: path, reason: "\(result.scores.channels) classes do not fit 8-bit class ids")
+            }
+            let ids = RGBImage(width: width, height: height, channels: 1, pixels: labels.map { UInt8($0) })
+            try PNG.write(ids, to: path, overwrite: overwrite)
+        }
+        if let path = files.logits {
+            try SafeFile.write(NumPyFile.encode(result.scores(width: width, height: height)), to: path, overwrite: overwrite)
+        }
+    }
+}

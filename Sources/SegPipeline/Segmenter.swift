@@ -1,0 +1,84 @@
+import Dispatch
+import SegEngine
+import SegImage
+import SegModels
+
+/// An output stride the model's weights cannot run at (an FCN-32s file has no skip scores).
+public struct UnsupportedStride: Error, CustomStringConvertible, Equatable {
+    public let architecture: String
+    public let stride: Int
+    public let available: [Int]
+    public var description: String {
+        "output stride \(stride) is not available for \(architecture); choose one of \(available)"
+    }
+}
+
+/// A model, the output stride it runs at and the working resolution: the one road from an image
+/// file to a `SegmentationResult` that every command and the viewer take.
+public struct Segmenter {
+    public let model: SegmentationModel
+    public let outputStride: Int
+    public let scale: WorkingScale
+    /// Working sizes with more pixels are refused (the forward pass's memory grows with them).
+    public var maxPixels: Int
+
+    /// `outputStride` nil: the stride the model was trained at.
+    public init(model: SegmentationModel, outputStride: Int? = nil, scale: WorkingScale = .auto,
+                maxPixels: Int = ImageFile.defaultMaxPixels) throws {
+        let stride = outputStride ?? model.metadata.outputStride
+        guard model.outputStrides.contains(stride) else {
+            throw UnsupportedStride(architecture: model.name(outputStride: model.metadata.outputStride), stride: stride,
+                                    available: model.outputStrides)
+        }
+        self.model = model
+        self.outputStride = stride
+        self.scale = scale
+        self.maxPixels = maxPixels
+    }
+
+    /// The network's name as run here and its backbone ("fcn8s vgg16", "deeplabv3plus resnet").
+    public var title: String { "\(model.name(outputStride: outputStride)) \(model.metadata.backbone)" }
+
+    /// The size a `width` x `height` image is run at.
+    public func workingSize(width: Int, height: Int) -> (width: Int, height: Int) {
+        scale.workingSize(width: width, height: height, resizeSize: model.metadata.resizeSize)
+    }
+
+    /// Decodes an image file: a JPEG much larger than the working size is decoded straight at a
+    /// fraction of its size, unless `fullSize` (an overlay is written at the source's size).
+    public func read(_ path: String, maxPixels decodeLimit: Int, fullSize: Bool = false)
+        throws -> (image: RGBImage, sourceWidth: Int, sourceHeight: Int) {
+        let target = fullSize ? nil : scale.targetShortSide(resizeSize: model.metadata.resizeSize)
+        let decoded = try ImageFile.read(path, maxPixels: decodeLimit, shortSide: target ?? 0)
+        return (decoded.image, decoded.fullWidth, decoded.fullHeight)
+    }
+
+    /// The network input for `image`, a picture of a `sourceWidth` x `sourceHeight` source
+    /// (it may have been decoded smaller): brought to the working size (area average to shrink,
+    /// bilinear to enlarge) and normalised as the model's metadata says.
+    public func input(for image: RGBImage, sourceWidth: Int, sourceHeight: Int, name: String = "image") throws -> Tensor {
+        let size = workingSize(width: sourceWidth, height: sourceHeight)
+        guard size.width * size.height <= maxPixels else {
+            throw ImageError(path: name, reason: "working size \(size.width)x\(size.height) is more than the limit of "
+                                + "\(maxPixels) pixels")
+        }
+        let normalization = Normalization(model.metadata)
+        if (size.width, size.height) == (image.width, image.height) { return normalization.tensor(from: image) }
+        if size.width <= image.width && size.height <= image.height {
+            return normalization.tensor(from: image.downscaled(width: size.width, height: size.height))
+        }
+        return resize(normalization.tensor(from: image), height: size.height, width: size.width,
+                      mode: .bilinear(alignCorners: false))
+    }
+
+    /// Runs the network on `image` at the working size.
+    public func segment(_ image: RGBImage, sourceWidth: Int? = nil, sourceHeight: Int? = nil,
+                        name: String = "image") throws -> SegmentationResult {
+        let (width, height) = (sourceWidth ?? image.width, sourceHeight ?? image.height)
+        let tensor = try input(for: image, sourceWidth: width, sourceHeight: height, name: name)
+        let start = DispatchTime.now().uptimeNanoseconds
+        let prediction = model.predict(tensor, outputStride: outputStride)
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width, sourceHeight: height)
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+
+/// Text from files (class names, descriptions, file names, libpng's messages) made safe for a
+/// terminal: control characters other than newline and tab are shown in caret notation (ESC as
+/// `^[`), C1 controls as `\x9b`, so a file cannot retitle, clear or reprogram the user's terminal.
+func terminalSafe(_ text: String) -> String {
+    var out = ""
+    out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
+    for scalar in text.unicodeScalars {
+        switch scalar.value {
+        case 0x0A, 0x09: out.unicodeScalars.append(scalar)
+        case 0..<0x20: out += "^" + String(UnicodeScalar(UInt8(scalar.value) + 0x40))
+        case 0x7F: out += "^?"
+        case 0x80..<0xA0: out += String(format: "\\x%02x", scalar.value)
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+/// Every line the command line prints goes through `terminalSafe`: this shadows the standard
+/// library's `print` inside the segview target, so no call site can forget it.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    Swift.print(terminalSafe(items.map { "\($0)" }.joined(separator: separator)), terminator: terminator)
+}
+
+extension Segview {
+    /// ArgumentParser's entry point with error messages made terminal-safe (they quote paths and
+    /// file contents); help and version go through unchanged.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }
+            let message = fullMessage(for: error)
+            if !message.isEmpty { FileHandle.standardError.write(Data((terminalSafe(message) + "\n").utf8)) }
+            Foundation.exit(code.rawValue)
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import SegImage
+import XCTest
+
+final class SafeFileTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-safefile-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// Even with overwrite, a FIFO or a folder at the destination is refused and left as it was
+    /// (as root, `--out /dev/null --force` replaced the device node with a PNG).
+    func testOnlyRegularFilesAreReplaced() throws {
+        let fifo = scratch.appendingPathComponent("pipe").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let folder = scratch.appendingPathComponent("folder").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        for path in [fifo, folder] {
+            XCTAssertThrowsError(try SafeFile.write(Data("x".utf8), to: path, overwrite: true)) {
+                XCTAssertTrue("\($0)".contains("is not a regular file"), "\($0)")
+            }
+        }
+        var status = stat()
+        XCTAssertEqual(lstat(fifo, &status), 0)
+        XCTAssertEqual(status.st_mode & S_IFMT, S_IFIFO, "the FIFO is still there")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path).sorted(), ["folder", "pipe"],
+                       "no temporary file is left")
+    }
+
+    /// The temporary file is not the old predictable `.NAME.PID.partial`, and the output gets the
+    /// permissions of any new file (not mkstemp's 0600).
+    func testTemporaryNamesAreUnpredictableAndPermissionsOrdinary() throws {
+        let target = scratch.appendingPathComponent("out.bin").path
+        // A symlink planted at the old name would have been followed.
+        let planted = scratch.appendingPathComponent(".out.bin.\(getpid()).partial").path
+        let victim = scratch.appendingPathComponent("victim").path
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: victim))
+        XCTAssertEqual(symlink(victim, planted), 0)
+        var seen: [String] = []
+        try SafeFile.write(to: target, overwrite: false) { temporary in
+            seen.append(temporary)
+            try Data("new".utf8).write(to: URL(fileURLWithPath: temporary))
+        }
+        XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "keep")
+        XCTAssertNotEqual(seen, [planted])
+        XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
+        let mask = umask(0o022)
+        umask(mask)
+        let permissions = try FileManager.default.attributesOfItem(atPath: target)[.posixPermissions] as? Int
+        XCTAssertEqual(permissions, 0o666 & ~Int(mask))
+    }
+}

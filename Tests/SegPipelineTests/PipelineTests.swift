@@ -1,0 +1,174 @@
+import Dispatch
+import Foundation
+import SegEngine
+import SegImage
+import SegModels
+import SegPipeline
+import XCTest
+
+private let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+private let modelFixtures = repositoryRoot.appendingPathComponent("Tests/SegModelsTests/Fixtures")
+
+final class WorkingScaleTests: XCTestCase {
+    func testAutoShrinksToTheModelsShortSideAndNeverEnlarges() {
+        XCTAssertTrue(WorkingScale.auto.workingSize(width: 4000, height: 3000, resizeSize: 360) == (480, 360))
+        XCTAssertTrue(WorkingScale.auto.workingSize(width: 3000, height: 4000, resizeSize: 360) == (360, 480))
+        XCTAssertTrue(WorkingScale.auto.workingSize(width: 320, height: 240, resizeSize: 360) == (320, 240))
+        // Without a recorded size, torchvision's 520.
+        XCTAssertTrue(WorkingScale.auto.workingSize(width: 1920, height: 1080, resizeSize: nil) == (924, 520))
+    }
+
+    func testNativeAndAnExplicitShortSide() {
+        XCTAssertTrue(WorkingScale.native.workingSize(width: 4000, height: 3000, resizeSize: 360) == (4000, 3000))
+        XCTAssertTrue(WorkingScale.shortSide(720).workingSize(width: 480, height: 360, resizeSize: 360) == (960, 720))
+        XCTAssertTrue(WorkingScale.shortSide(100).workingSize(width: 53, height: 37, resizeSize: nil) == (143, 100))
+    }
+
+    func testArgumentsParse() {
+        XCTAssertEqual(WorkingScale(scaleArgument: "auto"), .auto)
+        XCTAssertEqual(WorkingScale(scaleArgument: "native"), .native)
+        XCTAssertEqual(WorkingScale(scaleArgument: "360"), .shortSide(360))
+        for bad in ["0", "-5", "big", "99999"] { XCTAssertNil(WorkingScale(scaleArgument: bad), bad) }
+    }
+}
+
+final class DatasetTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-dataset-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    private func touch(_ names: [String], in folder: String) throws -> String {
+        let url = scratch.appendingPathComponent(folder)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        for name in names { try Data().write(to: url.appendingPathComponent(name)) }
+        return url.path
+    }
+
+    func testEveryLabelNameFormPairsWithPNGAndJPEGImages() throws {
+        let images = try touch(["a.jpg", "b.png", "c.JPG", "d.jpeg", "notes.txt"], in: "images")
+        let labels = try touch(["a.png", "b_L.png", "c_label.png", "e.png"], in: "labels")
+        let files = try Dataset.images(inFolder: images)
+        XCTAssertEqual(files.map { ($0 as NSString).lastPathComponent }, ["a.jpg", "b.png", "c.JPG", "d.jpeg"])
+        let pairs = try Dataset.labels(for: files, from: labels)
+        XCTAssertEqual(pairs.count, 3)
+        XCTAssertEqual(pairs[files[0]].map { ($0 as NSString).lastPathComponent }, "a.png")
+        XCTAssertEqual(pairs[files[1]].map { ($0 as NSString).lastPathComponent }, "b_L.png")
+        XCTAssertEqual(pairs[files[2]].map { ($0 as NSString).lastPathComponent }, "c_label.png")
+        XCTAssertNil(pairs[files[3]], "d has no label")
+    }
+
+    func testTheFirstFormWinsAndAnImageIsNeverItsOwnLabel() throws {
+        let folder = try touch(["x.png", "x_L.png"], in: "both")
+        XCTAssertEqual(Dataset.label(for: "elsewhere/x.jpg", inFolder: folder).map { ($0 as NSString).lastPathComponent },
+                       "x.png")
+        XCTAssertEqual(Dataset.label(for: folder + "/x.png", inFolder: folder).map { ($0 as NSString).lastPathComponent },
+                       "x_L.png")
+    }
+
+    func testFoldersWithoutImagesAndMissingPathsAreErrorsNamingThem() throws {
+        let empty = try touch(["readme.txt"], in: "empty")
+        XCTAssertThrowsError(try Dataset.images([empty])) {
+            XCTAssertEqual("\($0)", "\(empty): has no PNG or JPEG files")
+        }
+        XCTAssertThrowsError(try Dataset.images([scratch.appendingPathComponent("nope.png").path])) {
+            XCTAssertTrue("\($0)".hasSuffix("nope.png: does not exist"), "\($0)")
+        }
+        XCTAssertThrowsError(try Dataset.labels(for: ["a.png", "b.png"], from: try touch(["l.png"], in: "one") + "/l.png"))
+    }
+}
+
+final class SegmenterTests: XCTestCase {
+    let picture = try! PNG.read(modelFixtures.appendingPathComponent("street_37x53.png").path)
+
+    func model() throws -> SegmentationModel {
+        try ModelLoader.load(path: modelFixtures.appendingPathComponent("tiny_deeplabv3.safetensors").path)
+    }
+
+    func testNativeScaleIsTheModelOnTheImage() throws {
+        let model = try model()
+        let result = try Segmenter(model: model, scale: .native).segment(picture)
+        let direct = model.predict(Normalization(model.metadata).tensor(from: picture), outputStride: 8)
+        XCTAssertEqual([result.width, result.height], [53, 37])
+        XCTAssertEqual(result.scores.toArray(), direct.scores.toArray())
+        XCTAssertEqual(result.labels(width: 53, height: 37), argmax(direct.scores))
+    }
+
+    func testAWorkingSizeRunsSmallerAndOutputsComeBackAtTheSourceSize() throws {
+        let model = try model()
+        let segmenter = try Segmenter(model: model, scale: .shortSide(18))
+        let result = try segmenter.segment(picture)
+        XCTAssertEqual([result.width, result.height], [26, 18])
+        XCTAssertEqual([result.sourceWidth, result.sourceHeight], [53, 37])
+        let shrunk = picture.downscaled(width: 26, height: 18)
+        let direct = model.predict(Normalization(model.metadata).tensor(from: shrunk), outputStride: 8)
+        XCTAssertEqual(result.scores.toArray(), direct.scores.toArray(), "the network sees the area-averaged image")
+        let full = resize(direct.scores, height: 37, width: 53, mode: .bilinear(alignCorners: false))
+        XCTAssertEqual(result.labels(width: 53, height: 37), argmax(full), "labels of the upsampled scores")
+    }
+
+    func testAWorkingSizeOverTheBudgetIsRefusedNamingTheImage() throws {
+        let segmenter = try Segmenter(model: try model(), scale: .shortSide(1000), maxPixels: 1_000_000)
+        XCTAssertThrowsError(try segmenter.segment(picture, name: "street.png")) {
+            XCTAssertEqual("\($0)", "street.png: working size 1432x1000 is more than the limit of 1000000 pixels")
+        }
+    }
+
+    func testAStrideTheModelCannotRunIsRefused() throws {
+        let fcn8s = try ModelLoader.load(path: modelFixtures.appendingPathComponent("arch/fcn8s.safetensors").path)
+        XCTAssertThrowsError(try Segmenter(model: fcn8s, outputStride: 4))
+    }
+
+    /// Two models in flight at once (the viewer's compare mode) give what each gives alone.
+    func testTwoModelsAtOnceGiveTheirResultsAlone() throws {
+        let first = try Segmenter(model: try model(), scale: .native)
+        let second = try Segmenter(model: try ModelLoader.load(path: modelFixtures.appendingPathComponent(
+            "tiny_fcn.safetensors").path), scale: .native)
+        let alone = [try first.segment(picture).scores.toArray(), try second.segment(picture).scores.toArray()]
+        for _ in 0..<3 {
+            var together: [[Float]] = [[], []]
+            let lock = NSLock()
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                let scores = try! (i == 0 ? first : second).segment(picture).scores.toArray()
+                lock.lock()
+                together[i] = scores
+                lock.unlock()
+            }
+            XCTAssertEqual(together, alone)
+        }
+    }
+}
+
+final class OutputWriterTests: XCTestCase {
+    func testIdsAreTheLabelsAsGreyAndMasksAreWrittenAtTheSourceSize() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // Three classes over a 2x3 working grid, written at 4x6.
+        let scores = Tensor(channels: 3, height: 2, width: 3, values: [
+            5, 0, 0, 0, 0, 0,
+            0, 5, 0, 0, 5, 0,
+            0, 0, 5, 5, 0, 5,
+        ])
+        let result = SegmentationResult(prediction: Prediction(scores: scores), milliseconds: 0, sourceWidth: 6, sourceHeight: 4)
+        XCTAssertEqual(result.labels, [0, 1, 2, 2, 1, 2])
+        let files = OutputFiles(mask: scratch.appendingPathComponent("mask.png").path,
+                                ids: scratch.appendingPathComponent("ids.png").path)
+        let palette = Palette(colors: [[10, 20, 30], [40, 50, 60], [70, 80, 90]])
+        try OutputWriter(palette: palette).write(result, image: nil, to: files)
+        let ids = try PNG.readLabels(files.ids!)
+        XCTAssertEqual([ids.width, ids.height, ids.channels], [6, 4, 1])
+        XCTAssertEqual(ids.pixels, result.labels(width: 6, height: 4).map(UInt8.init))
+        XCTAssertEqual(Set(ids.pixels), [0, 1, 2])
+        let mask = try PNG.read(files.mask!)
+        XCTAssertEqual(Array(mask.pixels.prefix(3)), [10, 20, 30])
+        XCTAssertThrowsError(try OutputWriter(palette: palette).write(result, image: nil, to: files)) {
+            XCTAssertTrue("\($0)".hasSuffix("mask.png: already exists"), "\($0)")
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+/// Nothing from a file reaches the terminal raw: escape sequences in model metadata and in file
+/// names are shown in caret notation.
+final class TerminalSafetyTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("segview-escapes") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// A copy of a model fixture with metadata entries replaced.
+    func model(_ changes: [String: String]) throws -> String {
+        let data = try Data(contentsOf: modelFixtures.appendingPathComponent("tiny_five_classes.safetensors"))
+        let length = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: data[8..<8 + length]) as? [String: Any])
+        var metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        metadata.merge(changes) { _, new in new }
+        header["__metadata__"] = metadata
+        var encoded = try JSONSerialization.data(withJSONObject: header)
+        encoded.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - encoded.count % 8) % 8))
+        var file = withUnsafeBytes(of: UInt64(encoded.count).littleEndian) { Data($0) }
+        file.append(encoded)
+        file.append(data[(8 + length)...])
+        let url = scratch.appendingPathComponent("hostile.safetensors")
+        try file.write(to: url)
+        return url.path
+    }
+
+    func testInfoAndModelsShowControlCharactersEscaped() throws {
+        let hostile = try model(["class_names": #"["sky\u001b]0;pwned\u0007", "building", "road", "car", "tree"]"#,
+                                 "description": "nice\u{1b}[2J\u{9b}31m"])
+        for arguments in [["info", hostile], ["models", hostile]] {
+            let (status, output) = try runSegview(arguments)
+            XCTAssertEqual(status, 0, output)
+            XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x9B },
+                           "\(arguments[0]) printed a raw control character: \(output.debugDescription)")
+        }
+        let info = try runSegview(["info", hostile]).output
+        XCTAssertTrue(info.contains("sky^[]0;pwned^G"), info)
+        XCTAssertTrue(info.contains("nice^[[2J\\x9b31m"), info)
+    }
+
+    func testErrorMessagesEscapeFileNames() throws {
+        let name = scratch.appendingPathComponent("evil\u{1b}]2;title\u{07}.png")
+        try Data("not an image".utf8).write(to: name)
+        let (status, output) = try runSegview(["predict", name.path, "--model",
+                                               modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path],
+                                              in: scratch)
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("evil^[]2;title^G.png: not a PNG or JPEG image"), output.debugDescription)
+        XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x1B }, output.debugDescription)
+    }
+}
