@@ -44,10 +44,11 @@ public final class Viewer {
     private var state = ViewState()
     private var renderer = Renderer()
     private var message: String?
-    /// The current image at the resolution the panes draw from (the largest working size of the
-    /// models, so a 24-megapixel photo costs a frame what its working size costs), its file's own
-    /// size and its labels at the image's size.
-    private var loaded: (index: Int, image: RGBImage, sourceWidth: Int, sourceHeight: Int, truth: [UInt8]?)?
+    /// The current image: `image` at the resolution the panes draw from (`DisplayPicture`),
+    /// `decoded` as read (the networks' input, brought to each one's working size), the size the
+    /// working sizes are taken from, and the labels at the panes' size.
+    private var loaded: (index: Int, image: RGBImage, decoded: RGBImage, sourceWidth: Int, sourceHeight: Int,
+                         truth: [UInt8]?)?
 
     private let lock = NSLock()
     private var results: [ResultKey: SegmentationResult] = [:]
@@ -173,7 +174,7 @@ public final class Viewer {
                 fail("\(error)", for: key)
                 continue
             }
-            let image = loaded.image
+            let image = loaded.decoded
             queue.async { [weak self] in
                 do {
                     let result = try segmenter.segment(image, sourceWidth: source.width, sourceHeight: source.height)
@@ -218,16 +219,12 @@ public final class Viewer {
                 let source = options.maxSide.map {
                     RGBImage.fitting(width: decoded.fullWidth, height: decoded.fullHeight, maxSide: $0)
                 } ?? (width: decoded.fullWidth, height: decoded.fullHeight)
-                // The largest working size of the models, never more than the source or the decoded picture.
                 let working = options.models.map { entry in
                     state.scale.workingSize(width: source.width, height: source.height,
                                             resizeSize: entry.model.metadata.resizeSize)
-                }.max { $0.width * $0.height < $1.width * $1.height } ?? source
-                var image = decoded.image
-                if working.width <= min(source.width, image.width) && working.height <= min(source.height, image.height)
-                    && (working.width, working.height) != (image.width, image.height) {
-                    image = image.downscaled(width: working.width, height: working.height)
                 }
+                let image = DisplayPicture.make(decoded.image,
+                                                size: DisplayPicture.size(source: source, workingSizes: working))
                 var truth: [UInt8]? = nil
                 if let labelPath = options.labels[path] {
                     do {
@@ -244,7 +241,7 @@ public final class Viewer {
                     }
                 }
                 let previous = loaded.map { ($0.image.width, $0.image.height) } ?? (image.width, image.height)
-                loaded = (candidate, image, source.width, source.height, truth)
+                loaded = (candidate, image, decoded.image, source.width, source.height, truth)
                 state.imageIndex = candidate
                 // The cursor keeps its relative place on an image of another size.
                 state.cursorX = min(image.width - 1, state.cursorX * image.width / max(1, previous.0))

@@ -53,4 +53,16 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(output.contains("--by-shape refines --profile"), output)
     }
+
+    /// bench-view draws every input from its working resolution, so a 6000x4000 input is drawn
+    /// from the same 540x360 as a smaller one of its shape, and from at most 2048 pixels natively.
+    func testBenchViewDrawsFromTheWorkingResolution() throws {
+        let (status, output) = try runSegview(["bench-view", "--size", "1080x1920", "4000x6000", "--runs", "1"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("1920x1080 input drawn from 640x360 (scale auto)"), output)
+        XCTAssertTrue(output.contains("6000x4000 input drawn from 540x360 (scale auto)"), output)
+        XCTAssertTrue(output.contains("full frame 4000x6000 / 1080x1920: "), output)
+        let native = try runSegview(["bench-view", "--size", "4000x6000", "--runs", "1", "--scale", "native"])
+        XCTAssertTrue(native.output.contains("6000x4000 input drawn from 2048x1365 (scale native)"), native.output)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SegImage
 import SegTUI
 import XCTest
 
@@ -233,6 +234,22 @@ final class ViewerTests: XCTestCase {
         try session.send("L", "J")
         _ = try session.waitFor(text: "pixel  (34, 26)")
         XCTAssertFalse(session.paneDead)
+    }
+
+    /// A picture wider than `DisplayPicture.maximumSide` is drawn from 2048 pixels; the network
+    /// still runs on every pixel of it at native scale and the result comes up.
+    func testWidePicturesAreDrawnFromAtMost2048Pixels() throws {
+        let wide = scratch.appendingPathComponent("wide.png").path
+        var pixels = [UInt8](repeating: 90, count: 2100 * 60 * 3)
+        for i in 0..<2100 * 60 {
+            pixels[3 * i] = UInt8(i % 2100 / 9)
+            pixels[3 * i + 2] = UInt8(i / 2100 * 4)
+        }
+        try PNG.write(RGBImage(width: 2100, height: 60, pixels: pixels), to: wide)
+        let session = try viewer("\(wide) --model \(fiveClasses) --scale native")
+        _ = try session.waitFor(text: "wide.png 2100x60")
+        let screen = try ready(session)
+        XCTAssertTrue(screen.contains("scale native 2048x58"), screen.text.joined(separator: "\n"))
     }
 
     func testScaleKeyCyclesTheWorkingResolution() throws {
