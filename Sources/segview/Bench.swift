@@ -12,7 +12,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Input size as HxW (a synthetic picture, run at this size whatever --scale says).")
-    var size = "512x512"
+    var size = SizeArgument(512, 512)
 
     @Option(help: "Time on this PNG or JPEG at its working size (--scale) instead of a synthetic picture.")
     var image: String?
@@ -36,8 +36,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
-        let sides = size.lowercased().split(separator: "x").compactMap { Int($0) }
-        guard sides.count == 2, sides.allSatisfy({ $0 >= 8 && $0 <= 8192 }) else {
+        guard size.within(8...8192) else {
             throw ValidationError("--size must be HxW with sides from 8 to 8192, e.g. 360x480")
         }
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1, --warmup at least 0") }
@@ -58,10 +57,9 @@ struct Bench: ParsableCommand {
             }
             input = try segmenter.input(for: decoded.image, sourceWidth: decoded.sourceWidth,
                                         sourceHeight: decoded.sourceHeight, name: image)
-            size = "\(input.height)x\(input.width)"
+            size = SizeArgument(input.height, input.width)
         } else {
-            let sides = size.lowercased().split(separator: "x").compactMap { Int($0) }
-            input = Normalization(network.metadata).tensor(from: benchImage(height: sides[0], width: sides[1]))
+            input = Normalization(network.metadata).tensor(from: benchImage(height: size.first, width: size.second))
         }
         let parts = [input.height, input.width]
 

@@ -15,13 +15,13 @@ struct BenchView: ParsableCommand {
             + "process, so their frame times compare.")
 
     @Option(parsing: .upToNextOption, help: "Input sizes as HxW (synthetic pictures).")
-    var size: [String] = ["1080x1920"]
+    var size = [SizeArgument(1080, 1920)]
 
     @Option(help: "Terminal size as COLSxROWS.")
-    var cells = "120x40"
+    var cells = SizeArgument(120, 40)
 
-    @Option(help: "Colours: 24bit or 256.")
-    var colors = "24bit"
+    @Option(help: "Colours: 24bit, 256, 16 or 8.")
+    var colors = ColorOption.truecolor
 
     @Option(help: ArgumentHelp("Working resolution: auto, native or a short side in pixels.", valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
@@ -32,23 +32,20 @@ struct BenchView: ParsableCommand {
     @Option(help: "Timed repetitions.")
     var runs = 10
 
-    private static func sides(_ text: String) -> [Int] { text.lowercased().split(separator: "x").compactMap { Int($0) } }
-
     func validate() throws {
-        guard size.allSatisfy({ Self.sides($0).count == 2 && Self.sides($0).allSatisfy { (8...30000).contains($0) } }),
-              Self.sides(cells).count == 2, ColorMode(rawValue: colors) != nil, runs >= 1, resizeSize >= 8 else {
-            throw ValidationError("--size HxW ..., --cells COLSxROWS, --colors 24bit|256, --runs >= 1, --resize-size >= 8")
+        guard size.allSatisfy({ $0.within(8...30000) }), cells.within(1...2000), colors != .auto, runs >= 1,
+              resizeSize >= 8 else {
+            throw ValidationError("--size HxW (8 to 30000), --cells COLSxROWS, --colors 24bit|256|16|8, --runs >= 1, "
+                                  + "--resize-size >= 8")
         }
     }
 
     func run() throws {
-        let mode = ColorMode(rawValue: colors)!
-        let terminalSize = Self.sides(cells)
-        let (cols, rows) = (terminalSize[0], terminalSize[1])
+        let mode = colors.mode!
+        let (cols, rows) = (cells.first, cells.second)
         var frames: [(size: String, milliseconds: Double)] = []
         for text in size {
-            let sides = Self.sides(text)
-            let (height, width) = (sides[0], sides[1])
+            let (height, width) = (text.first, text.second)
             let picture = benchImage(height: height, width: width)
             var clock = Stopwatch()
             let working = scale.workingSize(width: width, height: height, resizeSize: resizeSize)
@@ -100,7 +97,7 @@ struct BenchView: ParsableCommand {
             print(String(format: "full frame build: %.2f ms; terminal output %d bytes", median(fullFrame), fullBytes))
             print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes",
                          median(cursorMove), moveDraw, changed.sorted()[changed.count / 2], moveBytes))
-            frames.append((text, median(fullFrame)))
+            frames.append(("\(text)", median(fullFrame)))
         }
         if frames.count > 1, let first = frames.first {
             for frame in frames.dropFirst() {

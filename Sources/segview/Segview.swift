@@ -4,6 +4,7 @@ import SegEngine
 import SegImage
 import SegModels
 import SegPipeline
+import SegTUI
 
 @main
 struct Segview: ParsableCommand {
@@ -94,6 +95,34 @@ struct EngineOptions: ParsableArguments {
     func apply() {
         if let threads { Parallel.setThreads(threads) } else { Parallel.setThreads(Parallel.threads) }
     }
+}
+
+/// Two sizes written "AxB": a picture's HxW, a terminal's COLSxROWS.
+struct SizeArgument: ExpressibleByArgument, CustomStringConvertible {
+    let first: Int
+    let second: Int
+
+    init(_ first: Int, _ second: Int) {
+        self.first = first
+        self.second = second
+    }
+
+    init?(argument: String) {
+        let parts = argument.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0) }
+        guard parts.count == 2, let first = parts[0], let second = parts[1] else { return nil }
+        self.init(first, second)
+    }
+
+    var description: String { "\(first)x\(second)" }
+
+    func within(_ range: ClosedRange<Int>) -> Bool { range.contains(first) && range.contains(second) }
+}
+
+/// `--colors`: a colour mode, or auto (what the terminal says it has).
+enum ColorOption: String, ExpressibleByArgument, CaseIterable {
+    case auto, truecolor = "24bit", palette256 = "256", ansi16 = "16", ansi8 = "8"
+
+    var mode: ColorMode? { ColorMode(rawValue: rawValue) }
 }
 
 /// JSON for people and scripts: sorted keys, slashes as they are.

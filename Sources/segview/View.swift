@@ -23,7 +23,7 @@ struct View: ParsableCommand {
     var ignore = 255
 
     @Option(help: "Colours: auto, 24bit, 256, 16 or 8.")
-    var colors = "auto"
+    var colors = ColorOption.auto
 
     @Option(name: .customLong("max-size"), help: "Shrink larger images to fit this many pixels on their longest side.")
     var maxSize: Int?
@@ -38,9 +38,6 @@ struct View: ParsableCommand {
     func validate() throws {
         guard !images.isEmpty else {
             throw ValidationError("give one or more images, e.g. `segview samples/scene1.png` (see `segview --help`)")
-        }
-        guard colors == "auto" || ColorMode(rawValue: colors) != nil else {
-            throw ValidationError("--colors must be auto, 24bit, 256, 16 or 8")
         }
         if let maxSize, maxSize < 8 { throw ValidationError("--max-size must be at least 8") }
         guard (0...255).contains(ignore) else { throw ValidationError("--ignore must be a label value, 0 to 255") }
@@ -57,7 +54,7 @@ struct View: ParsableCommand {
         let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
         let options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
-                                     ignoreLabel: ignore, colors: ColorMode(rawValue: colors), maxPixels: imageOptions.maxPixels,
+                                     ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
         let signal = try Viewer(options: options).run()
         // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).

@@ -54,6 +54,21 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// `resize_size` written by a Swift writer (the test's builder) and by the Python one
+    /// (tools/set_metadata.py wrote it into the bundled models) reads back; absent, it is nil.
+    func testResizeSizeRoundTrips() throws {
+        let file = try SafeTensorsFile(path: tiny)
+        XCTAssertNil(try ModelMetadata(file.metadata).resizeSize)
+        var builder = try SafeTensorsBuilder(copying: file)
+        builder.metadata["resize_size"] = "513"
+        let written = try ModelLoader.load(path: try write(builder.data(), "resize.safetensors"))
+        XCTAssertEqual(written.metadata.resizeSize, 513)
+        XCTAssertNil(written.metadata.extra["resize_size"], "a known field, not an extra one")
+        let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../samples/models/camvid_deeplabv3plus.safetensors").standardized.path
+        XCTAssertEqual(try ModelMetadata(SafeTensorsFile(path: bundled).metadata).resizeSize, 360)
+    }
+
     func testMetadataProblemsNameTheField() throws {
         let file = try SafeTensorsFile(path: tiny)
         for (field, value, message) in [("num_classes", "twenty", "'num_classes'"),
@@ -61,7 +76,10 @@ final class ModelFileTests: XCTestCase {
                                         ("architecture", "unet", "'unet' is not one of"),
                                         ("output_stride", "12", "expected 8, 16 or 32"),
                                         ("input_std", "1,0,1", "input_std"),
-                                        ("format_version", "99", "newer than this segview")] {
+                                        ("format_version", "99", "newer than this segview"),
+                                        ("resize_size", "0", "'resize_size': '0' is not a side of 8 to 16384 pixels"),
+                                        ("resize_size", "9223372036854775807", "'resize_size'"),
+                                        ("resize_size", "360px", "'resize_size'")] {
             var builder = try SafeTensorsBuilder(copying: file)
             builder.metadata[field] = value
             assertLoadFails(try write(builder.data(), "\(field).safetensors"), containing: message)
