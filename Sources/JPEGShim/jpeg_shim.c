@@ -14,6 +14,8 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
+    // The first corrupt-data warning (libjpeg's level -1: premature end of data, bad Huffman code).
+    char warning[JMSG_LENGTH_MAX];
 } error_manager;
 
 static void on_error(j_common_ptr cinfo) {
@@ -22,9 +24,12 @@ static void on_error(j_common_ptr cinfo) {
     longjmp(errors->jump, 1);
 }
 
-// Corrupt-data warnings are counted by libjpeg; a truncated file still decodes (grey rows), as in
-// every image viewer, so warnings are not errors.
-static void on_warning(j_common_ptr cinfo, int level) { (void)cinfo; (void)level; }
+// libjpeg goes on past corrupt or missing data, filling grey rows, and only warns: the first such
+// warning is kept, and unless the caller allows it the image is refused with it.
+static void on_warning(j_common_ptr cinfo, int level) {
+    error_manager *errors = (error_manager *)cinfo->err;
+    if (level < 0 && !errors->warning[0]) errors->base.format_message(cinfo, errors->warning);
+}
 
 static uint32_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
 static uint32_t read32(const uint8_t *p, int little) {
@@ -82,8 +87,8 @@ static uint8_t *orient(const uint8_t *src, uint32_t w, uint32_t h, uint32_t orie
     return dst;
 }
 
-int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, seg_jpeg_image *image,
-                  char *error, size_t error_size) {
+int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, int allow_corrupt,
+                  seg_jpeg_image *image, char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
     FILE *file = fopen(path, "rb");
     if (!file) {
@@ -95,6 +100,7 @@ int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side
     // Volatile: modified between setjmp and a possible longjmp.
     uint8_t *volatile pixels = NULL;
     cinfo.err = jpeg_std_error(&errors.base);
+    errors.warning[0] = 0;
     errors.base.error_exit = on_error;
     errors.base.emit_message = on_warning;
     if (setjmp(errors.jump)) {
@@ -156,6 +162,12 @@ int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side
     jpeg_finish_decompress(&cinfo);
     jpeg_destroy_decompress(&cinfo);
     fclose(file);
+    if (errors.warning[0] && !allow_corrupt) {
+        snprintf(error, error_size, "truncated or corrupt JPEG (%s); --allow-truncated decodes what is there",
+                 errors.warning);
+        free(pixels);
+        return 1;
+    }
 
     image->orientation = orientation;
     if (orientation == 1) {

@@ -23,6 +23,28 @@ static void on_warning(png_structp png, png_const_charp message) {
     (void)message;  // warnings (e.g. a bad iCCP chunk) do not stop decoding
 }
 
+// Reads through stdio like libpng's default, but a short read names the truncation and where it
+// happened instead of libpng's bare "Read Error".
+typedef struct {
+    FILE *file;
+    size_t offset;
+} reader_state;
+
+static void read_data(png_structp png, png_bytep data, png_size_t length) {
+    reader_state *reader = (reader_state *)png_get_io_ptr(png);
+    size_t count = fread(data, 1, length, reader->file);
+    reader->offset += count;
+    if (count != length) {
+        char message[160];
+        if (ferror(reader->file))
+            snprintf(message, sizeof message, "read error after %zu bytes: %s", reader->offset, strerror(errno));
+        else
+            snprintf(message, sizeof message, "truncated: the file ends after %zu bytes, inside the image data",
+                     reader->offset);
+        png_error(png, message);
+    }
+}
+
 static void set_error(char *error, size_t error_size, const char *message) {
     if (error && error_size) snprintf(error, error_size, "%s", message);
 }
@@ -62,7 +84,8 @@ int seg_png_read(const char *path, seg_png_mode mode, uint64_t max_pixels, seg_p
         set_error(error, error_size, state.message[0] ? state.message : "decoding failed");
         return -1;
     }
-    png_init_io(png, file);
+    reader_state reader = {file, 8};
+    png_set_read_fn(png, &reader, read_data);
     png_set_sig_bytes(png, 8);
     png_read_info(png, info);
 

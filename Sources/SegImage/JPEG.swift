@@ -11,13 +11,15 @@ public enum JPEG {
 
     /// Decodes at 1/2, 1/4 or 1/8 of the size where the short side stays at least `shortSide`
     /// (0: the full size) with libjpeg's DCT scaling, which skips most of the work for the pixels
-    /// it leaves out; also gives the full, upright size.
-    public static func read(_ path: String, maxPixels: Int, shortSide: Int)
+    /// it leaves out; also gives the full, upright size. A truncated or corrupt file is an error
+    /// unless `allowTruncated` (then libjpeg's grey fill stands for the missing rows).
+    public static func read(_ path: String, maxPixels: Int, shortSide: Int, allowTruncated: Bool = false)
         throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
         var image = seg_jpeg_image()
         var message = [CChar](repeating: 0, count: 512)
         let side = UInt32(clamping: max(0, shortSide))
-        guard seg_jpeg_read(path, UInt64(maxPixels), side, &image, &message, message.count) == 0 else {
+        guard seg_jpeg_read(path, UInt64(maxPixels), side, allowTruncated ? 1 : 0, &image, &message, message.count) == 0
+        else {
             throw ImageError(path: path, reason: String(cString: message))
         }
         defer { seg_jpeg_free(&image) }
@@ -66,14 +68,14 @@ public enum ImageFile {
     /// Decodes a PNG or JPEG no smaller than needed for a short side of `shortSide` pixels: a JPEG
     /// whose short side is 2, 4 or 8 times that is decoded at that fraction (DCT scaling), a PNG at
     /// its size. Also gives the full size, which outputs are written at.
-    public static func read(_ path: String, maxPixels: Int, shortSide: Int)
+    public static func read(_ path: String, maxPixels: Int, shortSide: Int, allowTruncated: Bool = false)
         throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
         switch try format(of: path) {
         case .png:
             let image = try PNG.read(path, maxPixels: maxPixels)
             return (image, image.width, image.height)
         case .jpeg:
-            return try JPEG.read(path, maxPixels: maxPixels, shortSide: shortSide)
+            return try JPEG.read(path, maxPixels: maxPixels, shortSide: shortSide, allowTruncated: allowTruncated)
         }
     }
 

@@ -19,8 +19,11 @@ public struct Segmenter {
     public let model: SegmentationModel
     public let outputStride: Int
     public let scale: WorkingScale
-    /// Working sizes with more pixels are refused (the forward pass's memory grows with them).
+    /// Images (from their header) and working sizes with more pixels are refused: decoding's and
+    /// the forward pass's memory grow with them.
     public var maxPixels: Int
+    /// Keep what a truncated or corrupt JPEG decodes to instead of refusing it.
+    public var allowTruncated = false
 
     /// `outputStride` nil: the stride the model was trained at.
     public init(model: SegmentationModel, outputStride: Int? = nil, scale: WorkingScale = .auto,
@@ -46,10 +49,9 @@ public struct Segmenter {
 
     /// Decodes an image file: a JPEG much larger than the working size is decoded straight at a
     /// fraction of its size, unless `fullSize` (an overlay is written at the source's size).
-    public func read(_ path: String, maxPixels decodeLimit: Int, fullSize: Bool = false)
-        throws -> (image: RGBImage, sourceWidth: Int, sourceHeight: Int) {
+    public func read(_ path: String, fullSize: Bool = false) throws -> (image: RGBImage, sourceWidth: Int, sourceHeight: Int) {
         let target = fullSize ? nil : scale.targetShortSide(resizeSize: model.metadata.resizeSize)
-        let decoded = try ImageFile.read(path, maxPixels: decodeLimit, shortSide: target ?? 0)
+        let decoded = try ImageFile.read(path, maxPixels: maxPixels, shortSide: target ?? 0, allowTruncated: allowTruncated)
         return (decoded.image, decoded.fullWidth, decoded.fullHeight)
     }
 

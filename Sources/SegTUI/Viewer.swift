@@ -17,6 +17,8 @@ public final class Viewer {
         public var colors: ColorMode?
         /// Images with more pixels are refused before decoding.
         public var maxPixels: Int
+        /// Keep what a truncated or corrupt JPEG decodes to.
+        public var allowTruncated = false
         /// Larger images are shrunk (area average; labels nearest) to fit this many pixels on a side.
         public var maxSide: Int?
         /// The working resolution at start; `r` cycles auto, native and this.
@@ -215,7 +217,8 @@ public final class Viewer {
             do {
                 let targets = options.models.map { state.scale.targetShortSide(resizeSize: $0.model.metadata.resizeSize) }
                 let decodeSide = targets.contains(nil) ? 0 : targets.compactMap { $0 }.max() ?? 0
-                let decoded = try ImageFile.read(path, maxPixels: options.maxPixels, shortSide: decodeSide)
+                let decoded = try ImageFile.read(path, maxPixels: options.maxPixels, shortSide: decodeSide,
+                                                 allowTruncated: options.allowTruncated)
                 let source = options.maxSide.map {
                     RGBImage.fitting(width: decoded.fullWidth, height: decoded.fullHeight, maxSide: $0)
                 } ?? (width: decoded.fullWidth, height: decoded.fullHeight)

@@ -45,13 +45,13 @@ struct Bench: ParsableCommand {
 
     mutating func run() throws {
         engine.apply()
-        let segmenter = try modelOptions.segmenter(maxPixels: imageOptions.maxPixels)
+        let segmenter = try modelOptions.segmenter(imageOptions)
         let network = segmenter.model, stride = segmenter.outputStride
         let input: Tensor
         if let image {
             let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
             do {
-                decoded = try segmenter.read(image, maxPixels: imageOptions.maxPixels)
+                decoded = try segmenter.read(image)
             } catch {
                 throw imageOptions.explain(error)
             }

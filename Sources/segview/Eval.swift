@@ -40,7 +40,7 @@ struct Eval: ParsableCommand {
 
     mutating func run() throws {
         engine.apply()
-        let segmenter = try modelOptions.segmenter(maxPixels: imageOptions.maxPixels)
+        let segmenter = try modelOptions.segmenter(imageOptions)
         let meta = segmenter.model.metadata
         let imageFiles = try Dataset.images(inFolder: images)
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
@@ -83,7 +83,7 @@ struct Eval: ParsableCommand {
         let truth = try PNG.readLabels(pair.label, maxPixels: imageOptions.maxPixels)
         let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
         do {
-            decoded = try segmenter.read(pair.image, maxPixels: imageOptions.maxPixels)
+            decoded = try segmenter.read(pair.image)
         } catch {
             throw imageOptions.explain(error)
         }

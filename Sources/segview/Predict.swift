@@ -60,7 +60,7 @@ struct Predict: ParsableCommand {
         try refuseExisting(files)  // before any work, not after a long forward pass
 
         var clock = Stopwatch()
-        let segmenter = try modelOptions.segmenter(maxPixels: imageOptions.maxPixels)
+        let segmenter = try modelOptions.segmenter(imageOptions)
         let loadTime = clock.lap()
         BufferPool.shared.resetPeak()
         let report = try segment(image, with: segmenter, to: files)
@@ -91,7 +91,7 @@ struct Predict: ParsableCommand {
         var clock = Stopwatch()
         let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
         do {
-            decoded = try segmenter.read(path, maxPixels: imageOptions.maxPixels, fullSize: files.overlay != nil)
+            decoded = try segmenter.read(path, fullSize: files.overlay != nil)
         } catch {
             throw imageOptions.explain(error)
         }
@@ -115,7 +115,7 @@ struct Predict: ParsableCommand {
         for folder in requested.all {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        let segmenter = try modelOptions.segmenter(maxPixels: imageOptions.maxPixels)
+        let segmenter = try modelOptions.segmenter(imageOptions)
         var failures: [(String, String)] = []
         var written = 0
         let progress = ProgressBar(total: paths.count, label: "predict")

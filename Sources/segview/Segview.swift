@@ -50,14 +50,16 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model and checks that it can run at the requested stride.
-    func segmenter(maxPixels: Int) throws -> Segmenter {
+    func segmenter(_ images: ImageOptions) throws -> Segmenter {
         let files = try ModelCatalog.files([model])
         guard files.count == 1 else {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            return try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride, scale: scale,
-                                 maxPixels: maxPixels)
+            var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride,
+                                          scale: scale, maxPixels: images.maxPixels)
+            segmenter.allowTruncated = images.allowTruncated
+            return segmenter
         } catch let error as UnsupportedStride {
             throw Failure("\(files[0]): \(error)")
         }
@@ -69,6 +71,10 @@ struct ImageOptions: ParsableArguments {
     @Option(name: .customLong("max-pixels"),
             help: "Refuse images (and working sizes) with more pixels than this, before decoding them.")
     var maxPixels = ImageFile.defaultMaxPixels
+
+    @Flag(name: .customLong("allow-truncated"),
+          help: "Keep what a truncated or corrupt JPEG decodes to (grey where data is missing) instead of refusing it.")
+    var allowTruncated = false
 
     func validate() throws {
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }

@@ -29,6 +29,9 @@ extension Segview {
     /// ArgumentParser's entry point with error messages made terminal-safe (they quote paths and
     /// file contents); help and version go through unchanged.
     static func main() {
+        // Past a file-size limit a write then fails with EFBIG, which SafeFile reports and cleans
+        // up after, instead of the process dying with its temporary file left behind.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

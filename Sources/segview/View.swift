@@ -52,10 +52,11 @@ struct View: ParsableCommand {
         }
         engine.apply()
         let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
-        let options = Viewer.Options(images: images, models: loadedModels,
+        var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
+        options.allowTruncated = imageOptions.allowTruncated
         let signal = try Viewer(options: options).run()
         // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).
         if signal != 0 { throw ExitCode(128 + signal) }

@@ -69,4 +69,36 @@ final class JPEGTests: XCTestCase {
         try Data().write(to: empty)
         XCTAssertThrowsError(try ImageFile.read(empty.path)) { XCTAssertEqual(($0 as? ImageError)?.reason, "the file is empty") }
     }
+
+    /// A JPEG cut anywhere after its header used to decode (grey rows) with no error.
+    func testTruncatedJPEGsAreRefusedUnlessAllowed() throws {
+        let whole = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("baseline.jpg"))))
+        let scan = try XCTUnwrap((0..<whole.count - 1).first { whole[$0] == 0xFF && whole[$0 + 1] == 0xDA })
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-cut-\(UUID().uuidString).jpg")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // Inside the entropy-coded data, and just the end-of-image marker missing.
+        for length in [scan + 20, scan + (whole.count - scan) * 2 / 3, whole.count - 2] {
+            try Data(whole.prefix(length)).write(to: scratch)
+            XCTAssertThrowsError(try JPEG.read(scratch.path), "cut at \(length) of \(whole.count)") { error in
+                XCTAssertTrue("\(error)".contains("truncated or corrupt JPEG (Premature end of JPEG file)"), "\(error)")
+            }
+            let kept = try JPEG.read(scratch.path, maxPixels: 0, shortSide: 0, allowTruncated: true).image
+            XCTAssertEqual([kept.width, kept.height], [23, 17])
+        }
+    }
+
+    /// DCT scaling: a JPEG twice the wanted short side or more decodes at 1/2, 1/4 or 1/8.
+    func testReducedDecodingKeepsTheFullSize() throws {
+        let full = try JPEG.read(fixture("baseline.jpg"), maxPixels: 0, shortSide: 0)
+        XCTAssertEqual([full.image.width, full.image.height, full.fullWidth, full.fullHeight], [23, 17, 23, 17])
+        let half = try JPEG.read(fixture("baseline.jpg"), maxPixels: 0, shortSide: 8)
+        XCTAssertEqual([half.image.width, half.image.height, half.fullWidth, half.fullHeight], [12, 9, 23, 17])
+        let eighth = try JPEG.read(fixture("baseline.jpg"), maxPixels: 0, shortSide: 2)
+        XCTAssertEqual([eighth.image.width, eighth.image.height], [3, 3])
+        // The full size is the upright one, as the full decode shows it.
+        let upright = try JPEG.read(fixture("orientation6.jpg"))
+        let rotated = try JPEG.read(fixture("orientation6.jpg"), maxPixels: 0, shortSide: 2)
+        XCTAssertEqual([rotated.fullWidth, rotated.fullHeight], [upright.width, upright.height])
+        XCTAssertLessThan(rotated.image.width, upright.width)
+    }
 }

@@ -94,6 +94,13 @@ final class PNGTests: XCTestCase {
             XCTAssertTrue(message.hasPrefix(truncated + ": "), message)
             XCTAssertGreaterThan(message.count, truncated.count + 5, "libpng's reason is kept: \(message)")
         }
+        // Cut inside the image data: not libpng's bare "Read Error" but where the file ends.
+        let whole = try Data(contentsOf: fixtures.appendingPathComponent("rgb8.png"))
+        let cut = scratch.appendingPathComponent("cut.png")
+        try whole.prefix(whole.count - 30).write(to: cut)
+        XCTAssertThrowsError(try PNG.read(cut.path)) { error in
+            XCTAssertEqual("\(error)", "\(cut.path): truncated: the file ends after \(whole.count - 30) bytes, inside the image data")
+        }
         XCTAssertThrowsError(try PNG.read(scratch.appendingPathComponent("missing.png").path)) { error in
             XCTAssertTrue("\(error)".contains("No such file"), "\(error)")
         }

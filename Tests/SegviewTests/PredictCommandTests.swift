@@ -90,11 +90,12 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(output.contains("image is 53x37, more than the limit of 1000 pixels (raise it with --max-pixels)"), output)
     }
 
-    /// A full disk, simulated by a file-size limit (SIGXFSZ ignored, so writes fail with EFBIG).
+    /// A full disk, simulated by a file-size limit: segview ignores SIGXFSZ itself (it used to die
+    /// of it, leaving its temporary file), so the write fails with EFBIG and is cleaned up.
     func testFailedWriteLeavesNoPartialFileAndSaysWhy() throws {
         let (status, output) = try runSegview(["predict", image, "--model", model, "--save-logits", "logits.npy"],
-                                              in: scratch, shellPrefix: "trap '' XFSZ; ulimit -f 4;")
-        XCTAssertNotEqual(status, 0, output)
+                                              in: scratch, shellPrefix: "ulimit -f 4;")
+        XCTAssertEqual(status, 1, output)
         XCTAssertTrue(output.contains("logits.npy: write failed: File too large"), output)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no partial or temporary file is left")
     }
@@ -138,6 +139,19 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(result.status, 1, result.output)
         XCTAssertTrue(result.output.contains("output stride 32 is not available for deeplabv3plus; choose one of [8, 16]"),
                       result.output)
+    }
+
+    /// A JPEG cut short is refused (it used to give a mask and exit 0); --allow-truncated keeps it.
+    func testTruncatedJPEGIsAnErrorUnlessAllowed() throws {
+        let whole = try Data(contentsOf: imageFixtures.appendingPathComponent("jpeg/baseline.jpg"))
+        try whole.prefix(whole.count - 40).write(to: scratch.appendingPathComponent("cut.jpg"))
+        let refused = try segview(["predict", "cut.jpg", "--model", model, "--out", "mask.png"])
+        XCTAssertEqual(refused.status, 1, refused.output)
+        XCTAssertTrue(refused.output.contains("cut.jpg: truncated or corrupt JPEG (Premature end of JPEG file)"),
+                      refused.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("mask.png").path))
+        let allowed = try segview(["predict", "cut.jpg", "--model", model, "--out", "mask.png", "--allow-truncated"])
+        XCTAssertEqual(allowed.status, 0, allowed.output)
     }
 
     /// Runtime failures exit 1 with the message alone; usage errors exit 64 with the usage.

@@ -21,9 +21,10 @@ typedef struct {
 /// freeing. `max_pixels` (0: no limit) refuses huge images after reading the header, before any
 /// pixel is decoded (so a small file declaring a huge image costs nothing). `min_short_side` (0: the
 /// full size) decodes straight at 1/2, 1/4 or 1/8 of the size through libjpeg's DCT scaling, the
-/// smallest of those whose short side is still at least that many pixels.
-int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, seg_jpeg_image *image,
-                  char *error, size_t error_size);
+/// smallest of those whose short side is still at least that many pixels. Corrupt or missing data
+/// (a truncated file) is an error unless `allow_corrupt`, when libjpeg's grey fill is kept.
+int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, int allow_corrupt,
+                  seg_jpeg_image *image, char *error, size_t error_size);
 
 /// Frees what seg_jpeg_read allocated.
 void seg_jpeg_free(seg_jpeg_image *image);
