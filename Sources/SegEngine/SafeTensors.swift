@@ -8,6 +8,7 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(name: String, expected: [Int], found: [Int])
     case unsupportedDType(name: String, dtype: String)
     case nonFinite(name: String, index: Int, value: Float)
+    case outOfRange(name: String, index: Int, value: Float, expected: String)
 
     public var description: String {
         switch self {
@@ -20,6 +21,8 @@ public enum SafeTensorsError: Error, CustomStringConvertible, Equatable {
             return "tensor '\(name)' has dtype \(dtype); supported: F32, F16, BF16"
         case .nonFinite(let name, let index, let value):
             return "tensor '\(name)' holds \(value) at index \(index): the weights are broken (a diverged training run?)"
+        case .outOfRange(let name, let index, let value, let expected):
+            return "tensor '\(name)' holds \(value) at index \(index); \(expected)"
         }
     }
 }

@@ -31,6 +31,10 @@ struct WeightReader {
         let beta = try tensor(prefix + ".bias", [channels])
         let mean = try tensor(prefix + ".running_mean", [channels])
         let variance = try tensor(prefix + ".running_var", [channels])
+        if let index = variance.firstIndex(where: { !($0 + epsilon > 0) }) {
+            throw SafeTensorsError.outOfRange(name: prefix + ".running_var", index: index, value: variance[index],
+                                              expected: "a variance must be at least 0")
+        }
         let scale = (0..<channels).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
         let shift = (0..<channels).map { beta[$0] - mean[$0] * scale[$0] }
         return (scale, shift)

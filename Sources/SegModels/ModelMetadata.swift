@@ -15,6 +15,11 @@ public struct ModelMetadataError: Error, CustomStringConvertible, Equatable {
 /// (all values are strings there; lists are JSON or comma-separated, see the README's schema).
 public struct ModelMetadata: Sendable, Equatable {
     public static let formatVersion = 1
+    /// More classes than any public dataset has (ImageNet's 1000): the scores of a photo would not fit in memory.
+    public static let maximumClasses = 1024
+    /// Integers in the metadata (ASPP rates, block counts, widths) above this are refused: a rate
+    /// of 1e9 made a forward pass on a 64x48 picture run for minutes.
+    public static let maximumInteger = 4096
 
     public enum InputRange: String, Sendable { case unit = "0-1", byte = "0-255" }
     public enum ChannelOrder: String, Sendable { case rgb = "RGB", bgr = "BGR" }
@@ -70,7 +75,9 @@ public struct ModelMetadata: Sendable, Equatable {
         architecture = try field("architecture")
         backbone = try field("backbone")
         numClasses = try integer("num_classes")
-        guard numClasses > 0 else { throw ModelMetadataError.badMetadata(field: "num_classes", reason: "must be positive") }
+        guard (1...Self.maximumClasses).contains(numClasses) else {
+            throw ModelMetadataError.badMetadata(field: "num_classes", reason: "must be 1 to \(Self.maximumClasses)")
+        }
         classNames = try json("class_names", as: [String].self)
         guard classNames.count == numClasses else {
             throw ModelMetadataError.badMetadata(field: "class_names", reason: "\(classNames.count) names for \(numClasses) classes")
@@ -82,7 +89,12 @@ public struct ModelMetadata: Sendable, Equatable {
         classColors = colors.map { $0.map(UInt8.init) }
         mean = try floats("input_mean", count: 3)
         std = try floats("input_std", count: 3)
-        guard std.allSatisfy({ $0 > 0 }) else { throw ModelMetadataError.badMetadata(field: "input_std", reason: "must be positive") }
+        guard mean.allSatisfy({ $0.isFinite }) else {
+            throw ModelMetadataError.badMetadata(field: "input_mean", reason: "must be finite")
+        }
+        guard std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
+            throw ModelMetadataError.badMetadata(field: "input_std", reason: "must be positive and finite")
+        }
         guard let range = InputRange(rawValue: map["input_range"] ?? "0-1") else {
             throw ModelMetadataError.badMetadata(field: "input_range", reason: "expected 0-1 or 0-255")
         }
@@ -110,8 +122,9 @@ public struct ModelMetadata: Sendable, Equatable {
     public func integers(_ key: String) throws -> [Int]? {
         guard let text = extra[key] else { return nil }
         let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! > 0 }) else {
-            throw ModelMetadataError.badMetadata(field: key, reason: "expected comma-separated positive integers, got '\(text)'")
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && (1...Self.maximumInteger).contains($0!) }) else {
+            throw ModelMetadataError.badMetadata(
+                field: key, reason: "expected comma-separated integers from 1 to \(Self.maximumInteger), got '\(text)'")
         }
         return parts.map { $0! }
     }

@@ -20,10 +20,16 @@ final class ResNet {
         let conv1, conv2, conv3: ConvWeights
         let downsample: ConvWeights?
 
-        init(_ w: WeightReader, _ prefix: String, in inChannels: Int, width: Int) throws {
+        /// `strided`: the first block of a stage that may run with stride 2, whose shortcut must
+        /// then change size as well as channels.
+        init(_ w: WeightReader, _ prefix: String, in inChannels: Int, width: Int, strided: Bool) throws {
             conv1 = try w.conv(prefix + ".conv1", out: width, in: inChannels, kernel: 1, batchNorm: prefix + ".bn1")
             conv2 = try w.conv(prefix + ".conv2", out: width, in: width, kernel: 3, batchNorm: prefix + ".bn2")
             conv3 = try w.conv(prefix + ".conv3", out: width * 4, in: width, kernel: 1, batchNorm: prefix + ".bn3")
+            let needsDownsample = strided || inChannels != width * 4
+            guard w.contains(prefix + ".downsample.0.weight") || !needsDownsample else {
+                throw SafeTensorsError.missingTensor(prefix + ".downsample.0.weight")
+            }
             downsample = w.contains(prefix + ".downsample.0.weight")
                 ? try w.conv(prefix + ".downsample.0", out: width * 4, in: inChannels, kernel: 1, batchNorm: prefix + ".downsample.1")
                 : nil
@@ -73,7 +79,8 @@ final class ResNet {
             let width = try w.outChannels(layer + ".0.conv1")
             stages.append(try (0..<count).map { b in
                 defer { inChannels = width * 4 }
-                return try Bottleneck(w, "\(layer).\(b)", in: b == 0 ? inChannels : width * 4, width: width)
+                return try Bottleneck(w, "\(layer).\(b)", in: b == 0 ? inChannels : width * 4, width: width,
+                                      strided: b == 0 && stage > 1)
             })
             channels.append(width * 4)
         }

@@ -33,11 +33,16 @@ final class AlignedXception: EncoderBackbone {
         let skip: ConvWeights?
         let startsWithReLU: Bool
 
-        init(_ w: WeightReader, _ prefix: String, startsWithReLU: Bool) throws {
+        /// `projected`: the block changes size or channels (entry and exit flow), so its skip is a
+        /// 1x1 convolution the file must have.
+        init(_ w: WeightReader, _ prefix: String, startsWithReLU: Bool, projected: Bool) throws {
             // rep holds [ReLU, SepConv, BN] per unit; without the leading ReLU every index shifts by one.
             let shift = startsWithReLU ? 0 : -1
             units = try (0..<3).map { u in
                 try SeparableConv(w, "\(prefix).rep.\(3 * u + 1 + shift)", batchNorm: "\(prefix).rep.\(3 * u + 2 + shift)")
+            }
+            guard w.contains(prefix + ".skip.weight") || !projected else {
+                throw SafeTensorsError.missingTensor(prefix + ".skip.weight")
             }
             skip = w.contains(prefix + ".skip.weight")
                 ? try w.conv(prefix + ".skip", out: try w.outChannels(prefix + ".skip"), in: try w.shape(prefix + ".skip.weight")[1],
@@ -71,16 +76,16 @@ final class AlignedXception: EncoderBackbone {
         let stem = try w.outChannels("backbone.conv1"), width = try w.outChannels("backbone.conv2")
         conv1 = try w.conv("backbone.conv1", out: stem, in: 3, kernel: 3, batchNorm: "backbone.bn1")
         conv2 = try w.conv("backbone.conv2", out: width, in: stem, kernel: 3, batchNorm: "backbone.bn2")
-        entry = try (1...3).map { try Block(w, "backbone.block\($0)", startsWithReLU: $0 == 3) }
+        entry = try (1...3).map { try Block(w, "backbone.block\($0)", startsWithReLU: $0 == 3, projected: true) }
         // Middle-flow blocks have identity skips; the exit block is the first one with a projection.
         var index = 4
         var middle: [Block] = []
         while w.contains("backbone.block\(index).rep.1.pointwise.weight") && !w.contains("backbone.block\(index).skip.weight") {
-            middle.append(try Block(w, "backbone.block\(index)", startsWithReLU: true))
+            middle.append(try Block(w, "backbone.block\(index)", startsWithReLU: true, projected: false))
             index += 1
         }
         self.middle = middle
-        exit = try Block(w, "backbone.block\(index)", startsWithReLU: true)
+        exit = try Block(w, "backbone.block\(index)", startsWithReLU: true, projected: true)
         tail = try (3...5).map { try SeparableConv(w, "backbone.conv\($0)", batchNorm: "backbone.bn\($0)") }
     }
 

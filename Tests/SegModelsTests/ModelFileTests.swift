@@ -79,7 +79,12 @@ final class ModelFileTests: XCTestCase {
                                         ("format_version", "99", "newer than this segview"),
                                         ("resize_size", "0", "'resize_size': '0' is not a side of 8 to 16384 pixels"),
                                         ("resize_size", "9223372036854775807", "'resize_size'"),
-                                        ("resize_size", "360px", "'resize_size'")] {
+                                        ("resize_size", "360px", "'resize_size'"),
+                                        ("num_classes", "100000", "'num_classes': must be 1 to 1024"),
+                                        ("aspp_rates", "9223372036854775807,1,1", "'aspp_rates': expected"),
+                                        ("aspp_rates", "1000000000,12,18", "integers from 1 to 4096"),
+                                        ("input_mean", "inf,0.4,0.4", "'input_mean': must be finite"),
+                                        ("input_std", "1,nan,1", "'input_std': must be positive and finite")] {
             var builder = try SafeTensorsBuilder(copying: file)
             builder.metadata[field] = value
             assertLoadFails(try write(builder.data(), "\(field).safetensors"), containing: message)
@@ -87,6 +92,17 @@ final class ModelFileTests: XCTestCase {
         var builder = try SafeTensorsBuilder(copying: file)
         builder.metadata["class_colors"] = nil
         assertLoadFails(try write(builder.data(), "nocolors.safetensors"), containing: "'class_colors': missing")
+    }
+
+    /// A negative BatchNorm variance (below -eps) made every output NaN; it is refused, named.
+    func testImpossibleBatchNormVarianceIsRefused() throws {
+        var builder = try SafeTensorsBuilder(copying: try SafeTensorsFile(path: tiny))
+        let index = try XCTUnwrap(builder.items.firstIndex { $0.name == "backbone.bn1.running_var" })
+        let count = builder.items[index].item.shape.reduce(1, *)
+        builder.items.remove(at: index)
+        builder.add("backbone.bn1.running_var", shape: [count], floats: [1] + Array(repeating: -1e-5 * 1.5, count: count - 1))
+        assertLoadFails(try write(builder.data(), "variance.safetensors"),
+                        containing: "tensor 'backbone.bn1.running_var' holds -1.5e-05 at index 1; a variance must be at least 0")
     }
 
     func testFilesThatAreNotSafeTensors() throws {
