@@ -1,3 +1,5 @@
+import TermShim
+
 /// One terminal cell: a character, foreground and background terminal colours (-1: the
 /// terminal's default) and bold.
 public struct Cell: Equatable, Sendable {
@@ -15,6 +17,9 @@ public struct Cell: Equatable, Sendable {
 
     /// U+2580 UPPER HALF BLOCK: the foreground paints the upper pixel, the background the lower one.
     public static let upperHalf: UInt32 = 0x2580
+
+    /// The second column of a wide character: drawn by the character before it, never on its own.
+    public static let continuation: UInt32 = 0
 }
 
 /// The whole screen as the renderer wants it; the terminal layer draws only the cells that changed.
@@ -34,17 +39,43 @@ public struct CellGrid: Equatable, Sendable {
         set { if y >= 0 && y < rows && x >= 0 && x < cols { cells[y * cols + x] = newValue } }
     }
 
-    /// Writes `text` from (y, x), clipped to `width` columns (default: to the edge). One character per cell.
+    /// Writes `text` from (y, x), clipped to `width` columns (default: to the edge). Wide
+    /// characters (CJK, most emoji) take two cells, combining marks none.
     public mutating func text(_ text: String, y: Int, x: Int, width: Int? = nil, fg: Int32 = -1, bg: Int32 = -1,
                               bold: Bool = false) {
         guard y >= 0 && y < rows else { return }
         let limit = min(cols, x + (width ?? cols))
         var column = x
         for scalar in text.unicodeScalars {
-            guard column < limit else { break }
+            let columns = Self.columns(scalar)
+            guard columns > 0 else { continue }
+            guard column + columns <= limit else {
+                if column < limit { self[y, column] = Cell(fg: fg, bg: bg, bold: bold) }  // half a wide character
+                break
+            }
             self[y, column] = Cell(glyph: scalar.value, fg: fg, bg: bg, bold: bold)
-            column += 1
+            if columns == 2 { self[y, column + 1] = Cell(glyph: Cell.continuation, fg: fg, bg: bg, bold: bold) }
+            column += columns
         }
+    }
+
+    /// The terminal columns a character takes, as wcwidth says in the current locale (1 where it
+    /// does not know, as for every non-ASCII character in the C locale).
+    public static func columns(_ scalar: Unicode.Scalar) -> Int {
+        let width = seg_wcwidth(scalar.value)
+        return width < 0 ? 1 : Int(width)
+    }
+
+    /// `text` cut or padded with spaces to exactly `columns` terminal columns.
+    public static func padded(_ text: String, to columns: Int) -> String {
+        var out = "", used = 0
+        for scalar in text.unicodeScalars {
+            let width = Self.columns(scalar)
+            guard used + width <= columns else { break }
+            out.unicodeScalars.append(scalar)
+            used += width
+        }
+        return out + String(repeating: " ", count: columns - used)
     }
 
     /// Fills a rectangle with spaces in the given background.
@@ -54,6 +85,8 @@ public struct CellGrid: Equatable, Sendable {
 
     /// The text of one row (for tests and logs).
     public func line(_ y: Int) -> String {
-        String(String.UnicodeScalarView((0..<cols).compactMap { Unicode.Scalar(self[y, $0].glyph) }))
+        String(String.UnicodeScalarView((0..<cols).compactMap { x in
+            self[y, x].glyph == Cell.continuation ? nil : Unicode.Scalar(self[y, x].glyph)
+        }))
     }
 }

@@ -265,7 +265,7 @@ public final class Renderer {
         if let result = scene.result {
             let ranking = result.ranking(x: state.cursorX, y: state.cursorY).prefix(5)
             for (label, probability) in ranking {
-                let name = scene.classNames[label].padding(toLength: 12, withPad: " ", startingAt: 0)
+                let name = CellGrid.padded(scene.classNames[label], to: 12)
                 line(" \(name) \(String(format: "%.3f", probability)) \(Self.bar(Double(probability), width: 12, ascii: !halfBlocks))")
             }
         }
@@ -282,7 +282,7 @@ public final class Renderer {
             grid[y, x + 1] = Cell(glyph: 32, bg: swatch)
             grid[y, x + 2] = Cell(glyph: state.isVisible(label) ? 32 : 45, bg: swatch)
             let share = label < shares.count ? String(format: "%5.1f%%", shares[label] * 100) : ""
-            let name = scene.classNames[label].padding(toLength: 18, withPad: " ", startingAt: 0)
+            let name = CellGrid.padded(scene.classNames[label], to: 18)
             grid.text(" \(String(format: "%2d", label)) \(name)\(share)", y: y, x: x + 3, width: width - 3,
                       bold: label == state.selectedClass)
             y += 1

@@ -31,6 +31,10 @@ public final class Terminal {
                 ? "TERM is \(term.isEmpty ? "not set" : "'dumb'"): the viewer needs a terminal that can move the cursor; use `segview predict` to write files"
                 : "no terminfo entry for TERM='\(term)'; try TERM=xterm-256color")
         }
+        guard colors >= 8 else {
+            throw Failure(description: "TERM='\(term)' has no colours (terminfo says \(colors)); the viewer needs 8 or "
+                          + "more: set TERM to your terminal's real type (e.g. xterm-256color) or use `segview predict`")
+        }
         let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
         var mode: ColorMode
         if let requested { mode = requested }
@@ -104,6 +108,7 @@ public final class Terminal {
             for x in 0..<grid.cols {
                 let cell = grid[y, x]
                 if let previous, previous[y, x] == cell { continue }
+                if cell.glyph == Cell.continuation { continue }  // the wide character before it drew it
                 guard let pair = pair(cell.fg, cell.bg) else {
                     // Out of colour pairs (long sessions in direct colour): start over and repaint.
                     seg_term_reset_pairs()
@@ -129,10 +134,14 @@ public final class Terminal {
         return pair
     }
 
-    /// The next key, or nil after `timeout` milliseconds.
+    /// Whether the terminal went away (its input ended or hung up) without a signal saying so.
+    public private(set) var gone = false
+
+    /// The next key, or nil after `timeout` milliseconds (or once the terminal is `gone`).
     public func key(timeout: Int) -> Key? {
         var function: Int32 = 0
         let code = seg_term_key(Int32(timeout), &function)
+        if code == -2 { gone = true }
         guard code >= 0 else { return nil }
         if function != 0 { return codes[code] }
         guard let scalar = Unicode.Scalar(UInt32(code)) else { return nil }

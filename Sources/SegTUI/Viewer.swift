@@ -73,7 +73,8 @@ public final class Viewer {
         [.auto, .native] + ([.auto, .native].contains(options.scale) ? [] : [options.scale])
     }
 
-    /// Runs until `q` or a signal; returns the signal's number, or 0.
+    /// Runs until `q`, a signal or the end of the terminal; returns the signal's number (SIGHUP for
+    /// a terminal that went away), or 0.
     public func run() throws -> Int32 {
         guard loadImage(0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
@@ -85,7 +86,7 @@ public final class Viewer {
         renderer.halfBlocks = terminal.halfBlocks
         var tick = 0
         var needsFrame = true
-        while terminal.signalReceived == 0 {
+        while terminal.signalReceived == 0 && !terminal.gone {
             requestResults()
             let busy = isBusy
             if needsFrame || busy || takeFinished() {
@@ -104,7 +105,8 @@ public final class Viewer {
             handle(key, rows: terminal.size.rows)
             needsFrame = true
         }
-        return terminal.signalReceived
+        // A terminal that went away without a signal ends the viewer as a hangup would.
+        return terminal.gone ? SIGHUP : terminal.signalReceived
     }
 
     // MARK: state

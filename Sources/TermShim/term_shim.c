@@ -1,19 +1,30 @@
+#define _GNU_SOURCE 1
 #define NCURSES_WIDECHAR 1
 #define _XOPEN_SOURCE_EXTENDED 1
 #include "term_shim.h"
 
 #include <ncursesw/curses.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <term.h>
 #include <unistd.h>
+#include <wchar.h>
 
 static SCREEN *screen = NULL;
 static FILE *output_file = NULL;
 static FILE *input_file = NULL;
 static volatile sig_atomic_t received_signal = 0;
+// What a fatal-signal handler writes and restores: prepared while the screen opens, since the
+// handler may only call async-signal-safe functions (write, tcsetattr).
+static char restore_sequence[64];
+static size_t restore_length = 0;
+static struct termios saved_termios;
+static int saved_termios_valid = 0;
 
 int seg_term_probe(const char *term, int *colors, int *direct_color) {
     int error = 0;
@@ -26,7 +37,16 @@ int seg_term_probe(const char *term, int *colors, int *direct_color) {
     return 0;
 }
 
+static void append_restore(const char *capability) {
+    if (!capability || capability == (char *)-1) return;
+    size_t length = strlen(capability);
+    if (restore_length + length >= sizeof restore_sequence) return;
+    memcpy(restore_sequence + restore_length, capability, length);
+    restore_length += length;
+}
+
 static int start(const char *term, FILE *out, FILE *in) {
+    saved_termios_valid = tcgetattr(fileno(in), &saved_termios) == 0;
     screen = newterm(term, out, in);
     if (!screen) return -1;
     set_term(screen);
@@ -41,6 +61,11 @@ static int start(const char *term, FILE *out, FILE *in) {
     keypad(stdscr, TRUE);
     curs_set(0);
     leaveok(stdscr, TRUE);
+    restore_length = 0;
+    append_restore(exit_attribute_mode);
+    append_restore(exit_ca_mode);
+    append_restore(cursor_normal);
+    append_restore(keypad_local);
     return 0;
 }
 
@@ -101,8 +126,20 @@ int seg_term_key(int timeout_ms, int *is_function_key) {
     timeout(timeout_ms);
     int status = get_wch(&key);
     *is_function_key = status == KEY_CODE_YES;
-    return status == ERR ? -1 : (int)key;
+    if (status != ERR) return (int)key;
+    // ERR is a timeout, or the end of the terminal: a closed or hung-up terminal polls readable
+    // (a read would return 0 or EIO) or reports hangup, where a quiet one has nothing to read.
+    // A key that arrived just after the timeout polls readable too, with bytes waiting (FIONREAD).
+    int fd = fileno(input_file ? input_file : stdin);
+    struct pollfd input = {fd, POLLIN, 0};
+    if (poll(&input, 1, 0) < 0) return -1;
+    if (input.revents & (POLLHUP | POLLERR | POLLNVAL)) return -2;
+    int waiting = 0;
+    if (input.revents & POLLIN) return ioctl(fd, FIONREAD, &waiting) < 0 || waiting == 0 ? -2 : -1;
+    return -1;
 }
+
+int seg_wcwidth(uint32_t character) { return wcwidth((wchar_t)character); }
 
 int seg_term_key_code(const char *name) {
     static const struct { const char *name; int code; } keys[] = {
@@ -117,6 +154,16 @@ int seg_term_key_code(const char *name) {
 
 static void on_signal(int number) { received_signal = number; }
 
+static void on_fatal_signal(int number) {
+    if (screen) {
+        ssize_t ignored = write(STDOUT_FILENO, restore_sequence, restore_length);
+        (void)ignored;
+        if (saved_termios_valid) tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
+    }
+    signal(number, SIG_DFL);
+    raise(number);
+}
+
 void seg_term_catch_signals(void) {
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -125,6 +172,10 @@ void seg_term_catch_signals(void) {
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGHUP, &action, NULL);
+    action.sa_handler = on_fatal_signal;
+    action.sa_flags = SA_RESETHAND;
+    int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT};
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &action, NULL);
 }
 
 int seg_term_signal_received(void) { return received_signal; }

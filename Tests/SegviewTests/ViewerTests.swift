@@ -194,6 +194,29 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(colours.allSatisfy { if case .rgb = $0 { return false } else { return true } }, "no 24-bit colour reaches an 8-colour terminal")
     }
 
+    /// xterm-mono used to be called "8 colours" and get blank panes.
+    func testMonochromeTerminalIsRefusedWithAHint() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", term: "xterm-mono", lingering: true)
+        _ = try session.waitFor(text: "TERM='xterm-mono' has no colours")
+    }
+
+    /// A crash (here a SIGSEGV from outside) leaves the main screen and the cursor restored, and
+    /// the process still dies of the signal.
+    func testACrashRestoresTheTerminal() throws {
+        let status = scratch.appendingPathComponent("status").path
+        let session = try viewer("\(image) --model \(fiveClasses)", statusFile: status)
+        _ = try ready(session)
+        let shell = try XCTUnwrap(session.panePID)
+        let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+        kill(try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) }), SIGSEGV)
+        _ = try session.waitFor("the viewer to die") { _ in session.paneDead }
+        XCTAssertFalse(try session.capture().contains("Inspector"), "the alternate screen was left")
+        XCTAssertEqual(try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                       "\(128 + SIGSEGV)")
+        let screen = try session.tmux(["display-message", "-t", "main", "-p", "#{alternate_on}"])
+        XCTAssertEqual(screen.trimmingCharacters(in: .whitespacesAndNewlines), "0", "back on the main screen")
+    }
+
     func testUnknownTerminalIsRefusedWithAHint() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", term: "no-such-terminal", lingering: true)
         _ = try session.waitFor(text: "no terminfo entry for TERM='no-such-terminal'")

@@ -37,14 +37,19 @@ void seg_term_clear(void);
 void seg_term_refresh(void);
 
 /// Waits up to `timeout_ms` for a key. Returns the character (or KEY_* code, see seg_term_is_function_key),
-/// or -1 on timeout.
+/// -1 on timeout, or -2 when the terminal is gone (end of input, hangup or I/O error on it).
 int seg_term_key(int timeout_ms, int *is_function_key);
+
+/// The terminal columns of a character (wcwidth in the current locale): 2 wide, 0 combining, -1 unknown.
+int seg_wcwidth(uint32_t character);
 
 /// KEY_* constants that are macros in ncurses.
 int seg_term_key_code(const char *name);
 
 /// SIGINT, SIGTERM and SIGHUP set a flag instead of killing the process, so the loop can restore
-/// the terminal; returns the signal received, or 0.
+/// the terminal; returns the signal received, or 0. Fatal signals (a crash: SIGSEGV, SIGBUS,
+/// SIGILL, SIGFPE, SIGTRAP, SIGABRT) restore the terminal (main screen, cursor, line mode) and then
+/// kill the process as they would have.
 void seg_term_catch_signals(void);
 int seg_term_signal_received(void);
 
