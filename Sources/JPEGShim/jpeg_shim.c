@@ -87,10 +87,11 @@ static uint8_t *orient(const uint8_t *src, uint32_t w, uint32_t h, uint32_t orie
     return dst;
 }
 
-int seg_jpeg_read(const char *path, uint64_t max_pixels, uint32_t min_short_side, int allow_corrupt,
+int seg_jpeg_read(const char *path, const void *data, size_t size, uint64_t max_pixels, uint32_t min_short_side, int allow_corrupt,
                   seg_jpeg_image *image, char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
-    FILE *file = fopen(path, "rb");
+    // From memory (a pipe, read once) or from the file.
+    FILE *file = data ? fmemopen((void *)data, size, "rb") : fopen(path, "rb");
     if (!file) {
         snprintf(error, error_size, "cannot open: %s", strerror(errno));
         return 1;

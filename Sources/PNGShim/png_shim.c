@@ -49,10 +49,11 @@ static void set_error(char *error, size_t error_size, const char *message) {
     if (error && error_size) snprintf(error, error_size, "%s", message);
 }
 
-int seg_png_read(const char *path, seg_png_mode mode, uint64_t max_pixels, seg_png_image *image,
+int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode mode, uint64_t max_pixels, seg_png_image *image,
                  char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
-    FILE *file = fopen(path, "rb");
+    // From memory (a pipe, read once) or from the file.
+    FILE *file = data ? fmemopen((void *)data, size, "rb") : fopen(path, "rb");
     if (!file) {
         set_error(error, error_size, strerror(errno));
         return -1;

@@ -6,28 +6,36 @@ public enum JPEG {
     /// Decodes a JPEG (gray, YCbCr or RGB; baseline or progressive) to 8-bit RGB, turned upright
     /// by its EXIF orientation. `maxPixels` (0: none) refuses huge images before decoding them.
     public static func read(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
-        try read(path, maxPixels: maxPixels, shortSide: 0).image
+        try read(path, contents: nil, maxPixels: maxPixels, shortSide: 0).image
     }
 
     /// Decodes at 1/2, 1/4 or 1/8 of the size where the short side stays at least `shortSide`
     /// (0: the full size) with libjpeg's DCT scaling, which skips most of the work for the pixels
     /// it leaves out; also gives the full, upright size. A truncated or corrupt file is an error
     /// unless `allowTruncated` (then libjpeg's grey fill stands for the missing rows).
-    public static func read(_ path: String, maxPixels: Int, shortSide: Int, allowTruncated: Bool = false)
-        throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
+    /// `contents`: the file's bytes when already read (a pipe), else nil.
+    public static func read(_ path: String, contents: Data? = nil, maxPixels: Int, shortSide: Int,
+                            allowTruncated: Bool = false) throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
         var image = seg_jpeg_image()
         var message = [CChar](repeating: 0, count: 512)
         let side = UInt32(clamping: max(0, shortSide))
-        guard seg_jpeg_read(path, UInt64(maxPixels), side, allowTruncated ? 1 : 0, &image, &message, message.count) == 0
-        else {
-            throw ImageError(path: path, reason: String(cString: message))
+        let status = withBytes(contents) { bytes, count in
+            seg_jpeg_read(path, bytes, count, UInt64(maxPixels), side, allowTruncated ? 1 : 0, &image, &message,
+                          message.count)
         }
+        guard status == 0 else { throw ImageError(path: path, reason: String(cString: message)) }
         defer { seg_jpeg_free(&image) }
         let count = Int(image.width) * Int(image.height) * 3
         let picture = RGBImage(width: Int(image.width), height: Int(image.height),
                                pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
         return (picture, Int(image.full_width), Int(image.full_height))
     }
+}
+
+/// Calls `body` with `contents`' bytes and count, or (nil, 0) when there are none.
+func withBytes<R>(_ contents: Data?, _ body: (UnsafeRawPointer?, Int) -> R) -> R {
+    guard let contents, !contents.isEmpty else { return body(nil, 0) }
+    return contents.withUnsafeBytes { body($0.baseAddress, $0.count) }
 }
 
 /// Pictures users point segview at: PNG or JPEG, told apart by their first bytes, not their name.
@@ -44,7 +52,13 @@ public enum ImageFile {
         }
         defer { fclose(file) }
         var magic = [UInt8](repeating: 0, count: 8)
-        let count = fread(&magic, 1, 8, file)
+        magic.removeLast(8 - fread(&magic, 1, 8, file))
+        return try format(ofBytes: magic, path: path)
+    }
+
+    /// The format told by a file's first (up to 8) bytes.
+    static func format(ofBytes magic: [UInt8], path: String) throws -> Format {
+        let count = magic.count
         if count == 8 && magic == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { return .png }
         if count >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF { return .jpeg }
         if count == 0 { throw ImageError(path: path, reason: "the file is empty") }
@@ -59,24 +73,40 @@ public enum ImageFile {
     /// Decodes a PNG or JPEG to 8-bit RGB; images over `maxPixels` (0: no limit) are refused
     /// before decoding, with their size.
     public static func read(_ path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        switch try format(of: path) {
-        case .png: return try PNG.read(path, maxPixels: maxPixels)
-        case .jpeg: return try JPEG.read(path, maxPixels: maxPixels)
-        }
+        try read(path, maxPixels: maxPixels, shortSide: 0).image
     }
 
     /// Decodes a PNG or JPEG no smaller than needed for a short side of `shortSide` pixels: a JPEG
     /// whose short side is 2, 4 or 8 times that is decoded at that fraction (DCT scaling), a PNG at
-    /// its size. Also gives the full size, which outputs are written at.
+    /// its size. Also gives the full size, which outputs are written at. `-` is standard input;
+    /// it, FIFOs and devices (`/dev/stdin`) are read once into memory and decoded from there.
     public static func read(_ path: String, maxPixels: Int, shortSide: Int, allowTruncated: Bool = false)
         throws -> (image: RGBImage, fullWidth: Int, fullHeight: Int) {
-        switch try format(of: path) {
+        let contents = try streamContents(path)
+        let kind = try contents.map { try format(ofBytes: Array($0.prefix(8)), path: path) } ?? format(of: path)
+        switch kind {
         case .png:
-            let image = try PNG.read(path, maxPixels: maxPixels)
+            let image = try PNG.read(path, contents: contents, maxPixels: maxPixels)
             return (image, image.width, image.height)
         case .jpeg:
-            return try JPEG.read(path, maxPixels: maxPixels, shortSide: shortSide, allowTruncated: allowTruncated)
+            return try JPEG.read(path, contents: contents, maxPixels: maxPixels, shortSide: shortSide,
+                                 allowTruncated: allowTruncated)
         }
+    }
+
+    /// The bytes of standard input (`-`) or of a FIFO or device, which can be read only once; nil
+    /// for a regular (or missing) file, which the decoders open themselves.
+    static func streamContents(_ path: String) throws -> Data? {
+        if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG, status.st_mode & S_IFMT != S_IFDIR else {
+            return nil
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        return handle.readDataToEndOfFile()
     }
 
     /// Whether a directory entry looks like an image by name (directories are walked by name;

@@ -18,19 +18,23 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
 public enum PNG {
     /// Decodes any PNG (gray, gray+alpha, RGB, RGBA, palette; 1-16 bits; interlaced) to 8-bit RGB:
     /// alpha is dropped and 16-bit samples are scaled (rounded) to 8 bits.
-    public static func read(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
-        try decode(path, mode: SEG_PNG_RGB, maxPixels: maxPixels)
+    /// `contents`: the file's bytes when already read (a pipe), else nil.
+    public static func read(_ path: String, contents: Data? = nil, maxPixels: Int = 0) throws -> RGBImage {
+        try decode(path, contents: contents, mode: SEG_PNG_RGB, maxPixels: maxPixels)
     }
 
     /// Decodes a label map: one byte per pixel, the palette index or the gray level, never a colour.
     public static func readLabels(_ path: String, maxPixels: Int = 0) throws -> RGBImage {
-        try decode(path, mode: SEG_PNG_INDEX, maxPixels: maxPixels)
+        try decode(path, contents: nil, mode: SEG_PNG_INDEX, maxPixels: maxPixels)
     }
 
-    private static func decode(_ path: String, mode: seg_png_mode, maxPixels: Int) throws -> RGBImage {
+    private static func decode(_ path: String, contents: Data?, mode: seg_png_mode, maxPixels: Int) throws -> RGBImage {
         var image = seg_png_image()
         var message = [CChar](repeating: 0, count: 512)
-        guard seg_png_read(path, mode, UInt64(maxPixels), &image, &message, message.count) == 0 else {
+        let status = withBytes(contents) { bytes, count in
+            seg_png_read(path, bytes, count, mode, UInt64(maxPixels), &image, &message, message.count)
+        }
+        guard status == 0 else {
             throw ImageError(path: path, reason: String(cString: message))
         }
         defer { seg_png_free(&image) }

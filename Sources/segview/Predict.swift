@@ -16,7 +16,7 @@ struct Predict: ParsableCommand {
             for scores); a file that fails is reported and the rest go on.
             """)
 
-    @Argument(help: "Input image (PNG or JPEG, told apart by content) or a folder of them.")
+    @Argument(help: "Input image (PNG or JPEG, told apart by content; - or /dev/stdin for a pipe) or a folder of them.")
     var image: String
 
     @OptionGroup var modelOptions: ModelOptions
@@ -55,7 +55,8 @@ struct Predict: ParsableCommand {
         if Dataset.isDirectory(image) { return try runFolder() }
         var files = requested
         if files.all.isEmpty {
-            files.mask = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent + ".mask.png"
+            let stem = image == "-" ? "stdin" : URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
+            files.mask = stem + ".mask.png"
         }
         try refuseExisting(files)  // before any work, not after a long forward pass
 

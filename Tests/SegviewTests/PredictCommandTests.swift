@@ -141,6 +141,25 @@ final class PredictCommandTests: XCTestCase {
                       result.output)
     }
 
+    /// A pipe is read once: `-` and /dev/stdin used to fail with "bad signature" (opened twice).
+    func testImagesFromAPipe() throws {
+        let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path
+        for (source, input, expected) in [(image, "/dev/stdin", [53, 37]), (jpeg, "-", [23, 17])] {
+            let (status, output) = try runSegview(["predict", input, "--model", model, "--ids", "ids.png", "--force"],
+                                                  in: scratch, shellPrefix: "cat '\(source)' |")
+            XCTAssertEqual(status, 0, output)
+            let ids = try PNG.readLabels(scratch.appendingPathComponent("ids.png").path)
+            XCTAssertEqual([ids.width, ids.height], expected, input)
+        }
+        let piped = try runSegview(["predict", "-", "--model", model], in: scratch, shellPrefix: "cat '\(image)' |")
+        XCTAssertEqual(piped.status, 0, piped.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("stdin.mask.png").path))
+        let empty = try runSegview(["predict", "-", "--model", model, "--out", "empty.png"], in: scratch,
+                                   shellPrefix: "true |")
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertTrue(empty.output.contains("-: the file is empty"), empty.output)
+    }
+
     /// A JPEG cut short is refused (it used to give a mask and exit 0); --allow-truncated keeps it.
     func testTruncatedJPEGIsAnErrorUnlessAllowed() throws {
         let whole = try Data(contentsOf: imageFixtures.appendingPathComponent("jpeg/baseline.jpg"))

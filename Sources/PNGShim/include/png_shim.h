@@ -20,9 +20,11 @@ typedef struct {
     uint32_t channels;
 } seg_png_image;
 
-/// Decodes `path`. Returns 0 on success; otherwise a message naming the reason is written to `error`
-/// and nothing needs freeing. `max_pixels` (0: no limit) refuses huge images before any pixel is decoded.
-int seg_png_read(const char *path, seg_png_mode mode, uint64_t max_pixels, seg_png_image *image,
+/// Decodes `path`, or the `size` bytes at `data` when it is not NULL (a pipe read once). Returns 0 on
+/// success; otherwise a message naming the reason is written to `error` and nothing needs freeing.
+/// `max_pixels` (0: no limit) refuses huge images before any pixel is decoded.
+int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode mode, uint64_t max_pixels,
+                 seg_png_image *image,
                  char *error, size_t error_size);
 
 /// Frees what seg_png_read allocated.
