@@ -41,7 +41,9 @@ let package = Package(
         // baseline x86-64, so SSE).
         .target(name: "VectorKernels", path: "Sources/VectorKernels"),
         .target(name: "SegEngine", dependencies: ["COpenBLAS", "BLASShim", "GEMMKernel", "VectorKernels"]),
-        .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim"]),
+        // Removes a half-written temporary file when a signal ends the process (async-signal-safe C).
+        .target(name: "FileShim", path: "Sources/FileShim"),
+        .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "FileShim"]),
         .target(name: "SegModels", dependencies: ["SegEngine"]),
         .target(name: "SegPipeline", dependencies: ["SegEngine", "SegImage", "SegModels"]),
         .systemLibrary(

@@ -1,3 +1,4 @@
+import FileShim
 import Foundation
 
 /// Output files are written next to their destination under a temporary name, then renamed:
@@ -43,6 +44,8 @@ public enum SafeFile {
         fchmod(descriptor, 0o666 & ~mask)
         close(descriptor)
         let temporary = String(cString: template)
+        seg_temporary_begin(temporary)
+        defer { seg_temporary_end() }
         do {
             try produce(temporary)
             // Without `overwrite`, link() refuses an existing destination atomically, so a file that

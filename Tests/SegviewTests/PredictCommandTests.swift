@@ -160,6 +160,40 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(empty.output.contains("-: the file is empty"), empty.output)
     }
 
+    /// SIGTERM while an output is being written removes the temporary file (it used to stay behind)
+    /// and the process still ends by the signal.
+    func testATerminatedWriteLeavesNoTemporaryFile() throws {
+        // Noise compresses slowly, so the overlay takes a while to write.
+        var seed: UInt32 = 12345
+        let pixels = (0..<1200 * 800 * 3).map { _ -> UInt8 in
+            seed = seed &* 1_103_515_245 &+ 12345
+            return UInt8(truncatingIfNeeded: seed >> 16)
+        }
+        try PNG.write(RGBImage(width: 1200, height: 800, pixels: pixels), to: scratch.appendingPathComponent("noise.png").path)
+        let process = Process()
+        process.executableURL = segviewBinary
+        process.arguments = ["predict", "noise.png", "--model", model, "--overlay", "overlay.png"]
+        process.currentDirectoryURL = scratch
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        var seen = false
+        while process.isRunning && Date() < deadline {
+            let names = try FileManager.default.contentsOfDirectory(atPath: scratch.path)
+            if names.contains(where: { $0.hasSuffix(".partial") }) {
+                seen = true
+                break
+            }
+            usleep(2000)
+        }
+        XCTAssertTrue(seen, "the overlay's temporary file was never seen")
+        process.terminate()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(process.terminationStatus, SIGTERM)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["noise.png"])
+    }
+
     /// A JPEG cut short is refused (it used to give a mask and exit 0); --allow-truncated keeps it.
     func testTruncatedJPEGIsAnErrorUnlessAllowed() throws {
         let whole = try Data(contentsOf: imageFixtures.appendingPathComponent("jpeg/baseline.jpg"))
