@@ -73,6 +73,15 @@ public struct Segmenter {
                       mode: .bilinear(alignCorners: false))
     }
 
+    /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata
+    /// (an overflow no finite weight check catches), so it is an error.
+    static func checkFinite(_ scores: Tensor, name: String) throws {
+        guard let index = (0..<scores.count).first(where: { !scores.data[$0].isFinite }) else { return }
+        let (channel, pixel) = index.quotientAndRemainder(dividingBy: scores.plane)
+        throw ImageError(path: name, reason: "the network's score for class \(channel) at pixel (\(pixel % scores.width), "
+                         + "\(pixel / scores.width)) is \(scores.data[index]): the model's weights or metadata are broken")
+    }
+
     /// Runs the network on `image` at the working size.
     public func segment(_ image: RGBImage, sourceWidth: Int? = nil, sourceHeight: Int? = nil,
                         name: String = "image") throws -> SegmentationResult {
@@ -81,6 +90,7 @@ public struct Segmenter {
         let start = DispatchTime.now().uptimeNanoseconds
         let prediction = model.predict(tensor, outputStride: outputStride)
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        try Self.checkFinite(prediction.scores, name: name)
         return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width, sourceHeight: height)
     }
 }

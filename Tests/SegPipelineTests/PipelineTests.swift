@@ -119,6 +119,19 @@ final class SegmenterTests: XCTestCase {
         }
     }
 
+    /// Finite but absurd metadata (a std of 1e-38) overflows the network; that is an error, not a mask.
+    func testNonFiniteScoresAreAnError() throws {
+        let path = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        var header = try SafeTensorsFile(path: path).metadata
+        header["input_std"] = "1e-38,1e-38,1e-38"
+        let model = try ModelLoader.load(path: path)
+        let broken = try Segmenter(model: BrokenMetadata(model, try ModelMetadata(header)), scale: .native)
+        XCTAssertThrowsError(try broken.segment(picture, name: "street.png")) {
+            XCTAssertTrue("\($0)".hasPrefix("street.png: the network's score for class "), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("the model's weights or metadata are broken"), "\($0)")
+        }
+    }
+
     func testAStrideTheModelCannotRunIsRefused() throws {
         let fcn8s = try ModelLoader.load(path: modelFixtures.appendingPathComponent("arch/fcn8s.safetensors").path)
         XCTAssertThrowsError(try Segmenter(model: fcn8s, outputStride: 4))
@@ -171,4 +184,17 @@ final class OutputWriterTests: XCTestCase {
             XCTAssertTrue("\($0)".hasSuffix("mask.png: already exists"), "\($0)")
         }
     }
+}
+
+/// A model with other metadata (the preprocessing the pipeline reads from it).
+private final class BrokenMetadata: SegmentationModel {
+    let base: SegmentationModel
+    let metadata: ModelMetadata
+    init(_ base: SegmentationModel, _ metadata: ModelMetadata) {
+        self.base = base
+        self.metadata = metadata
+    }
+    var outputStrides: [Int] { base.outputStrides }
+    var parameterCount: Int { base.parameterCount }
+    func predict(_ image: Tensor, outputStride: Int) -> Prediction { base.predict(image, outputStride: outputStride) }
 }
