@@ -10,6 +10,19 @@ public struct ConfusionMatrix: Equatable, Sendable {
         counts = Array(repeating: 0, count: classes * classes)
     }
 
+    /// A matrix from its counts, row-major (row = truth), as `counts` gives them.
+    public init?(classes: Int, counts: [Int]) {
+        guard classes > 0, counts.count == classes * classes, counts.allSatisfy({ $0 >= 0 }) else { return nil }
+        self.classes = classes
+        self.counts = counts
+    }
+
+    /// Adds another matrix of the same classes (the counts of more images).
+    public mutating func merge(_ other: ConfusionMatrix) {
+        precondition(other.classes == classes, "merging confusion matrices of different class counts")
+        for i in counts.indices { counts[i] += other.counts[i] }
+    }
+
     public mutating func add(prediction: [Int32], truth: [UInt8], ignore: Int) {
         precondition(prediction.count == truth.count, "prediction and truth differ in size")
         for (p, t) in zip(prediction, truth) where Int(t) != ignore && Int(t) < classes {
@@ -53,6 +66,22 @@ public struct BoundaryScore: Equatable, Sendable {
     public private(set) var truthBoundary = 0, truthMatched = 0
 
     public init(tolerance: Int = 2) { self.tolerance = tolerance }
+
+    /// A score from its four counts (as a saved partial result holds them).
+    public init(tolerance: Int, predictedBoundary: Int, predictedMatched: Int, truthBoundary: Int, truthMatched: Int) {
+        self.tolerance = tolerance
+        (self.predictedBoundary, self.predictedMatched) = (predictedBoundary, predictedMatched)
+        (self.truthBoundary, self.truthMatched) = (truthBoundary, truthMatched)
+    }
+
+    /// Adds the counts of another score with the same tolerance.
+    public mutating func merge(_ other: BoundaryScore) {
+        precondition(other.tolerance == tolerance, "merging boundary scores of different tolerances")
+        predictedBoundary += other.predictedBoundary
+        predictedMatched += other.predictedMatched
+        truthBoundary += other.truthBoundary
+        truthMatched += other.truthMatched
+    }
 
     public mutating func add(prediction: [Int32], truth: [UInt8], width: Int, height: Int, ignore: Int) {
         let predicted = Self.boundary(width: width, height: height) { prediction[$0] == prediction[$1] }

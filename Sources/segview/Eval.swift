@@ -5,13 +5,23 @@ import SegImage
 import SegModels
 import SegPipeline
 
+/// `segview eval` scores a folder (`eval run`, the default) or adds up partial results (`eval merge`).
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
+        abstract: "Score a model on a labelled folder, or merge partial results.",
+        subcommands: [EvalRun.self, EvalMerge.self], defaultSubcommand: EvalRun.self)
+}
+
+struct EvalRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Score a model on a labelled folder: pixel accuracy, mean IoU, per-class IoU, confusion matrix, "
-            + "boundary F-score.",
+            + "boundary F-score, and every image's own scores.",
         discussion: "Images (PNG or JPEG) and label PNGs are paired by name: NAME.jpg or NAME.png with NAME.png, "
             + "NAME_L.png or NAME_label.png. The network runs at the working resolution (--scale) and is scored at the "
-            + "labels' size. Label values of --ignore, or not below the class count, are not scored.")
+            + "labels' size. Label values of --ignore, or not below the class count, are not scored. A big folder "
+            + "can be split with --shard K/N over machines, each writing --save-partial FILE, and `segview eval "
+            + "merge FILE...` gives exactly the figures of one run.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -27,8 +37,17 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("boundary-tolerance"), help: "Pixels within which boundaries match for the boundary F-score.")
     var boundaryTolerance = 2
 
-    @Flag(help: "One JSON object on stdout.")
-    var json = false
+    @OptionGroup var output: EvalOutput
+
+    @Option(help: ArgumentHelp("Score only share K of N of the images (a stable split by file name), e.g. 2/8.",
+                               valueName: "K/N"))
+    var shard: Shard?
+
+    @Option(name: .customLong("save-partial"), help: "Also write the result as JSON for `segview eval merge`.")
+    var savePartial: String?
+
+    @Flag(help: "Overwrite existing --csv and --save-partial files.")
+    var force = false
 
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
@@ -42,41 +61,49 @@ struct Eval: ParsableCommand {
         engine.apply()
         let segmenter = try modelOptions.segmenter(imageOptions)
         let meta = segmenter.model.metadata
-        let imageFiles = try Dataset.images(inFolder: images)
+        let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
         let labelFiles = try Dataset.labels(for: imageFiles, from: labels)
         let pairs = imageFiles.compactMap { image in labelFiles[image].map { (image: image, label: $0) } }
         guard !pairs.isEmpty else {
-            throw Failure("no image in \(images) has a label file in \(labels) (NAME.png, NAME_L.png or NAME_label.png)")
+            throw Failure("no image in \(images)\(shard.map { " (shard \($0))" } ?? "") has a label file in \(labels) "
+                          + "(NAME.png, NAME_L.png or NAME_label.png)")
         }
 
-        var matrix = ConfusionMatrix(classes: meta.numClasses)
-        var boundary = BoundaryScore(tolerance: boundaryTolerance)
+        var report = EvalReport(model: modelOptions.model, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
+                                backbone: meta.backbone, outputStride: segmenter.outputStride, scale: "\(segmenter.scale)",
+                                classNames: meta.classNames, tolerance: boundaryTolerance)
         let progress = ProgressBar(total: pairs.count, label: "eval")
         var failures: [String] = []
         for (index, pair) in pairs.enumerated() {
             do {
+                var clock = Stopwatch()
                 let (truth, prediction) = try predict(pair, with: segmenter)
+                var matrix = ConfusionMatrix(classes: meta.numClasses)
+                var boundary = BoundaryScore(tolerance: boundaryTolerance)
                 matrix.add(prediction: prediction, truth: truth.pixels, ignore: ignore)
                 boundary.add(prediction: prediction, truth: truth.pixels, width: truth.width, height: truth.height,
                              ignore: ignore)
+                report.matrix.merge(matrix)
+                report.boundary.merge(boundary)
+                report.images.append(EvalReport.Image(name: (pair.image as NSString).lastPathComponent, matrix: matrix,
+                                                      boundary: boundary, seconds: clock.lap() / 1000))
             } catch {
                 failures.append("\(error)")
             }
             progress.update(index + 1)
         }
         progress.finish()
-        let name = segmenter.model.name(outputStride: segmenter.outputStride)
-        let scored = pairs.count - failures.count
-        json ? try printJSON(matrix, boundary, meta, name, segmenter, count: scored)
-             : printText(matrix, boundary, meta, name, segmenter, count: scored)
+        if let savePartial {
+            try SafeFile.write(Data((try jsonLine(report.json) + "\n").utf8), to: savePartial, overwrite: force)
+        }
+        try output.emit(report, overwrite: force)
         guard failures.isEmpty else {
             let list = failures.map { "  failed: \($0)" }.joined(separator: "\n")
             FileHandle.standardError.write(Data(terminalSafe("\(failures.count) of \(pairs.count) images failed:\n\(list)\n").utf8))
             throw ExitCode(1)
         }
     }
-
     /// The labels of one pair and the prediction at their size.
     private func predict(_ pair: (image: String, label: String), with segmenter: Segmenter) throws
         -> (truth: RGBImage, prediction: [Int32]) {
@@ -95,37 +122,84 @@ struct Eval: ParsableCommand {
                                            sourceHeight: decoded.sourceHeight, name: pair.image)
         return (truth, result.labels(width: truth.width, height: truth.height))
     }
+}
 
-    private func printText(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ name: String,
-                           _ segmenter: Segmenter, count: Int) {
-        print("\(modelOptions.model): \(name) \(meta.backbone), output stride \(segmenter.outputStride), scale "
-              + "\(segmenter.scale), \(count) images, \(matrix.labelledPixels) labelled pixels")
-        print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% (precision %.2f%%, recall %.2f%%, %d px)",
-                     matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100, boundary.precision * 100,
-                     boundary.recall * 100, boundary.tolerance))
-        print("\nclass                 IoU")
-        for (c, iou) in matrix.classIoU.enumerated() {
-            print("\(String(format: "%2d", c)) \(meta.classNames[c].padding(toLength: 16, withPad: " ", startingAt: 0)) \(iou.map { String(format: "%6.2f%%", $0 * 100) } ?? "     -")")
+/// How `eval` and `eval merge` show a report.
+struct EvalOutput: ParsableArguments {
+    @Flag(help: "One JSON object on stdout, with every image's scores under per_image.")
+    var json = false
+
+    @Flag(name: .customLong("per-image"), help: "Also list every image's scores, worst mean IoU first.")
+    var perImage = false
+
+    @Option(help: "Write every image's scores to this CSV file.")
+    var csv: String?
+
+    func emit(_ report: EvalReport, overwrite: Bool) throws {
+        if let csv { try SafeFile.write(Data(report.csv.utf8), to: csv, overwrite: overwrite) }
+        if json { return print(try jsonLine(report.json)) }
+        report.printText()
+        if perImage { report.printPerImage() }
+    }
+}
+
+/// `--shard K/N`: the images whose name hashes to K of N (FNV-1a, so a file stays in its shard
+/// whatever else the folder holds).
+struct Shard: ExpressibleByArgument, CustomStringConvertible {
+    let index: Int
+    let count: Int
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "/").map { Int($0) }
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1, (1...count).contains(index) else {
+            return nil
         }
-        print("\nconfusion (rows: truth, columns: prediction)")
-        print("   " + (0..<matrix.classes).map { String(format: "%8d", $0) }.joined())
-        for t in 0..<matrix.classes {
-            print(String(format: "%2d ", t) + (0..<matrix.classes).map { String(format: "%8d", matrix[t, $0]) }.joined())
-        }
+        (self.index, self.count) = (index, count)
     }
 
-    private func printJSON(_ matrix: ConfusionMatrix, _ boundary: BoundaryScore, _ meta: ModelMetadata, _ name: String,
-                           _ segmenter: Segmenter, count: Int) throws {
-        let report: [String: Any] = [
-            "model": modelOptions.model, "architecture": name, "output_stride": segmenter.outputStride,
-            "scale": "\(segmenter.scale)", "images": count,
-            "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
-            "class_names": meta.classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
-            "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },
-            "boundary_f1": boundary.f1, "boundary_precision": boundary.precision, "boundary_recall": boundary.recall,
-            "boundary_tolerance": boundary.tolerance,
-        ]
-        print(try jsonLine(report))
+    var description: String { "\(index)/\(count)" }
+
+    func contains(_ path: String) -> Bool {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in (path as NSString).lastPathComponent.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return Int(hash % UInt64(count)) == index - 1
+    }
+}
+
+/// `segview eval merge`: partial results (`eval --save-partial` or `--json`) added up into the
+/// report one run over all their images gives.
+struct EvalMerge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge", abstract: "Add up partial eval results (--save-partial or --json files) into one report.")
+
+    @Argument(help: "Partial result files.")
+    var partials: [String]
+
+    @OptionGroup var output: EvalOutput
+
+    @Flag(help: "Overwrite an existing --csv file.")
+    var force = false
+
+    func validate() throws {
+        guard !partials.isEmpty else { throw ValidationError("name the partial result files to merge") }
+    }
+
+    func run() throws {
+        var merged: EvalReport?
+        for file in partials {
+            let data: Data
+            do {
+                data = try Data(contentsOf: URL(fileURLWithPath: file))
+            } catch {
+                throw Failure("\(file): cannot read: \(error.localizedDescription)")
+            }
+            guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw Failure("\(file): not JSON")
+            }
+            let report = try EvalReport(json: json, file: file)
+            if merged == nil { merged = report } else { try merged!.merge(report) }
+        }
+        try output.emit(merged!, overwrite: force)
     }
 }
 

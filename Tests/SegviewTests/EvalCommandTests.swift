@@ -68,4 +68,111 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(result.output.contains("1 of 4 images failed"), result.output)
         XCTAssertTrue(result.output.contains("failed: \(labels.path)/d.png is 5x5, \(images.path)/d.jpg 23x17"), result.output)
     }
+
+    /// Three images of different sizes and formats with labels made here (left part class 0,
+    /// right part class 2, a void stripe), in `images` and `labels` folders of `scratch`.
+    private func makeDataset(in scratch: URL) throws -> (images: URL, labels: URL) {
+        let images = try makePhotoFolder(in: scratch, ["a_street.png", "b_small.jpg"])
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("arch/street_51x67.png"),
+                                         to: images.appendingPathComponent("c_wide.png"))
+        let labels = scratch.appendingPathComponent("labels")
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        for (name, width, height) in [("a_street", 53, 37), ("b_small", 23, 17), ("c_wide", 67, 51)] {
+            let pixels = (0..<width * height).map { i -> UInt8 in
+                let x = i % width
+                return x == width / 3 ? 255 : (x < width / 2 ? 0 : 2)
+            }
+            try PNG.write(RGBImage(width: width, height: height, channels: 1, pixels: pixels),
+                          to: labels.appendingPathComponent("\(name).png").path)
+        }
+        return (images, labels)
+    }
+
+    private func evalJSON(_ arguments: [String]) throws -> [String: Any] {
+        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+            "tiny_five_classes.safetensors").path, "--json"] + arguments)
+        XCTAssertEqual(status, 0, output)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)
+    }
+
+    /// Every image's entry equals what a run on that image alone gives; the table lists them
+    /// worst first; the CSV has a row each.
+    func testPerImageScoresEqualOneImageRuns() throws {
+        let scratch = try makeScratchDirectory("segview-eval-per-image")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeDataset(in: scratch)
+        let whole = try evalJSON(["--images", images.path, "--labels", labels.path])
+        let rows = try XCTUnwrap(whole["per_image"] as? [[String: Any]])
+        XCTAssertEqual(rows.compactMap { $0["image"] as? String }, ["a_street.png", "b_small.jpg", "c_wide.png"])
+        for row in rows {
+            let name = try XCTUnwrap(row["image"] as? String)
+            let single = scratch.appendingPathComponent("single-\(name)")
+            try FileManager.default.createDirectory(at: single, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: images.appendingPathComponent(name), to: single.appendingPathComponent(name))
+            let alone = try evalJSON(["--images", single.path, "--labels", labels.path, "--ignore", "255"])
+            for key in ["pixel_accuracy", "mean_iou", "boundary_f1"] {
+                XCTAssertEqual(row[key] as? Double, alone[key] as? Double, "\(name) \(key)")
+            }
+            XCTAssertEqual("\(row["class_iou"]!)", "\(alone["class_iou"]!)", name)
+            XCTAssertGreaterThan(row["seconds"] as? Double ?? 0, 0)
+        }
+
+        XCTAssertTrue(rows.contains { ($0["class_iou"] as? [Any])?.contains { $0 is NSNull } ?? false },
+                      "a class absent from label and prediction is null")
+
+        let csv = scratch.appendingPathComponent("scores.csv").path
+        let (status, text) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+            "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path, "--per-image",
+            "--csv", csv])
+        XCTAssertEqual(status, 0, text)
+        let listed = text.split(separator: "\n").compactMap { line in
+            ["a_street.png", "b_small.jpg", "c_wide.png"].first { line.hasPrefix($0) }
+        }
+        let worstFirst = rows.sorted { ($0["mean_iou"] as! Double) < ($1["mean_iou"] as! Double) }
+        XCTAssertEqual(listed, worstFirst.map { $0["image"] as! String })
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 4)
+        XCTAssertEqual(lines[0], "image,pixel_accuracy,mean_iou,boundary_f1,seconds,iou_sky,iou_building,iou_road,iou_car,iou_tree")
+    }
+
+    /// Shards split the folder between runs; merging their partial files gives exactly one run's figures.
+    func testMergedShardsEqualOneRun() throws {
+        let scratch = try makeScratchDirectory("segview-eval-shards")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeDataset(in: scratch)
+        let whole = try evalJSON(["--images", images.path, "--labels", labels.path])
+        var partials: [String] = [], counts: [Int] = []
+        for k in 1...3 {
+            let partial = scratch.appendingPathComponent("part\(k).json").path
+            let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+                "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path,
+                "--shard", "\(k)/3", "--save-partial", partial])
+            // A shard may hold no image of three: that run fails and writes nothing.
+            if status == 0 {
+                partials.append(partial)
+                let part = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: partial)))
+                                         as? [String: Any])
+                counts.append(part["images"] as? Int ?? 0)
+            } else {
+                XCTAssertTrue(output.contains("(shard \(k)/3) has a label file"), output)
+            }
+        }
+        XCTAssertEqual(counts.reduce(0, +), 3, "the shards cover every image once")
+        let (status, output) = try runSegview(["eval", "merge", "--json"] + partials)
+        XCTAssertEqual(status, 0, output)
+        let merged = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        for key in ["pixel_accuracy", "mean_iou", "boundary_f1", "labelled_pixels", "images"] {
+            XCTAssertEqual("\(merged[key]!)", "\(whole[key]!)", key)
+        }
+        XCTAssertEqual(merged["confusion"] as? [[Int]], whole["confusion"] as? [[Int]])
+        // Per-image rows are the same rows (JSON numbers: equal to the last bit or two).
+        let mergedRows = try XCTUnwrap(merged["per_image"] as? [[String: Any]])
+        let wholeRows = try XCTUnwrap(whole["per_image"] as? [[String: Any]])
+        XCTAssertEqual(mergedRows.map { $0["image"] as? String }, wholeRows.map { $0["image"] as? String })
+        for (m, w) in zip(mergedRows, wholeRows) {
+            for key in ["pixel_accuracy", "mean_iou", "boundary_f1"] {
+                XCTAssertEqual(m[key] as? Double ?? -1, w[key] as? Double ?? -2, accuracy: 1e-12, key)
+            }
+        }
+    }
 }

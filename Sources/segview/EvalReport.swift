@@ -1,0 +1,166 @@
+import Foundation
+import SegImage
+
+/// What `eval` found: the totals as counts (so that partial runs add up to exactly what one run
+/// gives) and one row per image. Printed as text, JSON (which is also the partial-file format that
+/// `eval merge` reads back), a worst-first table or CSV.
+struct EvalReport {
+    struct Image {
+        var name: String
+        var pixelAccuracy: Double
+        var meanIoU: Double
+        var classIoU: [Double?]
+        var boundaryF1: Double
+        var seconds: Double
+
+        init(name: String, matrix: ConfusionMatrix, boundary: BoundaryScore, seconds: Double) {
+            self.name = name
+            pixelAccuracy = matrix.pixelAccuracy
+            meanIoU = matrix.meanIoU
+            classIoU = matrix.classIoU
+            boundaryF1 = boundary.f1
+            self.seconds = seconds
+        }
+
+        var json: [String: Any] {
+            ["image": name, "pixel_accuracy": pixelAccuracy, "mean_iou": meanIoU,
+             "class_iou": classIoU.map { $0 as Any? ?? NSNull() }, "boundary_f1": boundaryF1, "seconds": seconds]
+        }
+
+        init(json: [String: Any]) throws {
+            guard let name = json["image"] as? String, let pixelAccuracy = json["pixel_accuracy"] as? Double,
+                  let meanIoU = json["mean_iou"] as? Double, let classIoU = json["class_iou"] as? [Any],
+                  let boundaryF1 = json["boundary_f1"] as? Double, let seconds = json["seconds"] as? Double else {
+                throw Failure("a per_image entry is not one eval writes")
+            }
+            self.name = name
+            self.pixelAccuracy = pixelAccuracy
+            self.meanIoU = meanIoU
+            self.classIoU = classIoU.map { $0 as? Double }
+            self.boundaryF1 = boundaryF1
+            self.seconds = seconds
+        }
+    }
+
+    /// The model file, its architecture as run ("fcn8s") and backbone, and how it was run.
+    var model: String
+    var architecture: String
+    var backbone: String
+    var outputStride: Int
+    var scale: String
+    var classNames: [String]
+    var matrix: ConfusionMatrix
+    var boundary: BoundaryScore
+    var images: [Image] = []
+
+    /// The images sorted worst first (lowest mean IoU; name breaks ties).
+    var worstFirst: [Image] {
+        images.sorted { ($0.meanIoU, $0.name) < ($1.meanIoU, $1.name) }
+    }
+
+    /// Adds a partial report of the same model, run and classes.
+    mutating func merge(_ other: EvalReport) throws {
+        guard (other.model, other.outputStride, other.scale, other.classNames) == (model, outputStride, scale, classNames),
+              other.boundary.tolerance == boundary.tolerance else {
+            throw Failure("the partial results are of different models, strides, scales, classes or tolerances")
+        }
+        matrix.merge(other.matrix)
+        boundary.merge(other.boundary)
+        images += other.images
+        images.sort { $0.name < $1.name }
+    }
+
+    var json: [String: Any] {
+        [
+            "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride, "scale": scale, "images": images.count,
+            "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
+            "class_names": classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
+            "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },
+            "boundary_f1": boundary.f1, "boundary_precision": boundary.precision, "boundary_recall": boundary.recall,
+            "boundary_tolerance": boundary.tolerance,
+            "boundary_counts": ["predicted": boundary.predictedBoundary, "predicted_matched": boundary.predictedMatched,
+                                "truth": boundary.truthBoundary, "truth_matched": boundary.truthMatched],
+            "per_image": images.map(\.json),
+        ]
+    }
+
+    /// A report read back from `eval --json` or `--save-partial` output.
+    init(json: [String: Any], file: String) throws {
+        guard let model = json["model"] as? String, let architecture = json["architecture"] as? String,
+              let backbone = json["backbone"] as? String,
+              let outputStride = json["output_stride"] as? Int, let scale = json["scale"] as? String,
+              let classNames = json["class_names"] as? [String], let rows = json["confusion"] as? [[Int]],
+              let matrix = ConfusionMatrix(classes: classNames.count, counts: rows.flatMap { $0 }),
+              let tolerance = json["boundary_tolerance"] as? Int, let counts = json["boundary_counts"] as? [String: Int],
+              let predicted = counts["predicted"], let predictedMatched = counts["predicted_matched"],
+              let truth = counts["truth"], let truthMatched = counts["truth_matched"],
+              let images = json["per_image"] as? [[String: Any]] else {
+            throw Failure("\(file): not a partial result of segview eval (--json or --save-partial)")
+        }
+        self.model = model
+        self.architecture = architecture
+        self.backbone = backbone
+        self.outputStride = outputStride
+        self.scale = scale
+        self.classNames = classNames
+        self.matrix = matrix
+        boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
+                                 truthBoundary: truth, truthMatched: truthMatched)
+        self.images = try images.map(Image.init(json:))
+    }
+
+    init(model: String, architecture: String, backbone: String, outputStride: Int, scale: String, classNames: [String],
+         tolerance: Int) {
+        self.model = model
+        self.architecture = architecture
+        self.backbone = backbone
+        self.outputStride = outputStride
+        self.scale = scale
+        self.classNames = classNames
+        matrix = ConfusionMatrix(classes: classNames.count)
+        boundary = BoundaryScore(tolerance: tolerance)
+    }
+
+    func printText() {
+        print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), \(images.count) images, "
+              + "\(matrix.labelledPixels) labelled pixels")
+        print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% (precision %.2f%%, recall %.2f%%, "
+                     + "%d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100,
+                     boundary.precision * 100, boundary.recall * 100, boundary.tolerance))
+        print("\nclass                 IoU")
+        for (c, iou) in matrix.classIoU.enumerated() {
+            let name = classNames[c].padding(toLength: 16, withPad: " ", startingAt: 0)
+            print("\(String(format: "%2d", c)) \(name) \(iou.map { String(format: "%6.2f%%", $0 * 100) } ?? "     -")")
+        }
+        print("\nconfusion (rows: truth, columns: prediction)")
+        print("   " + (0..<matrix.classes).map { String(format: "%8d", $0) }.joined())
+        for t in 0..<matrix.classes {
+            print(String(format: "%2d ", t) + (0..<matrix.classes).map { String(format: "%8d", matrix[t, $0]) }.joined())
+        }
+    }
+
+    /// One line per image, worst mean IoU first.
+    func printPerImage() {
+        let width = max(5, images.map(\.name.count).max() ?? 0)
+        print("\n" + "image".padding(toLength: width, withPad: " ", startingAt: 0) + "   pixel acc    mIoU  boundary F1   seconds")
+        for image in worstFirst {
+            print(image.name.padding(toLength: width, withPad: " ", startingAt: 0)
+                  + String(format: "   %8.2f%% %6.2f%%      %6.2f%%  %8.3f", image.pixelAccuracy * 100, image.meanIoU * 100,
+                           image.boundaryF1 * 100, image.seconds))
+        }
+    }
+
+    /// The per-image rows as CSV, a column per class IoU (empty where the class is absent).
+    var csv: String {
+        func field(_ text: String) -> String {
+            text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                : text
+        }
+        let header = ["image", "pixel_accuracy", "mean_iou", "boundary_f1", "seconds"] + classNames.map { "iou_" + $0 }
+        let rows = images.map { image in
+            [field(image.name), "\(image.pixelAccuracy)", "\(image.meanIoU)", "\(image.boundaryF1)", "\(image.seconds)"]
+                + image.classIoU.map { $0.map { "\($0)" } ?? "" }
+        }
+        return ([header.map(field)] + rows).map { $0.joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+}
