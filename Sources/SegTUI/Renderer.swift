@@ -327,7 +327,9 @@ public final class Renderer {
     }
 
     private func drawStatus(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int, palette: TerminalPalette) {
-        var parts = ["\(scene.imageName) \(scene.sourceSize)", scene.modelTitle, "OS \(state.outputStride)",
+        let stride = "OS \(state.outputStride)"
+            + (state.outputStride == state.trainedStride ? "" : " (trained \(state.trainedStride))")
+        var parts = ["\(scene.imageName) \(scene.sourceSize)", scene.modelTitle, stride,
                      "scale \(scene.scaleLabel)"]
         if let busy = scene.busy { parts.append(busy) } else if let result = scene.result {
             parts.append(String(format: "%.0f ms", result.inferenceMilliseconds))

@@ -21,7 +21,11 @@ public enum MaskView: String, CaseIterable, Sendable {
 public struct ViewState: Equatable, Sendable {
     public var imageIndex = 0
     public var modelIndex = 0
+    /// The stride the current model runs at, and the one it was trained at.
     public var outputStride = 8
+    public var trainedStride = 8
+    /// A stride chosen with `o`: every model that can runs at it; nil: each at its trained stride.
+    public var pinnedStride: Int?
     public var scale = WorkingScale.auto
     public var cursorX = 0
     public var cursorY = 0

@@ -64,8 +64,23 @@ public final class Viewer {
 
     public init(options: Options) {
         self.options = options
-        state.outputStride = options.models.first?.model.metadata.outputStride ?? 8
         state.scale = options.scale
+        syncStride()
+    }
+
+    /// The stride `model` runs at: the pinned one where it can, else the one it was trained at,
+    /// so that switching models never runs one at a stride it does poorly at without saying so.
+    private func stride(for model: Int) -> Int {
+        let network = options.models[model].model
+        if let pinned = state.pinnedStride, network.outputStrides.contains(pinned) { return pinned }
+        let trained = network.metadata.outputStride
+        return network.outputStrides.contains(trained) ? trained : network.outputStrides[0]
+    }
+
+    private func syncStride() {
+        guard !options.models.isEmpty else { return }
+        state.outputStride = stride(for: state.modelIndex)
+        state.trainedStride = currentModel.metadata.outputStride
     }
 
     /// What `r` cycles through.
@@ -103,6 +118,7 @@ public final class Viewer {
             if key == .character("q") { break }
             message = nil
             handle(key, rows: terminal.size.rows)
+            syncStride()
             needsFrame = true
         }
         // A terminal that went away without a signal ends the viewer as a hangup would.
@@ -133,9 +149,7 @@ public final class Viewer {
     }
 
     private func key(model: Int) -> ResultKey {
-        let strides = options.models[model].model.outputStrides
-        return ResultKey(image: state.imageIndex, model: model,
-                         stride: strides.contains(state.outputStride) ? state.outputStride : strides[0], scale: state.scale)
+        ResultKey(image: state.imageIndex, model: model, stride: stride(for: model), scale: state.scale)
     }
 
     private var isBusy: Bool {
@@ -320,7 +334,7 @@ public final class Viewer {
         case .character("o"):
             let strides = currentModel.outputStrides
             let index = strides.firstIndex(of: state.outputStride) ?? -1
-            state.outputStride = strides[(index + 1) % strides.count]
+            state.pinnedStride = strides[(index + 1) % strides.count]
         case .character("v"):
             let views = MaskView.allCases.filter { $0 != .errors || loaded?.truth != nil }
             state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]

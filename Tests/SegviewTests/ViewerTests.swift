@@ -124,6 +124,24 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
     }
 
+    /// Each model runs at the stride it was trained at until one is pinned with `o` (DFN, trained at
+    /// 32, used to inherit 8 from the model before it and lose points with nothing on screen saying so).
+    func testEachModelRunsAtItsTrainedStrideUntilOneIsPinned() throws {
+        let dfn = modelFixtures.appendingPathComponent("arch/dfn.safetensors").path
+        let session = try viewer("\(image) --model \(fiveClasses) --model \(dfn)")
+        let first = try ready(session)
+        let status = first.text.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
+        XCTAssertTrue(status.contains("│ OS 8 │"), status)
+        try session.send("m")
+        _ = try session.waitFor(text: "│ OS 32 │")
+        try session.send("m")
+        _ = try session.waitFor(text: "│ OS 8 │")
+        try session.send("o")
+        _ = try session.waitFor(text: "OS 16 (trained 8)")
+        try session.send("m")
+        _ = try session.waitFor(text: "OS 16 (trained 32)")
+    }
+
     func testSavingNeverOverwrites() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
         _ = try ready(session)
