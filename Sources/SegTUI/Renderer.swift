@@ -184,7 +184,7 @@ public final class Renderer {
         }
         switch kind {
         case .image:
-            return image.map(palette.color)
+            return palette.photo(image, width: size.width)
         case .border:
             guard let result = scene.result else { return nil }
             return maximum(result.border ?? result.boundaries).map { palette.color(Colormap.grey($0)) }
