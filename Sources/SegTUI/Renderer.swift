@@ -100,7 +100,16 @@ public final class Renderer {
         case .image: return "image \(scene.image.width)x\(scene.image.height)"
         case .mask(let second):
             let model = second ? scene.comparisonTitle ?? "" : scene.modelTitle
-            return "\(state.maskView.title): \(model)"
+            switch state.maskView {
+            case .heatmap:
+                let name = scene.classNames.indices.contains(state.selectedClass) ? scene.classNames[state.selectedClass] : "?"
+                return "heatmap of \(name) 0-1: \(model)"
+            case .blend, .contour: return "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%: \(model)"
+            case .confidence: return "confidence (top probability 0-1): \(model)"
+            case .entropy: return "entropy (0 sure, 1 uniform): \(model)"
+            case .errors: return "errors: \(model)"
+            case .mask: return "mask: \(model)"
+            }
         case .border: return scene.result?.border != nil ? "border map (model)" : "boundaries (from mask)"
         case .disagreement: return halfBlocks ? "A ≠ B" : "A != B"
         }
@@ -271,6 +280,17 @@ public final class Renderer {
         }
         y += 1
         guard y < frame.y + frame.height else { return }
+        if state.maskView == .errors && scene.truth != nil {
+            line("Errors", bold: true)
+            for (colour, meaning) in [(RGB(230, 30, 30), "wrong"), (RGB(20, 30, 70), "not labelled"),
+                                      (RGB(90, 90, 90), "right (the image, dimmed)")] {
+                grid[y, x + 1] = Cell(glyph: 32, bg: palette.color(colour))
+                grid[y, x + 2] = Cell(glyph: 32, bg: palette.color(colour))
+                line("    \(meaning)")
+            }
+            y += 1
+            guard y < frame.y + frame.height else { return }
+        }
         line("Legend  (Tab, space, S)", bold: true)
         let shares = scene.result?.classShares ?? []
         let rowsLeft = frame.y + frame.height - y
@@ -329,20 +349,32 @@ public final class Renderer {
     private func drawStatus(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int, palette: TerminalPalette) {
         let stride = "OS \(state.outputStride)"
             + (state.outputStride == state.trainedStride ? "" : " (trained \(state.trainedStride))")
-        var parts = ["\(scene.imageName) \(scene.sourceSize)", scene.modelTitle, stride,
-                     "scale \(scene.scaleLabel)"]
-        if let busy = scene.busy { parts.append(busy) } else if let result = scene.result {
-            parts.append(String(format: "%.0f ms", result.inferenceMilliseconds))
+        // Parts with the rank at which they give way when the line is too long (higher goes first);
+        // image, model, stride, metrics and the help hint stay.
+        var parts: [(text: String, drop: Int)] = [
+            ((scene.position.map { "\($0) " } ?? "") + "\(scene.imageName) \(scene.sourceSize)", 0), (scene.modelTitle, 0),
+            (stride, 0), ("scale \(scene.scaleLabel)", 6),
+        ]
+        if let busy = scene.busy { parts.append((busy, 2)) } else if let result = scene.result {
+            parts.append((String(format: "%.0f ms", result.inferenceMilliseconds), 4))
         }
-        parts.append(palette.mode.label)
+        parts.append((palette.mode.label, 5))
         if let agreement = scene.agreement {
-            parts.append(String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100))
+            parts.append((String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100), 0))
         }
-        if state.compare, let title = scene.comparisonTitle { parts.append("vs \(title)") }
-        if state.zoom > 0 { parts.append("zoom \(1 << state.zoom)x") }
+        if state.compare, let title = scene.comparisonTitle { parts.append(("vs \(title)", 1)) }
+        if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
         // A message (an error, a saved file) goes first so that a narrow terminal still shows it.
-        if let message = scene.message { parts.insert(message, at: 0) } else { parts.append("? help") }
-        let text = " " + parts.joined(separator: halfBlocks ? " │ " : " | ")
+        if let message = scene.message { parts.insert((message, 0), at: 0) } else { parts.append(("? help", 0)) }
+        let separator = halfBlocks ? " │ " : " | "
+        func line() -> String { " " + parts.map(\.text).joined(separator: separator) }
+        while line().count > grid.cols, let rank = parts.map(\.drop).max(), rank > 0 {
+            parts.remove(at: parts.lastIndex { $0.drop == rank }!)
+        }
+        if line().count > grid.cols, scene.message == nil {
+            parts[0].text = (scene.position.map { "\($0) " } ?? "") + scene.imageName  // the size goes before what stays
+        }
+        let text = line()
         grid.fill(y: row, x: 0, height: 1, width: grid.cols, bg: palette.color(RGB(40, 40, 60)))
         grid.text(text, y: row, x: 0, fg: palette.color(RGB(255, 255, 255)), bg: palette.color(RGB(40, 40, 60)))
     }
@@ -356,7 +388,7 @@ public final class Renderer {
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
         ("w", "next pane (narrow terminals)"), ("r", "working resolution: auto → native (→ --scale N)"),
         ("s", "save mask, overlay and border map as PNG"),
-        ("?", "this help"), ("q", "quit"),
+        ("?", "this help (any key closes it)"), ("q", "quit"),
     ]
 
     private func drawHelp(into grid: inout CellGrid) {

@@ -13,6 +13,8 @@ public struct Scene {
     public var sourceSize: String
     /// The working resolution as the status line shows it: "auto 480x360".
     public var scaleLabel = "native"
+    /// "12/233" when the viewer holds more than one image.
+    public var position: String?
     public var result: SegmentationResult?
     /// The second model in compare mode.
     public var comparisonTitle: String?

@@ -115,6 +115,12 @@ public final class Viewer {
                 tick += 1
                 continue
             }
+            // Help is modal: any key (q too) closes it and does nothing else.
+            if state.showHelp {
+                state.showHelp = false
+                needsFrame = true
+                continue
+            }
             if key == .character("q") { break }
             message = nil
             handle(key, rows: terminal.size.rows)
@@ -280,6 +286,7 @@ public final class Viewer {
                           classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
                           modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
         scene.sourceSize = "\(loaded.sourceWidth)x\(loaded.sourceHeight)"
+        if options.images.count > 1 { scene.position = "\(loaded.index + 1)/\(options.images.count)" }
         scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)

@@ -113,10 +113,10 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(screen.contains("OS 32"), "the stride carries over to the next model")
         XCTAssertNotEqual(maskColors(screen), mask, "the other model's mask is drawn")
         try session.send("v")
-        screen = try session.waitFor(text: "blend: deeplabv3")
+        screen = try session.waitFor(text: "blend 50%: deeplabv3")
         try session.send("c")
         screen = try session.waitFor(text: "A ≠ B")
-        XCTAssertEqual(screen.text.joined().components(separatedBy: "blend: deeplabv3").count - 1, 2, "both models' masks are shown")
+        XCTAssertEqual(screen.text.joined().components(separatedBy: "blend 50%: deeplabv3").count - 1, 2, "both models' masks are shown")
         XCTAssertTrue(screen.contains("vs deeplabv3"))
         try session.send("?")
         screen = try session.waitFor(text: "compare two models side by side")
@@ -140,6 +140,38 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "OS 16 (trained 8)")
         try session.send("m")
         _ = try session.waitFor(text: "OS 16 (trained 32)")
+    }
+
+    /// At 80x24, the most common size, the status line keeps the image (with its place among the
+    /// images), model, stride, metrics and the help hint (it used to end at "│ ac").
+    func testStatusLineAt80x24KeepsWhatMatters() throws {
+        _ = try makePhotoFolder(in: scratch, ["street_37x53.png", "tiny.jpg"])
+        let labels = modelFixtures.appendingPathComponent("eval/labels").path
+        let session = try viewer("photos --model \(fiveClasses) --labels \(labels)", width: 80, height: 24)
+        let screen = try session.waitFor(text: "acc ")
+        let status = screen.text.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }!
+        for part in ["1/2 street_37x53.png", "deeplabv3 resnet", "OS 8", "acc ", "mIoU "] {
+            XCTAssertTrue(status.contains(part), "'\(part)' missing from: \(status)")
+        }
+        XCTAssertTrue(status.trimmingCharacters(in: .whitespaces).hasSuffix("? help"), status)
+    }
+
+    /// Help is modal: a key closes it and does nothing else; views say what they show.
+    func testHelpIsModalAndViewsExplainThemselves() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --model \(voc)")
+        _ = try ready(session)
+        try session.send("?")
+        _ = try session.waitFor(text: "any key closes it")
+        try session.send("m")
+        var screen = try session.waitFor("the help to close") { !$0.contains("any key closes it") }
+        XCTAssertTrue(screen.contains("mask: deeplabv3"), "m did not switch the model underneath the help")
+        XCTAssertFalse(screen.contains("tvmonitor"), "the first model's classes are still listed")
+        try session.send("v")
+        _ = try session.waitFor(text: "blend 50%: deeplabv3")
+        try session.send("]")
+        _ = try session.waitFor(text: "blend 60%: deeplabv3")
+        try session.send("v", "v")
+        screen = try session.waitFor(text: "heatmap of sky 0-1")
     }
 
     func testSavingNeverOverwrites() throws {
