@@ -115,17 +115,18 @@ public final class Viewer {
                 tick += 1
                 continue
             }
-            // Help is modal: any key (q too) closes it and does nothing else.
-            if state.showHelp {
-                state.showHelp = false
-                needsFrame = true
-                continue
-            }
-            if key == .character("q") { break }
             message = nil
-            handle(key, rows: terminal.size.rows)
-            syncStride()
             needsFrame = true
+            guard let loaded else { continue }
+            switch KeyMap.apply(key, to: &state, keyContext(loaded.image)) {
+            case .quit: return 0
+            case .loadImage(let index, let step): loadImage(index, step: step)
+            case .reloadImage: loadImage(state.imageIndex, step: 1)
+            case .save: save()
+            case .message(let text): message = text
+            case .none: break
+            }
+            syncStride()
         }
         // A terminal that went away without a signal ends the viewer as a hangup would.
         return terminal.gone ? SIGHUP : terminal.signalReceived
@@ -145,14 +146,15 @@ public final class Viewer {
 
     private var currentModel: SegmentationModel { options.models[state.modelIndex].model }
 
-    /// The model compared with the current one: the next with the same classes (a comparison of
+    /// Per model, the one compare pairs it with: the next with the same classes (a comparison of
     /// label maps over different class sets would mean nothing).
-    private var comparisonIndex: Int? {
-        guard state.compare else { return nil }
-        let names = currentModel.metadata.classNames
-        return (1..<max(1, options.models.count)).map { (state.modelIndex + $0) % options.models.count }
+    private lazy var comparisonPartners: [Int?] = options.models.indices.map { index in
+        let names = options.models[index].model.metadata.classNames
+        return (1..<max(1, options.models.count)).map { (index + $0) % options.models.count }
             .first { options.models[$0].model.metadata.classNames == names }
     }
+
+    private var comparisonIndex: Int? { state.compare ? comparisonPartners[state.modelIndex] : nil }
 
     private func key(model: Int) -> ResultKey {
         ResultKey(image: state.imageIndex, model: model, stride: stride(for: model), scale: state.scale)
@@ -316,61 +318,11 @@ public final class Viewer {
 
     // MARK: keys
 
-    private func handle(_ key: Terminal.Key, rows: Int) {
-        guard let image = loaded?.image else { return }
-        let classes = currentModel.metadata.numClasses
-        let big = max(8, (max(image.width, image.height) / 16) >> state.zoom)
-        func move(_ dx: Int, _ dy: Int) {
-            state.cursorX = min(max(0, state.cursorX + dx), image.width - 1)
-            state.cursorY = min(max(0, state.cursorY + dy), image.height - 1)
-        }
-        switch key {
-        case .left, .character("h"): move(-1 << max(0, 2 - state.zoom), 0)
-        case .right, .character("l"): move(1 << max(0, 2 - state.zoom), 0)
-        case .up, .character("k"): move(0, -1 << max(0, 2 - state.zoom))
-        case .down, .character("j"): move(0, 1 << max(0, 2 - state.zoom))
-        case .shiftLeft, .character("H"): move(-big, 0)
-        case .shiftRight, .character("L"): move(big, 0)
-        case .shiftUp, .character("K"): move(0, -big)
-        case .shiftDown, .character("J"): move(0, big)
-        case .character("m"), .character("M"):
-            guard options.models.count > 1 else { message = "only one model loaded (--model FILE|DIR ...)"; return }
-            let step = key == .character("m") ? 1 : -1
-            state.modelIndex = (state.modelIndex + step + options.models.count) % options.models.count
-            state.selectedClass = min(state.selectedClass, currentModel.metadata.numClasses - 1)
-        case .character("o"):
-            let strides = currentModel.outputStrides
-            let index = strides.firstIndex(of: state.outputStride) ?? -1
-            state.pinnedStride = strides[(index + 1) % strides.count]
-        case .character("v"):
-            let views = MaskView.allCases.filter { $0 != .errors || loaded?.truth != nil }
-            state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]
-        case .character("["): state.opacity = max(0, state.opacity - 0.1)
-        case .character("]"): state.opacity = min(1, state.opacity + 0.1)
-        case .character("\t"): state.selectedClass = (state.selectedClass + 1) % classes
-        case .backTab: state.selectedClass = (state.selectedClass - 1 + classes) % classes
-        case .character(" "):
-            if state.hiddenClasses.contains(state.selectedClass) { state.hiddenClasses.remove(state.selectedClass) }
-            else { state.hiddenClasses.insert(state.selectedClass) }
-        case .character("S"): state.solo.toggle()
-        case .character("c"):
-            state.compare.toggle()
-            if state.compare && comparisonIndex == nil {
-                state.compare = false
-                message = "compare needs a second model with the same classes (--model A --model B)"
-            }
-        case .character("n"): loadImage(state.imageIndex + 1, step: 1)
-        case .character("p"): loadImage(state.imageIndex - 1, step: -1)
-        case .character("+"), .character("="): state.zoom = min(6, state.zoom + 1)
-        case .character("-"): state.zoom = max(0, state.zoom - 1)
-        case .character("w"): state.singlePane = (state.singlePane + 1) % 3
-        case .character("r"):
-            state.scale = scales[((scales.firstIndex(of: state.scale) ?? -1) + 1) % scales.count]
-            loadImage(state.imageIndex, step: 1)
-        case .character("s"): save()
-        case .character("?"): state.showHelp.toggle()
-        default: break
-        }
+    private func keyContext(_ image: RGBImage) -> KeyContext {
+        KeyContext(imageWidth: image.width, imageHeight: image.height, imageCount: options.images.count,
+                   classCounts: options.models.map { $0.model.metadata.numClasses },
+                   strides: options.models.map { $0.model.outputStrides }, comparisonPartners: comparisonPartners,
+                   hasTruth: loaded?.truth != nil, scales: scales)
     }
 
     /// Writes the current mask, overlay and border map as new PNGs in the current directory:

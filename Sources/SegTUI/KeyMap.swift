@@ -1,0 +1,114 @@
+import SegPipeline
+
+/// What keys depend on besides the view state: sizes and counts, never files or models, so that
+/// key handling is a pure function a test can drive with any sequence at all.
+public struct KeyContext: Sendable {
+    public var imageWidth: Int
+    public var imageHeight: Int
+    public var imageCount: Int
+    /// Per model: its class count, the strides it runs at, and the model compare pairs it with (nil: none).
+    public var classCounts: [Int]
+    public var strides: [[Int]]
+    public var comparisonPartners: [Int?]
+    public var hasTruth: Bool
+    /// What `r` cycles through.
+    public var scales: [WorkingScale]
+
+    public init(imageWidth: Int, imageHeight: Int, imageCount: Int, classCounts: [Int], strides: [[Int]],
+                comparisonPartners: [Int?], hasTruth: Bool, scales: [WorkingScale]) {
+        self.imageWidth = imageWidth
+        self.imageHeight = imageHeight
+        self.imageCount = imageCount
+        self.classCounts = classCounts
+        self.strides = strides
+        self.comparisonPartners = comparisonPartners
+        self.hasTruth = hasTruth
+        self.scales = scales
+    }
+}
+
+/// What a key asks of the viewer besides a new view state.
+public enum KeyEffect: Equatable, Sendable {
+    case none
+    case quit
+    /// Show image `index` (or, if it cannot be read, the next one in `step`'s direction).
+    case loadImage(index: Int, step: Int)
+    /// Read the current image again (the working resolution changed).
+    case reloadImage
+    case save
+    case message(String)
+}
+
+/// The viewer's keys as a pure function of the view state, the key and the context.
+public enum KeyMap {
+    public static let maximumZoom = 6
+
+    public static func apply(_ key: Terminal.Key, to state: inout ViewState, _ context: KeyContext) -> KeyEffect {
+        // Help is modal: any key (q too) closes it and does nothing else.
+        if state.showHelp {
+            state.showHelp = false
+            return .none
+        }
+        let (width, height) = (max(1, context.imageWidth), max(1, context.imageHeight))
+        let models = context.classCounts.count
+        state.modelIndex = min(max(0, state.modelIndex), max(0, models - 1))
+        let classes = max(1, models > 0 ? context.classCounts[state.modelIndex] : 1)
+        let step = 1 << max(0, 2 - state.zoom)
+        let big = max(8, (max(width, height) / 16) >> state.zoom)
+        func move(_ dx: Int, _ dy: Int) {
+            state.cursorX = min(max(0, state.cursorX + dx), width - 1)
+            state.cursorY = min(max(0, state.cursorY + dy), height - 1)
+        }
+        switch key {
+        case .character("q"): return .quit
+        case .left, .character("h"): move(-step, 0)
+        case .right, .character("l"): move(step, 0)
+        case .up, .character("k"): move(0, -step)
+        case .down, .character("j"): move(0, step)
+        case .shiftLeft, .character("H"): move(-big, 0)
+        case .shiftRight, .character("L"): move(big, 0)
+        case .shiftUp, .character("K"): move(0, -big)
+        case .shiftDown, .character("J"): move(0, big)
+        case .character("m"), .character("M"):
+            guard models > 1 else { return .message("only one model loaded (--model FILE|DIR ...)") }
+            state.modelIndex = (state.modelIndex + (key == .character("m") ? 1 : -1) + models) % models
+            state.selectedClass = min(state.selectedClass, context.classCounts[state.modelIndex] - 1)
+            if state.compare && context.comparisonPartners[state.modelIndex] == nil { state.compare = false }
+        case .character("o"):
+            guard models > 0, !context.strides[state.modelIndex].isEmpty else { return .none }
+            let strides = context.strides[state.modelIndex]
+            let index = strides.firstIndex(of: state.outputStride) ?? -1
+            state.pinnedStride = strides[(index + 1) % strides.count]
+        case .character("v"):
+            let views = MaskView.allCases.filter { $0 != .errors || context.hasTruth }
+            state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]
+        case .character("["): state.opacity = max(0, (state.opacity * 10 - 1).rounded() / 10)
+        case .character("]"): state.opacity = min(1, (state.opacity * 10 + 1).rounded() / 10)
+        case .character("\t"): state.selectedClass = (state.selectedClass + 1) % classes
+        case .backTab: state.selectedClass = (state.selectedClass - 1 + classes) % classes
+        case .character(" "):
+            if state.hiddenClasses.contains(state.selectedClass) { state.hiddenClasses.remove(state.selectedClass) }
+            else { state.hiddenClasses.insert(state.selectedClass) }
+        case .character("S"): state.solo.toggle()
+        case .character("c"):
+            guard state.compare || (models > 0 && context.comparisonPartners[state.modelIndex] != nil) else {
+                return .message("compare needs a second model with the same classes (--model A --model B)")
+            }
+            state.compare.toggle()
+        case .character("n"): return .loadImage(index: state.imageIndex + 1, step: 1)
+        case .character("p"): return .loadImage(index: state.imageIndex - 1, step: -1)
+        case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
+        case .character("-"): state.zoom = max(0, state.zoom - 1)
+        case .character("w"): state.singlePane = (state.singlePane + 1) % 3
+        case .character("r"):
+            guard !context.scales.isEmpty else { return .none }
+            state.scale = context.scales[((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count]
+            return .reloadImage
+        case .character("s"): return .save
+        case .character("?"): state.showHelp = true
+        default: break
+        }
+        state.selectedClass = min(max(0, state.selectedClass), classes - 1)
+        return .none
+    }
+}
