@@ -35,6 +35,8 @@ public enum KeyEffect: Equatable, Sendable {
     case loadImage(index: Int, step: Int)
     /// Read the current image again (the working resolution changed).
     case reloadImage
+    /// Go to the image numbered `target` (from 1) or the first whose name starts with it.
+    case jump(String)
     case save
     case message(String)
 }
@@ -49,6 +51,7 @@ public enum KeyMap {
             state.showHelp = false
             return .none
         }
+        if let typed = state.jumpPrompt { return prompt(key, typed, &state) }
         let (width, height) = (max(1, context.imageWidth), max(1, context.imageHeight))
         let models = context.classCounts.count
         state.modelIndex = min(max(0, state.modelIndex), max(0, models - 1))
@@ -105,10 +108,28 @@ public enum KeyMap {
             state.scale = context.scales[((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count]
             return .reloadImage
         case .character("s"): return .save
+        case .character("g"): state.jumpPrompt = ""
         case .character("?"): state.showHelp = true
         default: break
         }
         state.selectedClass = min(max(0, state.selectedClass), classes - 1)
+        return .none
+    }
+
+    /// Typing after `g`: Enter jumps, Esc cancels, Backspace deletes, printable characters add.
+    private static func prompt(_ key: Terminal.Key, _ typed: String, _ state: inout ViewState) -> KeyEffect {
+        guard case .character(let character) = key else { return .none }
+        switch character {
+        case "\r", "\n":
+            state.jumpPrompt = nil
+            return typed.isEmpty ? .none : .jump(typed)
+        case "\u{1b}": state.jumpPrompt = nil
+        case "\u{7f}", "\u{08}": state.jumpPrompt = String(typed.dropLast())
+        default:
+            if typed.count < 80, character.unicodeScalars.allSatisfy({ $0.value >= 32 && $0.value != 127 }) {
+                state.jumpPrompt = typed + String(character)
+            }
+        }
         return .none
     }
 }

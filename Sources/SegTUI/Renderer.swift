@@ -364,8 +364,11 @@ public final class Renderer {
         }
         if state.compare, let title = scene.comparisonTitle { parts.append(("vs \(title)", 1)) }
         if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
+        if let typed = state.jumpPrompt {
+            parts = [("go to image (number or name, Enter, Esc): \(typed)_", 0)]
+        }
         // A message (an error, a saved file) goes first so that a narrow terminal still shows it.
-        if let message = scene.message { parts.insert((message, 0), at: 0) } else { parts.append(("? help", 0)) }
+        else if let message = scene.message { parts.insert((message, 0), at: 0) } else { parts.append(("? help", 0)) }
         let separator = halfBlocks ? " │ " : " | "
         func line() -> String { " " + parts.map(\.text).joined(separator: separator) }
         while line().count > grid.cols, let rank = parts.map(\.drop).max(), rank > 0 {
@@ -386,7 +389,7 @@ public final class Renderer {
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
         ("S", "solo the selected class"), ("c", "compare two models side by side"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
-        ("w", "next pane (narrow terminals)"), ("r", "working resolution: auto → native (→ --scale N)"),
+        ("g", "go to an image by number or name"), ("w", "next pane (narrow terminals)"), ("r", "working resolution: auto → native (→ --scale N)"),
         ("s", "save mask, overlay and border map as PNG"),
         ("?", "this help (any key closes it)"), ("q", "quit"),
     ]

@@ -124,6 +124,7 @@ public final class Viewer {
             case .reloadImage: loadImage(state.imageIndex, step: 1)
             case .save: save()
             case .message(let text): message = text
+            case .jump(let target): jump(to: target)
             case .none: break
             }
             syncStride()
@@ -317,6 +318,18 @@ public final class Viewer {
     }
 
     // MARK: keys
+
+    /// `g`: an image number (from 1) or the start of a file name (case does not matter).
+    private func jump(to target: String) {
+        let names = options.images.map { URL(fileURLWithPath: $0).lastPathComponent.lowercased() }
+        if let number = Int(target), (1...options.images.count).contains(number) {
+            loadImage(number - 1, step: 1)
+        } else if let index = names.firstIndex(where: { $0.hasPrefix(target.lowercased()) }) {
+            loadImage(index, step: 1)
+        } else {
+            message = "no image numbered or named '\(target)'"
+        }
+    }
 
     private func keyContext(_ image: RGBImage) -> KeyContext {
         KeyContext(imageWidth: image.width, imageHeight: image.height, imageCount: options.images.count,

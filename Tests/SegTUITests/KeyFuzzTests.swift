@@ -95,4 +95,19 @@ final class KeyFuzzTests: XCTestCase {
             }
         }
     }
+
+    func testJumpPromptEditing() {
+        let context = KeyContext(imageWidth: 10, imageHeight: 10, imageCount: 5, classCounts: [3], strides: [[8]],
+                                 comparisonPartners: [nil], hasTruth: false, scales: [.auto])
+        var state = ViewState()
+        XCTAssertEqual(KeyMap.apply(.character("g"), to: &state, context), .none)
+        for key in "12\u{7f}3x" { _ = KeyMap.apply(.character(key), to: &state, context) }
+        XCTAssertEqual(state.jumpPrompt, "13x")
+        XCTAssertEqual(KeyMap.apply(.character("q"), to: &state, context), .none, "q is typed, it does not quit")
+        XCTAssertEqual(KeyMap.apply(.character("\r"), to: &state, context), .jump("13xq"))
+        XCTAssertNil(state.jumpPrompt)
+        _ = KeyMap.apply(.character("g"), to: &state, context)
+        XCTAssertEqual(KeyMap.apply(.character("\u{1b}"), to: &state, context), .none)
+        XCTAssertNil(state.jumpPrompt)
+    }
 }

@@ -174,6 +174,23 @@ final class ViewerTests: XCTestCase {
         screen = try session.waitFor(text: "heatmap of sky 0-1")
     }
 
+    /// `g` goes to an image by number or by the start of its name.
+    func testJumpToAnImageByNumberOrName() throws {
+        _ = try makePhotoFolder(in: scratch, ["a_street.png", "b_street.png", "c_tiny.jpg"])
+        let session = try viewer("photos --model \(fiveClasses)")
+        _ = try session.waitFor(text: "1/3 a_street.png")
+        try session.send("g", "3", "Enter")
+        _ = try session.waitFor(text: "3/3 c_tiny.jpg")
+        try session.send("g", "B", "Enter")
+        _ = try session.waitFor(text: "2/3 b_street.png")
+        try session.send("g", "z", "z")
+        _ = try session.waitFor(text: "go to image (number or name, Enter, Esc): zz_")
+        try session.send("Enter")
+        _ = try session.waitFor(text: "no image numbered or named 'zz'")
+        try session.send("g", "1", "Escape", "n")
+        _ = try session.waitFor(text: "3/3 c_tiny.jpg")
+    }
+
     func testSavingNeverOverwrites() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
         _ = try ready(session)
