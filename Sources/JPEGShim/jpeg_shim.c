@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct {
     struct jpeg_error_mgr base;
@@ -28,7 +29,12 @@ static void on_error(j_common_ptr cinfo) {
 // warning is kept, and unless the caller allows it the image is refused with it.
 static void on_warning(j_common_ptr cinfo, int level) {
     error_manager *errors = (error_manager *)cinfo->err;
-    if (level < 0 && !errors->warning[0]) errors->base.format_message(cinfo, errors->warning);
+    int code = errors->base.msg_code;
+    // Missing or damaged image data; other warnings (an unknown JFIF revision, a bogus ICC
+    // profile, extraneous bytes between markers) leave every pixel decoded.
+    int data_lost = code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC ||
+                    code == JWRN_HUFF_BAD_CODE || code == JWRN_ARITH_BAD_CODE;
+    if (level < 0 && data_lost && !errors->warning[0]) errors->base.format_message(cinfo, errors->warning);
 }
 
 static uint32_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }

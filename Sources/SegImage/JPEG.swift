@@ -94,19 +94,40 @@ public enum ImageFile {
         }
     }
 
+    /// The most a pipe may send: far more than any photo's file (`/dev/zero` must not fill memory).
+    static let maximumStreamBytes = 1 << 30
+
     /// The bytes of standard input (`-`) or of a FIFO or device, which can be read only once; nil
     /// for a regular (or missing) file, which the decoders open themselves.
     static func streamContents(_ path: String) throws -> Data? {
-        if path == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
-        var status = stat()
-        guard stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG, status.st_mode & S_IFMT != S_IFDIR else {
-            return nil
+        let handle: FileHandle
+        if path == "-" {
+            handle = FileHandle.standardInput
+        } else {
+            var status = stat()
+            guard stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG, status.st_mode & S_IFMT != S_IFDIR else {
+                return nil
+            }
+            guard let opened = FileHandle(forReadingAtPath: path) else {
+                throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+            }
+            handle = opened
         }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        defer { if path != "-" { try? handle.close() } }
+        var data = Data()
+        do {
+            while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                data.append(chunk)
+                guard data.count <= maximumStreamBytes else {
+                    throw ImageError(path: path, reason: "more than \(maximumStreamBytes >> 20) MB from a pipe; not an image")
+                }
+            }
+        } catch let error as ImageError {
+            throw error
+        } catch {
+            throw ImageError(path: path, reason: "read failed: \(error.localizedDescription)")
         }
-        defer { try? handle.close() }
-        return handle.readDataToEndOfFile()
+        return data
     }
 
     /// Whether a directory entry looks like an image by name (directories are walked by name;

@@ -38,14 +38,14 @@ public enum SafeFile {
         guard descriptor >= 0 else {
             throw Error(path: path, reason: "cannot create a file beside it: \(String(cString: strerror(errno)))")
         }
+        let temporary = String(cString: template)
+        seg_temporary_begin(temporary)
+        defer { seg_temporary_end() }
         // mkstemps makes the file 0600; outputs get the permissions any new file would.
         let mask = umask(0o022)
         umask(mask)
         fchmod(descriptor, 0o666 & ~mask)
         close(descriptor)
-        let temporary = String(cString: template)
-        seg_temporary_begin(temporary)
-        defer { seg_temporary_end() }
         do {
             try produce(temporary)
             // Without `overwrite`, link() refuses an existing destination atomically, so a file that

@@ -47,14 +47,17 @@ public struct OutputWriter {
     public func write(_ result: SegmentationResult, image: RGBImage?, to files: OutputFiles,
                       width: Int? = nil, height: Int? = nil) throws {
         let (width, height) = (width ?? result.sourceWidth, height ?? result.sourceHeight)
+        if let path = files.overlay, image?.width != width || image?.height != height {
+            throw ImageError(path: path, reason: "the overlay needs the image at \(width)x\(height)")
+        }
+        if let path = files.ids, result.scores.channels > 256 {
+            throw ImageError(path: path, reason: "\(result.scores.channels) classes do not fit 8-bit class ids")
+        }
         let labels = result.labels(width: width, height: height)
         if let path = files.mask {
             try PNG.write(palette.colorize(labels, width: width, height: height), to: path, overwrite: overwrite)
         }
-        if let path = files.overlay {
-            guard let image, image.width == width, image.height == height else {
-                throw ImageError(path: path, reason: "the overlay needs the image at \(width)x\(height)")
-            }
+        if let path = files.overlay, let image {
             try PNG.write(palette.overlay(labels, on: image, opacity: overlayOpacity), to: path, overwrite: overwrite)
         }
         if let path = files.border {
@@ -62,9 +65,6 @@ public struct OutputWriter {
             try PNG.write(borderColors.image(map, width: width, height: height), to: path, overwrite: overwrite)
         }
         if let path = files.ids {
-            guard result.scores.channels <= 256 else {
-                throw ImageError(path: path, reason: "\(result.scores.channels) classes do not fit 8-bit class ids")
-            }
             let ids = RGBImage(width: width, height: height, channels: 1, pixels: labels.map { UInt8($0) })
             try PNG.write(ids, to: path, overwrite: overwrite)
         }

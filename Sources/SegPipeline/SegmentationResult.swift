@@ -79,7 +79,8 @@ public final class SegmentationResult: @unchecked Sendable {
     /// `labels` (which must be at that size).
     public func borderMap(width newWidth: Int, height newHeight: Int, labels sized: [Int32]) -> [Float] {
         if let borderTensor { return Self.resized(borderTensor, newWidth, newHeight).toArray() }
-        return sized.count == labels.count ? boundaries : Self.boundaries(of: sized, width: newWidth, height: newHeight)
+        return (newWidth, newHeight) == (width, height) ? boundaries
+            : Self.boundaries(of: sized, width: newWidth, height: newHeight)
     }
 
     private static func resized(_ tensor: Tensor, _ width: Int, _ height: Int) -> Tensor {

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import SegEngine
 import SegImage
 import SegModels
@@ -24,6 +25,17 @@ public struct Segmenter {
     public var maxPixels: Int
     /// Keep what a truncated or corrupt JPEG decodes to instead of refusing it.
     public var allowTruncated = false
+    /// Passes estimated to need more bytes than this are refused before they start (0: no limit).
+    public var maxMemory = Segmenter.defaultMaxMemory
+
+    /// Three quarters of the machine's physical memory.
+    public static var defaultMaxMemory: Int {
+        Int(Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE))) * 0.75)
+    }
+
+    /// Working sizes up to this many pixels are run without an estimate: their passes take well
+    /// under a gigabyte with any model here.
+    static let unestimatedPixels = 1 << 20
 
     /// `outputStride` nil: the stride the model was trained at.
     public init(model: SegmentationModel, outputStride: Int? = nil, scale: WorkingScale = .auto,
@@ -64,6 +76,15 @@ public struct Segmenter {
             throw ImageError(path: name, reason: "working size \(size.width)x\(size.height) is more than the limit of "
                                 + "\(maxPixels) pixels")
         }
+        if maxMemory > 0 && size.width * size.height > Self.unestimatedPixels {
+            let needed = estimatedPassBytes(width: size.width, height: size.height)
+            guard needed <= maxMemory else {
+                throw ImageError(path: name, reason: String(
+                    format: "working size %dx%d would need about %.1f GB for the forward pass (estimated from two "
+                        + "small passes), more than the limit of %.1f GB (--max-memory); use --scale auto or a smaller "
+                        + "--scale", size.width, size.height, Double(needed) / 1e9, Double(maxMemory) / 1e9))
+            }
+        }
         let normalization = Normalization(model.metadata)
         if (size.width, size.height) == (image.width, image.height) { return normalization.tensor(from: image) }
         if size.width <= image.width && size.height <= image.height {
@@ -71,6 +92,24 @@ public struct Segmenter {
         }
         return resize(normalization.tensor(from: image), height: size.height, width: size.width,
                       mode: .bilinear(alignCorners: false))
+    }
+
+    /// The bytes a pass at `width` x `height` needs besides the weights. Activations and kernel
+    /// scratch grow with the pixels from a fixed part: the buffer pool's peaks during probe passes
+    /// at 64x64 and 128x128 give both, extrapolated (kernels cap some scratch, so large sizes come
+    /// out high, the safe side); the input, scores, probabilities and labels the result keeps are added.
+    public func estimatedPassBytes(width: Int, height: Int) -> Int {
+        func peak(_ side: Int) -> Double {
+            BufferPool.shared.resetPeak()
+            let inUse = BufferPool.shared.peakBytes
+            _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0), outputStride: outputStride)
+            return Double(max(0, BufferPool.shared.peakBytes - inUse))
+        }
+        let (small, large) = (peak(64), peak(128))
+        let perPixel = max(0, large - small) / Double(128 * 128 - 64 * 64)
+        let pixels = Double(width) * Double(height)
+        let kept = pixels * Double(4 * (3 + 2 * model.metadata.numClasses + 1))
+        return Int(max(small, small + perPixel * (pixels - 64 * 64)) + kept)
     }
 
     /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata

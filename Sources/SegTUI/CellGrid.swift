@@ -46,7 +46,10 @@ public struct CellGrid: Equatable, Sendable {
         guard y >= 0 && y < rows else { return }
         let limit = min(cols, x + (width ?? cols))
         var column = x
-        for scalar in text.unicodeScalars {
+        for original in text.unicodeScalars {
+            // Control characters from a file (a name, a message) would move the cursor: a '?' instead.
+            let control = original.value < 0x20 || (0x7F...0x9F).contains(original.value)
+            let scalar: Unicode.Scalar = control ? "?" : original
             let columns = Self.columns(scalar)
             guard columns > 0 else { continue }
             guard column + columns <= limit else {

@@ -5,7 +5,6 @@ import SegPipeline
 public struct KeyContext: Sendable {
     public var imageWidth: Int
     public var imageHeight: Int
-    public var imageCount: Int
     /// Per model: its class count, the strides it runs at, and the model compare pairs it with (nil: none).
     public var classCounts: [Int]
     public var strides: [[Int]]
@@ -14,11 +13,10 @@ public struct KeyContext: Sendable {
     /// What `r` cycles through.
     public var scales: [WorkingScale]
 
-    public init(imageWidth: Int, imageHeight: Int, imageCount: Int, classCounts: [Int], strides: [[Int]],
+    public init(imageWidth: Int, imageHeight: Int, classCounts: [Int], strides: [[Int]],
                 comparisonPartners: [Int?], hasTruth: Bool, scales: [WorkingScale]) {
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
-        self.imageCount = imageCount
         self.classCounts = classCounts
         self.strides = strides
         self.comparisonPartners = comparisonPartners

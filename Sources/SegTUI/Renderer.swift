@@ -374,7 +374,7 @@ public final class Renderer {
         while line().count > grid.cols, let rank = parts.map(\.drop).max(), rank > 0 {
             parts.remove(at: parts.lastIndex { $0.drop == rank }!)
         }
-        if line().count > grid.cols, scene.message == nil {
+        if line().count > grid.cols, scene.message == nil, state.jumpPrompt == nil {
             parts[0].text = (scene.position.map { "\($0) " } ?? "") + scene.imageName  // the size goes before what stays
         }
         let text = line()

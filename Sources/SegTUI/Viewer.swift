@@ -19,6 +19,8 @@ public final class Viewer {
         public var maxPixels: Int
         /// Keep what a truncated or corrupt JPEG decodes to.
         public var allowTruncated = false
+        /// Passes estimated to need more bytes are refused (the pane says so).
+        public var maxMemory = Segmenter.defaultMaxMemory
         /// Larger images are shrunk (area average; labels nearest) to fit this many pixels on a side.
         public var maxSide: Int?
         /// The working resolution at start; `r` cycles auto, native and this.
@@ -193,16 +195,17 @@ public final class Viewer {
             guard missing else { continue }
             let display = (width: loaded.image.width, height: loaded.image.height)
             let source = (width: loaded.sourceWidth, height: loaded.sourceHeight)
-            let segmenter: Segmenter
+            var segmenter: Segmenter
             do {
                 segmenter = try Segmenter(model: options.models[key.model].model, outputStride: key.stride,
                                           scale: key.scale, maxPixels: options.maxPixels)
+                segmenter.maxMemory = options.maxMemory
             } catch {
                 fail("\(error)", for: key)
                 continue
             }
             let image = loaded.decoded
-            queue.async { [weak self] in
+            queue.async { [weak self, segmenter] in
                 do {
                     let result = try segmenter.segment(image, sourceWidth: source.width, sourceHeight: source.height)
                     self?.store(result.resampled(width: display.width, height: display.height), for: key)
@@ -332,8 +335,7 @@ public final class Viewer {
     }
 
     private func keyContext(_ image: RGBImage) -> KeyContext {
-        KeyContext(imageWidth: image.width, imageHeight: image.height, imageCount: options.images.count,
-                   classCounts: options.models.map { $0.model.metadata.numClasses },
+        KeyContext(imageWidth: image.width, imageHeight: image.height, classCounts: options.models.map { $0.model.metadata.numClasses },
                    strides: options.models.map { $0.model.outputStrides }, comparisonPartners: comparisonPartners,
                    hasTruth: loaded?.truth != nil, scales: scales)
     }

@@ -109,7 +109,7 @@ struct Bench: ParsableCommand {
             report["profile"] = kernels.map { ["kind": $0.kind, "calls": $0.calls, "ms": $0.ms, "gflop": $0.gflop] }
         }
         if json {
-            print(try jsonLine(report))
+            try printJSON(report)
             return
         }
         print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")

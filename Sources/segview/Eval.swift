@@ -59,6 +59,9 @@ struct EvalRun: ParsableCommand {
 
     mutating func run() throws {
         engine.apply()
+        for path in [output.csv, savePartial].compactMap({ $0 }) where !force && FileManager.default.fileExists(atPath: path) {
+            throw Failure("\(path) already exists (use --force to overwrite)")  // before the run, not after it
+        }
         let segmenter = try modelOptions.segmenter(imageOptions)
         let meta = segmenter.model.metadata
         let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
@@ -137,7 +140,7 @@ struct EvalOutput: ParsableArguments {
 
     func emit(_ report: EvalReport, overwrite: Bool) throws {
         if let csv { try SafeFile.write(Data(report.csv.utf8), to: csv, overwrite: overwrite) }
-        if json { return print(try jsonLine(report.json)) }
+        if json { return try printJSON(report.json) }
         report.printText()
         if perImage { report.printPerImage() }
     }

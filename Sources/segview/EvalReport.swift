@@ -60,9 +60,15 @@ struct EvalReport {
 
     /// Adds a partial report of the same model, run and classes.
     mutating func merge(_ other: EvalReport) throws {
-        guard (other.model, other.outputStride, other.scale, other.classNames) == (model, outputStride, scale, classNames),
-              other.boundary.tolerance == boundary.tolerance else {
-            throw Failure("the partial results are of different models, strides, scales, classes or tolerances")
+        // The model file's path may differ between machines; what it is and how it ran may not.
+        guard (other.architecture, other.backbone, other.outputStride, other.scale)
+                == (architecture, backbone, outputStride, scale),
+              other.classNames == classNames, other.boundary.tolerance == boundary.tolerance else {
+            throw Failure("the partial results are of different architectures, strides, scales, classes or tolerances")
+        }
+        let repeated = Set(images.map(\.name)).intersection(other.images.map(\.name))
+        guard repeated.isEmpty else {
+            throw Failure("\(repeated.sorted().first!) is in two partial results (the same shard twice?)")
         }
         matrix.merge(other.matrix)
         boundary.merge(other.boundary)

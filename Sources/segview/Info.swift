@@ -18,7 +18,7 @@ struct Info: ParsableCommand {
         let resize = meta.resizeSize.map { "short side \($0) px" }
             ?? "not recorded (auto assumes \(WorkingScale.defaultResizeSize) px)"
         if json {
-            print(try jsonLine([
+            try printJSON([
                 "file": model, "architecture": meta.architecture, "backbone": meta.backbone,
                 "parameters": network.parameterCount, "output_stride": meta.outputStride,
                 "output_strides": network.outputStrides, "input_channels": meta.channelOrder.rawValue,
@@ -26,7 +26,7 @@ struct Info: ParsableCommand {
                 "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull(),
                 "class_names": meta.classNames, "class_colors": meta.classColors.map { $0.map(Int.init) },
                 "extra": meta.extra,
-            ] as [String: Any]))
+            ] as [String: Any])
             return
         }
         print("\(model)")

@@ -32,6 +32,6 @@ struct Models: ParsableCommand {
                 if !json { print("\(name): cannot be loaded: \(error)") }
             }
         }
-        if json { print(try jsonLine(entries)) }
+        if json { try printJSON(entries) }
     }
 }

@@ -106,6 +106,27 @@ struct Predict: ParsableCommand {
         return (result, read, clock.lap())
     }
 
+    /// Outputs that would land on each other or on the inputs: `a.jpg` and `a.png` both make
+    /// `a.png`, two kinds of PNG in one folder share names, and the input folder holds the images.
+    private func refuseCollisions(_ paths: [String]) throws {
+        let standard = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
+        let pngFolders = [out, overlay, border, ids].compactMap { $0 }.map(standard)
+        if let folder = (pngFolders + [saveLogits].compactMap { $0 }.map(standard)).first(where: { $0 == standard(image) }) {
+            throw Failure("\(folder) is the input folder: outputs there would replace the images; name another folder")
+        }
+        if Set(pngFolders).count < pngFolders.count {
+            throw Failure("two outputs name the same folder; give --out, --overlay, --border and --ids folders of their own")
+        }
+        var seen: [String: String] = [:]
+        for path in paths {
+            let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+            if let other = seen[stem] {
+                throw Failure("\(other) and \(path) would write the same output files (\(stem).png); rename one")
+            }
+            seen[stem] = path
+        }
+    }
+
     /// Every image of a folder; failures are collected, reported at the end and make the exit status 1.
     private func runFolder() throws {
         guard !requested.all.isEmpty else {
@@ -113,6 +134,7 @@ struct Predict: ParsableCommand {
                           + "--save-logits)")
         }
         let paths = try Dataset.images(inFolder: image)
+        try refuseCollisions(paths)
         for folder in requested.all {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }

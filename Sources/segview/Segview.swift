@@ -59,6 +59,7 @@ struct ModelOptions: ParsableArguments {
             var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride,
                                           scale: scale, maxPixels: images.maxPixels)
             segmenter.allowTruncated = images.allowTruncated
+            if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
             return segmenter
         } catch let error as UnsupportedStride {
             throw Failure("\(files[0]): \(error)")
@@ -72,12 +73,19 @@ struct ImageOptions: ParsableArguments {
             help: "Refuse images (and working sizes) with more pixels than this, before decoding them.")
     var maxPixels = ImageFile.defaultMaxPixels
 
+    @Option(name: .customLong("max-memory"),
+            help: "Refuse forward passes estimated to need more than this many MB (default: 3/4 of physical memory).")
+    var maxMemory: Int?
+
     @Flag(name: .customLong("allow-truncated"),
           help: "Keep what a truncated or corrupt JPEG decodes to (grey where data is missing) instead of refusing it.")
     var allowTruncated = false
 
     func validate() throws {
         guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        if let maxMemory, !(1...1_000_000_000).contains(maxMemory) {
+            throw ValidationError("--max-memory must be 1 to 1000000000 (MB)")
+        }
     }
 
     /// An image error with the flag that raises the limit named.
@@ -131,8 +139,18 @@ enum ColorOption: String, ExpressibleByArgument, CaseIterable {
     var mode: ColorMode? { ColorMode(rawValue: rawValue) }
 }
 
-/// JSON for people and scripts: sorted keys, slashes as they are.
+/// JSON for people and scripts: sorted keys, slashes as they are, and every control character
+/// escaped (JSONSerialization leaves DEL and the C1 controls raw, which a terminal would obey), so
+/// it is safe on a terminal as it is and printed with `printJSON`, not the escaping `print`.
 func jsonLine(_ object: Any) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-           as: UTF8.self)
+    let text = String(decoding: try JSONSerialization.data(withJSONObject: object,
+                                                           options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if (0x7F...0x9F).contains(scalar.value) { out += String(format: "\\u%04x", scalar.value) }
+        else { out.unicodeScalars.append(scalar) }
+    }
+    return out
 }
+
+func printJSON(_ object: Any) throws { Swift.print(try jsonLine(object)) }

@@ -57,6 +57,7 @@ struct View: ParsableCommand {
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
         options.allowTruncated = imageOptions.allowTruncated
+        if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()
         // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).
         if signal != 0 { throw ExitCode(128 + signal) }

@@ -132,6 +132,26 @@ final class SegmenterTests: XCTestCase {
         }
     }
 
+    /// A pass beyond --max-memory is refused before it starts (a 10000x10000 PNG used to abort the
+    /// process allocating gigabytes), from an estimate that follows the pass's measured peak.
+    func testPassesBeyondTheMemoryLimitAreRefusedBeforeTheyRun() throws {
+        var segmenter = try Segmenter(model: try model(), scale: .shortSide(1100))
+        segmenter.maxMemory = 50_000_000
+        XCTAssertThrowsError(try segmenter.segment(picture, name: "street.png")) {
+            XCTAssertTrue("\($0)".hasPrefix("street.png: working size 1576x1100 would need about "), "\($0)")
+            XCTAssertTrue("\($0)".contains("more than the limit of 0.1 GB (--max-memory)"), "\($0)")
+        }
+        let network = try model()
+        let estimate = try Segmenter(model: network, scale: .native).estimatedPassBytes(width: 384, height: 256)
+        let kept = 384 * 256 * 4 * (3 + 2 * network.metadata.numClasses + 1)
+        BufferPool.shared.resetPeak()
+        let before = BufferPool.shared.peakBytes
+        _ = network.predict(Tensor(channels: 3, height: 256, width: 384, repeating: 0.3), outputStride: 8)
+        let measured = BufferPool.shared.peakBytes - before
+        let ratio = Double(estimate - kept) / Double(measured)
+        XCTAssertTrue((0.8...3).contains(ratio), "estimated \(estimate - kept) bytes of activations, measured \(measured)")
+    }
+
     func testAStrideTheModelCannotRunIsRefused() throws {
         let fcn8s = try ModelLoader.load(path: modelFixtures.appendingPathComponent("arch/fcn8s.safetensors").path)
         XCTAssertThrowsError(try Segmenter(model: fcn8s, outputStride: 4))

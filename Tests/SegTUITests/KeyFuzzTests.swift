@@ -43,7 +43,7 @@ final class KeyFuzzTests: XCTestCase {
             let models = Int.random(in: 1...3, using: &random)
             let classCounts = (0..<models).map { _ in Int.random(in: 1...11, using: &random) }
             let context = KeyContext(
-                imageWidth: display.width, imageHeight: display.height, imageCount: Int.random(in: 1...5, using: &random),
+                imageWidth: display.width, imageHeight: display.height,
                 classCounts: classCounts,
                 strides: (0..<models).map { _ in [[8, 16, 32], [32], [8, 16]].randomElement(using: &random)! },
                 comparisonPartners: (0..<models).map { index in models > 1 && index % 2 == 0 ? (index + 1) % models : nil },
@@ -97,7 +97,7 @@ final class KeyFuzzTests: XCTestCase {
     }
 
     func testJumpPromptEditing() {
-        let context = KeyContext(imageWidth: 10, imageHeight: 10, imageCount: 5, classCounts: [3], strides: [[8]],
+        let context = KeyContext(imageWidth: 10, imageHeight: 10, classCounts: [3], strides: [[8]],
                                  comparisonPartners: [nil], hasTruth: false, scales: [.auto])
         var state = ViewState()
         XCTAssertEqual(KeyMap.apply(.character("g"), to: &state, context), .none)

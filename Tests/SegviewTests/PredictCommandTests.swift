@@ -141,6 +141,22 @@ final class PredictCommandTests: XCTestCase {
                       result.output)
     }
 
+    /// Outputs never land on each other or on the inputs (a.jpg and a.png both made masks/a.png).
+    func testFolderOutputsThatWouldCollideAreRefusedBeforeAnyWork() throws {
+        let folder = try makePhotoFolder(in: scratch, ["a.png", "a.jpg"])
+        var result = try segview(["predict", "photos", "--model", model, "--out", "masks"])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertTrue(result.output.contains("photos/a.jpg and photos/a.png would write the same output files (a.png)"),
+                      result.output)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("a.jpg"))
+        result = try segview(["predict", "photos", "--model", model, "--out", "masks", "--overlay", "masks"])
+        XCTAssertTrue(result.output.contains("two outputs name the same folder"), result.output)
+        result = try segview(["predict", "photos", "--model", model, "--out", "photos/", "--force"])
+        XCTAssertTrue(result.output.contains("is the input folder"), result.output)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.path), ["a.png"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("masks").path))
+    }
+
     /// A pipe is read once: `-` and /dev/stdin used to fail with "bad signature" (opened twice).
     func testImagesFromAPipe() throws {
         let jpeg = imageFixtures.appendingPathComponent("jpeg/baseline.jpg").path

@@ -136,17 +136,21 @@ final class TmuxSession {
 
     /// Polls the screen until `predicate` holds (every 50 ms, up to `timeout` seconds).
     func waitFor(_ description: String, timeout: Double = 20, _ predicate: (TerminalScreen) -> Bool) throws -> TerminalScreen {
+        let (screen, held) = try poll(timeout: timeout, predicate)
+        if !held { XCTFail("timed out waiting for \(description); screen:\n\(screen.text.joined(separator: "\n"))") }
+        return screen
+    }
+
+    /// The screen once `predicate` holds, or the last one after `timeout` seconds (no failure).
+    func poll(timeout: Double, _ predicate: (TerminalScreen) -> Bool) throws -> (screen: TerminalScreen, held: Bool) {
         let deadline = Date().addingTimeInterval(timeout)
         var screen = try capture()
         while !predicate(screen) {
-            guard Date() < deadline else {
-                XCTFail("timed out waiting for \(description); screen:\n\(screen.text.joined(separator: "\n"))")
-                return screen
-            }
+            guard Date() < deadline else { return (screen, false) }
             usleep(50_000)
             screen = try capture()
         }
-        return screen
+        return (screen, true)
     }
 
     func waitFor(text: String, timeout: Double = 20) throws -> TerminalScreen {
