@@ -93,8 +93,8 @@ static uint8_t *orient(const uint8_t *src, uint32_t w, uint32_t h, uint32_t orie
     return dst;
 }
 
-int seg_jpeg_read(const char *path, const void *data, size_t size, uint64_t max_pixels, uint32_t min_short_side, int allow_corrupt,
-                  seg_jpeg_image *image, char *error, size_t error_size) {
+int seg_jpeg_read(const char *path, const void *data, size_t size, uint64_t max_pixels, uint32_t min_short_side,
+                  int allow_corrupt, seg_jpeg_image *image, char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
     // From memory (a pipe, read once) or from the file.
     FILE *file = data ? fmemopen((void *)data, size, "rb") : fopen(path, "rb");

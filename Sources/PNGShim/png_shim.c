@@ -49,7 +49,8 @@ static void set_error(char *error, size_t error_size, const char *message) {
     if (error && error_size) snprintf(error, error_size, "%s", message);
 }
 
-int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode mode, uint64_t max_pixels, seg_png_image *image,
+int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode mode, uint64_t max_pixels,
+                 seg_png_image *image,
                  char *error, size_t error_size) {
     memset(image, 0, sizeof *image);
     // From memory (a pipe, read once) or from the file.

@@ -105,9 +105,8 @@ public enum ImageFile {
             handle = FileHandle.standardInput
         } else {
             var status = stat()
-            guard stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG, status.st_mode & S_IFMT != S_IFDIR else {
-                return nil
-            }
+            let kind = stat(path, &status) == 0 ? status.st_mode & S_IFMT : S_IFREG
+            guard kind != S_IFREG && kind != S_IFDIR else { return nil }
             guard let opened = FileHandle(forReadingAtPath: path) else {
                 throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
             }
@@ -119,7 +118,7 @@ public enum ImageFile {
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
                 data.append(chunk)
                 guard data.count <= maximumStreamBytes else {
-                    throw ImageError(path: path, reason: "more than \(maximumStreamBytes >> 20) MB from a pipe; not an image")
+                    throw ImageError(path: path, reason: "more than \(maximumStreamBytes >> 20) MB from a pipe")
                 }
             }
         } catch let error as ImageError {

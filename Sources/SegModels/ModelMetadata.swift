@@ -109,7 +109,8 @@ public struct ModelMetadata: Sendable, Equatable {
         }
         if let text = map["resize_size"] {
             guard let side = Int(text), (8...16384).contains(side) else {
-                throw ModelMetadataError.badMetadata(field: "resize_size", reason: "'\(text)' is not a side of 8 to 16384 pixels")
+                throw ModelMetadataError.badMetadata(field: "resize_size",
+                                                     reason: "'\(text)' is not a side of 8 to 16384 pixels")
             }
             resizeSize = side
         }

@@ -35,7 +35,8 @@ public struct OutputWriter {
     public var overlayOpacity: Float
     public var overwrite: Bool
 
-    public init(palette: Palette, borderColors: ValueMap = .grey, overlayOpacity: Float = 0.5, overwrite: Bool = false) {
+    public init(palette: Palette, borderColors: ValueMap = .grey, overlayOpacity: Float = 0.5,
+                overwrite: Bool = false) {
         self.palette = palette
         self.borderColors = borderColors
         self.overlayOpacity = overlayOpacity
@@ -69,7 +70,8 @@ public struct OutputWriter {
             try PNG.write(ids, to: path, overwrite: overwrite)
         }
         if let path = files.logits {
-            try SafeFile.write(NumPyFile.encode(result.scores(width: width, height: height)), to: path, overwrite: overwrite)
+            let scores = result.scores(width: width, height: height)
+            try SafeFile.write(NumPyFile.encode(scores), to: path, overwrite: overwrite)
         }
     }
 }

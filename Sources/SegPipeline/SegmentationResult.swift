@@ -60,8 +60,8 @@ public final class SegmentationResult: @unchecked Sendable {
     /// upsample their logits), for a viewer that shows it over an image of that size.
     public func resampled(width newWidth: Int, height newHeight: Int) -> SegmentationResult {
         guard (newWidth, newHeight) != (width, height) else { return self }
-        return SegmentationResult(prediction: Prediction(scores: scores(width: newWidth, height: newHeight),
-                                                         border: borderTensor.map { Self.resized($0, newWidth, newHeight) }),
+        let border = borderTensor.map { Self.resized($0, newWidth, newHeight) }
+        return SegmentationResult(prediction: Prediction(scores: scores(width: newWidth, height: newHeight), border: border),
                                   milliseconds: inferenceMilliseconds, sourceWidth: sourceWidth, sourceHeight: sourceHeight)
     }
 

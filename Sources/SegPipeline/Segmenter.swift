@@ -61,16 +61,19 @@ public struct Segmenter {
 
     /// Decodes an image file: a JPEG much larger than the working size is decoded straight at a
     /// fraction of its size, unless `fullSize` (an overlay is written at the source's size).
-    public func read(_ path: String, fullSize: Bool = false) throws -> (image: RGBImage, sourceWidth: Int, sourceHeight: Int) {
+    public func read(_ path: String, fullSize: Bool = false)
+        throws -> (image: RGBImage, sourceWidth: Int, sourceHeight: Int) {
         let target = fullSize ? nil : scale.targetShortSide(resizeSize: model.metadata.resizeSize)
-        let decoded = try ImageFile.read(path, maxPixels: maxPixels, shortSide: target ?? 0, allowTruncated: allowTruncated)
+        let decoded = try ImageFile.read(path, maxPixels: maxPixels, shortSide: target ?? 0,
+                                         allowTruncated: allowTruncated)
         return (decoded.image, decoded.fullWidth, decoded.fullHeight)
     }
 
     /// The network input for `image`, a picture of a `sourceWidth` x `sourceHeight` source
     /// (it may have been decoded smaller): brought to the working size (area average to shrink,
     /// bilinear to enlarge) and normalised as the model's metadata says.
-    public func input(for image: RGBImage, sourceWidth: Int, sourceHeight: Int, name: String = "image") throws -> Tensor {
+    public func input(for image: RGBImage, sourceWidth: Int, sourceHeight: Int, name: String = "image")
+        throws -> Tensor {
         let size = workingSize(width: sourceWidth, height: sourceHeight)
         guard size.width * size.height <= maxPixels else {
             throw ImageError(path: name, reason: "working size \(size.width)x\(size.height) is more than the limit of "
@@ -117,8 +120,9 @@ public struct Segmenter {
     static func checkFinite(_ scores: Tensor, name: String) throws {
         guard let index = (0..<scores.count).first(where: { !scores.data[$0].isFinite }) else { return }
         let (channel, pixel) = index.quotientAndRemainder(dividingBy: scores.plane)
-        throw ImageError(path: name, reason: "the network's score for class \(channel) at pixel (\(pixel % scores.width), "
-                         + "\(pixel / scores.width)) is \(scores.data[index]): the model's weights or metadata are broken")
+        let (x, y) = (pixel % scores.width, pixel / scores.width)
+        throw ImageError(path: name, reason: "the network's score for class \(channel) at pixel (\(x), \(y)) is "
+                         + "\(scores.data[index]): the model's weights or metadata are broken")
     }
 
     /// Runs the network on `image` at the working size.
@@ -130,6 +134,7 @@ public struct Segmenter {
         let prediction = model.predict(tensor, outputStride: outputStride)
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         try Self.checkFinite(prediction.scores, name: name)
-        return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width, sourceHeight: height)
+        return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width,
+                                  sourceHeight: height)
     }
 }

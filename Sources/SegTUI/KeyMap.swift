@@ -103,7 +103,8 @@ public enum KeyMap {
         case .character("w"): state.singlePane = (state.singlePane + 1) % 3
         case .character("r"):
             guard !context.scales.isEmpty else { return .none }
-            state.scale = context.scales[((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count]
+            let next = ((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count
+            state.scale = context.scales[next]
             return .reloadImage
         case .character("s"): return .save
         case .character("g"): state.jumpPrompt = ""

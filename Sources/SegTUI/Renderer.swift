@@ -102,7 +102,8 @@ public final class Renderer {
             let model = second ? scene.comparisonTitle ?? "" : scene.modelTitle
             switch state.maskView {
             case .heatmap:
-                let name = scene.classNames.indices.contains(state.selectedClass) ? scene.classNames[state.selectedClass] : "?"
+                let classes = scene.classNames
+                let name = classes.indices.contains(state.selectedClass) ? classes[state.selectedClass] : "?"
                 return "heatmap of \(name) 0-1: \(model)"
             case .blend, .contour: return "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%: \(model)"
             case .confidence: return "confidence (top probability 0-1): \(model)"
@@ -351,16 +352,18 @@ public final class Renderer {
             + (state.outputStride == state.trainedStride ? "" : " (trained \(state.trainedStride))")
         // Parts with the rank at which they give way when the line is too long (higher goes first);
         // image, model, stride, metrics and the help hint stay.
+        let place = scene.position.map { "\($0) " } ?? ""
         var parts: [(text: String, drop: Int)] = [
-            ((scene.position.map { "\($0) " } ?? "") + "\(scene.imageName) \(scene.sourceSize)", 0), (scene.modelTitle, 0),
-            (stride, 0), ("scale \(scene.scaleLabel)", 6),
+            (place + "\(scene.imageName) \(scene.sourceSize)", 0), (scene.modelTitle, 0), (stride, 0),
+            ("scale \(scene.scaleLabel)", 6),
         ]
         if let busy = scene.busy { parts.append((busy, 2)) } else if let result = scene.result {
             parts.append((String(format: "%.0f ms", result.inferenceMilliseconds), 4))
         }
         parts.append((palette.mode.label, 5))
         if let agreement = scene.agreement {
-            parts.append((String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100), 0))
+            let metrics = String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
+            parts.append((metrics, 0))
         }
         if state.compare, let title = scene.comparisonTitle { parts.append(("vs \(title)", 1)) }
         if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
@@ -375,7 +378,7 @@ public final class Renderer {
             parts.remove(at: parts.lastIndex { $0.drop == rank }!)
         }
         if line().count > grid.cols, scene.message == nil, state.jumpPrompt == nil {
-            parts[0].text = (scene.position.map { "\($0) " } ?? "") + scene.imageName  // the size goes before what stays
+            parts[0].text = place + scene.imageName  // the size goes before what stays
         }
         let text = line()
         grid.fill(y: row, x: 0, height: 1, width: grid.cols, bg: palette.color(RGB(40, 40, 60)))
@@ -389,7 +392,8 @@ public final class Renderer {
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
         ("S", "solo the selected class"), ("c", "compare two models side by side"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
-        ("g", "go to an image by number or name"), ("w", "next pane (narrow terminals)"), ("r", "working resolution: auto → native (→ --scale N)"),
+        ("g", "go to an image by number or name"), ("w", "next pane (narrow terminals)"),
+        ("r", "working resolution: auto → native (→ --scale N)"),
         ("s", "save mask, overlay and border map as PNG"),
         ("?", "this help (any key closes it)"), ("q", "quit"),
     ]

@@ -243,7 +243,9 @@ public final class Viewer {
             let candidate = ((index + attempt * step) % count + count) % count
             let path = options.images[candidate]
             do {
-                let targets = options.models.map { state.scale.targetShortSide(resizeSize: $0.model.metadata.resizeSize) }
+                let targets = options.models.map {
+                    state.scale.targetShortSide(resizeSize: $0.model.metadata.resizeSize)
+                }
                 let decodeSide = targets.contains(nil) ? 0 : targets.compactMap { $0 }.max() ?? 0
                 let decoded = try ImageFile.read(path, maxPixels: options.maxPixels, shortSide: decodeSide,
                                                  allowTruncated: options.allowTruncated)
@@ -335,7 +337,8 @@ public final class Viewer {
     }
 
     private func keyContext(_ image: RGBImage) -> KeyContext {
-        KeyContext(imageWidth: image.width, imageHeight: image.height, classCounts: options.models.map { $0.model.metadata.numClasses },
+        KeyContext(imageWidth: image.width, imageHeight: image.height,
+                   classCounts: options.models.map { $0.model.metadata.numClasses },
                    strides: options.models.map { $0.model.outputStrides }, comparisonPartners: comparisonPartners,
                    hasTruth: loaded?.truth != nil, scales: scales)
     }

@@ -59,8 +59,9 @@ struct EvalRun: ParsableCommand {
 
     mutating func run() throws {
         engine.apply()
-        for path in [output.csv, savePartial].compactMap({ $0 }) where !force && FileManager.default.fileExists(atPath: path) {
-            throw Failure("\(path) already exists (use --force to overwrite)")  // before the run, not after it
+        // Before the run, not after it.
+        for path in [output.csv, savePartial].compactMap({ $0 }) where !force {
+            if FileManager.default.fileExists(atPath: path) { throw Failure("\(path) already exists (use --force to overwrite)") }
         }
         let segmenter = try modelOptions.segmenter(imageOptions)
         let meta = segmenter.model.metadata
@@ -73,9 +74,10 @@ struct EvalRun: ParsableCommand {
                           + "(NAME.png, NAME_L.png or NAME_label.png)")
         }
 
-        var report = EvalReport(model: modelOptions.model, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
-                                backbone: meta.backbone, outputStride: segmenter.outputStride, scale: "\(segmenter.scale)",
-                                classNames: meta.classNames, tolerance: boundaryTolerance)
+        var report = EvalReport(model: modelOptions.model,
+                                architecture: segmenter.model.name(outputStride: segmenter.outputStride),
+                                backbone: meta.backbone, outputStride: segmenter.outputStride,
+                                scale: "\(segmenter.scale)", classNames: meta.classNames, tolerance: boundaryTolerance)
         let progress = ProgressBar(total: pairs.count, label: "eval")
         var failures: [String] = []
         for (index, pair) in pairs.enumerated() {
@@ -103,7 +105,8 @@ struct EvalRun: ParsableCommand {
         try output.emit(report, overwrite: force)
         guard failures.isEmpty else {
             let list = failures.map { "  failed: \($0)" }.joined(separator: "\n")
-            FileHandle.standardError.write(Data(terminalSafe("\(failures.count) of \(pairs.count) images failed:\n\(list)\n").utf8))
+            let text = "\(failures.count) of \(pairs.count) images failed:\n\(list)\n"
+            FileHandle.standardError.write(Data(terminalSafe(text).utf8))
             throw ExitCode(1)
         }
     }

@@ -78,7 +78,8 @@ struct EvalReport {
 
     var json: [String: Any] {
         [
-            "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride, "scale": scale, "images": images.count,
+            "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
+            "scale": scale, "images": images.count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
             "class_names": classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
             "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },

@@ -111,11 +111,12 @@ struct Predict: ParsableCommand {
     private func refuseCollisions(_ paths: [String]) throws {
         let standard = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
         let pngFolders = [out, overlay, border, ids].compactMap { $0 }.map(standard)
-        if let folder = (pngFolders + [saveLogits].compactMap { $0 }.map(standard)).first(where: { $0 == standard(image) }) {
+        let folders = pngFolders + [saveLogits].compactMap { $0 }.map(standard)
+        if let folder = folders.first(where: { $0 == standard(image) }) {
             throw Failure("\(folder) is the input folder: outputs there would replace the images; name another folder")
         }
         if Set(pngFolders).count < pngFolders.count {
-            throw Failure("two outputs name the same folder; give --out, --overlay, --border and --ids folders of their own")
+            throw Failure("two outputs name the same folder; give --out, --overlay, --border and --ids each their own")
         }
         var seen: [String: String] = [:]
         for path in paths {
