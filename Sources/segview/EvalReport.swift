@@ -104,12 +104,8 @@ struct EvalReport {
               let images = json["per_image"] as? [[String: Any]] else {
             throw Failure("\(file): not a partial result of segview eval (--json or --save-partial)")
         }
-        self.model = model
-        self.architecture = architecture
-        self.backbone = backbone
-        self.outputStride = outputStride
-        self.scale = scale
-        self.classNames = classNames
+        self.init(model: model, architecture: architecture, backbone: backbone, outputStride: outputStride, scale: scale,
+                  classNames: classNames, tolerance: tolerance)
         self.matrix = matrix
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)

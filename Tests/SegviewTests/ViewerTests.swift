@@ -29,6 +29,13 @@ final class ViewerTests: XCTestCase {
                                environment: environment, directory: scratch.path)
     }
 
+    /// The viewer's process in a session started with `statusFile` (the child of the pane's shell).
+    func viewerPID(_ session: TmuxSession) throws -> Int32 {
+        let shell = try XCTUnwrap(session.panePID)
+        let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
+        return try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) })
+    }
+
     /// Waits for the first result: the status line shows the forward time.
     func ready(_ session: TmuxSession) throws -> TerminalScreen {
         try session.waitFor("the first result") { screen in
@@ -276,9 +283,7 @@ final class ViewerTests: XCTestCase {
         let status = scratch.appendingPathComponent("status").path
         let session = try viewer("\(image) --model \(fiveClasses)", statusFile: status)
         _ = try ready(session)
-        let shell = try XCTUnwrap(session.panePID)
-        let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
-        kill(try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) }), SIGSEGV)
+        kill(try viewerPID(session), SIGSEGV)
         _ = try session.waitFor("the viewer to die") { _ in session.paneDead }
         XCTAssertFalse(try session.capture().contains("Inspector"), "the alternate screen was left")
         XCTAssertEqual(try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
@@ -306,10 +311,7 @@ final class ViewerTests: XCTestCase {
             let status = scratch.appendingPathComponent("status-\(signal)").path
             let session = try viewer("\(image) --model \(fiveClasses)", statusFile: status)
             _ = try ready(session)
-            let shell = try XCTUnwrap(session.panePID)
-            let children = try String(contentsOfFile: "/proc/\(shell)/task/\(shell)/children", encoding: .utf8)
-            let viewerPID = try XCTUnwrap(children.split(separator: " ").first.flatMap { Int32($0) })
-            kill(viewerPID, signal)
+            kill(try viewerPID(session), signal)
             _ = try session.waitFor("the viewer to exit on signal \(signal)") { _ in session.paneDead }
             let screen = try session.capture()
             XCTAssertFalse(screen.contains("Inspector"), "signal \(signal): the alternate screen was left, the terminal is restored")
