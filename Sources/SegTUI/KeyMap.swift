@@ -10,17 +10,20 @@ public struct KeyContext: Sendable {
     public var strides: [[Int]]
     public var comparisonPartners: [Int?]
     public var hasTruth: Bool
+    /// Whether any image has labels (ordering by score needs them).
+    public var hasLabels: Bool
     /// What `r` cycles through.
     public var scales: [WorkingScale]
 
     public init(imageWidth: Int, imageHeight: Int, classCounts: [Int], strides: [[Int]],
-                comparisonPartners: [Int?], hasTruth: Bool, scales: [WorkingScale]) {
+                comparisonPartners: [Int?], hasTruth: Bool, hasLabels: Bool, scales: [WorkingScale]) {
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
         self.classCounts = classCounts
         self.strides = strides
         self.comparisonPartners = comparisonPartners
         self.hasTruth = hasTruth
+        self.hasLabels = hasLabels
         self.scales = scales
     }
 }
@@ -29,8 +32,8 @@ public struct KeyContext: Sendable {
 public enum KeyEffect: Equatable, Sendable {
     case none
     case quit
-    /// Show image `index` (or, if it cannot be read, the next one in `step`'s direction).
-    case loadImage(index: Int, step: Int)
+    /// Show the image `by` places on in the current order (or, if it cannot be read, the next one).
+    case moveImage(by: Int)
     /// Read the current image again (the working resolution changed).
     case reloadImage
     /// Go to the image numbered `target` (from 1) or the first whose name starts with it.
@@ -96,8 +99,11 @@ public enum KeyMap {
                 return .message("compare needs a second model with the same classes (--model A --model B)")
             }
             state.compare.toggle()
-        case .character("n"): return .loadImage(index: state.imageIndex + 1, step: 1)
-        case .character("p"): return .loadImage(index: state.imageIndex - 1, step: -1)
+        case .character("n"): return .moveImage(by: 1)
+        case .character("p"): return .moveImage(by: -1)
+        case .character("O"):
+            guard context.hasLabels else { return .message("ordering by score needs labels (--labels DIR)") }
+            state.order = state.order == .name ? .worstFirst : .name
         case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)
         case .character("w"): state.singlePane = (state.singlePane + 1) % 3

@@ -38,6 +38,7 @@ public struct ViewState: Equatable, Sendable {
     public var solo = false
     public var compare = false
     public var showHelp = false
+    public var order = ImageOrder.name
     /// What has been typed after `g` (an image number or the start of a name); nil when not asking.
     public var jumpPrompt: String?
     /// In narrow terminals only one pane shows: 0 image, 1 mask, 2 border map.

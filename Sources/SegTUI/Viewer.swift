@@ -61,6 +61,11 @@ public final class Viewer {
     private var failures: [ResultKey: String] = [:]
     private var finished = false
     private let queue = DispatchQueue(label: "segview.inference")
+    private let scores = DatasetScores()
+    /// The images that have labels, by index.
+    private lazy var labelled = options.images.indices.filter { options.labels[options.images[$0]] != nil }
+    /// The run whose worst-first order the viewer last went to the top of.
+    private var shownWorstFirst: DatasetScores.Run?
     private static let cacheLimit = 24
     private static let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
@@ -93,7 +98,7 @@ public final class Viewer {
     /// Runs until `q`, a signal or the end of the terminal; returns the signal's number (SIGHUP for
     /// a terminal that went away), or 0.
     public func run() throws -> Int32 {
-        guard loadImage(0, step: 1), let first = loaded?.image else {
+        guard loadImage(position: 0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
         state.cursorX = first.width / 2
@@ -105,7 +110,7 @@ public final class Viewer {
         var needsFrame = true
         while terminal.signalReceived == 0 && !terminal.gone {
             requestResults()
-            let busy = isBusy
+            let busy = isBusy || scoreInBackground()
             if needsFrame || busy || takeFinished() {
                 let (rows, cols) = terminal.size
                 let palette = palette(for: state.modelIndex, mode: terminal.mode)
@@ -122,8 +127,8 @@ public final class Viewer {
             guard let loaded else { continue }
             switch KeyMap.apply(key, to: &state, keyContext(loaded.image)) {
             case .quit: return 0
-            case .loadImage(let index, let step): loadImage(index, step: step)
-            case .reloadImage: loadImage(state.imageIndex, step: 1)
+            case .moveImage(let places): loadImage(position: position + places, step: places < 0 ? -1 : 1)
+            case .reloadImage: loadImage(position: position, step: 1)
             case .save: save()
             case .message(let text): message = text
             case .jump(let target): jump(to: target)
@@ -235,12 +240,14 @@ public final class Viewer {
         while order.count > Self.cacheLimit { results[order.removeFirst()] = nil }
     }
 
-    /// Decodes image `index` (and its labels); on failure moves on in `step` direction.
+    /// Decodes the image at `position` in the current order (and its labels); on failure moves on
+    /// in `step`'s direction.
     @discardableResult
-    private func loadImage(_ index: Int, step: Int) -> Bool {
+    private func loadImage(position: Int, step: Int) -> Bool {
         let count = options.images.count
+        let order = imageOrder
         for attempt in 0..<count {
-            let candidate = ((index + attempt * step) % count + count) % count
+            let candidate = order[((position + attempt * step) % count + count) % count]
             let path = options.images[candidate]
             do {
                 let targets = options.models.map {
@@ -294,7 +301,7 @@ public final class Viewer {
                           classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
                           modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
         scene.sourceSize = "\(loaded.sourceWidth)x\(loaded.sourceHeight)"
-        if options.images.count > 1 { scene.position = "\(loaded.index + 1)/\(options.images.count)" }
+        if options.images.count > 1 { scene.position = positionLabel }
         scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)
@@ -322,15 +329,84 @@ public final class Viewer {
         "\(entry.model.name(outputStride: stride)) \(entry.model.metadata.backbone)"
     }
 
+    // MARK: order
+
+    /// The current model run, whose scores order the images worst first.
+    private var scoreRun: DatasetScores.Run {
+        DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale)
+    }
+
+    /// Image indices in the order `n` and `p` walk them.
+    private var imageOrder: [Int] {
+        let byName = Array(options.images.indices)
+        guard state.order == .worstFirst else { return byName }
+        return scores.worstFirst(scoreRun, labelled: labelled, count: options.images.count) ?? byName
+    }
+
+    /// Where the current image stands in `order`.
+    private var position: Int { imageOrder.firstIndex(of: state.imageIndex) ?? 0 }
+
+    /// "12/233", "12/233 worst first", or while scores are computed "scoring 40/233".
+    private var positionLabel: String {
+        let count = options.images.count
+        guard state.order == .worstFirst else { return "\(position + 1)/\(count)" }
+        if scores.worstFirst(scoreRun, labelled: labelled, count: count) == nil {
+            return "scoring \(scores.progress(scoreRun, labelled: labelled))/\(labelled.count)"
+        }
+        return "\(position + 1)/\(count) worst first"
+    }
+
+    /// In worst-first order, scores the next image in the background when no pass of the view is
+    /// waiting, and goes to the worst image once all are scored. Whether scoring goes on.
+    private func scoreInBackground() -> Bool {
+        guard state.order == .worstFirst else { return false }
+        let run = scoreRun
+        if scores.worstFirst(run, labelled: labelled, count: options.images.count) != nil {
+            if shownWorstFirst != run {
+                shownWorstFirst = run
+                loadImage(position: 0, step: 1)
+                markFinished()
+            }
+            return false
+        }
+        guard !isBusy, let segmenter = try? Segmenter(model: options.models[run.model].model, outputStride: run.stride,
+                                                      scale: run.scale, maxPixels: options.maxPixels) else { return true }
+        let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
+        let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
+        scores.pump(run, labelled: labelled, queue: queue, score: { index in
+            var segmenter = segmenter
+            segmenter.allowTruncated = allowTruncated
+            segmenter.maxMemory = maxMemory
+            guard let labelPath = labels[images[index]],
+                  let truth = try? PNG.readLabels(labelPath, maxPixels: segmenter.maxPixels),
+                  let decoded = try? segmenter.read(images[index]),
+                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight),
+                  let result = try? segmenter.segment(decoded.image, sourceWidth: decoded.sourceWidth,
+                                                      sourceHeight: decoded.sourceHeight) else { return nil }
+            var matrix = ConfusionMatrix(classes: segmenter.model.metadata.numClasses)
+            matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
+                       ignore: ignore)
+            BufferPool.shared.trim()
+            return matrix.meanIoU
+        }, done: { [weak self] in self?.markFinished() })
+        return true
+    }
+
+    private func markFinished() {
+        lock.lock()
+        finished = true
+        lock.unlock()
+    }
+
     // MARK: keys
 
     /// `g`: an image number (from 1) or the start of a file name (case does not matter).
     private func jump(to target: String) {
         let names = options.images.map { URL(fileURLWithPath: $0).lastPathComponent.lowercased() }
         if let number = Int(target), (1...options.images.count).contains(number) {
-            loadImage(number - 1, step: 1)
+            loadImage(position: number - 1, step: 1)
         } else if let index = names.firstIndex(where: { $0.hasPrefix(target.lowercased()) }) {
-            loadImage(index, step: 1)
+            loadImage(position: imageOrder.firstIndex(of: index) ?? index, step: 1)
         } else {
             message = "no image numbered or named '\(target)'"
         }
@@ -340,7 +416,7 @@ public final class Viewer {
         KeyContext(imageWidth: image.width, imageHeight: image.height,
                    classCounts: options.models.map { $0.model.metadata.numClasses },
                    strides: options.models.map { $0.model.outputStrides }, comparisonPartners: comparisonPartners,
-                   hasTruth: loaded?.truth != nil, scales: scales)
+                   hasTruth: loaded?.truth != nil, hasLabels: !labelled.isEmpty, scales: scales)
     }
 
     /// Writes the current mask, overlay and border map as new PNGs in the current directory:

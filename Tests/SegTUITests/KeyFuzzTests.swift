@@ -20,7 +20,7 @@ final class KeyFuzzTests: XCTestCase {
     }
 
     static let keys: [Terminal.Key] = [.up, .down, .left, .right, .shiftLeft, .shiftRight, .shiftUp, .shiftDown, .backTab,
-                                       .resize] + "hjklHJKLmMovc[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
+                                       .resize] + "hjklHJKLmMOovc[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
 
     /// The first broken invariant of `state`, or nil.
     static func violation(_ state: ViewState, width: Int, height: Int, classCounts: [Int]) -> String? {
@@ -47,7 +47,7 @@ final class KeyFuzzTests: XCTestCase {
                 classCounts: classCounts,
                 strides: (0..<models).map { _ in [[8, 16, 32], [32], [8, 16]].randomElement(using: &random)! },
                 comparisonPartners: (0..<models).map { index in models > 1 && index % 2 == 0 ? (index + 1) % models : nil },
-                hasTruth: Bool.random(using: &random), scales: [.auto, .native])
+                hasTruth: Bool.random(using: &random), hasLabels: Bool.random(using: &random), scales: [.auto, .native])
             var state = ViewState()
             state.cursorX = display.width / 2
             state.cursorY = display.height / 2
@@ -98,7 +98,7 @@ final class KeyFuzzTests: XCTestCase {
 
     func testJumpPromptEditing() {
         let context = KeyContext(imageWidth: 10, imageHeight: 10, classCounts: [3], strides: [[8]],
-                                 comparisonPartners: [nil], hasTruth: false, scales: [.auto])
+                                 comparisonPartners: [nil], hasTruth: false, hasLabels: false, scales: [.auto])
         var state = ViewState()
         XCTAssertEqual(KeyMap.apply(.character("g"), to: &state, context), .none)
         for key in "12\u{7f}3x" { _ = KeyMap.apply(.character(key), to: &state, context) }

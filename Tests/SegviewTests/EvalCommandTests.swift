@@ -69,25 +69,6 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(result.output.contains("failed: \(labels.path)/d.png is 5x5, \(images.path)/d.jpg 23x17"), result.output)
     }
 
-    /// Three images of different sizes and formats with labels made here (left part class 0,
-    /// right part class 2, a void stripe), in `images` and `labels` folders of `scratch`.
-    private func makeDataset(in scratch: URL) throws -> (images: URL, labels: URL) {
-        let images = try makePhotoFolder(in: scratch, ["a_street.png", "b_small.jpg"])
-        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("arch/street_51x67.png"),
-                                         to: images.appendingPathComponent("c_wide.png"))
-        let labels = scratch.appendingPathComponent("labels")
-        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
-        for (name, width, height) in [("a_street", 53, 37), ("b_small", 23, 17), ("c_wide", 67, 51)] {
-            let pixels = (0..<width * height).map { i -> UInt8 in
-                let x = i % width
-                return x == width / 3 ? 255 : (x < width / 2 ? 0 : 2)
-            }
-            try PNG.write(RGBImage(width: width, height: height, channels: 1, pixels: pixels),
-                          to: labels.appendingPathComponent("\(name).png").path)
-        }
-        return (images, labels)
-    }
-
     private func evalJSON(_ arguments: [String]) throws -> [String: Any] {
         let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
             "tiny_five_classes.safetensors").path, "--json"] + arguments)
@@ -100,7 +81,7 @@ final class EvalCommandTests: XCTestCase {
     func testPerImageScoresEqualOneImageRuns() throws {
         let scratch = try makeScratchDirectory("segview-eval-per-image")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let (images, labels) = try makeDataset(in: scratch)
+        let (images, labels) = try makeLabelledDataset(in: scratch)
         let whole = try evalJSON(["--images", images.path, "--labels", labels.path])
         let rows = try XCTUnwrap(whole["per_image"] as? [[String: Any]])
         XCTAssertEqual(rows.compactMap { $0["image"] as? String }, ["a_street.png", "b_small.jpg", "c_wide.png"])
@@ -139,7 +120,7 @@ final class EvalCommandTests: XCTestCase {
     func testMergedShardsEqualOneRun() throws {
         let scratch = try makeScratchDirectory("segview-eval-shards")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let (images, labels) = try makeDataset(in: scratch)
+        let (images, labels) = try makeLabelledDataset(in: scratch)
         let whole = try evalJSON(["--images", images.path, "--labels", labels.path])
         var partials: [String] = [], counts: [Int] = []
         for k in 1...3 {

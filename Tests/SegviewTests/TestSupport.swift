@@ -1,4 +1,5 @@
 import Foundation
+import SegImage
 
 /// The repository this test was built from.
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -58,4 +59,23 @@ func makePhotoFolder(in scratch: URL, _ names: [String]) throws -> URL {
         try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent(name))
     }
     return folder
+}
+
+/// Three images of different sizes and formats with labels made here (left part class 0,
+/// right part class 2, a void stripe), in `images` and `labels` folders of `scratch`.
+func makeLabelledDataset(in scratch: URL) throws -> (images: URL, labels: URL) {
+    let images = try makePhotoFolder(in: scratch, ["a_street.png", "b_small.jpg"])
+    try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("arch/street_51x67.png"),
+                                     to: images.appendingPathComponent("c_wide.png"))
+    let labels = scratch.appendingPathComponent("labels")
+    try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+    for (name, width, height) in [("a_street", 53, 37), ("b_small", 23, 17), ("c_wide", 67, 51)] {
+        let pixels = (0..<width * height).map { i -> UInt8 in
+            let x = i % width
+            return x == width / 3 ? 255 : (x < width / 2 ? 0 : 2)
+        }
+        try PNG.write(RGBImage(width: width, height: height, channels: 1, pixels: pixels),
+                      to: labels.appendingPathComponent("\(name).png").path)
+    }
+    return (images, labels)
 }

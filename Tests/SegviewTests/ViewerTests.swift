@@ -198,6 +198,30 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "3/3 c_tiny.jpg")
     }
 
+    /// O orders the images worst mean IoU first, scored in the background: the first image shown
+    /// is the one `eval` finds worst.
+    func testOrderWorstFirstStartsAtEvalsWorstImage() throws {
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        // The worst of the three is a_street; renamed, it comes last by name.
+        for folder in [images, labels] {
+            try FileManager.default.moveItem(at: folder.appendingPathComponent("a_street.png"),
+                                             to: folder.appendingPathComponent("z_street.png"))
+        }
+        let (status, output) = try runSegview(["eval", "--model", fiveClasses, "--images", images.path, "--labels",
+                                               labels.path, "--json"])
+        XCTAssertEqual(status, 0, output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let rows = try XCTUnwrap(report["per_image"] as? [[String: Any]])
+        let worst = try XCTUnwrap(rows.min { ($0["mean_iou"] as! Double) < ($1["mean_iou"] as! Double) }?["image"] as? String)
+        let session = try viewer("photos --model \(fiveClasses) --labels \(labels.path)")
+        _ = try session.waitFor(text: "1/3 b_small.jpg")
+        XCTAssertEqual(worst, "z_street.png", "the worst image is not first by name")
+        try session.send("O")
+        _ = try session.waitFor(text: "1/3 worst first \(worst)")
+        try session.send("O")
+        _ = try session.waitFor(text: "/3 \(worst)")
+    }
+
     func testSavingNeverOverwrites() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
         _ = try ready(session)
