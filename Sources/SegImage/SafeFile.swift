@@ -20,8 +20,8 @@ public enum SafeFile {
             guard !overwrite else {
                 let kind = status.st_mode & S_IFMT
                 guard kind == S_IFREG || kind == S_IFLNK else {
-                    throw Error(path: path,
-                                reason: "is not a regular file (a folder, device or FIFO); segview replaces only regular files")
+                    let reason = "is not a regular file (a folder, device or FIFO); segview replaces only regular files"
+                    throw Error(path: path, reason: reason)
                 }
                 return try replace(path, produce, overwrite: true)
             }

@@ -61,8 +61,9 @@ public final class SegmentationResult: @unchecked Sendable {
     public func resampled(width newWidth: Int, height newHeight: Int) -> SegmentationResult {
         guard (newWidth, newHeight) != (width, height) else { return self }
         let border = borderTensor.map { Self.resized($0, newWidth, newHeight) }
-        return SegmentationResult(prediction: Prediction(scores: scores(width: newWidth, height: newHeight), border: border),
-                                  milliseconds: inferenceMilliseconds, sourceWidth: sourceWidth, sourceHeight: sourceHeight)
+        let prediction = Prediction(scores: scores(width: newWidth, height: newHeight), border: border)
+        return SegmentationResult(prediction: prediction, milliseconds: inferenceMilliseconds,
+                                  sourceWidth: sourceWidth, sourceHeight: sourceHeight)
     }
 
     /// Labels at `width` x `height`: the argmax of the bilinearly resized scores.

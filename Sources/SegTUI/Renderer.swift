@@ -362,7 +362,8 @@ public final class Renderer {
         }
         parts.append((palette.mode.label, 5))
         if let agreement = scene.agreement {
-            let metrics = String(format: "acc %.1f%% mIoU %.1f%%", agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
+            let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
+            let metrics = String(format: "acc %.1f%% mIoU %.1f%%", accuracy, meanIoU)
             parts.append((metrics, 0))
         }
         if state.compare, let title = scene.comparisonTitle { parts.append(("vs \(title)", 1)) }

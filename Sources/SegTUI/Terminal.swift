@@ -33,7 +33,8 @@ public final class Terminal {
         }
         guard colors >= 8 else {
             throw Failure(description: "TERM='\(term)' has no colours (terminfo says \(colors)); the viewer needs 8 or "
-                          + "more: set TERM to your terminal's real type (e.g. xterm-256color) or use `segview predict`")
+                          + "more: set TERM to your terminal's real type (e.g. xterm-256color) or use "
+                          + "`segview predict`")
         }
         let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
         var mode: ColorMode

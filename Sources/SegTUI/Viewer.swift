@@ -27,8 +27,8 @@ public final class Viewer {
         public var scale: WorkingScale
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
-                    ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels, maxSide: Int? = nil,
-                    scale: WorkingScale = .auto) {
+                    ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels,
+                    maxSide: Int? = nil, scale: WorkingScale = .auto) {
             self.scale = scale
             self.maxPixels = maxPixels
             self.maxSide = maxSide
@@ -369,8 +369,9 @@ public final class Viewer {
             }
             return false
         }
-        guard !isBusy, let segmenter = try? Segmenter(model: options.models[run.model].model, outputStride: run.stride,
-                                                      scale: run.scale, maxPixels: options.maxPixels) else { return true }
+        guard !isBusy, let segmenter = try? Segmenter(model: options.models[run.model].model,
+                                                      outputStride: run.stride, scale: run.scale,
+                                                      maxPixels: options.maxPixels) else { return true }
         let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
         let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
         scores.pump(run, labelled: labelled, queue: queue, score: { index in

@@ -23,10 +23,12 @@ struct BenchView: ParsableCommand {
     @Option(help: "Colours: 24bit, 256, 16 or 8.")
     var colors = ColorOption.truecolor
 
-    @Option(help: ArgumentHelp("Working resolution: auto, native or a short side in pixels.", valueName: "auto|native|N"))
+    @Option(help: ArgumentHelp("Working resolution: auto, native or a short side in pixels.",
+                               valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
 
-    @Option(name: .customLong("resize-size"), help: "The model's resize_size that auto shrinks to (the bundled models': 360).")
+    @Option(name: .customLong("resize-size"),
+            help: "The model's resize_size that auto shrinks to (the bundled models': 360).")
     var resizeSize = 360
 
     @Option(help: "Timed repetitions.")
@@ -77,7 +79,8 @@ struct BenchView: ParsableCommand {
             }
 
             // Terminal bytes: draw a full frame, then one cursor move, into a file through ncurses.
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("segview-frame-\(getpid()).out").path
+            let path = FileManager.default.temporaryDirectory
+                .appendingPathComponent("segview-frame-\(getpid()).out").path
             defer { unlink(path) }
             let terminal = try Terminal(recordingTo: path, term: "xterm-256color", rows: rows, cols: cols, mode: mode)
             state.cursorX = display.width / 2
@@ -91,8 +94,8 @@ struct BenchView: ParsableCommand {
             let moveBytes = fileSize(path) - fullBytes
 
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-            print("viewer frames: \(width)x\(height) input drawn from \(display.width)x\(display.height) (scale \(scale)), "
-                  + "\(cols)x\(rows) cells, \(mode.label), median of \(runs)")
+            print("viewer frames: \(width)x\(height) input drawn from \(display.width)x\(display.height) "
+                  + "(scale \(scale)), \(cols)x\(rows) cells, \(mode.label), median of \(runs)")
             print(String(format: "load: to the working resolution %.2f ms (once per image)", load))
             print(String(format: "full frame build: %.2f ms; terminal output %d bytes", median(fullFrame), fullBytes))
             print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes",
@@ -101,7 +104,8 @@ struct BenchView: ParsableCommand {
         }
         if frames.count > 1, let first = frames.first {
             for frame in frames.dropFirst() {
-                print(String(format: "full frame %@ / %@: %.2fx", frame.size, first.size, frame.milliseconds / first.milliseconds))
+                let ratio = frame.milliseconds / first.milliseconds
+                print(String(format: "full frame %@ / %@: %.2fx", frame.size, first.size, ratio))
             }
         }
     }
@@ -111,7 +115,10 @@ struct BenchView: ParsableCommand {
         let (width, height, classes) = (picture.width, picture.height, 11)
         var scores = [Float](repeating: 0, count: classes * width * height)
         for y in 0..<height {
-            for x in 0..<width { scores[((x + y / 3) * classes / (width + height / 3)) * width * height + y * width + x] = 4 }
+            for x in 0..<width {
+                let band = (x + y / 3) * classes / (width + height / 3)
+                scores[band * width * height + y * width + x] = 4
+            }
         }
         let prediction = Prediction(scores: Tensor(channels: classes, height: height, width: width, values: scores))
         let colors = Palette.pascalVOC(count: classes).colors.map(RGB.init)

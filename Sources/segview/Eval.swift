@@ -54,14 +54,18 @@ struct EvalRun: ParsableCommand {
 
     func validate() throws {
         guard (0...255).contains(ignore) else { throw ValidationError("--ignore must be a label value, 0 to 255") }
-        guard (0...64).contains(boundaryTolerance) else { throw ValidationError("--boundary-tolerance must be 0 to 64") }
+        guard (0...64).contains(boundaryTolerance) else {
+            throw ValidationError("--boundary-tolerance must be 0 to 64")
+        }
     }
 
     mutating func run() throws {
         engine.apply()
         // Before the run, not after it.
         for path in [output.csv, savePartial].compactMap({ $0 }) where !force {
-            if FileManager.default.fileExists(atPath: path) { throw Failure("\(path) already exists (use --force to overwrite)") }
+            if FileManager.default.fileExists(atPath: path) {
+                throw Failure("\(path) already exists (use --force to overwrite)")
+            }
         }
         let segmenter = try modelOptions.segmenter(imageOptions)
         let meta = segmenter.model.metadata
@@ -157,7 +161,8 @@ struct Shard: ExpressibleByArgument, CustomStringConvertible {
 
     init?(argument: String) {
         let parts = argument.split(separator: "/").map { Int($0) }
-        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1, (1...count).contains(index) else {
+        guard parts.count == 2, let index = parts[0], let count = parts[1], count >= 1,
+              (1...count).contains(index) else {
             return nil
         }
         (self.index, self.count) = (index, count)

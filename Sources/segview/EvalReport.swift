@@ -80,7 +80,8 @@ struct EvalReport {
         [
             "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
             "scale": scale, "images": images.count,
-            "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy, "mean_iou": matrix.meanIoU,
+            "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy,
+            "mean_iou": matrix.meanIoU,
             "class_names": classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
             "confusion": (0..<matrix.classes).map { t in (0..<matrix.classes).map { matrix[t, $0] } },
             "boundary_f1": boundary.f1, "boundary_precision": boundary.precision, "boundary_recall": boundary.recall,
@@ -98,14 +99,15 @@ struct EvalReport {
               let outputStride = json["output_stride"] as? Int, let scale = json["scale"] as? String,
               let classNames = json["class_names"] as? [String], let rows = json["confusion"] as? [[Int]],
               let matrix = ConfusionMatrix(classes: classNames.count, counts: rows.flatMap { $0 }),
-              let tolerance = json["boundary_tolerance"] as? Int, let counts = json["boundary_counts"] as? [String: Int],
+              let tolerance = json["boundary_tolerance"] as? Int,
+              let counts = json["boundary_counts"] as? [String: Int],
               let predicted = counts["predicted"], let predictedMatched = counts["predicted_matched"],
               let truth = counts["truth"], let truthMatched = counts["truth_matched"],
               let images = json["per_image"] as? [[String: Any]] else {
             throw Failure("\(file): not a partial result of segview eval (--json or --save-partial)")
         }
-        self.init(model: model, architecture: architecture, backbone: backbone, outputStride: outputStride, scale: scale,
-                  classNames: classNames, tolerance: tolerance)
+        self.init(model: model, architecture: architecture, backbone: backbone, outputStride: outputStride,
+                  scale: scale, classNames: classNames, tolerance: tolerance)
         self.matrix = matrix
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)
@@ -125,10 +127,10 @@ struct EvalReport {
     }
 
     func printText() {
-        print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), \(images.count) images, "
-              + "\(matrix.labelledPixels) labelled pixels")
-        print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% (precision %.2f%%, recall %.2f%%, "
-                     + "%d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100,
+        print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), "
+              + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")
+        print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% "
+                     + "(precision %.2f%%, recall %.2f%%, %d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100,
                      boundary.precision * 100, boundary.recall * 100, boundary.tolerance))
         print("\nclass                 IoU")
         for (c, iou) in matrix.classIoU.enumerated() {
@@ -138,26 +140,28 @@ struct EvalReport {
         print("\nconfusion (rows: truth, columns: prediction)")
         print("   " + (0..<matrix.classes).map { String(format: "%8d", $0) }.joined())
         for t in 0..<matrix.classes {
-            print(String(format: "%2d ", t) + (0..<matrix.classes).map { String(format: "%8d", matrix[t, $0]) }.joined())
+            let row = (0..<matrix.classes).map { String(format: "%8d", matrix[t, $0]) }.joined()
+            print(String(format: "%2d ", t) + row)
         }
     }
 
     /// One line per image, worst mean IoU first.
     func printPerImage() {
         let width = max(5, images.map(\.name.count).max() ?? 0)
-        print("\n" + "image".padding(toLength: width, withPad: " ", startingAt: 0) + "   pixel acc    mIoU  boundary F1   seconds")
+        let header = "image".padding(toLength: width, withPad: " ", startingAt: 0)
+        print("\n" + header + "   pixel acc    mIoU  boundary F1   seconds")
         for image in worstFirst {
             print(image.name.padding(toLength: width, withPad: " ", startingAt: 0)
-                  + String(format: "   %8.2f%% %6.2f%%      %6.2f%%  %8.3f", image.pixelAccuracy * 100, image.meanIoU * 100,
-                           image.boundaryF1 * 100, image.seconds))
+                  + String(format: "   %8.2f%% %6.2f%%      %6.2f%%  %8.3f", image.pixelAccuracy * 100,
+                           image.meanIoU * 100, image.boundaryF1 * 100, image.seconds))
         }
     }
 
     /// The per-image rows as CSV, a column per class IoU (empty where the class is absent).
     var csv: String {
         func field(_ text: String) -> String {
-            text.contains(where: { ",\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                : text
+            guard text.contains(where: { ",\"\n\r".contains($0) }) else { return text }
+            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         let header = ["image", "pixel_accuracy", "mean_iou", "boundary_f1", "seconds"] + classNames.map { "iou_" + $0 }
         let rows = images.map { image in

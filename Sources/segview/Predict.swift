@@ -164,7 +164,8 @@ struct Predict: ParsableCommand {
         print("\(paths.count) images, \(segmenter.title) at output stride \(segmenter.outputStride), scale "
               + "\(segmenter.scale): \(written) segmented, \(failures.count) failed")
         for (path, reason) in failures {
-            print("  failed: \(path): \(reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason)")
+            let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
+            print("  failed: \(path): \(detail)")
         }
         if !failures.isEmpty { throw ExitCode(1) }
     }

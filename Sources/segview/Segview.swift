@@ -143,8 +143,8 @@ enum ColorOption: String, ExpressibleByArgument, CaseIterable {
 /// escaped (JSONSerialization leaves DEL and the C1 controls raw, which a terminal would obey), so
 /// it is safe on a terminal as it is and printed with `printJSON`, not the escaping `print`.
 func jsonLine(_ object: Any) throws -> String {
-    let text = String(decoding: try JSONSerialization.data(withJSONObject: object,
-                                                           options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+    let text = String(decoding: data, as: UTF8.self)
     var out = ""
     for scalar in text.unicodeScalars {
         if (0x7F...0x9F).contains(scalar.value) { out += String(format: "\\u%04x", scalar.value) }

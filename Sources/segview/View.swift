@@ -16,7 +16,8 @@ struct View: ParsableCommand {
     @Option(name: .customLong("model"), help: "A model file or a folder of them; repeat for more (m switches, c compares).")
     var models: [String] = []
 
-    @Option(help: "Ground truth: a label PNG (one image) or a folder with NAME.png, NAME_L.png or NAME_label.png per image.")
+    @Option(help: ArgumentHelp("Ground truth: a label PNG (one image) or a folder with NAME.png, NAME_L.png or "
+                               + "NAME_label.png per image."))
     var labels: String?
 
     @Option(help: "Label value that marks unlabelled pixels.")
