@@ -130,8 +130,8 @@ struct EvalReport {
         print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), "
               + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% "
-                     + "(precision %.2f%%, recall %.2f%%, %d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100, boundary.f1 * 100,
-                     boundary.precision * 100, boundary.recall * 100, boundary.tolerance))
+                     + "(precision %.2f%%, recall %.2f%%, %d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100,
+                     boundary.f1 * 100, boundary.precision * 100, boundary.recall * 100, boundary.tolerance))
         print("\nclass                 IoU")
         for (c, iou) in matrix.classIoU.enumerated() {
             let name = classNames[c].padding(toLength: 16, withPad: " ", startingAt: 0)

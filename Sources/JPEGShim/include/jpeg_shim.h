@@ -18,8 +18,8 @@ typedef struct {
 
 /// Decodes `path`, or the `size` bytes at `data` when it is not NULL (baseline or progressive;
 /// gray, YCbCr or RGB), to RGB and applies the EXIF orientation. Returns 0 on success; otherwise
-/// writes the reason to `error` and nothing needs freeing. `max_pixels` (0: no limit) refuses huge images after reading the header, before any
-/// pixel is decoded (so a small file declaring a huge image costs nothing). `min_short_side` (0: the
+/// writes the reason to `error` and nothing needs freeing. `max_pixels` (0: no limit) refuses huge
+/// images after reading the header, before any pixel is decoded (so a small file declaring a huge image costs nothing). `min_short_side` (0: the
 /// full size) decodes straight at 1/2, 1/4 or 1/8 of the size through libjpeg's DCT scaling, the
 /// smallest of those whose short side is still at least that many pixels. Corrupt or missing data
 /// (a truncated file) is an error unless `allow_corrupt`, when libjpeg's grey fill is kept.
