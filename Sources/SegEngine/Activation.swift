@@ -30,9 +30,10 @@ public enum Activation: String, Sendable, CaseIterable {
 
 /// Applies `activation` to a copy of `input`.
 public func activate(_ input: Tensor, _ activation: Activation) -> Tensor {
-    Profile.measure("activation") {
-        let output = Tensor(channels: input.channels, height: input.height, width: input.width)
-        Parallel.forEach(input.channels) { c in
+    let context = input.context
+    return context.measure("activation") {
+        let output = Tensor(channels: input.channels, height: input.height, width: input.width, in: context)
+        context.forEach(input.channels) { c in
             output.planePointer(c).update(from: input.planePointer(c), count: input.plane)
             activation.apply(output.planePointer(c), count: input.plane, bias: 0)
         }

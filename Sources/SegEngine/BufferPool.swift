@@ -11,7 +11,10 @@ import Foundation
 /// activation memory of a forward pass without any instrumentation in the models: all of it
 /// (tensors and the kernels' scratch), and the tensors' alone.
 public final class BufferPool: @unchecked Sendable {
-    public static let shared = BufferPool()
+    public init() {}
+
+    /// Every lent buffer is back by now: tensors keep their context, and with it the pool, alive.
+    deinit { idle.forEach { UnsafeMutableRawPointer($0.buffer).deallocate() } }
 
     /// An idle buffer serves a request of at least 1/reuseFactor of its capacity.
     static let reuseFactor = 4
@@ -102,11 +105,3 @@ public final class BufferPool: @unchecked Sendable {
 /// glibc's `malloc_trim` (malloc.h, which Swift's Glibc module does not include).
 @_silgen_name("malloc_trim")
 private func malloc_trim(_ pad: Int) -> Int32
-
-/// A scratch area from the pool that lives for one scope.
-@inline(__always)
-func withScratch<R>(_ count: Int, _ body: (UnsafeMutablePointer<Float>) throws -> R) rethrows -> R {
-    let buffer = BufferPool.shared.take(count)
-    defer { BufferPool.shared.recycle(buffer, count: count) }
-    return try body(buffer)
-}

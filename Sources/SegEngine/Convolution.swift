@@ -128,14 +128,16 @@ let unfoldBudget = 256 << 10
 /// activation: inside the product's epilogue for pointwise convolutions, in one pass otherwise.
 public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                    activation: Activation = .identity, adding residual: Tensor? = nil) -> Tensor {
+    let context = input.context
     precondition(input.channels == weights.inChannels,
                  "conv expects \(weights.inChannels) input channels, got \(input.channels)")
     let outH = geometry.outputSize(input.height, kernel: weights.kernelH)
     let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
     precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
-    let output = Tensor(channels: weights.outChannels, height: outH, width: outW)
+    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, in: context)
     if let residual {
         precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
+        precondition(residual.context === context, "the residual belongs to another context")
     }
     let (flop, inBounds) = countWork(input, weights, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
@@ -143,9 +145,11 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     // Winograd where it needs fewer multiplies than the taps that read inside the input, with room
     // for its transforms (large dilations on small maps, ASPP's, are mostly padding: tapwise does
     // only the in-bounds work). Tapwise also beats im2col's unfolded copy on the rest.
-    let winograd = Winograd.applies(weights, geometry)
-        && Winograd.multiplyShare(outH: outH, outW: outW, dilation: geometry.dilation) < winogradAdvantage * inBounds
-    let tapwiseApplies = tapwiseEnabled && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
+    let kernels = context.kernels
+    let winograd = Winograd.applies(weights, geometry, kernels)
+        && Winograd.multiplyShare(outH: outH, outW: outW, dilation: geometry.dilation)
+            < kernels.winogradAdvantage * inBounds
+    let tapwiseApplies = kernels.tapwise && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
         && weights.inChannels >= 32
 
     // For `segview bench --profile --by-shape`: which layer this is.
@@ -154,11 +158,11 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
             + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
     }
     if weights.isDepthwise {
-        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) depthwise", shape: shape(), flop: flop) {
+        context.measure("conv \(weights.kernelH)x\(weights.kernelW) depthwise", shape: shape(), flop: flop) {
             depthwiseConv(input, weights, geometry, output, layerActivation)
         }
     } else if weights.taps == 1 && geometry.stride == 1 && weights.groups == 1 && (geometry.padding == 0 || residual == nil) {
-        Profile.measure("conv 1x1", shape: shape(), flop: flop) {
+        context.measure("conv 1x1", shape: shape(), flop: flop) {
             if geometry.padding == 0 {
                 pointwiseConv(input, weights, output, activation, residual)
             } else {
@@ -167,15 +171,15 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         }
         return output
     } else if tapwiseApplies && !winograd {
-        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", shape: shape(), flop: flop) {
+        context.measure("conv \(weights.kernelH)x\(weights.kernelW) tapwise", shape: shape(), flop: flop) {
             tapwiseConv(input, weights, geometry, output, layerActivation)
         }
     } else if winograd {
-        Profile.measure("conv 3x3 winograd", shape: shape(), flop: flop) {
+        context.measure("conv 3x3 winograd", shape: shape(), flop: flop) {
             Winograd.conv(input, weights, geometry, output, activation: layerActivation)
         }
     } else {
-        Profile.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", shape: shape(), flop: flop) {
+        context.measure("conv \(weights.kernelH)x\(weights.kernelW) im2col", shape: shape(), flop: flop) {
             for group in 0..<weights.groups {
                 unfoldedConv(input, weights, geometry, output, group: group, activation: layerActivation)
             }
@@ -192,19 +196,10 @@ private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: Conv
     let rows = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height).count }
     let cols = (0..<weights.kernelW).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width).count }
     let inBounds = Double(rows.reduce(0, +)) * Double(cols.reduce(0, +))
-    let flop = Counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
+    let flop = input.context.counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
                                        outputPlane: output.plane, taps: weights.taps, tapsInBounds: inBounds)
     return (flop, inBounds / (Double(weights.taps) * Double(output.plane)))
 }
-
-/// Winograd takes a 3x3 convolution where its multiplies (`Winograd.multiplyShare`) are below this
-/// share of the in-bounds taps' (tapwise's work): its products run less efficiently than
-/// tapwise's and it has transforms to do. ASPP's rate 12 took 12 % less time by Winograd at both
-/// 0.60 (45x60) and 0.73 (64x64) of tapwise's multiplies (deeplabv3_resnet50, 8 passes each way
-/// alternating in one process); the usual 3x3 layers are at 0.28-0.36.
-nonisolated(unsafe) var winogradAdvantage = 0.8
-/// Off, stride-1 dense convolutions that Winograd does not take go to im2col (the tests' reference).
-nonisolated(unsafe) var tapwiseEnabled = true
 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
@@ -214,6 +209,7 @@ nonisolated(unsafe) var tapwiseEnabled = true
 /// activation (tap by tap over the whole output, each of ASPP's 54 passes over it went to L3).
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
+    let context = input.context
     let cin = weights.inChannels, cout = weights.outChannels
     let outH = output.height, outW = output.width
     // The taps that reach the output: the output rows and columns each reaches, where it reads from.
@@ -229,7 +225,7 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
         for tap in taps {
             let part = band.clamped(to: tap.rows)
             guard !part.isEmpty else { continue }
-            GEMM.multiply(m: channels.count, n: part.count * tap.cols.count, k: cin,
+            GEMM.multiply(in: context, m: channels.count, n: part.count * tap.cols.count, k: cin,
                           a: weights.operand(rows: channels, column: tap.index * cin),
                           b: input.data + (part.lowerBound + tap.offsetY) * input.width + tap.cols.lowerBound + tap.offsetX,
                           ldb: input.plane, c: output.data + channels.lowerBound * output.plane + part.lowerBound * outW
@@ -244,13 +240,13 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
     // output channels (whole panels) instead, so each product stays wide.
     let bandRows = max(1, 512 / outW), bands = (outH + bandRows - 1) / bandRows
     let panelRows = GEMM.panelRows
-    if bands >= 2 * Parallel.threads || cout < 2 * panelRows * Parallel.threads {
-        Parallel.forEach(bands) { band in accumulate(channels: 0..<cout, rows: band * bandRows..<min(outH, (band + 1) * bandRows)) }
+    if bands >= 2 * context.threads || cout < 2 * panelRows * context.threads {
+        context.forEach(bands) { band in accumulate(channels: 0..<cout, rows: band * bandRows..<min(outH, (band + 1) * bandRows)) }
     } else {
         let panels = (cout + panelRows - 1) / panelRows
-        Parallel.forEach(Parallel.threads) { worker in
-            let channels = min(cout, panels * worker / Parallel.threads * panelRows)
-                ..< min(cout, panels * (worker + 1) / Parallel.threads * panelRows)
+        context.forEach(context.threads) { worker in
+            let channels = min(cout, panels * worker / context.threads * panelRows)
+                ..< min(cout, panels * (worker + 1) / context.threads * panelRows)
             if !channels.isEmpty { accumulate(channels: channels, rows: 0..<outH) }
         }
     }
@@ -264,8 +260,7 @@ private func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: I
 
 /// Splits `positions` into tiles of at most `limit` (a multiple of `granule`), as many as a multiple
 /// of the threads so that equal threads finish together, each a whole number of granules but the last.
-private func tiles(_ positions: Int, limit: Int, granule: Int) -> [(start: Int, count: Int)] {
-    let threads = Parallel.threads
+private func tiles(_ positions: Int, limit: Int, granule: Int, threads: Int) -> [(start: Int, count: Int)] {
     let wanted = ((positions + limit - 1) / limit + threads - 1) / threads * threads
     let size = ((positions + wanted - 1) / wanted + granule - 1) / granule * granule
     return stride(from: 0, to: positions, by: size).map { ($0, min(size, positions - $0)) }
@@ -276,21 +271,22 @@ private func tiles(_ positions: Int, limit: Int, granule: Int) -> [(start: Int, 
 /// Bias, residual and a ReLU(6) are the product's epilogue; other activations follow per tile.
 private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Tensor, _ activation: Activation,
                            _ residual: Tensor?) {
+    let context = input.context
     let cin = weights.inChannels, cout = weights.outChannels, plane = input.plane
     let fused = Epilogue.fuses(activation)
     let residualData = residual.map { UnsafePointer($0.data) }
     weights.bias.withUnsafeBufferPointer { bias in
         func product(channels: Range<Int>, start: Int, count: Int) {
             let offset = channels.lowerBound * plane + start
-            GEMM.multiply(m: channels.count, n: count, k: cin, a: weights.operand(rows: channels, column: 0),
+            GEMM.multiply(in: context, m: channels.count, n: count, k: cin, a: weights.operand(rows: channels, column: 0),
                           b: input.data + start, ldb: plane, c: output.data + offset, ldc: plane,
                           epilogue: Epilogue(bias: bias.baseAddress! + channels.lowerBound,
                                              addend: residualData.map { $0 + offset }, activation: fused ? activation : .identity))
             if !fused { finish(output, channels: channels, start: start, count: count, bias: nil, activation) }
         }
-        if plane < 64 * Parallel.threads {
-            let chunk = GEMM.panelled((cout + Parallel.threads - 1) / Parallel.threads)
-            Parallel.forEach(Parallel.threads) { worker in
+        if plane < 64 * context.threads {
+            let chunk = GEMM.panelled((cout + context.threads - 1) / context.threads)
+            context.forEach(context.threads) { worker in
                 let first = worker * chunk, last = min(cout, first + chunk)
                 if first < last { product(channels: first..<last, start: 0, count: plane) }
             }
@@ -299,8 +295,8 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
         // Tiles of one column block of the product each: no more packing or passes over the
         // weights than one tile per thread, and a thread the host slows down takes fewer of them
         // (with a tile per thread, the other one waited for it at the end of every layer).
-        let work = tiles(plane, limit: GEMM.blockColumns, granule: GEMM.sliverColumns)
-        Parallel.forEach(work.count) { index in product(channels: 0..<cout, start: work[index].start, count: work[index].count) }
+        let work = tiles(plane, limit: GEMM.blockColumns, granule: GEMM.sliverColumns, threads: context.threads)
+        context.forEach(work.count) { index in product(channels: 0..<cout, start: work[index].start, count: work[index].count) }
     }
 }
 
@@ -311,9 +307,10 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
 /// pass.) Threads take tiles of whole input rows, as a window's columns start at a row.
 private func paddedPointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ padding: Int, _ output: Tensor,
                                  _ activation: Activation) {
+    let context = input.context
     let (height, width, outW) = (input.height, input.width, output.width)
     let fused = Epilogue.fuses(activation)
-    Parallel.forEach(weights.outChannels) { o in
+    context.forEach(weights.outChannels) { o in
         var border = Float(0)
         if fused { activation.apply(&border, count: 1, bias: weights.bias[o]) } else { border = weights.bias[o] }
         let plane = output.planePointer(o)
@@ -324,23 +321,24 @@ private func paddedPointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ padd
             (plane + y * outW + padding + width).update(repeating: border, count: padding)
         }
     }
-    let work = tiles(height, limit: max(1, GEMM.blockColumns / width), granule: 1)
+    let work = tiles(height, limit: max(1, GEMM.blockColumns / width), granule: 1, threads: context.threads)
     weights.bias.withUnsafeBufferPointer { bias in
-        Parallel.forEach(work.count) { index in
+        context.forEach(work.count) { index in
             let (firstRow, rows) = work[index]
-            GEMM.multiply(m: weights.outChannels, n: rows * width, k: weights.inChannels,
+            GEMM.multiply(in: context, m: weights.outChannels, n: rows * width, k: weights.inChannels,
                           a: weights.operand(rows: 0..<weights.outChannels, column: 0), b: input.data + firstRow * width,
                           ldb: input.plane, c: output.data + (firstRow + padding) * outW + padding, ldc: output.plane,
                           window: Window(width: width, inputRow: width, outputRow: outW),
                           epilogue: Epilogue(bias: bias.baseAddress!, activation: fused ? activation : .identity))
         }
     }
-    if !fused { Parallel.forEach(weights.outChannels) { activation.apply(output.planePointer($0), count: output.plane, bias: 0) } }
+    if !fused { context.forEach(weights.outChannels) { activation.apply(output.planePointer($0), count: output.plane, bias: 0) } }
 }
 
 /// im2col + GEMM for one group, tile by tile over output positions, skipping dead taps.
 private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry,
                           _ output: Tensor, group: Int, activation: Activation) {
+    let context = input.context
     let cin = weights.inPerGroup, cout = weights.outPerGroup
     let outW = output.width
     let rowRanges = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height) }
@@ -366,12 +364,12 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
     // ResNet stem's is 25 MB at 360x480, and took 2.6x ONNX Runtime's time). Tiles stay at least
     // ten slivers wide where the map allows, so that deep windows (3x3 on 512 channels, strided)
     // still make wide products.
-    let work = tiles(output.plane, limit: max(10 * GEMM.sliverColumns, unfoldBudget / rows), granule: GEMM.sliverColumns)
+    let work = tiles(output.plane, limit: max(10 * GEMM.sliverColumns, unfoldBudget / rows), granule: GEMM.sliverColumns, threads: context.threads)
     let inputBase = input.data + group * cin * input.plane
     let outputBase = output.data + channels.lowerBound * output.plane
-    Parallel.forEach(work.count) { index in
+    context.forEach(work.count) { index in
         let (start, count) = work[index]
-        withScratch(rows * count) { columns in
+        context.withScratch(rows * count) { columns in
             for row in 0..<rows {
                 let tap = activeTaps[row / cin], channel = row % cin
                 let tapY = tap / weights.kernelW, tapX = tap % weights.kernelW
@@ -388,7 +386,7 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
                     let epilogue = runIndex < runs.count - 1 ? Epilogue.none
                         : Epilogue(bias: bias.baseAddress! + channels.lowerBound,
                                    activation: Epilogue.fuses(activation) ? activation : .identity)
-                    GEMM.multiply(m: cout, n: count, k: run.count * cin,
+                    GEMM.multiply(in: context, m: cout, n: count, k: run.count * cin,
                                   a: weights.operand(rows: channels, column: run.first * cin),
                                   b: columns + columnRow * count, ldb: count,
                                   c: outputBase + start, ldc: output.plane, accumulate: runIndex != 0,
@@ -408,8 +406,9 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
 /// pass would double the traffic); other activations follow on the same plane.
 private func depthwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                            _ activation: Activation) {
+    let context = input.context
     let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
-    Parallel.forEach(input.channels) { c in
+    context.forEach(input.channels) { c in
         seg_depthwise_plane(input.planePointer(c), Int32(input.height), Int32(input.width), output.planePointer(c),
                             Int32(output.height), Int32(output.width), weights.packed + c * weights.taps,
                             Int32(weights.kernelH), Int32(weights.kernelW), Int32(geometry.stride),

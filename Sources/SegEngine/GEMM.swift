@@ -69,35 +69,25 @@ enum GEMM {
         row / panelRows * stride + column * panelRows + row % panelRows
     }
 
-    /// Off with SEGVIEW_OPENBLAS_GEMM=1 in the environment (for A/B benchmarks against OpenBLAS).
-    nonisolated(unsafe) static var ownKernel = seg_gemm_supported() != 0 && getenv("SEGVIEW_OPENBLAS_GEMM") == nil
-
-    /// Plain products (no epilogue, no window) with fewer rows or a shallower depth than this
-    /// (Winograd on narrow layers) go to OpenBLAS, whose small-matrix kernels were 1.1-2.5x faster
-    /// there (8-64 rows or depth, one thread). With an epilogue the own kernel stays faster even
-    /// when thin: such products (MobileNet's expansions: depth 16-32 on large maps) are bound by
-    /// writing the result, which OpenBLAS would then read and write again for the epilogue
-    /// (DeepLabV3+ MobileNetV2's 1x1 convolutions: 61-83 ms -> 38-53 ms).
-    nonisolated(unsafe) static var thinProduct = 64
-
     /// Row-major `C = epilogue((accumulate ? C : 0) + A x B)`, A m x k, B k x n, C m x n, with leading
     /// dimensions; the columns of B and C are a `window` of an image when one is given; `epilogue.addend`
-    /// has C's layout.
-    static func multiply(m: Int, n: Int, k: Int, a: Operand, b: UnsafePointer<Float>, ldb: Int,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, window: Window? = nil, accumulate: Bool = false,
+    /// has C's layout. `context` gives the kernel choice (`KernelChoices.ownGEMM`, `thinProduct`) and scratch.
+    static func multiply(in context: EngineContext, m: Int, n: Int, k: Int, a: Operand, b: UnsafePointer<Float>,
+                         ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, window: Window? = nil, accumulate: Bool = false,
                          epilogue: Epilogue = .none) {
         guard m > 0 && n > 0 else { return }
         let window = window.flatMap { $0.isContiguous ? nil : $0 }  // whole rows: plain columns on both paths
         precondition(Epilogue.fuses(epilogue.activation), "the product cannot fuse \(epilogue.activation)")
-        let thin = m < thinProduct || k < thinProduct || m * k < 2 * thinProduct * thinProduct
-        let useOwnKernel = ownKernel && (window != nil || !epilogue.isEmpty || !thin)
+        let thin = context.kernels.thinProduct
+        let isThin = m < thin || k < thin || m * k < 2 * thin * thin
+        let useOwnKernel = context.kernels.ownGEMM && (window != nil || !epilogue.isEmpty || !isThin)
         if case .panels(let base, let stride) = a, !useOwnKernel {  // OpenBLAS reads rows: unpack them
-            withScratch(m * k) { rows in
+            context.withScratch(m * k) { rows in
                 for r in 0..<m {
                     for j in 0..<k { rows[r * k + j] = base[panelIndex(row: r, column: j, stride: stride)] }
                 }
-                multiplyByOpenBLAS(m: m, n: n, k: k, a: rows, lda: k, b: b, ldb: ldb, c: c, ldc: ldc, window: window,
-                                   accumulate: accumulate, epilogue: epilogue)
+                multiplyByOpenBLAS(in: context, m: m, n: n, k: k, a: rows, lda: k, b: b, ldb: ldb, c: c, ldc: ldc,
+                                   window: window, accumulate: accumulate, epilogue: epilogue)
             }
             return
         }
@@ -107,7 +97,7 @@ enum GEMM {
         case .panels(let pointer, let stride): (weights, lda, panelStride) = (pointer, 0, stride)
         }
         if useOwnKernel {
-            withScratch(seg_gemm_scratch_floats()) { scratch in
+            context.withScratch(seg_gemm_scratch_floats()) { scratch in
                 func run(_ positions: UnsafePointer<seg_positions>?) {
                     seg_sgemm(Int32(m), Int32(n), Int32(k), weights, lda, panelStride, b, ldb, c, ldc, positions, accumulate ? 1 : 0,
                               epilogue.bias, epilogue.addend, epilogue.cap, scratch)
@@ -121,13 +111,13 @@ enum GEMM {
             }
             return
         }
-        multiplyByOpenBLAS(m: m, n: n, k: k, a: weights, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, window: window,
-                           accumulate: accumulate, epilogue: epilogue)
+        multiplyByOpenBLAS(in: context, m: m, n: n, k: k, a: weights, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc,
+                           window: window, accumulate: accumulate, epilogue: epilogue)
     }
 
     /// The same product through OpenBLAS, which reads plain matrices; the epilogue follows in a pass.
-    private static func multiplyByOpenBLAS(m: Int, n: Int, k: Int, a weights: UnsafePointer<Float>, lda: Int,
-                                           b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+    private static func multiplyByOpenBLAS(in context: EngineContext, m: Int, n: Int, k: Int,
+                                           a weights: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                            window: Window?, accumulate: Bool, epilogue: Epilogue) {
         guard let window else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda), b,
@@ -136,8 +126,8 @@ enum GEMM {
             return
         }
         // OpenBLAS takes plain matrices: copy the window of B out, multiply, add the product into C's window.
-        withScratch(k * n) { columns in
-            withScratch(m * n) { product in
+        context.withScratch(k * n) { columns in
+            context.withScratch(m * n) { product in
                 for row in 0..<k {
                     for i in 0..<n { columns[row * n + i] = b[row * ldb + window.offset(i, row: window.inputRow)] }
                 }

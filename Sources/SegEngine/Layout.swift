@@ -2,11 +2,12 @@
 
 /// Adds `top`/`bottom` rows and `left`/`right` columns of zeros around every channel.
 public func pad(_ input: Tensor, top: Int, bottom: Int, left: Int, right: Int) -> Tensor {
-    Profile.measure("concat/pad/crop") {
+    let context = input.context
+    return context.measure("concat/pad/crop") {
         precondition(top >= 0 && bottom >= 0 && left >= 0 && right >= 0, "negative padding")
         let width = input.width + left + right
-        let output = Tensor(channels: input.channels, height: input.height + top + bottom, width: width, repeating: 0)
-        Parallel.forEach(input.channels) { c in
+        let output = Tensor(channels: input.channels, height: input.height + top + bottom, width: width, repeating: 0, in: context)
+        context.forEach(input.channels) { c in
             let src = input.planePointer(c), dst = output.planePointer(c)
             for y in 0..<input.height {
                 (dst + (y + top) * width + left).update(from: src + y * input.width, count: input.width)
@@ -18,11 +19,12 @@ public func pad(_ input: Tensor, top: Int, bottom: Int, left: Int, right: Int) -
 
 /// The `height` x `width` window of every channel whose top-left corner is at (`top`, `left`).
 public func crop(_ input: Tensor, top: Int, left: Int, height: Int, width: Int) -> Tensor {
-    Profile.measure("concat/pad/crop") {
+    let context = input.context
+    return context.measure("concat/pad/crop") {
         precondition(top >= 0 && left >= 0 && top + height <= input.height && left + width <= input.width,
                      "crop \(height)x\(width) at (\(top), \(left)) does not fit in \(input.height)x\(input.width)")
-        let output = Tensor(channels: input.channels, height: height, width: width)
-        Parallel.forEach(input.channels) { c in
+        let output = Tensor(channels: input.channels, height: height, width: width, in: context)
+        context.forEach(input.channels) { c in
             let src = input.planePointer(c), dst = output.planePointer(c)
             for y in 0..<height {
                 (dst + y * width).update(from: src + (y + top) * input.width + left, count: width)

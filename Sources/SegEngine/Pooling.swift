@@ -12,7 +12,8 @@ public func pooledSize(_ input: Int, kernel: Int, stride: Int, padding: Int, dil
 /// Max pooling; padding counts as -infinity, as in PyTorch.
 public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, dilation: Int = 1,
                       ceilMode: Bool = false) -> Tensor {
-    Profile.measure("max pool") {
+    let context = input.context
+    return context.measure("max pool") {
         if stride == 1 && dilation == 1 && !ceilMode {
             return separableMaxPool(input, kernel: kernel, padding: padding)
         }
@@ -23,9 +24,10 @@ public func maxPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 
 /// The max over a k x k window is the max over k row maxima: two passes of k taps instead of k^2
 /// (RefineNet's chained 5x5 stride-1 pools). Padding counts as -infinity, as in PyTorch.
 func separableMaxPool(_ input: Tensor, kernel: Int, padding: Int) -> Tensor {
+    let context = input.context
     let outH = input.height + 2 * padding - kernel + 1, outW = input.width + 2 * padding - kernel + 1
-    let output = Tensor(channels: input.channels, height: outH, width: outW)
-    Parallel.forEach(input.channels) { c in
+    let output = Tensor(channels: input.channels, height: outH, width: outW, in: context)
+    context.forEach(input.channels) { c in
         let src = input.planePointer(c), dst = output.planePointer(c)
         let rows = UnsafeMutablePointer<Float>.allocate(capacity: input.height * outW)
         defer { rows.deallocate() }
@@ -54,10 +56,11 @@ func separableMaxPool(_ input: Tensor, kernel: Int, padding: Int) -> Tensor {
 /// Max pooling window by window (any stride, dilation, ceil mode), a plane per call of the C kernel.
 func windowMaxPool(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, dilation: Int = 1,
                    ceilMode: Bool = false) -> Tensor {
+    let context = input.context
     let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
     let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
-    let output = Tensor(channels: input.channels, height: outH, width: outW)
-    Parallel.forEach(input.channels) { c in
+    let output = Tensor(channels: input.channels, height: outH, width: outW, in: context)
+    context.forEach(input.channels) { c in
         seg_max_pool_plane(input.planePointer(c), Int32(input.height), Int32(input.width), output.planePointer(c), Int32(outH),
                            Int32(outW), Int32(kernel), Int32(stride), Int32(padding), Int32(dilation))
     }
@@ -68,11 +71,12 @@ func windowMaxPool(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, 
 /// but not the part of a ceil-mode window that hangs past the padding.
 public func avgPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 0, ceilMode: Bool = false,
                       countIncludePad: Bool = true) -> Tensor {
-    Profile.measure("avg pool") {
+    let context = input.context
+    return context.measure("avg pool") {
         let outH = pooledSize(input.height, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
         let outW = pooledSize(input.width, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
-        let output = Tensor(channels: input.channels, height: outH, width: outW)
-        Parallel.forEach(input.channels) { c in
+        let output = Tensor(channels: input.channels, height: outH, width: outW, in: context)
+        context.forEach(input.channels) { c in
             let src = input.planePointer(c), dst = output.planePointer(c)
             for oy in 0..<outH {
                 var y0 = oy * stride - padding
@@ -97,9 +101,10 @@ public func avgPool2d(_ input: Tensor, kernel: Int, stride: Int, padding: Int = 
 
 /// Adaptive average pooling: output cell i covers input `floor(i*in/out) ..< ceil((i+1)*in/out)`.
 public func adaptiveAvgPool2d(_ input: Tensor, height outH: Int, width outW: Int) -> Tensor {
-    Profile.measure("avg pool") {
-        let output = Tensor(channels: input.channels, height: outH, width: outW)
-        Parallel.forEach(input.channels) { c in
+    let context = input.context
+    return context.measure("avg pool") {
+        let output = Tensor(channels: input.channels, height: outH, width: outW, in: context)
+        context.forEach(input.channels) { c in
             let src = input.planePointer(c), dst = output.planePointer(c)
             for oy in 0..<outH {
                 let y0 = oy * input.height / outH, y1 = ceilDiv((oy + 1) * input.height, outH)
@@ -121,7 +126,8 @@ public func adaptiveAvgPool2d(_ input: Tensor, height outH: Int, width outW: Int
 
 /// Mean of each channel, as a Cx1x1 tensor (the image-pooling branch of ASPP).
 public func globalAveragePool(_ input: Tensor) -> Tensor {
-    Profile.measure("avg pool") {
+    let context = input.context
+    return context.measure("avg pool") {
         adaptiveAvgPool2d(input, height: 1, width: 1)
     }
 }

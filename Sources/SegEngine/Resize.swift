@@ -35,8 +35,9 @@ struct LinearTaps {
 
 /// Resizes every channel to `height` x `width`.
 public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, scale: (y: Float, x: Float)? = nil) -> Tensor {
-    Profile.measure("resize") {
-        let output = Tensor(channels: input.channels, height: height, width: width)
+    let context = input.context
+    return context.measure("resize") {
+        let output = Tensor(channels: input.channels, height: height, width: width, in: context)
         switch mode {
         case .bilinear(let alignCorners):
             let ys = LinearTaps(input: input.height, output: height, alignCorners: alignCorners, scale: scale?.y)
@@ -48,9 +49,9 @@ public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, s
             xs.low.withUnsafeBufferPointer { low in
                 xs.high.withUnsafeBufferPointer { high in
                     xs.weight.withUnsafeBufferPointer { weight in
-                        Parallel.forEach(input.channels) { c in
+                        context.forEach(input.channels) { c in
                             let src = input.planePointer(c), dst = output.planePointer(c)
-                            withScratch(input.height * width) { rows in
+                            context.withScratch(input.height * width) { rows in
                                 for iy in rowsRead {
                                     let row = src + iy * input.width, out = rows + iy * width
                                     for ox in 0..<width {
@@ -71,7 +72,7 @@ public func resize(_ input: Tensor, height: Int, width: Int, mode: ResizeMode, s
         case .nearest:
             let ys = nearestIndices(input: input.height, output: height)
             let xs = nearestIndices(input: input.width, output: width)
-            Parallel.forEach(input.channels) { c in
+            context.forEach(input.channels) { c in
                 let src = input.planePointer(c), dst = output.planePointer(c)
                 for oy in 0..<height {
                     let row = src + ys[oy] * input.width
@@ -93,16 +94,17 @@ func nearestIndices(input: Int, output: Int) -> [Int] {
 /// 12-megapixel mask from 11 classes at 360x480 needs 48 MB of labels instead of 530 MB of scores.
 /// Ties go to the lower class, as in `argmax`.
 public func argmaxResized(_ scores: Tensor, height: Int, width: Int) -> [Int32] {
+    let context = scores.context
     let ys = LinearTaps(input: scores.height, output: height, alignCorners: false)
     let xs = LinearTaps(input: scores.width, output: width, alignCorners: false)
     let channels = scores.channels, rowsPerChunk = 16
     var labels = [Int32](repeating: 0, count: width * height)
     labels.withUnsafeMutableBufferPointer { out in
         let out = out.baseAddress!
-        Parallel.forEach((height + rowsPerChunk - 1) / rowsPerChunk) { chunk in
+        context.forEach((height + rowsPerChunk - 1) / rowsPerChunk) { chunk in
             // Per chunk: every channel's two source rows interpolated along x (cached while the
             // source rows stay the same), then the blended scores of one output row.
-            withScratch(3 * channels * width) { scratch in
+            context.withScratch(3 * channels * width) { scratch in
                 let top = scratch, bottom = scratch + channels * width, row = scratch + 2 * channels * width
                 var cached = (-1, -1)
                 for oy in chunk * rowsPerChunk..<min(height, (chunk + 1) * rowsPerChunk) {

@@ -33,10 +33,11 @@ public final class TransposedConvWeights: @unchecked Sendable {
 /// (col2im) of each column into the output, tile by tile over input positions.
 public func convTranspose2d(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                             activation: Activation = .identity) -> Tensor {
-    Profile.measure("transposed conv") {
+    let context = input.context
+    return context.measure("transposed conv") {
         precondition(input.channels == weights.inChannels, "transposed conv expects \(weights.inChannels) channels, got \(input.channels)")
         let output = weights.isDiagonal ? diagonalTransposedConv(input, weights, geometry) : unfoldedTransposedConv(input, weights, geometry)
-        Parallel.forEach(weights.outChannels) { c in
+        context.forEach(weights.outChannels) { c in
             activation.apply(output.planePointer(c), count: output.plane, bias: weights.bias[c])
         }
         return output
@@ -50,12 +51,13 @@ func transposedOutputSize(_ input: Tensor, _ weights: TransposedConvWeights, _ g
 
 /// Each channel's kernel spread over its own output plane (no bias or activation yet).
 func diagonalTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> Tensor {
+    let context = input.context
     let s = geometry.stride, d = geometry.dilation, p = geometry.padding
     let (outH, outW) = transposedOutputSize(input, weights, geometry)
-    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0)
+    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0, in: context)
     let kh = weights.kernelH, kw = weights.kernelW, channels = weights.outChannels
     weights.values.withUnsafeBufferPointer { w in
-        Parallel.forEach(channels) { c in
+        context.forEach(channels) { c in
             let kernel = w.baseAddress! + (c * channels + c) * kh * kw
             let src = input.planePointer(c), dst = output.planePointer(c)
             for iy in 0..<input.height {
@@ -79,21 +81,22 @@ func diagonalTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _
 
 /// The general case: `W^T x X` per tile of input positions, then col2im (no bias or activation yet).
 func unfoldedTransposedConv(_ input: Tensor, _ weights: TransposedConvWeights, _ geometry: ConvGeometry) -> Tensor {
+    let context = input.context
     let s = geometry.stride, d = geometry.dilation, p = geometry.padding
     let (outH, outW) = transposedOutputSize(input, weights, geometry)
-    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0)
+    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, repeating: 0, in: context)
     let taps = weights.kernelH * weights.kernelW
     let rows = weights.outChannels * taps
     let tile = min(input.plane, max(16, columnTileBudget / rows))
 
     weights.values.withUnsafeBufferPointer { w in
-        withScratch(rows * tile) { columns in
+        context.withScratch(rows * tile) { columns in
             var start = 0
             while start < input.plane {
                 let count = min(tile, input.plane - start)
                 // Each worker multiplies and scatters its own output channels (no shared writes).
-                let workers = min(Parallel.threads, weights.outChannels)
-                Parallel.forEach(workers) { worker in
+                let workers = min(context.threads, weights.outChannels)
+                context.forEach(workers) { worker in
                     let first = weights.outChannels * worker / workers, last = weights.outChannels * (worker + 1) / workers
                     guard last > first else { return }
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans,

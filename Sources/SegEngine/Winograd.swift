@@ -15,13 +15,10 @@ enum Winograd {
     /// A 6x6 input patch per 4x4 output tile: 36 transformed points.
     static let points = 36
 
-    /// Off with SEGVIEW_NO_WINOGRAD=1 in the environment (for A/B benchmarks against im2col).
-    nonisolated(unsafe) static var enabled = getenv("SEGVIEW_NO_WINOGRAD") == nil
-
     /// Whether the Winograd path can take a convolution: a 3x3 stride-1 dense conv with enough
     /// channels for the products to be efficient. Whether it pays off is `multiplyShare`'s to say.
-    static func applies(_ weights: ConvWeights, _ geometry: ConvGeometry) -> Bool {
-        enabled && weights.kernelH == 3 && weights.kernelW == 3 && weights.groups == 1 && geometry.stride == 1
+    static func applies(_ weights: ConvWeights, _ geometry: ConvGeometry, _ kernels: KernelChoices) -> Bool {
+        kernels.winograd && weights.kernelH == 3 && weights.kernelW == 3 && weights.groups == 1 && geometry.stride == 1
             && weights.inChannels >= 8 && weights.outChannels >= 8
     }
 
@@ -36,30 +33,6 @@ enum Winograd {
         }
         return Double(tiles * points) / Double(9 * outH * outW)
     }
-
-    /// Transformed filters of about this many floats at once (16 MB): deeper layers are done in
-    /// blocks of input channels (FCN's 3x3 head on 2048 channels would need 151 MB in one go), at
-    /// least `minimumBlock` deep. With 32 MB, deeplabv3_resnet50's peak RSS at 360x480 rose by 54 MB
-    /// once its ASPP's rate 12 went to Winograd (new buffer sizes for the pool), for no gain in
-    /// speed beyond the noise.
-    ///
-    /// Blocks of input channels rather than of output channels: every product then has all the
-    /// output channels as rows, and each tile and filter is transformed once. With blocks of output
-    /// channels (104 of FCN's 512), the products made 104 rows per column and either the input or
-    /// the filters were transformed again per block or chunk: FCN's head took 0.68x (360x480) and
-    /// 0.78x (512x512) of that time this way (medians of 12 passes, the two ways alternating in one
-    /// process); the products now add into M once per block, which costs less.
-    nonisolated(unsafe) static var filterBudget = 4 << 20
-
-    /// Input channels per block at the least, whatever the budget: shallower products ran slower
-    /// (512-channel layers in blocks of 171 instead of 256: 6-18 % more time).
-    nonisolated(unsafe) static var minimumBlock = 256
-
-    /// Transformed input and product tiles (V and M) of at most this many floats at once (32 MB):
-    /// larger maps go in chunks of tiles. With 48 MB, DeepLabV3+ MobileNetV2's decoder (128x128
-    /// maps) went in two chunks instead of three, for 13 MB more peak RSS and 0-4 % less time in
-    /// those layers.
-    nonisolated(unsafe) static var tileBudget = columnTileBudget
 
     /// Floats between the transformed tiles or filters of consecutive points beyond what they hold:
     /// the 36 matrices are often a power of two apart (channels x tiles), which puts every point's
@@ -78,12 +51,12 @@ enum Winograd {
     /// pass (deeplabv3_resnet50 at 512x512, about 2 % of it). The weights' panels and U's line up,
     /// so the transform reads and writes whole panels.
     static func transformFilters(_ weights: ConvWeights, inputs: Range<Int>, into u: UnsafeMutablePointer<Float>,
-                                 matrixSize: Int) {
+                                 matrixSize: Int, in context: EngineContext) {
         let panelRows = Int(SEG_WINOGRAD_PANEL_ROWS)
         precondition(weights.isPanelled && GEMM.panelRows == panelRows, "Winograd reads weights as whole panels of \(panelRows) rows")
         let panels = GEMM.panelled(weights.outChannels) / panelRows, depth = inputs.count
         precondition(matrixSize >= panels * panelRows * depth, "no room for the transformed filters")
-        Parallel.forEach(panels) { panel in
+        context.forEach(panels) { panel in
             seg_winograd_filters(weights.packed + panel * panelRows * weights.rowLength + inputs.lowerBound * panelRows,
                                  Int32(weights.inChannels), Int32(depth), u + panel * panelRows * depth, matrixSize)
         }
@@ -107,30 +80,37 @@ enum Winograd {
         return (origins, outputs.count)
     }
 
+    /// The convolution, in blocks of input channels (`KernelChoices.winogradFilterBudget`) rather
+    /// than of output channels: every product then has all the output channels as rows, and each
+    /// tile and filter is transformed once. With blocks of output channels (104 of FCN's 512), the
+    /// products made 104 rows per column and either the input or the filters were transformed again
+    /// per block or chunk: FCN's head took 0.68x (360x480) and 0.78x (512x512) of that time this way.
     static func conv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                      activation: Activation) {
+        let context = input.context
         let cin = weights.inChannels, cout = weights.outChannels, d = geometry.dilation
         let (origins, tiles) = tileOrigins(outH: output.height, outW: output.width, dilation: d, padding: geometry.padding)
         // Blocks of input channels and chunks of tiles, as even as the budgets allow (a narrow last
         // one makes thin products). Filters are transformed once per chunk when there are several
         // blocks (several chunks and blocks at once take both a deep layer and a large map).
         let rows = GEMM.panelled(cout)  // of each U_k and M_k
-        let widestBlock = max(minimumBlock, filterBudget / (points * rows))
+        let kernels = context.kernels
+        let widestBlock = max(kernels.winogradMinimumBlock, kernels.winogradFilterBudget / (points * rows))
         let blocks = (cin + widestBlock - 1) / widestBlock
         let block = (cin + blocks - 1) / blocks
-        let widestChunk = max(16, tileBudget / (points * (block + rows)))
+        let widestChunk = max(16, kernels.winogradTileBudget / (points * (block + rows)))
         let chunks = (tiles + widestChunk - 1) / widestChunk
         let chunk = (tiles + chunks - 1) / chunks
         let size = rows * block + matrixPadding  // floats from one transformed filter matrix to the next
         let cap = Epilogue(activation: activation).cap  // 0 where the kernel cannot fuse it
         let frameSize = (output.height + 5 * d) * (output.width + 5 * d)  // see seg_winograd_input
-        let channelGroups = min(block, 4 * Parallel.threads)
+        let channelGroups = min(block, 4 * context.threads)
         origins.withUnsafeBufferPointer { origins in
             let (outY, outX, inY, inX) = (origins.baseAddress!, origins.baseAddress! + tiles,
                                           origins.baseAddress! + 2 * tiles, origins.baseAddress! + 3 * tiles)
-            withScratch(points * size) { u in
-                withScratch(points * (block * vectorRow(chunk) + matrixPadding)) { v in
-                    withScratch(points * (rows * vectorRow(chunk) + matrixPadding)) { m in
+            context.withScratch(points * size) { u in
+                context.withScratch(points * (block * vectorRow(chunk) + matrixPadding)) { v in
+                    context.withScratch(points * (rows * vectorRow(chunk) + matrixPadding)) { m in
                         for start in stride(from: 0, to: tiles, by: chunk) {
                             let count = min(chunk, tiles - start)
                             let row = vectorRow(count)
@@ -139,10 +119,10 @@ enum Winograd {
                                 let inputs = first..<min(cin, first + block)
                                 let vStride = inputs.count * row + matrixPadding
                                 if blocks > 1 || start == 0 {
-                                    transformFilters(weights, inputs: inputs, into: u, matrixSize: size)
+                                    transformFilters(weights, inputs: inputs, into: u, matrixSize: size, in: context)
                                 }
-                                Parallel.forEach(channelGroups) { group in  // each group frames its planes in turn
-                                    withScratch(frameSize) { framed in
+                                context.forEach(channelGroups) { group in  // each group frames its planes in turn
+                                    context.withScratch(frameSize) { framed in
                                         for c in inputs.count * group / channelGroups..<inputs.count * (group + 1) / channelGroups {
                                             seg_winograd_input(input.planePointer(first + c), Int32(input.height),
                                                                Int32(input.width), Int32(d), inY + start, inX + start,
@@ -150,16 +130,16 @@ enum Winograd {
                                         }
                                     }
                                 }
-                                Parallel.forEach(points) { k in
+                                context.forEach(points) { k in
                                     // Every column of the rows, past the tiles too: M's padding then holds
                                     // finite values (the output transform computes on them, then drops them).
-                                    GEMM.multiply(m: cout, n: row, k: inputs.count,
+                                    GEMM.multiply(in: context, m: cout, n: row, k: inputs.count,
                                                   a: .panels(u + k * size, stride: GEMM.panelRows * inputs.count),
                                                   b: v + k * vStride, ldb: row, c: m + k * mStride, ldc: row,
                                                   accumulate: first > 0)
                                 }
                             }
-                            Parallel.forEach(cout) { o in
+                            context.forEach(cout) { o in
                                 seg_winograd_output(m + o * row, mStride, outY + start, outX + start, Int32(count), Int32(d),
                                                     output.planePointer(o), Int32(output.height), Int32(output.width),
                                                     weights.bias[o], cap)
@@ -170,7 +150,7 @@ enum Winograd {
             }
         }
         if !Epilogue.fuses(activation) {  // the bias is already in
-            Parallel.forEach(cout) { activation.apply(output.planePointer($0), count: output.plane, bias: 0) }
+            context.forEach(cout) { activation.apply(output.planePointer($0), count: output.plane, bias: 0) }
         }
     }
 }

@@ -22,10 +22,10 @@ public struct Normalization: Equatable, Sendable {
     /// ImageNet statistics on [0, 1] RGB, as torchvision's segmentation presets use.
     public static let imagenet = Normalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
 
-    /// The CHW network input for an RGB image.
-    public func tensor(from image: RGBImage) -> Tensor {
+    /// The CHW network input for an RGB image, a tensor of `context`.
+    public func tensor(from image: RGBImage, in context: EngineContext) -> Tensor {
         precondition(image.channels == 3, "normalisation expects an RGB image")
-        let output = Tensor(channels: 3, height: image.height, width: image.width)
+        let output = Tensor(channels: 3, height: image.height, width: image.width, in: context)
         let plane = image.width * image.height
         image.pixels.withUnsafeBufferPointer { pixels in
             for c in 0..<3 {

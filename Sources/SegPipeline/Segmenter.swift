@@ -20,6 +20,9 @@ public struct Segmenter {
     public let model: SegmentationModel
     public let outputStride: Int
     public let scale: WorkingScale
+    /// Where the forward passes run: threads, kernel choices and the buffer pool. Segmenters that
+    /// share one must not run at the same time.
+    public let context: EngineContext
     /// Images (from their header) and working sizes with more pixels are refused: decoding's and
     /// the forward pass's memory grow with them.
     public var maxPixels: Int
@@ -39,7 +42,7 @@ public struct Segmenter {
 
     /// `outputStride` nil: the stride the model was trained at.
     public init(model: SegmentationModel, outputStride: Int? = nil, scale: WorkingScale = .auto,
-                maxPixels: Int = ImageFile.defaultMaxPixels) throws {
+                maxPixels: Int = ImageFile.defaultMaxPixels, context: EngineContext = EngineContext()) throws {
         let stride = outputStride ?? model.metadata.outputStride
         guard model.outputStrides.contains(stride) else {
             throw UnsupportedStride(architecture: model.name(outputStride: model.metadata.outputStride), stride: stride,
@@ -49,6 +52,7 @@ public struct Segmenter {
         self.outputStride = stride
         self.scale = scale
         self.maxPixels = maxPixels
+        self.context = context
     }
 
     /// The network's name as run here and its backbone ("fcn8s vgg16", "deeplabv3plus resnet").
@@ -89,24 +93,26 @@ public struct Segmenter {
             }
         }
         let normalization = Normalization(model.metadata)
-        if (size.width, size.height) == (image.width, image.height) { return normalization.tensor(from: image) }
-        if size.width <= image.width && size.height <= image.height {
-            return normalization.tensor(from: image.downscaled(width: size.width, height: size.height))
+        if (size.width, size.height) == (image.width, image.height) {
+            return normalization.tensor(from: image, in: context)
         }
-        return resize(normalization.tensor(from: image), height: size.height, width: size.width,
+        if size.width <= image.width && size.height <= image.height {
+            return normalization.tensor(from: image.downscaled(width: size.width, height: size.height), in: context)
+        }
+        return resize(normalization.tensor(from: image, in: context), height: size.height, width: size.width,
                       mode: .bilinear(alignCorners: false))
     }
 
     /// The bytes a pass at `width` x `height` needs besides the weights. Activations and kernel
     /// scratch grow with the pixels from a fixed part: the buffer pool's peaks during probe passes
-    /// at 64x64 and 128x128 give both, extrapolated (kernels cap some scratch, so large sizes come
+    /// at 64x64 and 128x128 (in a context of their own) give both, extrapolated (kernels cap some scratch, so large sizes come
     /// out high, the safe side); the input, scores, probabilities and labels the result keeps are added.
     public func estimatedPassBytes(width: Int, height: Int) -> Int {
         func peak(_ side: Int) -> Double {
-            BufferPool.shared.resetPeak()
-            let inUse = BufferPool.shared.peakBytes
-            _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0), outputStride: outputStride)
-            return Double(max(0, BufferPool.shared.peakBytes - inUse))
+            let probe = EngineContext(threads: context.threads, kernels: context.kernels)
+            _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0, in: probe),
+                              outputStride: outputStride)
+            return Double(probe.pool.peakBytes)
         }
         let (small, large) = (peak(64), peak(128))
         let perPixel = max(0, large - small) / Double(128 * 128 - 64 * 64)

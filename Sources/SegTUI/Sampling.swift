@@ -73,7 +73,7 @@ public enum Sampling {
         var out = [Float](repeating: 0, count: gridWidth * gridHeight * channels)
         out.withUnsafeMutableBufferPointer { target in
             let target = target.baseAddress!
-            Parallel.forEach(gridHeight) { ty in
+            Parallel.forEach(gridHeight, threads: Parallel.cores) { ty in
                 let row = target + ty * gridWidth * channels
                 let (firstY, weightsY) = ys.spans[ty]
                 var total: Float = 0
@@ -172,7 +172,7 @@ public enum Sampling {
         var out = [T](repeating: initial, count: gridWidth * gridHeight)
         out.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
-            Parallel.forEach(gridHeight) { ty in fill(ty, base + ty * gridWidth) }
+            Parallel.forEach(gridHeight, threads: Parallel.cores) { ty in fill(ty, base + ty * gridWidth) }
         }
         return out
     }

@@ -21,6 +21,8 @@ public final class Viewer {
         public var allowTruncated = false
         /// Passes estimated to need more bytes are refused (the pane says so).
         public var maxMemory = Segmenter.defaultMaxMemory
+        /// Where the forward passes run (one at a time, on the inference queue).
+        public var context = EngineContext()
         /// Larger images are shrunk (area average; labels nearest) to fit this many pixels on a side.
         public var maxSide: Int?
         /// The working resolution at start; `r` cycles auto, native and this.
@@ -203,7 +205,7 @@ public final class Viewer {
             var segmenter: Segmenter
             do {
                 segmenter = try Segmenter(model: options.models[key.model].model, outputStride: key.stride,
-                                          scale: key.scale, maxPixels: options.maxPixels)
+                                          scale: key.scale, maxPixels: options.maxPixels, context: options.context)
                 segmenter.maxMemory = options.maxMemory
             } catch {
                 fail("\(error)", for: key)
@@ -217,7 +219,7 @@ public final class Viewer {
                 } catch {
                     self?.fail("\(error)", for: key)
                 }
-                BufferPool.shared.trim()
+                segmenter.context.pool.trim()
             }
         }
     }
@@ -371,7 +373,8 @@ public final class Viewer {
         }
         guard !isBusy, let segmenter = try? Segmenter(model: options.models[run.model].model,
                                                       outputStride: run.stride, scale: run.scale,
-                                                      maxPixels: options.maxPixels) else { return true }
+                                                      maxPixels: options.maxPixels, context: options.context)
+        else { return true }
         let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
         let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
         scores.pump(run, labelled: labelled, queue: queue, score: { index in
@@ -387,7 +390,7 @@ public final class Viewer {
             var matrix = ConfusionMatrix(classes: segmenter.model.metadata.numClasses)
             matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
                        ignore: ignore)
-            BufferPool.shared.trim()
+            segmenter.context.pool.trim()
             return matrix.meanIoU
         }, done: { [weak self] in self?.markFinished() })
         return true

@@ -32,6 +32,10 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object on stdout instead of text.")
     var json = false
 
+    @Option(help: ArgumentHelp("Turn a kernel path off, for A/B runs (repeatable): winograd, tapwise, own-gemm.",
+                               valueName: "path"))
+    var without: [KernelPath] = []
+
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
@@ -44,9 +48,10 @@ struct Bench: ParsableCommand {
     }
 
     mutating func run() throws {
-        engine.apply()
-        let segmenter = try modelOptions.segmenter(imageOptions)
-        let network = segmenter.model, stride = segmenter.outputStride
+        let segmenter = try modelOptions.segmenter(imageOptions, engine, kernels: without.reduce(into: KernelChoices()) {
+            $1.turnOff(&$0)
+        })
+        let network = segmenter.model, stride = segmenter.outputStride, context = segmenter.context
         let input: Tensor
         if let image {
             let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
@@ -59,49 +64,52 @@ struct Bench: ParsableCommand {
                                         sourceHeight: decoded.sourceHeight, name: image)
             size = SizeArgument(input.height, input.width)
         } else {
-            input = Normalization(network.metadata).tensor(from: benchImage(height: size.first, width: size.second))
+            input = Normalization(network.metadata).tensor(from: benchImage(height: size.first, width: size.second),
+                                                                  in: context)
         }
         let parts = [input.height, input.width]
 
         for _ in 0..<warmup { _ = network.predict(input, outputStride: stride) }
-        BufferPool.shared.resetPeak()
+        context.pool.resetPeak()
         // Memory of the passes themselves: the loaded weights (and what the warm-up made of them,
         // such as Winograd filters) are resting memory; loading the file's peak is left out.
-        BufferPool.shared.trim()
+        context.pool.trim()
         let restingBytes = residentBytes()
         resetPeakResident()
         var times: [Double] = []
         for _ in 0..<runs {
-            Counters.reset()
+            context.counters.reset()
             var clock = Stopwatch()
             _ = network.predict(input, outputStride: stride)
             times.append(clock.lap())
         }
         times.sort()
         let median = times[times.count / 2]
-        let (flop, flopInBounds) = (Counters.flop, Counters.flopInBounds)  // of one pass, before the profiled one
+        let (flop, flopInBounds) = (context.counters.flop, context.counters.flopInBounds)  // of one pass, before the profiled one
         var kernels: [(kind: String, calls: Int, ms: Double, gflop: Double)] = []
         if profile {
-            Profile.enabled = true
-            Profile.byShape = byShape
-            Profile.reset()
+            // A context of its own: the timed passes above pay nothing for profiling.
+            let profiled = EngineContext(threads: context.threads, kernels: context.kernels,
+                                         profile: Profile(byShape: byShape))
+            let profiledInput = input.copy(to: profiled)
+            _ = network.predict(profiledInput, outputStride: stride)  // fills the new context's pool
+            profiled.profile!.reset()
             var clock = Stopwatch()
-            _ = network.predict(input, outputStride: stride)
+            _ = network.predict(profiledInput, outputStride: stride)
             let total = clock.lap()
-            Profile.enabled = false
-            kernels = Profile.entries.map { ($0.key, $0.value.calls, $0.value.seconds * 1000, $0.value.flop / 1e9) }
+            kernels = profiled.profile!.entries.map { ($0.key, $0.value.calls, $0.value.seconds * 1000, $0.value.flop / 1e9) }
                 .sorted { $0.ms > $1.ms }
             kernels.append(("(between kernels)", 0, max(0, total - kernels.reduce(0) { $0 + $1.ms }), 0))
         }
         var report: [String: Any] = [
             "model": modelOptions.model, "architecture": network.name(outputStride: stride), "backbone": network.metadata.backbone,
-            "height": parts[0], "width": parts[1], "output_stride": stride, "threads": Parallel.threads,
-            "blas_core": Parallel.blasCore, "runs": runs,
+            "height": parts[0], "width": parts[1], "output_stride": stride, "threads": context.threads,
+            "blas_core": EngineContext.blasCore, "runs": runs,
             "min_ms": times[0], "median_ms": median, "max_ms": times[times.count - 1],
             "gflop": flop / 1e9, "gflop_in_bounds": flopInBounds / 1e9, "gflops": flop / 1e6 / median,
             "weights_mb": Double(network.parameterCount * 4) / 1e6,
-            "activation_peak_mb": Double(BufferPool.shared.peakBytes) / 1e6,
-            "tensor_peak_mb": Double(BufferPool.shared.peakTensorBytes) / 1e6,
+            "activation_peak_mb": Double(context.pool.peakBytes) / 1e6,
+            "tensor_peak_mb": Double(context.pool.peakTensorBytes) / 1e6,
             "resting_rss_mb": Double(restingBytes) / 1e6,
             "forward_peak_rss_mb": Double(peakResidentBytes()) / 1e6,
         ]
@@ -112,10 +120,10 @@ struct Bench: ParsableCommand {
             try printJSON(report)
             return
         }
-        print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(Parallel.threads) threads (OpenBLAS \(Parallel.blasCore))")
+        print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(context.threads) threads (OpenBLAS \(EngineContext.blasCore))")
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
         print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", flop / 1e9, flopInBounds / 1e9, flop / 1e6 / median))
-        print("memory: \(weightsAndActivationPeak(network)); "
+        print("memory: \(weightsAndActivationPeak(network, context.pool)); "
               + String(format: "process RSS %.1f MB at rest, peak %.1f MB during the passes",
                        Double(restingBytes) / 1e6, Double(peakResidentBytes()) / 1e6))
         if profile {

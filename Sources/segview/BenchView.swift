@@ -120,7 +120,8 @@ struct BenchView: ParsableCommand {
                 scores[band * width * height + y * width + x] = 4
             }
         }
-        let prediction = Prediction(scores: Tensor(channels: classes, height: height, width: width, values: scores))
+        let prediction = Prediction(scores: Tensor(channels: classes, height: height, width: width, values: scores,
+                                                   in: EngineContext(threads: 1)))
         let colors = Palette.pascalVOC(count: classes).colors.map(RGB.init)
         var scene = Scene(image: picture, imageName: "synthetic.png", classNames: (0..<classes).map { "class \($0)" },
                           classColors: colors, modelTitle: "synthetic")

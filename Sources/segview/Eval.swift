@@ -60,14 +60,13 @@ struct EvalRun: ParsableCommand {
     }
 
     mutating func run() throws {
-        engine.apply()
         // Before the run, not after it.
         for path in [output.csv, savePartial].compactMap({ $0 }) where !force {
             if FileManager.default.fileExists(atPath: path) {
                 throw Failure("\(path) already exists (use --force to overwrite)")
             }
         }
-        let segmenter = try modelOptions.segmenter(imageOptions)
+        let segmenter = try modelOptions.segmenter(imageOptions, engine)
         let meta = segmenter.model.metadata
         let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }

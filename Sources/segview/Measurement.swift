@@ -16,9 +16,9 @@ struct Stopwatch {
 
 /// "weights W MB, activation peak P MB (tensors T MB)": a network's weights and the buffer pool's
 /// high-water marks since its last `resetPeak()`, everything and the tensors alone.
-func weightsAndActivationPeak(_ network: SegmentationModel) -> String {
+func weightsAndActivationPeak(_ network: SegmentationModel, _ pool: BufferPool) -> String {
     String(format: "weights %.1f MB, activation peak %.1f MB (tensors %.1f MB)", Double(network.parameterCount * 4) / 1e6,
-           Double(BufferPool.shared.peakBytes) / 1e6, Double(BufferPool.shared.peakTensorBytes) / 1e6)
+           Double(pool.peakBytes) / 1e6, Double(pool.peakTensorBytes) / 1e6)
 }
 
 /// The process's peak resident set size (VmHWM: unlike getrusage's maxrss it starts afresh at exec,

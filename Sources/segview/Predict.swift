@@ -51,7 +51,6 @@ struct Predict: ParsableCommand {
     }
 
     mutating func run() throws {
-        engine.apply()
         if Dataset.isDirectory(image) { return try runFolder() }
         var files = requested
         if files.all.isEmpty {
@@ -61,17 +60,17 @@ struct Predict: ParsableCommand {
         try refuseExisting(files)  // before any work, not after a long forward pass
 
         var clock = Stopwatch()
-        let segmenter = try modelOptions.segmenter(imageOptions)
+        let segmenter = try modelOptions.segmenter(imageOptions, engine)
         let loadTime = clock.lap()
-        BufferPool.shared.resetPeak()
+        segmenter.context.pool.resetPeak()
         let report = try segment(image, with: segmenter, to: files)
         let working = report.result
         print("\(image): \(working.sourceWidth)x\(working.sourceHeight), \(segmenter.title), output stride "
               + "\(segmenter.outputStride), scale \(segmenter.scale) (\(working.width)x\(working.height)), "
-              + "\(Parallel.threads) threads")
+              + "\(segmenter.context.threads) threads")
         print(String(format: "time: load %.1f ms, read %.1f ms, forward %.1f ms, write %.1f ms",
                      loadTime, report.read, working.inferenceMilliseconds, report.write))
-        print("memory: \(weightsAndActivationPeak(segmenter.model)), "
+        print("memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
               + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
         if files.border != nil && !working.hasModelBorder {
             print("note: \(segmenter.model.metadata.architecture) has no border network; "
@@ -139,7 +138,7 @@ struct Predict: ParsableCommand {
         for folder in requested.all {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        let segmenter = try modelOptions.segmenter(imageOptions)
+        let segmenter = try modelOptions.segmenter(imageOptions, engine)
         var failures: [(String, String)] = []
         var written = 0
         let progress = ProgressBar(total: paths.count, label: "predict")

@@ -50,14 +50,15 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model and checks that it can run at the requested stride.
-    func segmenter(_ images: ImageOptions) throws -> Segmenter {
+    func segmenter(_ images: ImageOptions, _ engine: EngineOptions, kernels: KernelChoices = KernelChoices())
+        throws -> Segmenter {
         let files = try ModelCatalog.files([model])
         guard files.count == 1 else {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
             var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride,
-                                          scale: scale, maxPixels: images.maxPixels)
+                                          scale: scale, maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
             segmenter.allowTruncated = images.allowTruncated
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
             return segmenter
@@ -106,8 +107,23 @@ struct EngineOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    func apply() {
-        if let threads { Parallel.setThreads(threads) } else { Parallel.setThreads(Parallel.threads) }
+    /// The context forward passes run in, with these threads.
+    func context(kernels: KernelChoices = KernelChoices()) -> EngineContext {
+        EngineContext(threads: threads ?? 0, kernels: kernels)
+    }
+}
+
+/// A kernel path `bench --without` turns off.
+enum KernelPath: String, ExpressibleByArgument, CaseIterable {
+    case winograd, tapwise
+    case ownGEMM = "own-gemm"
+
+    func turnOff(_ kernels: inout KernelChoices) {
+        switch self {
+        case .winograd: kernels.winograd = false
+        case .tapwise: kernels.tapwise = false
+        case .ownGEMM: kernels.ownGEMM = false
+        }
     }
 }
 

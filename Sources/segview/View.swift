@@ -51,13 +51,13 @@ struct View: ParsableCommand {
                           + "needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL "
                           + "--out MASK.png`.")
         }
-        engine.apply()
         let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
         var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
         options.allowTruncated = imageOptions.allowTruncated
+        options.context = engine.context()
         if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()
         // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).

@@ -5,8 +5,19 @@ import XCTest
 /// Specialised kernels against the general kernel they replace, on random shapes (the general ones are
 /// checked against PyTorch in KernelFixtureTests).
 final class FastPathTests: XCTestCase {
-    func random(_ c: Int, _ h: Int, _ w: Int) -> Tensor {
-        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2) })
+    /// The default kernel choices, profiled so that a test sees which kernel ran.
+    let context = EngineContext(profile: Profile())
+
+    /// A context whose kernel choices `change` makes.
+    func engine(_ change: (inout KernelChoices) -> Void) -> EngineContext {
+        var kernels = KernelChoices()
+        change(&kernels)
+        return EngineContext(kernels: kernels, profile: Profile())
+    }
+
+    func random(_ c: Int, _ h: Int, _ w: Int, in context: EngineContext? = nil) -> Tensor {
+        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2) },
+               in: context ?? self.context)
     }
 
     /// A dense conv's weights and bias, random.
@@ -40,7 +51,7 @@ final class FastPathTests: XCTestCase {
     }
 
     func testWinogradEqualsIm2colOnRandomShapes() {
-        defer { Winograd.enabled = true }
+        let noWinograd = engine { $0.winograd = false }
         // The activations the transform fuses (ReLU, ReLU6, none) and one it leaves to a pass.
         let activations: [Activation] = [.relu, .relu6, .identity, .hardswish, .relu, .sigmoid]
         for (index, (cin, cout, h, w, dilation, padding)) in [(8, 8, 8, 8, 1, 1), (16, 24, 13, 17, 1, 1), (9, 11, 37, 29, 2, 2),
@@ -50,12 +61,10 @@ final class FastPathTests: XCTestCase {
             let x = random(cin, h, w)
             let weights = randomWeights(cin, cout)
             let geometry = ConvGeometry(padding: padding, dilation: dilation)
-            Winograd.enabled = true
             var fast: [Float] = []
-            XCTAssertEqual(kernels { fast = conv2d(x, weights, geometry, activation: activation).toArray() },
+            XCTAssertEqual(kernels(context) { fast = conv2d(x, weights, geometry, activation: activation).toArray() },
                            ["conv 3x3 winograd"], "\(h)x\(w) d\(dilation)")
-            Winograd.enabled = false
-            let reference = conv2d(x, weights, geometry, activation: activation).toArray()
+            let reference = conv2d(x.copy(to: noWinograd), weights, geometry, activation: activation).toArray()
             // Winograd's rounding error scales with the convolution's values before the activation
             // (ReLU6 and sigmoid clamp the output far below them).
             let scale = conv2d(x, weights, geometry).toArray().map(abs).max()!
@@ -73,7 +82,7 @@ final class FastPathTests: XCTestCase {
         var used: [Int: Set<String>] = [:]
         for rate in [1, 12, 24] {
             let x = random(40, 45, 60)
-            used[rate] = kernels { _ = conv2d(x, weights, ConvGeometry(padding: rate, dilation: rate)) }
+            used[rate] = kernels(context) { _ = conv2d(x, weights, ConvGeometry(padding: rate, dilation: rate)) }
         }
         XCTAssertEqual(used[1], ["conv 3x3 winograd"])
         XCTAssertEqual(used[12], ["conv 3x3 winograd"], "0.43 of the direct multiplies against 0.71 in bounds")
@@ -118,9 +127,6 @@ final class FastPathTests: XCTestCase {
     }
 
     func testWinogradInBlocksOfInputChannelsEqualsOneBlock() {
-        let (filterBudget, tileBudget, minimumBlock) = (Winograd.filterBudget, Winograd.tileBudget, Winograd.minimumBlock)
-        defer { (Winograd.filterBudget, Winograd.tileBudget, Winograd.minimumBlock) = (filterBudget, tileBudget, minimumBlock) }
-        Winograd.minimumBlock = 1
         let (cin, cout) = (14, 21)
         let x = random(cin, 19, 23)
         let weights = randomWeights(cin, cout)
@@ -129,10 +135,13 @@ final class FastPathTests: XCTestCase {
         XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
         // Room for the filters of 6 input channels: blocks of 5, 5 and 4, whose products add up in M;
         // then also chunks of 16 tiles (of 30), each block's filters transformed again per chunk.
-        Winograd.filterBudget = Winograd.points * GEMM.panelled(cout) * 6
         for chunked in [false, true] {
-            Winograd.tileBudget = chunked ? 1 : tileBudget
-            let blocked = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let blocks = engine {
+                $0.winogradMinimumBlock = 1
+                $0.winogradFilterBudget = Winograd.points * GEMM.panelled(cout) * 6
+                if chunked { $0.winogradTileBudget = 1 }
+            }
+            let blocked = conv2d(x.copy(to: blocks), weights, geometry, activation: .relu).toArray()
             // The blocks' sums come in another order: rounding differs, a lost or doubled block would not.
             XCTAssertLessThan(zip(whole, blocked).map { abs($0 - $1) }.max()!, 1e-4, "chunked \(chunked)")
         }
@@ -157,53 +166,46 @@ final class FastPathTests: XCTestCase {
     }
 
     func testWinogradInChunksOfTilesEqualsOneChunk() {
-        let budget = Winograd.tileBudget
-        defer { Winograd.tileBudget = budget }
+        let chunks = engine { $0.winogradTileBudget = 1 }
         let (cin, cout) = (10, 12)
         let x = random(cin, 37, 45)
         let weights = randomWeights(cin, cout)
         for geometry in [ConvGeometry(padding: 1), ConvGeometry(padding: 2, dilation: 2), ConvGeometry(padding: 0)] {
-            Winograd.tileBudget = budget
             let whole = conv2d(x, weights, geometry, activation: .relu).toArray()
             // Chunks of at most 16 tiles: each chunk frames its own part of the input.
-            Winograd.tileBudget = 1
-            let chunked = conv2d(x, weights, geometry, activation: .relu).toArray()
+            let chunked = conv2d(x.copy(to: chunks), weights, geometry, activation: .relu).toArray()
             XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
             XCTAssertLessThan(zip(whole, chunked).map { abs($0 - $1) }.max()!, 1e-5, "\(geometry)")
         }
     }
 
-    /// The kernel kinds one call ran, from the profile.
-    func kernels(_ body: () -> Void) -> Set<String> {
-        Profile.enabled = true
-        Profile.reset()
-        defer { Profile.enabled = false }
+    /// The kernel kinds one call ran in `context`, from its profile.
+    func kernels(_ context: EngineContext, _ body: () -> Void) -> Set<String> {
+        context.profile!.reset()
         body()
-        return Set(Profile.entries.keys)
+        return Set(context.profile!.entries.keys)
     }
 
     func testTapwiseEqualsIm2colWhereMostTapsReadPadding() {
-        defer { winogradAdvantage = 0.8; tapwiseEnabled = true; GEMM.ownKernel = seg_gemm_supported() != 0 }
         for ownKernel in [true, false] where !ownKernel || seg_gemm_supported() != 0 {
-            GEMM.ownKernel = ownKernel
+            let tapwise = engine { $0.ownGEMM = ownKernel; $0.winogradAdvantage = 0 }  // Winograd never: tapwise
+            let im2col = engine { $0.ownGEMM = ownKernel; $0.winogradAdvantage = 0; $0.tapwise = false }
             for (cin, cout, h, w, kernel, dilation, padding) in [(32, 20, 9, 11, 3, 6, 6), (40, 8, 7, 13, 3, 4, 4),
                                                                  (33, 16, 5, 5, 3, 12, 12), (36, 9, 10, 8, 5, 3, 6),
                                                                  (48, 70, 23, 61, 3, 12, 12), (32, 17, 41, 30, 3, 12, 12),
                                                                  (32, 64, 6, 9, 3, 2, 2)] {
-                let x = random(cin, h, w)
+                let x = random(cin, h, w, in: tapwise)
                 let weights = randomWeights(cin, cout, kernel: kernel)
                 let geometry = ConvGeometry(padding: padding, dilation: dilation)
-                winogradAdvantage = 0  // Winograd never: tapwise
-                tapwiseEnabled = true
-                var tapwise: [Float] = []
-                let used = kernels { tapwise = conv2d(x, weights, geometry, activation: .relu).toArray() }
+                var fast: [Float] = []
+                let used = kernels(tapwise) { fast = conv2d(x, weights, geometry, activation: .relu).toArray() }
                 XCTAssertEqual(used, ["conv \(kernel)x\(kernel) tapwise"])
-                tapwiseEnabled = false  // never: im2col
                 var reference: [Float] = []
-                XCTAssertEqual(kernels { reference = conv2d(x, weights, geometry, activation: .relu).toArray() },
-                               ["conv \(kernel)x\(kernel) im2col"])
+                XCTAssertEqual(kernels(im2col) {
+                    reference = conv2d(x.copy(to: im2col), weights, geometry, activation: .relu).toArray()
+                }, ["conv \(kernel)x\(kernel) im2col"])
                 let scale = reference.map(abs).max()!
-                XCTAssertLessThan(zip(tapwise, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
+                XCTAssertLessThan(zip(fast, reference).map { abs($0 - $1) }.max()! / scale, 1e-5,
                                   "k\(kernel) d\(dilation) p\(padding) on \(h)x\(w), own kernel \(ownKernel)")
             }
         }
@@ -224,7 +226,7 @@ final class FastPathTests: XCTestCase {
             let bias = (0..<cout).map { _ in Float.random(in: -1...1) }
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel, weights: values, bias: bias)
             var out: Tensor?
-            let used = kernels { out = conv2d(x, weights, geometry, activation: activation) }
+            let used = kernels(context) { out = conv2d(x, weights, geometry, activation: activation) }
             XCTAssertEqual(used, ["conv \(kernel)x\(kernel) im2col"])
             let y = out!
             var worst: Float = 0
@@ -242,7 +244,7 @@ final class FastPathTests: XCTestCase {
                                 }
                             }
                         }
-                        let expected = Tensor(channels: 1, height: 1, width: 1, values: [Float(sum)])
+                        let expected = Tensor(channels: 1, height: 1, width: 1, values: [Float(sum)], in: context)
                         let activated = activate(expected, activation)[0, 0, 0]
                         worst = max(worst, abs(y[o, oy, ox] - activated))
                     }
@@ -253,20 +255,18 @@ final class FastPathTests: XCTestCase {
     }
 
     func testResidualAddedBeforeTheActivationOnEveryPath() {
-        defer { GEMM.thinProduct = 64; GEMM.ownKernel = seg_gemm_supported() != 0 }
         // 1x1 (fused in the product), 3x3 (Winograd), dilated 3x3 on a small map (tapwise), 7x7 stride 2 (im2col);
         // thin products through the own kernel (limit 0), through OpenBLAS where plain (limit 64), and
         // everything through OpenBLAS and the Swift epilogue (as on CPUs without AVX-512).
         for (thin, ownKernel) in [(0, true), (64, true), (64, false)] {
-            GEMM.thinProduct = thin
-            GEMM.ownKernel = ownKernel && seg_gemm_supported() != 0
+            let chosen = engine { $0.thinProduct = thin; $0.ownGEMM = ownKernel && seg_gemm_supported() != 0 }
             for (cin, cout, kernel, geometry, h, w) in [(24, 40, 1, ConvGeometry(), 9, 50), (16, 16, 3, .same(kernel: 3), 20, 24),
                                                         (32, 8, 3, .same(kernel: 3, dilation: 6), 7, 9),
                                                         (3, 8, 7, ConvGeometry(stride: 2, padding: 3), 15, 16)] {
-                let x = random(cin, h, w)
+                let x = random(cin, h, w, in: chosen)
                 let weights = randomWeights(cin, cout, kernel: kernel)
                 let plain = conv2d(x, weights, geometry)
-                let shortcut = random(cout, plain.height, plain.width)
+                let shortcut = random(cout, plain.height, plain.width, in: chosen)
                 let fused = conv2d(x, weights, geometry, activation: .relu, adding: shortcut).toArray()
                 let expected = add(plain, shortcut, activation: .relu).toArray()
                 XCTAssertEqual(fused.count, expected.count)

@@ -3,6 +3,8 @@ import Foundation
 import XCTest
 
 final class FormatTests: XCTestCase {
+    let context = EngineContext()
+
     func testHalfPrecisionDecoding() {
         XCTAssertEqual(FloatFormats.float(fromHalf: 0x3C00), 1)
         XCTAssertEqual(FloatFormats.float(fromHalf: 0xC000), -2)
@@ -21,7 +23,7 @@ final class FormatTests: XCTestCase {
     }
 
     func testNumPyRoundTrip() throws {
-        let tensor = Tensor(channels: 2, height: 3, width: 5, values: (0..<30).map { Float($0) * 0.5 - 3 })
+        let tensor = Tensor(channels: 2, height: 3, width: 5, values: (0..<30).map { Float($0) * 0.5 - 3 }, in: context)
         let data = NumPyFile.encode(tensor)
         XCTAssertEqual((data.count - 30 * 4) % 64, 0, "header is padded to 64 bytes")
         let header = String(decoding: data[10..<(data.count - 120)], as: UTF8.self)
@@ -33,21 +35,21 @@ final class FormatTests: XCTestCase {
     }
 
     func testBufferPoolReusesReleasedBuffers() {
-        let pool = BufferPool.shared
+        let pool = context.pool
         var address: UnsafeMutablePointer<Float>?
         do {
-            let first = Tensor(channels: 3, height: 17, width: 19)
+            let first = Tensor(channels: 3, height: 17, width: 19, in: context)
             address = first.data
         }
         let live = pool.liveBytes
         pool.resetPeak()
         let tensorsBefore = pool.peakTensorBytes
-        let second = Tensor(channels: 3, height: 17, width: 19)
+        let second = Tensor(channels: 3, height: 17, width: 19, in: context)
         XCTAssertEqual(second.data, address, "a released buffer of the same size is handed out again")
         XCTAssertEqual(pool.liveBytes, live + 3 * 17 * 19 * 4)
         XCTAssertEqual(pool.peakBytes, live + 3 * 17 * 19 * 4)
         XCTAssertEqual(pool.peakTensorBytes, tensorsBefore + 3 * 17 * 19 * 4)
-        withScratch(1000) { _ in }  // scratch counts in the peak of everything, not in the tensors'
+        context.withScratch(1000) { _ in }  // scratch counts in the peak of everything, not in the tensors'
         XCTAssertEqual(pool.peakBytes, live + 3 * 17 * 19 * 4 + 4000)
         XCTAssertEqual(pool.peakTensorBytes, tensorsBefore + 3 * 17 * 19 * 4)
     }

@@ -6,15 +6,19 @@ import XCTest
 /// against the textbook triple loop, on shapes that end inside every block of the kernel.
 final class GEMMTests: XCTestCase {
     override func tearDown() {
-        GEMM.ownKernel = seg_gemm_supported() != 0
-        GEMM.thinProduct = 64
         allocations.forEach { $0.deallocate() }
         allocations = []
     }
 
     var kernels: [Bool] { seg_gemm_supported() != 0 ? [true, false] : [false] }
 
-    override func setUp() { GEMM.thinProduct = 0 }  // the own kernel on every shape, thin ones included
+    /// A context that sends every product to the own kernel (thin ones included) or every one to OpenBLAS.
+    func context(ownKernel: Bool) -> EngineContext {
+        var kernels = KernelChoices()
+        kernels.ownGEMM = ownKernel
+        kernels.thinProduct = 0
+        return EngineContext(kernels: kernels)
+    }
 
     func randomValues(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1) } }
 
@@ -40,14 +44,14 @@ final class GEMMTests: XCTestCase {
             let a = randomValues(m * k), b = randomValues(k * n), start = randomValues(m * n)
             let bias = randomValues(m), residual = randomValues(m * n)
             for ownKernel in kernels {
-                GEMM.ownKernel = ownKernel
+                let context = context(ownKernel: ownKernel)
                 for (accumulate, activation, packed) in [(false, Activation.identity, false), (true, .relu, false), (false, .relu6, true)] {
                     var c = start
                     a.withUnsafeBufferPointer { a in
                         b.withUnsafeBufferPointer { b in
                             bias.withUnsafeBufferPointer { bias in
                                 residual.withUnsafeBufferPointer { residual in
-                                    GEMM.multiply(m: m, n: n, k: k, a: operand(a.baseAddress!, m: m, k: k, packed: packed), b: b.baseAddress!, ldb: n,
+                                    GEMM.multiply(in: context, m: m, n: n, k: k, a: operand(a.baseAddress!, m: m, k: k, packed: packed), b: b.baseAddress!, ldb: n,
                                                   c: &c, ldc: n, accumulate: accumulate,
                                                   epilogue: Epilogue(bias: bias.baseAddress!, addend: residual.baseAddress!,
                                                                      activation: activation))
@@ -83,12 +87,12 @@ final class GEMMTests: XCTestCase {
         let a = randomValues(m * k), input = randomValues(k * inputPlane), start = randomValues(m * outputPlane)
         let inputOrigin = 2 * inputW + 7, outputOrigin = 1 * outputW + 2
         for ownKernel in kernels {
-            GEMM.ownKernel = ownKernel
+            let context = context(ownKernel: ownKernel)
             var output = start
             a.withUnsafeBufferPointer { a in
                 input.withUnsafeBufferPointer { input in
                     output.withUnsafeMutableBufferPointer { output in
-                        GEMM.multiply(m: m, n: rows * cols, k: k, a: .rows(a.baseAddress!, ld: k), b: input.baseAddress! + inputOrigin,
+                        GEMM.multiply(in: context, m: m, n: rows * cols, k: k, a: .rows(a.baseAddress!, ld: k), b: input.baseAddress! + inputOrigin,
                                       ldb: inputPlane, c: output.baseAddress! + outputOrigin, ldc: outputPlane,
                                       window: Window(width: cols, inputRow: inputW, outputRow: outputW), accumulate: true)
                     }

@@ -5,6 +5,8 @@ import XCTest
 /// Every engine kernel against PyTorch on small cases (tools/make_fixtures.py writes them:
 /// inputs, weights and torch.nn.functional's output per case, parameters as JSON metadata).
 final class KernelFixtureTests: XCTestCase {
+    let context = EngineContext()
+
     struct Case: Decodable {
         let op: String
         var cin: Int?, cout: Int?, k: Int?, stride: Int?, padding: Int?, dilation: Int?, groups: Int?
@@ -30,7 +32,7 @@ final class KernelFixtureTests: XCTestCase {
 
     private func tensor(_ file: SafeTensorsFile, _ name: String) throws -> Tensor {
         let shape = file.entries[name]!.shape
-        return Tensor(channels: shape[0], height: shape[1], width: shape[2], values: try file.floats(name, shape: shape))
+        return Tensor(channels: shape[0], height: shape[1], width: shape[2], values: try file.floats(name, shape: shape), in: context)
     }
 
     private func run(_ spec: Case, name: String, file: SafeTensorsFile) throws -> [Float] {

@@ -9,13 +9,15 @@ import XCTest
 /// randomised BatchNorm statistics, PyTorch's logits (and DFN's border map) on an odd-sized picture
 /// at every output stride the model supports; made by tools/make_architecture_fixtures.py.
 final class ArchitectureParityTests: XCTestCase {
+    let context = EngineContext()
+
     func fixture(_ name: String) -> String {
         Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/arch")!.path
     }
 
     func run(_ name: String, outputStride: Int) throws -> (Prediction, SegmentationModel) {
         let model = try ModelLoader.load(path: fixture(name + ".safetensors"))
-        let input = Normalization(model.metadata).tensor(from: try PNG.read(fixture("street_51x67.png")))
+        let input = Normalization(model.metadata).tensor(from: try PNG.read(fixture("street_51x67.png")), in: context)
         return (model.predict(input, outputStride: outputStride), model)
     }
 
@@ -27,7 +29,7 @@ final class ArchitectureParityTests: XCTestCase {
         let worst = zip(ours.toArray(), expected).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(worst / scale, 1e-4, "\(referenceFile): max |diff| \(worst) of max \(scale)", file: file, line: line)
         if shape[0] > 1 {
-            let reference = Tensor(channels: shape[0], height: shape[1], width: shape[2], values: expected)
+            let reference = Tensor(channels: shape[0], height: shape[1], width: shape[2], values: expected, in: context)
             let agreement = zip(argmax(ours), argmax(reference)).filter { $0 == $1 }.count
             XCTAssertGreaterThanOrEqual(Double(agreement) / Double(ours.plane), 0.999, "\(referenceFile): argmax agreement",
                                         file: file, line: line)
@@ -90,7 +92,7 @@ final class ArchitectureParityTests: XCTestCase {
     func testSwitchingOutputStrideOnOneLoadedModelChangesTheResult() throws {
         for name in ["deeplabv3plus_resnet", "refinenet", "dfn"] {
             let model = try ModelLoader.load(path: fixture(name + ".safetensors"))
-            let input = Normalization(model.metadata).tensor(from: try PNG.read(fixture("street_51x67.png")))
+            let input = Normalization(model.metadata).tensor(from: try PNG.read(fixture("street_51x67.png")), in: context)
             let at8 = model.predict(input, outputStride: 8).scores.toArray()
             let at32 = model.predict(input, outputStride: 32).scores.toArray()
             XCTAssertEqual(model.predict(input, outputStride: 8).scores.toArray(), at8, "\(name): deterministic")

@@ -7,6 +7,8 @@ import XCTest
 /// refuses the file at load, naming what is missing, or predicts at every output stride it offers.
 /// (Without its downsample, a ResNet block used to load and then trap in the forward pass.)
 final class LoadValidationTests: XCTestCase {
+    let context = EngineContext()
+
     let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     func testDeletingAnyModuleRefusesAtLoadOrStillPredicts() throws {
@@ -15,7 +17,7 @@ final class LoadValidationTests: XCTestCase {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-modules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let input = Tensor(channels: 3, height: 19, width: 23, repeating: 0.5)
+        let input = Tensor(channels: 3, height: 19, width: 23, repeating: 0.5, in: context)
         for name in files {
             let original = try SafeTensorsBuilder(copying: SafeTensorsFile(path: fixtures.appendingPathComponent(
                 "\(name).safetensors").path))

@@ -8,6 +8,8 @@ import XCTest
 /// End-to-end parity with PyTorch: tiny torchvision-layout models (torchvision's own classes, random
 /// weights, randomised BatchNorm statistics) and PyTorch's logits, made by tools/make_fixtures.py.
 final class ParityTests: XCTestCase {
+    let context = EngineContext()
+
     func fixture(_ name: String) -> String {
         Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures")!.path
     }
@@ -15,7 +17,7 @@ final class ParityTests: XCTestCase {
     func logits(_ modelFile: String, outputStride: Int) throws -> (ours: Tensor, model: SegmentationModel) {
         let model = try ModelLoader.load(path: fixture(modelFile))
         let meta = model.metadata
-        let input = Normalization(mean: meta.mean, std: meta.std).tensor(from: try PNG.read(fixture("street_37x53.png")))
+        let input = Normalization(mean: meta.mean, std: meta.std).tensor(from: try PNG.read(fixture("street_37x53.png")), in: context)
         return (model.predict(input, outputStride: outputStride).scores, model)
     }
 
@@ -27,7 +29,7 @@ final class ParityTests: XCTestCase {
         let scale = expected.map(abs).max()!
         let worst = zip(ours.toArray(), expected).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(worst / scale, tolerance, "\(reference): max |diff| \(worst) of max |logit| \(scale)", file: file, line: line)
-        let reference = Tensor(channels: shape[0], height: shape[1], width: shape[2], values: expected)
+        let reference = Tensor(channels: shape[0], height: shape[1], width: shape[2], values: expected, in: context)
         let agreement = zip(argmax(ours), argmax(reference)).filter { $0 == $1 }.count
         XCTAssertGreaterThanOrEqual(Double(agreement) / Double(ours.plane), 0.999, "\(reference): argmax agreement", file: file, line: line)
     }
@@ -50,7 +52,7 @@ final class ParityTests: XCTestCase {
 
     func testSwitchingOutputStrideNeedsNoReloadAndChangesTheResult() throws {
         let (at8, model) = try logits("tiny_deeplabv3.safetensors", outputStride: 8)
-        let input = Normalization.imagenet.tensor(from: try PNG.read(fixture("street_37x53.png")))
+        let input = Normalization.imagenet.tensor(from: try PNG.read(fixture("street_37x53.png")), in: context)
         let at16 = model.predict(input, outputStride: 16).scores
         let again8 = model.predict(input, outputStride: 8).scores
         XCTAssertEqual(again8.toArray(), at8.toArray(), "the same stride gives the same scores")

@@ -84,6 +84,8 @@ final class DatasetTests: XCTestCase {
 }
 
 final class SegmenterTests: XCTestCase {
+    let context = EngineContext()
+
     let picture = try! PNG.read(modelFixtures.appendingPathComponent("street_37x53.png").path)
 
     func model() throws -> SegmentationModel {
@@ -93,7 +95,7 @@ final class SegmenterTests: XCTestCase {
     func testNativeScaleIsTheModelOnTheImage() throws {
         let model = try model()
         let result = try Segmenter(model: model, scale: .native).segment(picture)
-        let direct = model.predict(Normalization(model.metadata).tensor(from: picture), outputStride: 8)
+        let direct = model.predict(Normalization(model.metadata).tensor(from: picture, in: context), outputStride: 8)
         XCTAssertEqual([result.width, result.height], [53, 37])
         XCTAssertEqual(result.scores.toArray(), direct.scores.toArray())
         XCTAssertEqual(result.labels(width: 53, height: 37), argmax(direct.scores))
@@ -106,7 +108,7 @@ final class SegmenterTests: XCTestCase {
         XCTAssertEqual([result.width, result.height], [26, 18])
         XCTAssertEqual([result.sourceWidth, result.sourceHeight], [53, 37])
         let shrunk = picture.downscaled(width: 26, height: 18)
-        let direct = model.predict(Normalization(model.metadata).tensor(from: shrunk), outputStride: 8)
+        let direct = model.predict(Normalization(model.metadata).tensor(from: shrunk, in: context), outputStride: 8)
         XCTAssertEqual(result.scores.toArray(), direct.scores.toArray(), "the network sees the area-averaged image")
         let full = resize(direct.scores, height: 37, width: 53, mode: .bilinear(alignCorners: false))
         XCTAssertEqual(result.labels(width: 53, height: 37), argmax(full), "labels of the upsampled scores")
@@ -144,10 +146,9 @@ final class SegmenterTests: XCTestCase {
         let network = try model()
         let estimate = try Segmenter(model: network, scale: .native).estimatedPassBytes(width: 384, height: 256)
         let kept = 384 * 256 * 4 * (3 + 2 * network.metadata.numClasses + 1)
-        BufferPool.shared.resetPeak()
-        let before = BufferPool.shared.peakBytes
-        _ = network.predict(Tensor(channels: 3, height: 256, width: 384, repeating: 0.3), outputStride: 8)
-        let measured = BufferPool.shared.peakBytes - before
+        let fresh = EngineContext()
+        _ = network.predict(Tensor(channels: 3, height: 256, width: 384, repeating: 0.3, in: fresh), outputStride: 8)
+        let measured = fresh.pool.peakBytes
         let ratio = Double(estimate - kept) / Double(measured)
         XCTAssertTrue((0.8...3).contains(ratio), "estimated \(estimate - kept) bytes of activations, measured \(measured)")
     }
@@ -178,6 +179,8 @@ final class SegmenterTests: XCTestCase {
 }
 
 final class OutputWriterTests: XCTestCase {
+    let context = EngineContext()
+
     func testIdsAreTheLabelsAsGreyAndMasksAreWrittenAtTheSourceSize() throws {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-writer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -187,7 +190,7 @@ final class OutputWriterTests: XCTestCase {
             5, 0, 0, 0, 0, 0,
             0, 5, 0, 0, 5, 0,
             0, 0, 5, 5, 0, 5,
-        ])
+        ], in: context)
         let result = SegmentationResult(prediction: Prediction(scores: scores), milliseconds: 0, sourceWidth: 6, sourceHeight: 4)
         XCTAssertEqual(result.labels, [0, 1, 2, 2, 1, 2])
         let files = OutputFiles(mask: scratch.appendingPathComponent("mask.png").path,

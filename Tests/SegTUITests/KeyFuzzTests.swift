@@ -11,6 +11,8 @@ import XCTest
 /// checked after every key, and every 2500th sequence's end state rendered at a terminal from 1x1 to
 /// 300x100 (rendering is what takes the time in a debug build; the edge sizes are rendered apart).
 final class KeyFuzzTests: XCTestCase {
+    let engine = EngineContext()
+
     struct Generator: RandomNumberGenerator {
         var state: UInt64
         mutating func next() -> UInt64 {
@@ -68,7 +70,8 @@ final class KeyFuzzTests: XCTestCase {
                               classColors: (0..<classes).map { RGB(UInt8($0 * 20), 90, 200) }, modelTitle: "fuzz")
             if display.width * display.height <= 120 * 90 {
                 let scores = Tensor(channels: classes, height: display.height, width: display.width,
-                                    values: (0..<classes * display.width * display.height).map { Float(($0 * 7919) % 13) })
+                                    values: (0..<classes * display.width * display.height).map { Float(($0 * 7919) % 13) },
+                                    in: engine)
                 scene.result = SegmentationResult(prediction: Prediction(scores: scores), milliseconds: 1)
                 if state.compare { scene.comparison = scene.result }
                 if context.hasTruth { scene.truth = (0..<display.width * display.height).map { UInt8($0 % (classes + 1)) } }
@@ -81,7 +84,7 @@ final class KeyFuzzTests: XCTestCase {
     /// The edge sizes of the terminal, each with the cursor in a corner, zoomed all the way in.
     func testEdgeTerminalSizesRender() {
         let picture = RGBImage(width: 7, height: 3, filledWith: 120)
-        let scores = Tensor(channels: 2, height: 3, width: 7, values: (0..<42).map { Float($0 % 5) })
+        let scores = Tensor(channels: 2, height: 3, width: 7, values: (0..<42).map { Float($0 % 5) }, in: engine)
         var scene = Scene(image: picture, imageName: "edge.png", classNames: ["a", "b"], classColors: [RGB(1, 2, 3), RGB(200, 0, 0)],
                           modelTitle: "edge")
         scene.result = SegmentationResult(prediction: Prediction(scores: scores), milliseconds: 1)

@@ -7,6 +7,8 @@ import XCTest
 
 /// The renderer cell by cell: a pure function of scene, state, size and colour mode.
 final class RendererTests: XCTestCase {
+    let context = EngineContext()
+
     let red = RGB(255, 0, 0), green = RGB(0, 255, 0), blue = RGB(0, 0, 255), white = RGB(255, 255, 255)
     let truecolor = TerminalPalette(mode: .truecolor, classColors: [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)])
 
@@ -16,7 +18,7 @@ final class RendererTests: XCTestCase {
     func result(_ labels: [Int], classes: Int, width: Int, height: Int) -> SegmentationResult {
         var scores = [Float](repeating: 0, count: classes * width * height)
         for (i, label) in labels.enumerated() { scores[label * width * height + i] = 10 }
-        let tensor = Tensor(channels: classes, height: height, width: width, values: scores)
+        let tensor = Tensor(channels: classes, height: height, width: width, values: scores, in: context)
         return SegmentationResult(prediction: Prediction(scores: tensor), milliseconds: 1)
     }
 

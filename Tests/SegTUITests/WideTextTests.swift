@@ -8,6 +8,8 @@ import XCTest
 
 /// CJK and emoji take two terminal columns: text, padding and the legend count columns, not characters.
 final class WideTextTests: XCTestCase {
+    let context = EngineContext()
+
     override func setUp() { setlocale(LC_CTYPE, "C.UTF-8") }
 
     func testWideCharactersTakeTwoCells() {
@@ -35,7 +37,7 @@ final class WideTextTests: XCTestCase {
         var scores = [Float](repeating: 0, count: 3 * 32)
         for i in 0..<32 { scores[(i % 3) * 32 + i] = 5 }
         scene.result = SegmentationResult(prediction: Prediction(scores: Tensor(channels: 3, height: 4, width: 8,
-                                                                                values: scores)), milliseconds: 1)
+                                                                                values: scores, in: context)), milliseconds: 1)
         let palette = TerminalPalette(mode: .truecolor, classColors: scene.classColors)
         let grid = Renderer().render(scene, ViewState(), rows: 30, cols: 120, palette: palette)
         // The column (in cells) where each legend row's share ends.

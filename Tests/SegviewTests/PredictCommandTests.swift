@@ -5,6 +5,8 @@ import XCTest
 
 /// `segview predict` as a user runs it: the built binary, real files, exit codes and messages.
 final class PredictCommandTests: XCTestCase {
+    let context = EngineContext()
+
     var scratch: URL!
     var fixtures: URL { modelFixtures }
 
@@ -247,7 +249,7 @@ final class PredictCommandTests: XCTestCase {
         let ids = try PNG.readLabels(scratch.appendingPathComponent("ids.png").path)
         XCTAssertEqual([ids.width, ids.height, ids.channels], [53, 37, 1])
         let (scores, shape) = try NumPyFile.decode(Data(contentsOf: scratch.appendingPathComponent("scores.npy")))
-        let expected = argmax(Tensor(channels: shape[0], height: shape[1], width: shape[2], values: scores))
+        let expected = argmax(Tensor(channels: shape[0], height: shape[1], width: shape[2], values: scores, in: context))
         XCTAssertEqual(ids.pixels.map(Int32.init), expected)
         XCTAssertGreaterThan(Set(ids.pixels).count, 1)
         let mask = try PNG.read(scratch.appendingPathComponent("mask.png").path)
