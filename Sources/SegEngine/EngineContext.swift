@@ -17,13 +17,28 @@ public final class EngineContext: @unchecked Sendable {
     public let profile: Profile?
     /// Multiply-adds of the convolutions run in this context.
     public let counters = Counters()
+    /// Whether `watch` checks what layers produce: the pass that looks for where a model's scores
+    /// went non-finite (a second pass, run only after the scores of the first were).
+    public let watchesNumerics: Bool
+    /// The first layer `watch` saw produce a NaN or an infinity.
+    public private(set) var firstNonFinite: String?
 
     /// `threads` 0: one per core.
-    public init(threads: Int = 0, kernels: KernelChoices = KernelChoices(), profile: Profile? = nil) {
+    public init(threads: Int = 0, kernels: KernelChoices = KernelChoices(), profile: Profile? = nil,
+                watchesNumerics: Bool = false) {
         _ = Self.blasCore  // OpenBLAS configured before any product
         self.threads = threads > 0 ? threads : Parallel.cores
         self.kernels = kernels
         self.profile = profile
+        self.watchesNumerics = watchesNumerics
+    }
+
+    /// `output`, noting `layer` as `firstNonFinite` if it is the first with a non-finite value
+    /// (when watching numerics; one branch otherwise).
+    @inline(__always)
+    public func watch(_ output: Tensor, _ layer: @autoclosure () -> String) -> Tensor {
+        if watchesNumerics && firstNonFinite == nil && !output.isFinite { firstNonFinite = layer() }
+        return output
     }
 
     /// OpenBLAS's kernel family in use ("SkylakeX", "Haswell", ...). OpenBLAS runs single-threaded

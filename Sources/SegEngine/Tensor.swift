@@ -54,5 +54,8 @@ public final class Tensor: @unchecked Sendable {
         return copy
     }
 
+    /// Whether every value is a number (no NaN, no infinity).
+    public var isFinite: Bool { UnsafeBufferPointer(start: data, count: count).allSatisfy(\.isFinite) }
+
     public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
 }

@@ -17,80 +17,76 @@ public final class DFN: SegmentationModel {
 
     /// Refinement Residual Block: 1x1 conv, then `x + conv3x3(relu(bn(conv3x3(x))))`, optionally ReLU'd.
     struct RRB {
-        let reduce, inner, refine: ConvWeights
-        let hasReLU: Bool
+        let reduce, inner, refine: ConvLayer
 
         init(_ w: WeightReader, _ prefix: String, hasReLU: Bool = true) throws {
             let shape = try w.shape(prefix + ".conv_1x1.weight")
-            reduce = try w.conv(prefix + ".conv_1x1", out: shape[0], in: shape[1], kernel: 1)
-            inner = try w.conv(prefix + ".cbr.conv", out: shape[0], in: shape[0], kernel: 3, batchNorm: prefix + ".cbr.bn")
-            refine = try w.conv(prefix + ".conv_refine", out: shape[0], in: shape[0], kernel: 3)
-            self.hasReLU = hasReLU
+            reduce = try ConvLayer(w, prefix + ".conv_1x1", out: shape[0], in: shape[1], kernel: 1)
+            inner = try ConvLayer(w, prefix + ".cbr.conv", out: shape[0], in: shape[0], kernel: 3,
+                                  batchNorm: prefix + ".cbr.bn", activation: .relu)
+            // The block's ReLU follows the residual add, which the refining convolution fuses.
+            refine = try ConvLayer(w, prefix + ".conv_refine", out: shape[0], in: shape[0], kernel: 3,
+                                   activation: hasReLU ? .relu : .identity)
         }
 
         func callAsFunction(_ input: Tensor) -> Tensor {
-            let x = conv2d(input, reduce)
-            return conv2d(conv2d(x, inner, .same(kernel: 3), activation: .relu), refine, .same(kernel: 3),
-                          activation: hasReLU ? .relu : .identity, adding: x)
+            let x = reduce(input)
+            return refine(inner(x), adding: x)
         }
-
-        var parameterCount: Int { reduce.parameterCount + inner.parameterCount + refine.parameterCount }
     }
 
     /// Channel Attention Block: weights from the pooled concat(low, high) scale the low stage; the
     /// high stage is added.
     struct CAB {
-        let fc1, fc2: ConvWeights
+        let fc1, fc2: ConvLayer
 
         init(_ w: WeightReader, _ prefix: String) throws {
             let shape = try w.shape(prefix + ".channel_attention.fc.0.weight")
-            fc1 = try w.linear(prefix + ".channel_attention.fc.0", out: shape[0], in: shape[1])
-            fc2 = try w.linear(prefix + ".channel_attention.fc.2", out: shape[0], in: shape[0])
+            fc1 = try ConvLayer(w, linear: prefix + ".channel_attention.fc.0", out: shape[0], in: shape[1],
+                                activation: .relu)
+            fc2 = try ConvLayer(w, linear: prefix + ".channel_attention.fc.2", out: shape[0], in: shape[0],
+                                activation: .sigmoid)
         }
 
         func callAsFunction(low: Tensor, high: Tensor) -> Tensor {
             // The mean of a concatenation is the concatenation of the means.
             let pooled = concat([globalAveragePool(low), globalAveragePool(high)])
-            let attention = conv2d(conv2d(pooled, fc1, activation: .relu), fc2, activation: .sigmoid)
-            return add(multiply(low, attention), high)
+            return add(multiply(low, fc2(fc1(pooled))), high)
         }
-
-        var parameterCount: Int { fc1.parameterCount + fc2.parameterCount }
     }
 
     /// A head: RRB (no final ReLU) to 9x the outputs, 1x1 conv with bias, resized to the input.
     struct Head {
         let rrb: RRB
-        let conv: ConvWeights
+        let conv: ConvLayer
 
         init(_ w: WeightReader, _ prefix: String) throws {
             rrb = try RRB(w, prefix + ".rrb", hasReLU: false)
             let shape = try w.shape(prefix + ".conv.weight")
-            conv = try w.conv(prefix + ".conv", out: shape[0], in: shape[1], kernel: 1, bias: true)
+            conv = try ConvLayer(w, prefix + ".conv", out: shape[0], in: shape[1], kernel: 1, bias: true)
         }
 
         func callAsFunction(_ x: Tensor, height: Int, width: Int) -> Tensor {
-            resize(conv2d(rrb(x), conv), height: height, width: width, mode: .bilinear(alignCorners: true))
+            resize(conv(rrb(x)), height: height, width: width, mode: .bilinear(alignCorners: true))
         }
-
-        var parameterCount: Int { rrb.parameterCount + conv.parameterCount }
     }
 
     let backbone: ResNet
-    let globalContext: ConvWeights
+    let globalContext: ConvLayer
     /// Per stage, deepest first.
     let smoothPre: [RRB], attention: [CAB], smoothPost: [RRB]
     let smoothHead: Head
     /// Per stage, shallowest first; `borderPost[0]` exists in the reference but is never used.
     let borderPre: [RRB], borderPost: [RRB]
     let borderHead: Head
+    public let parameterCount: Int
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
         backbone = try ResNet(w, prefix: "backbone.")
         let width = try w.outChannels("global_context.1.conv")
-        globalContext = try w.conv("global_context.1.conv", out: width, in: backbone.outChannels, kernel: 1,
-                                   batchNorm: "global_context.1.bn")
+        globalContext = try ConvLayer(w, "global_context.1.conv", out: width, in: backbone.outChannels, kernel: 1,
+                                      batchNorm: "global_context.1.bn", activation: .relu)
         smoothPre = try (0..<4).map { try RRB(w, "smooth_pre_rrbs.\($0)") }
         attention = try (0..<4).map { try CAB(w, "cabs.\($0)") }
         smoothPost = try (0..<4).map { try RRB(w, "smooth_aft_rrbs.\($0)") }
@@ -98,12 +94,7 @@ public final class DFN: SegmentationModel {
         borderPre = try (0..<4).map { try RRB(w, "border_pre_rrbs.\($0)") }
         borderPost = try (1..<4).map { try RRB(w, "border_aft_rrbs.\($0)") }
         borderHead = try Head(w, "border_heads.3")
-    }
-
-    public var parameterCount: Int {
-        backbone.parameterCount + globalContext.parameterCount + smoothHead.parameterCount + borderHead.parameterCount
-            + (smoothPre + smoothPost + borderPre + borderPost).reduce(0) { $0 + $1.parameterCount }
-            + attention.reduce(0) { $0 + $1.parameterCount }
+        parameterCount = w.parameterCount
     }
 
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
@@ -112,8 +103,7 @@ public final class DFN: SegmentationModel {
 
         // Smooth network, deepest stage first, starting from the global context.
         let deepest = stages[3]
-        var last = broadcast(conv2d(globalAveragePool(deepest), globalContext, activation: .relu),
-                             height: deepest.height, width: deepest.width)
+        var last = broadcast(globalContext(globalAveragePool(deepest)), height: deepest.height, width: deepest.width)
         for (i, features) in stages.reversed().enumerated() {
             var x = attention[i](low: smoothPre[i](features), high: last)
             x = smoothPost[i](x)

@@ -12,8 +12,9 @@ public final class DeepLabV3: SegmentationModel {
     public let outputStrides = [8, 16, 32]
     let backbone: ResNet
     let aspp: ASPP
-    let head: ConvWeights
-    let logits: ConvWeights
+    let head: ConvLayer
+    let logits: ConvLayer
+    public let parameterCount: Int
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
@@ -22,33 +23,29 @@ public final class DeepLabV3: SegmentationModel {
         let rates = try metadata.integers("aspp_rates") ?? [12, 24, 36]
         aspp = try ASPP(torchvision: w, "classifier.0", in: backbone.outChannels, out: channels, rates: rates,
                         trainedStride: metadata.outputStride)
-        head = try w.conv("classifier.1", out: channels, in: channels, kernel: 3, batchNorm: "classifier.2")
-        logits = try w.conv("classifier.4", out: metadata.numClasses, in: channels, kernel: 1, bias: true)
-    }
-
-    public var parameterCount: Int {
-        backbone.parameterCount + aspp.parameterCount + head.parameterCount + logits.parameterCount
+        head = try ConvLayer(w, "classifier.1", out: channels, in: channels, kernel: 3, batchNorm: "classifier.2",
+                             activation: .relu)
+        logits = try ConvLayer(w, "classifier.4", out: metadata.numClasses, in: channels, kernel: 1, bias: true)
+        parameterCount = w.parameterCount
     }
 
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
         let features = backbone(image, outputStride: outputStride)
-        var x = aspp(features, outputStride: outputStride)
-        x = conv2d(x, head, .same(kernel: 3), activation: .relu)
-        x = conv2d(x, logits)
+        let x = logits(head(aspp(features, outputStride: outputStride)))
         return Prediction(scores: resize(x, height: image.height, width: image.width, mode: .bilinear(alignCorners: false)))
     }
 }
 
 /// Atrous Spatial Pyramid Pooling: 1x1, atrous 3x3s and image pooling, concatenated and projected.
 final class ASPP {
-    let pointwise: ConvWeights
-    let atrous: [ConvWeights]
-    let pooling: ConvWeights
-    let project: ConvWeights
+    let pointwise: ConvLayer
+    let atrous: [ConvLayer]
+    let pooling: ConvLayer
+    let project: ConvLayer
     let rates: [Int]
     let trainedStride: Int
 
-    init(pointwise: ConvWeights, atrous: [ConvWeights], pooling: ConvWeights, project: ConvWeights, rates: [Int],
+    init(pointwise: ConvLayer, atrous: [ConvLayer], pooling: ConvLayer, project: ConvLayer, rates: [Int],
          trainedStride: Int) {
         self.pointwise = pointwise
         self.atrous = atrous
@@ -62,31 +59,32 @@ final class ASPP {
     convenience init(torchvision w: WeightReader, _ prefix: String, in inChannels: Int, out: Int, rates: [Int],
                      trainedStride: Int) throws {
         let poolIndex = rates.count + 1  // the pool itself is index 0 of that Sequential: conv .1, BN .2
+        func branch(_ conv: String, _ norm: String, kernel: Int, in inChannels: Int) throws -> ConvLayer {
+            try ConvLayer(w, "\(prefix).\(conv)", out: out, in: inChannels, kernel: kernel, batchNorm: "\(prefix).\(norm)",
+                          activation: .relu)
+        }
         self.init(
-            pointwise: try w.conv(prefix + ".convs.0.0", out: out, in: inChannels, kernel: 1, batchNorm: prefix + ".convs.0.1"),
-            atrous: try rates.indices.map {
-                try w.conv(prefix + ".convs.\($0 + 1).0", out: out, in: inChannels, kernel: 3, batchNorm: prefix + ".convs.\($0 + 1).1")
-            },
-            pooling: try w.conv(prefix + ".convs.\(poolIndex).1", out: out, in: inChannels, kernel: 1,
-                                batchNorm: prefix + ".convs.\(poolIndex).2"),
-            project: try w.conv(prefix + ".project.0", out: out, in: out * (rates.count + 2), kernel: 1,
-                                batchNorm: prefix + ".project.1"),
+            pointwise: try branch("convs.0.0", "convs.0.1", kernel: 1, in: inChannels),
+            atrous: try rates.indices.map { try branch("convs.\($0 + 1).0", "convs.\($0 + 1).1", kernel: 3, in: inChannels) },
+            pooling: try branch("convs.\(poolIndex).1", "convs.\(poolIndex).2", kernel: 1, in: inChannels),
+            project: try branch("project.0", "project.1", kernel: 1, in: out * (rates.count + 2)),
             rates: rates, trainedStride: trainedStride)
     }
 
     /// jfzhang95's names: `aspp1` (1x1), `aspp2..4` (atrous), `global_avg_pool.1/.2`, `conv1`/`bn1`.
     convenience init(jfzhang95 w: WeightReader, _ prefix: String, out: Int, rates: [Int], trainedStride: Int) throws {
         let inChannels = try w.shape(prefix + ".aspp1.atrous_conv.weight")[1]
-        func branch(_ index: Int, kernel: Int) throws -> ConvWeights {
-            try w.conv("\(prefix).aspp\(index).atrous_conv", out: out, in: inChannels, kernel: kernel,
-                       batchNorm: "\(prefix).aspp\(index).bn")
+        func branch(_ conv: String, _ norm: String, kernel: Int, in inChannels: Int) throws -> ConvLayer {
+            try ConvLayer(w, "\(prefix).\(conv)", out: out, in: inChannels, kernel: kernel, batchNorm: "\(prefix).\(norm)",
+                          activation: .relu)
         }
         self.init(
-            pointwise: try branch(1, kernel: 1),
-            atrous: try rates.indices.map { try branch($0 + 2, kernel: 3) },
-            pooling: try w.conv(prefix + ".global_avg_pool.1", out: out, in: inChannels, kernel: 1,
-                                batchNorm: prefix + ".global_avg_pool.2"),
-            project: try w.conv(prefix + ".conv1", out: out, in: out * (rates.count + 2), kernel: 1, batchNorm: prefix + ".bn1"),
+            pointwise: try branch("aspp1.atrous_conv", "aspp1.bn", kernel: 1, in: inChannels),
+            atrous: try rates.indices.map {
+                try branch("aspp\($0 + 2).atrous_conv", "aspp\($0 + 2).bn", kernel: 3, in: inChannels)
+            },
+            pooling: try branch("global_avg_pool.1", "global_avg_pool.2", kernel: 1, in: inChannels),
+            project: try branch("conv1", "bn1", kernel: 1, in: out * (rates.count + 2)),
             rates: rates, trainedStride: trainedStride)
     }
 
@@ -97,16 +95,9 @@ final class ASPP {
 
     /// The pooled branch is upsampled from 1x1, a broadcast whatever align_corners the reference uses.
     func callAsFunction(_ x: Tensor, outputStride: Int) -> Tensor {
-        var branches = [conv2d(x, pointwise, activation: .relu)]
-        for (conv, rate) in zip(atrous, rates(at: outputStride)) {
-            branches.append(conv2d(x, conv, .same(kernel: 3, dilation: rate), activation: .relu))
-        }
-        let pooled = conv2d(globalAveragePool(x), pooling, activation: .relu)
-        branches.append(broadcast(pooled, height: x.height, width: x.width))
-        return conv2d(concat(branches), project, activation: .relu)
-    }
-
-    var parameterCount: Int {
-        pointwise.parameterCount + atrous.reduce(0) { $0 + $1.parameterCount } + pooling.parameterCount + project.parameterCount
+        var branches = [pointwise(x)]
+        for (conv, rate) in zip(atrous, rates(at: outputStride)) { branches.append(conv(x, dilation: rate)) }
+        branches.append(broadcast(pooling(globalAveragePool(x)), height: x.height, width: x.width))
+        return project(concat(branches))
     }
 }

@@ -4,7 +4,6 @@ import SegEngine
 /// at stride 4 (the decoder's skip).
 protocol EncoderBackbone: AnyObject {
     var outputStrides: [Int] { get }
-    var parameterCount: Int { get }
     func callAsFunction(_ image: Tensor, outputStride: Int) -> (high: Tensor, low: Tensor)
 }
 
@@ -19,8 +18,9 @@ public final class DeepLabV3Plus: SegmentationModel {
     public var outputStrides: [Int] { backbone.outputStrides }
     let backbone: EncoderBackbone
     let aspp: ASPP
-    let lowLevelProjection: ConvWeights
-    let decoderConv1, decoderConv2, logits: ConvWeights
+    let lowLevelProjection: ConvLayer
+    let decoderConv1, decoderConv2, logits: ConvLayer
+    public let parameterCount: Int
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
@@ -33,26 +33,22 @@ public final class DeepLabV3Plus: SegmentationModel {
         aspp = try ASPP(jfzhang95: w, "aspp", out: width, rates: try metadata.integers("aspp_rates") ?? [6, 12, 18],
                         trainedStride: metadata.outputStride)
         let lowIn = try w.shape("decoder.conv1.weight")[1], lowOut = try w.outChannels("decoder.conv1")
-        lowLevelProjection = try w.conv("decoder.conv1", out: lowOut, in: lowIn, kernel: 1, batchNorm: "decoder.bn1")
-        decoderConv1 = try w.conv("decoder.last_conv.0", out: width, in: width + lowOut, kernel: 3,
-                                  batchNorm: "decoder.last_conv.1")
-        decoderConv2 = try w.conv("decoder.last_conv.4", out: width, in: width, kernel: 3, batchNorm: "decoder.last_conv.5")
-        logits = try w.conv("decoder.last_conv.8", out: metadata.numClasses, in: width, kernel: 1, bias: true)
-    }
-
-    public var parameterCount: Int {
-        backbone.parameterCount + aspp.parameterCount + lowLevelProjection.parameterCount + decoderConv1.parameterCount
-            + decoderConv2.parameterCount + logits.parameterCount
+        lowLevelProjection = try ConvLayer(w, "decoder.conv1", out: lowOut, in: lowIn, kernel: 1, batchNorm: "decoder.bn1",
+                                           activation: .relu)
+        decoderConv1 = try ConvLayer(w, "decoder.last_conv.0", out: width, in: width + lowOut, kernel: 3,
+                                     batchNorm: "decoder.last_conv.1", activation: .relu)
+        decoderConv2 = try ConvLayer(w, "decoder.last_conv.4", out: width, in: width, kernel: 3,
+                                     batchNorm: "decoder.last_conv.5", activation: .relu)
+        logits = try ConvLayer(w, "decoder.last_conv.8", out: metadata.numClasses, in: width, kernel: 1, bias: true)
+        parameterCount = w.parameterCount
     }
 
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
         let (high, lowFeatures) = backbone(image, outputStride: outputStride)
-        let low = conv2d(lowFeatures, lowLevelProjection, activation: .relu)
+        let low = lowLevelProjection(lowFeatures)
         var x = aspp(high, outputStride: outputStride)
         x = resize(x, height: low.height, width: low.width, mode: .bilinear(alignCorners: true))
-        x = conv2d(concat([x, low]), decoderConv1, .same(kernel: 3), activation: .relu)
-        x = conv2d(x, decoderConv2, .same(kernel: 3), activation: .relu)
-        x = conv2d(x, logits)
+        x = logits(decoderConv2(decoderConv1(concat([x, low]))))
         return Prediction(scores: resize(x, height: image.height, width: image.width, mode: .bilinear(alignCorners: true)))
     }
 }
@@ -63,8 +59,6 @@ final class MultiGridResNet: EncoderBackbone {
     let outputStrides = [8, 16, 32]
 
     init(_ w: WeightReader) throws { resnet = try ResNet(w, prefix: "backbone.", schedule: .multiGrid) }
-
-    var parameterCount: Int { resnet.parameterCount }
 
     func callAsFunction(_ image: Tensor, outputStride: Int) -> (high: Tensor, low: Tensor) {
         let stages = resnet.features(image, outputStride: outputStride, keeping: [0, 3])

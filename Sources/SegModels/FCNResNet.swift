@@ -7,22 +7,23 @@ public final class FCNResNet: SegmentationModel {
     public let metadata: ModelMetadata
     public let outputStrides = [8, 16, 32]
     let backbone: ResNet
-    let head: ConvWeights
-    let logits: ConvWeights
+    let head: ConvLayer
+    let logits: ConvLayer
+    public let parameterCount: Int
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
         backbone = try ResNet(w, prefix: "backbone.")
         let inner = backbone.outChannels / 4
-        head = try w.conv("classifier.0", out: inner, in: backbone.outChannels, kernel: 3, batchNorm: "classifier.1")
-        logits = try w.conv("classifier.4", out: metadata.numClasses, in: inner, kernel: 1, bias: true)
+        head = try ConvLayer(w, "classifier.0", out: inner, in: backbone.outChannels, kernel: 3, batchNorm: "classifier.1",
+                             activation: .relu)
+        logits = try ConvLayer(w, "classifier.4", out: metadata.numClasses, in: inner, kernel: 1, bias: true)
+        parameterCount = w.parameterCount
     }
-
-    public var parameterCount: Int { backbone.parameterCount + head.parameterCount + logits.parameterCount }
 
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
         let features = backbone(image, outputStride: outputStride)
-        let x = conv2d(conv2d(features, head, .same(kernel: 3), activation: .relu), logits)
+        let x = logits(head(features))
         return Prediction(scores: resize(x, height: image.height, width: image.width, mode: .bilinear(alignCorners: false)))
     }
 }

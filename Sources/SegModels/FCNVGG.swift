@@ -18,9 +18,10 @@ public final class FCNVGG: SegmentationModel {
     static let upsamplingLayers = [("upscore", 64, 32), ("upscore2", 4, 2), ("upscore16", 32, 16),
                                    ("upscore_pool4", 4, 2), ("upscore8", 16, 8)]
 
-    let stages: [[ConvWeights]]
-    let fc6, fc7, scoreFR: ConvWeights
-    let scorePool4, scorePool3: ConvWeights?
+    let stages: [[ConvLayer]]
+    let fc6, fc7, scoreFR: ConvLayer
+    let scorePool4, scorePool3: ConvLayer?
+    public let parameterCount: Int
     /// Transposed convs by name: upscore (x32), upscore2 and upscore16 (16s), upscore_pool4 and upscore8 (8s).
     let upsampling: [String: (weights: TransposedConvWeights, stride: Int)]
 
@@ -30,25 +31,26 @@ public final class FCNVGG: SegmentationModel {
         stages = try Self.convsPerStage.enumerated().map { stage, count in
             try (1...count).map { index in
                 let name = "conv\(stage + 1)_\(index)"
-                let conv = try w.conv(name, out: try w.outChannels(name), in: inChannels, kernel: 3, bias: true)
+                let conv = try ConvLayer(w, name, out: try w.outChannels(name), in: inChannels, kernel: 3,
+                                         padding: stage == 0 && index == 1 ? 100 : 1, bias: true, activation: .relu)
                 inChannels = conv.outChannels
                 return conv
             }
         }
         let fcWidth = try w.outChannels("fc6")
         let classes = metadata.numClasses
-        fc6 = try w.conv("fc6", out: fcWidth, in: inChannels, kernel: 7, bias: true)
-        fc7 = try w.conv("fc7", out: fcWidth, in: fcWidth, kernel: 1, bias: true)
-        scoreFR = try w.conv("score_fr", out: classes, in: fcWidth, kernel: 1, bias: true)
+        fc6 = try ConvLayer(w, "fc6", out: fcWidth, in: inChannels, kernel: 7, padding: 0, bias: true, activation: .relu)
+        fc7 = try ConvLayer(w, "fc7", out: fcWidth, in: fcWidth, kernel: 1, bias: true, activation: .relu)
+        scoreFR = try ConvLayer(w, "score_fr", out: classes, in: fcWidth, kernel: 1, bias: true)
         // FCN-8s "at-once" scales pool4 and pool3 by constants before scoring; folded into the weights.
         let atOnce = metadata.extra["fcn_at_once"] == "true"
         scorePool4 = w.contains("score_pool4.weight")
-            ? try w.conv("score_pool4", out: classes, in: stages[3].last!.outChannels, kernel: 1, bias: true,
-                         inputScale: atOnce ? 0.01 : 1)
+            ? try ConvLayer(w, "score_pool4", out: classes, in: stages[3].last!.outChannels, kernel: 1, bias: true,
+                            inputScale: atOnce ? 0.01 : 1)
             : nil
         scorePool3 = w.contains("score_pool3.weight") && scorePool4 != nil
-            ? try w.conv("score_pool3", out: classes, in: stages[2].last!.outChannels, kernel: 1, bias: true,
-                         inputScale: atOnce ? 1e-4 : 1)
+            ? try ConvLayer(w, "score_pool3", out: classes, in: stages[2].last!.outChannels, kernel: 1, bias: true,
+                            inputScale: atOnce ? 1e-4 : 1)
             : nil
         outputStrides = scorePool3 != nil ? [8, 16, 32] : scorePool4 != nil ? [16, 32] : [32]
         var upsampling: [String: (TransposedConvWeights, Int)] = [:]
@@ -60,6 +62,7 @@ public final class FCNVGG: SegmentationModel {
                                                       kernelW: kernel, weights: weights), stride)
         }
         self.upsampling = upsampling
+        parameterCount = w.parameterCount  // the upsampling's fixed kernels are not counted
     }
 
     /// FCN's bilinear upsampling kernel, one per class on the diagonal (`[Cin][Cout][k][k]`).
@@ -78,25 +81,15 @@ public final class FCNVGG: SegmentationModel {
 
     public func name(outputStride: Int) -> String { "fcn\(outputStride)s" }
 
-    public var parameterCount: Int {
-        stages.joined().reduce(0) { $0 + $1.parameterCount } + fc6.parameterCount + fc7.parameterCount
-            + scoreFR.parameterCount + (scorePool4?.parameterCount ?? 0) + (scorePool3?.parameterCount ?? 0)
-    }
-
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
         var x = image
         var pools: [Tensor] = []
-        for (stage, convs) in stages.enumerated() {
-            for (index, conv) in convs.enumerated() {
-                let padding = stage == 0 && index == 0 ? 100 : 1
-                x = conv2d(x, conv, ConvGeometry(padding: padding), activation: .relu)
-            }
+        for convs in stages {
+            for conv in convs { x = conv(x) }
             x = maxPool2d(x, kernel: 2, stride: 2, ceilMode: true)
             pools.append(x)
         }
-        x = conv2d(x, fc6, activation: .relu)
-        x = conv2d(x, fc7, activation: .relu)
-        x = conv2d(x, scoreFR)
+        x = scoreFR(fc7(fc6(x)))
         let variant = outputStrides.contains(outputStride) ? outputStride : outputStrides[0]
         if variant == 32 {
             x = upsample("upscore", x)
@@ -119,8 +112,8 @@ public final class FCNVGG: SegmentationModel {
     }
 
     /// `upsampled + crop(score(pool))`, the crop at Caffe's fixed offset.
-    private func fuse(_ upsampled: Tensor, skip: ConvWeights, _ pool: Tensor, offset: Int) -> Tensor {
-        let scores = crop(conv2d(pool, skip), top: offset, left: offset, height: upsampled.height, width: upsampled.width)
+    private func fuse(_ upsampled: Tensor, skip: ConvLayer, _ pool: Tensor, offset: Int) -> Tensor {
+        let scores = crop(skip(pool), top: offset, left: offset, height: upsampled.height, width: upsampled.width)
         return add(upsampled, scores)
     }
 }

@@ -1,8 +1,13 @@
 import SegEngine
 
-/// Reads layers out of a model file under their PyTorch state_dict names, checking every shape.
-struct WeightReader {
+/// Reads layers out of a model file under their PyTorch state_dict names, checking every shape, and
+/// counts the weights of the layers it made.
+final class WeightReader {
     let file: SafeTensorsFile
+    /// Weight values (after BatchNorm folding) of every convolution and linear layer read so far.
+    private(set) var parameterCount = 0
+
+    init(file: SafeTensorsFile) { self.file = file }
 
     func tensor(_ name: String, _ shape: [Int]) throws -> [Float] { try file.floats(name, shape: shape) }
 
@@ -48,13 +53,67 @@ struct WeightReader {
         if inputScale != 1 { weights = weights.map { $0 * inputScale } }
         let biasValues = bias ? try tensor(name + ".bias", [out]) : nil
         let norm = try batchNorm.map { try self.batchNorm($0, channels: out) }
-        return ConvWeights(outChannels: out, inChannels: inChannels, kernelH: kernel, kernelW: kernel, groups: groups,
-                           weights: weights, bias: biasValues, scale: norm?.scale, shift: norm?.shift)
+        return counted(ConvWeights(outChannels: out, inChannels: inChannels, kernelH: kernel, kernelW: kernel,
+                                   groups: groups, weights: weights, bias: biasValues, scale: norm?.scale,
+                                   shift: norm?.shift))
     }
 
     /// A PyTorch `nn.Linear` (`[out][in]` weight and a bias) as the 1x1 convolution it is on a Cx1x1 tensor.
     func linear(_ name: String, out: Int, in inChannels: Int) throws -> ConvWeights {
-        ConvWeights(outChannels: out, inChannels: inChannels, kernelH: 1, kernelW: 1,
-                    weights: try tensor(name + ".weight", [out, inChannels]), bias: try tensor(name + ".bias", [out]))
+        counted(ConvWeights(outChannels: out, inChannels: inChannels, kernelH: 1, kernelW: 1,
+                            weights: try tensor(name + ".weight", [out, inChannels]),
+                            bias: try tensor(name + ".bias", [out])))
+    }
+
+    private func counted(_ weights: ConvWeights) -> ConvWeights {
+        parameterCount += weights.parameterCount
+        return weights
+    }
+}
+
+/// A convolution with its BatchNorm folded in and the activation after it, read once from the file
+/// under its state_dict name: torchvision's `Conv2dNormActivation` as one unit that owns its weights,
+/// kernel, padding and activation. Padding is "same" (the size kept at stride 1) unless given.
+/// Stride and dilation are the layer's own, or those a call passes where the output stride chosen at
+/// run time decides them (the dilated stages of a backbone).
+final class ConvLayer {
+    let name: String
+    let weights: ConvWeights
+    let stride: Int
+    let dilation: Int
+    let padding: Int?
+    let activation: Activation
+
+    var inChannels: Int { weights.inChannels }
+    var outChannels: Int { weights.outChannels }
+
+    init(_ w: WeightReader, _ name: String, out: Int, in inChannels: Int, kernel: Int, stride: Int = 1,
+         dilation: Int = 1, padding: Int? = nil, groups: Int = 1, bias: Bool = false, batchNorm: String? = nil,
+         activation: Activation = .identity, inputScale: Float = 1) throws {
+        self.name = name
+        weights = try w.conv(name, out: out, in: inChannels, kernel: kernel, groups: groups, bias: bias,
+                             batchNorm: batchNorm, inputScale: inputScale)
+        self.stride = stride
+        self.dilation = dilation
+        self.padding = padding
+        self.activation = activation
+    }
+
+    /// A PyTorch `nn.Linear` and its activation, on Cx1x1 tensors.
+    init(_ w: WeightReader, linear name: String, out: Int, in inChannels: Int, activation: Activation) throws {
+        self.name = name
+        weights = try w.linear(name, out: out, in: inChannels)
+        (stride, dilation, padding) = (1, 1, 0)
+        self.activation = activation
+    }
+
+    /// `activation(conv(x) + residual)`; the output is watched for non-finite values when the context asks.
+    func callAsFunction(_ x: Tensor, stride: Int? = nil, dilation: Int? = nil, padding: Int? = nil,
+                        adding residual: Tensor? = nil) -> Tensor {
+        let dilation = dilation ?? self.dilation
+        let geometry = ConvGeometry(stride: stride ?? self.stride,
+                                    padding: padding ?? self.padding ?? dilation * (weights.kernelH - 1) / 2,
+                                    dilation: dilation)
+        return x.context.watch(conv2d(x, weights, geometry, activation: activation, adding: residual), name)
     }
 }

@@ -13,8 +13,8 @@ final class MobileNetV2: EncoderBackbone {
     static let groups = [(1, 1), (2, 2), (3, 2), (4, 2), (3, 1), (3, 2), (1, 1)]
 
     struct InvertedResidual {
-        let expand: ConvWeights?
-        let depthwise, project: ConvWeights
+        let expand: ConvLayer?
+        let depthwise, project: ConvLayer
 
         init(_ w: WeightReader, _ prefix: String) throws {
             let expands = w.contains(prefix + ".conv.6.weight")
@@ -22,13 +22,13 @@ final class MobileNetV2: EncoderBackbone {
             let hidden = try w.outChannels("\(prefix).conv.\(dw)")
             let projectShape = try w.shape("\(prefix).conv.\(pw).weight")
             expand = expands
-                ? try w.conv(prefix + ".conv.0", out: hidden, in: try w.shape(prefix + ".conv.0.weight")[1], kernel: 1,
-                             batchNorm: prefix + ".conv.1")
+                ? try ConvLayer(w, prefix + ".conv.0", out: hidden, in: try w.shape(prefix + ".conv.0.weight")[1],
+                                kernel: 1, batchNorm: prefix + ".conv.1", activation: .relu6)
                 : nil
-            depthwise = try w.conv("\(prefix).conv.\(dw)", out: hidden, in: hidden, kernel: 3, groups: hidden,
-                                   batchNorm: "\(prefix).conv.\(dw + 1)")
-            project = try w.conv("\(prefix).conv.\(pw)", out: projectShape[0], in: hidden, kernel: 1,
-                                 batchNorm: "\(prefix).conv.\(pw + 1)")
+            depthwise = try ConvLayer(w, "\(prefix).conv.\(dw)", out: hidden, in: hidden, kernel: 3, groups: hidden,
+                                      batchNorm: "\(prefix).conv.\(dw + 1)", activation: .relu6)
+            project = try ConvLayer(w, "\(prefix).conv.\(pw)", out: projectShape[0], in: hidden, kernel: 1,
+                                    batchNorm: "\(prefix).conv.\(pw + 1)")
         }
 
         var inChannels: Int { expand?.inChannels ?? depthwise.inChannels }
@@ -36,31 +36,25 @@ final class MobileNetV2: EncoderBackbone {
         func callAsFunction(_ x: Tensor, stride: Int, dilation: Int) -> Tensor {
             // The reference pads x by the dilation before the block; padding is the convolutions' own:
             // the expansion's (a 1x1 conv of the padded input), or the depthwise conv's without one.
-            let y: Tensor
-            if let expand {
-                let expanded = conv2d(x, expand, ConvGeometry(padding: dilation), activation: .relu6)
-                y = conv2d(expanded, depthwise, ConvGeometry(stride: stride, dilation: dilation), activation: .relu6)
+            let y = if let expand {
+                depthwise(expand(x, padding: dilation), stride: stride, dilation: dilation, padding: 0)
             } else {
-                y = conv2d(x, depthwise, ConvGeometry(stride: stride, padding: dilation, dilation: dilation), activation: .relu6)
+                depthwise(x, stride: stride, dilation: dilation)
             }
             // The inverted residual's shortcut is added in the projection's epilogue.
-            return conv2d(y, project, adding: stride == 1 && inChannels == project.outChannels ? x : nil)
+            return project(y, adding: stride == 1 && inChannels == project.outChannels ? x : nil)
         }
-
-        var parameterCount: Int { (expand?.parameterCount ?? 0) + depthwise.parameterCount + project.parameterCount }
     }
 
-    let stem: ConvWeights
+    let stem: ConvLayer
     let blocks: [InvertedResidual]
 
     init(_ w: WeightReader) throws {
-        stem = try w.conv("backbone.features.0.0", out: try w.outChannels("backbone.features.0.0"), in: 3, kernel: 3,
-                          batchNorm: "backbone.features.0.1")
+        stem = try ConvLayer(w, "backbone.features.0.0", out: try w.outChannels("backbone.features.0.0"), in: 3,
+                             kernel: 3, stride: 2, batchNorm: "backbone.features.0.1", activation: .relu6)
         let count = Self.groups.reduce(0) { $0 + $1.0 }
         blocks = try (1...count).map { try InvertedResidual(w, "backbone.features.\($0)") }
     }
-
-    var parameterCount: Int { stem.parameterCount + blocks.reduce(0) { $0 + $1.parameterCount } }
 
     /// (stride, dilation) per block: once the running stride reaches the target, later strides become
     /// dilation, which takes effect one group late (the reference's rule).
@@ -82,7 +76,7 @@ final class MobileNetV2: EncoderBackbone {
     }
 
     func callAsFunction(_ image: Tensor, outputStride: Int) -> (high: Tensor, low: Tensor) {
-        var x = conv2d(image, stem, .same(kernel: 3, stride: 2), activation: .relu6)
+        var x = stem(image)
         var low = x
         for (index, (block, step)) in zip(blocks, plan(outputStride: outputStride)).enumerated() {
             x = block(x, stride: step.stride, dilation: step.dilation)

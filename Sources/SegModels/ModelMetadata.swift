@@ -99,6 +99,10 @@ public struct ModelMetadata: Sendable, Equatable {
             throw ModelMetadataError.badMetadata(field: "input_range", reason: "expected 0-1 or 0-255")
         }
         inputRange = range
+        let top: Float = range == .unit ? 1 : 255
+        guard zip(mean, std).allSatisfy({ ($1 > 0 ? top / $1 : 0).isFinite && ($0 / $1).isFinite }) else {
+            throw ModelMetadataError.badMetadata(field: "input_std", reason: "too small: normalised pixels would overflow")
+        }
         guard let order = ChannelOrder(rawValue: map["input_channels"] ?? "RGB") else {
             throw ModelMetadataError.badMetadata(field: "input_channels", reason: "expected RGB or BGR")
         }

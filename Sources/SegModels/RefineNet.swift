@@ -16,70 +16,63 @@ public final class RefineNet: SegmentationModel {
 
     /// Residual conv units: `x + conv2(relu(conv1(relu(x))))`, conv1 with bias, conv2 without.
     struct RCUBlock {
-        let units: [(ConvWeights, ConvWeights)]
+        let units: [(ConvLayer, ConvLayer)]
 
         init(_ w: WeightReader, _ prefix: String) throws {
             let count = w.countNumbered(prefix + ".", suffix: "_conv.weight", from: 1)
             units = try (1...max(count, 1)).map { i in
                 let first = "\(prefix).\(i)_conv", second = "\(prefix).\(i)_conv_relu_varout_dimred"
                 let shape = try w.shape(first + ".weight")
-                return (try w.conv(first, out: shape[0], in: shape[1], kernel: 3, bias: true),
-                        try w.conv(second, out: shape[0], in: shape[0], kernel: 3))
+                return (try ConvLayer(w, first, out: shape[0], in: shape[1], kernel: 3, bias: true, activation: .relu),
+                        try ConvLayer(w, second, out: shape[0], in: shape[0], kernel: 3))
             }
         }
 
         func callAsFunction(_ input: Tensor) -> Tensor {
             var x = input
-            for (first, second) in units {
-                let y = conv2d(activate(x, .relu), first, .same(kernel: 3), activation: .relu)
-                x = conv2d(y, second, .same(kernel: 3), adding: x)
-            }
+            for (first, second) in units { x = second(first(activate(x, .relu)), adding: x) }
             return x
         }
-
-        var parameterCount: Int { units.reduce(0) { $0 + $1.0.parameterCount + $1.1.parameterCount } }
     }
 
     /// Chained residual pooling: each block max-pools (5x5, stride 1) and convolves the previous
     /// block's output; the input and every block's output are summed.
     struct CRPBlock {
-        let convs: [ConvWeights]
+        let convs: [ConvLayer]
 
         init(_ w: WeightReader, _ prefix: String) throws {
             let count = w.countNumbered(prefix + ".", suffix: "_outvar_dimred.weight", from: 1)
             convs = try (1...max(count, 1)).map { i in
                 let name = "\(prefix).\(i)_outvar_dimred", channels = try w.outChannels(name)
-                return try w.conv(name, out: channels, in: channels, kernel: 3)
+                return try ConvLayer(w, name, out: channels, in: channels, kernel: 3)
             }
         }
 
         func callAsFunction(_ input: Tensor) -> Tensor {
             var x = input, top = input
             for conv in convs {
-                top = conv2d(maxPool2d(top, kernel: 5, stride: 1, padding: 2), conv, .same(kernel: 3))
+                top = conv(maxPool2d(top, kernel: 5, stride: 1, padding: 2))
                 x = add(top, x)
             }
             return x
         }
-
-        var parameterCount: Int { convs.reduce(0) { $0 + $1.parameterCount } }
     }
 
     /// One RefineNet block (k = 1 takes the deepest path): adapt the path, fuse with the coarser
     /// block's output, chained residual pooling, output RCUs, and (except the last) the fusion conv
     /// that prepares its output for the next block.
     struct Path {
-        let reduce: ConvWeights
+        let reduce: ConvLayer
         let adapt: RCUBlock
-        let fuse: ConvWeights?
+        let fuse: ConvLayer?
         let pooling: CRPBlock
         let output: RCUBlock
-        let outgoing: ConvWeights?
+        let outgoing: ConvLayer?
 
         init(_ w: WeightReader, k: Int) throws {
-            func conv3(_ name: String) throws -> ConvWeights {
+            func conv3(_ name: String) throws -> ConvLayer {
                 let shape = try w.shape(name + ".weight")
-                return try w.conv(name, out: shape[0], in: shape[1], kernel: 3)
+                return try ConvLayer(w, name, out: shape[0], in: shape[1], kernel: 3)
             }
             reduce = try conv3("p_ims1d2_outl\(k)_dimred")
             adapt = try RCUBlock(w, "adapt_stage\(k)_b.0")
@@ -91,43 +84,37 @@ public final class RefineNet: SegmentationModel {
 
         /// `coarser`: the previous block's output after its fusion conv, or nil for the deepest path.
         func callAsFunction(_ features: Tensor, coarser: Tensor?) -> Tensor {
-            var x = adapt(conv2d(features, reduce, .same(kernel: 3)))
+            var x = adapt(reduce(features))
             if let fuse, let coarser {
                 let upsampled = resize(coarser, height: x.height, width: x.width, mode: .bilinear(alignCorners: true))
-                x = add(conv2d(x, fuse, .same(kernel: 3)), upsampled, activation: .relu)
+                x = add(fuse(x), upsampled, activation: .relu)
             } else {
                 x = activate(x, .relu)
             }
             x = output(pooling(x))
-            return outgoing.map { conv2d(x, $0, .same(kernel: 3)) } ?? x
-        }
-
-        var parameterCount: Int {
-            reduce.parameterCount + adapt.parameterCount + (fuse?.parameterCount ?? 0) + pooling.parameterCount
-                + output.parameterCount + (outgoing?.parameterCount ?? 0)
+            return outgoing.map { $0(x) } ?? x
         }
     }
 
     let backbone: ResNet
     let paths: [Path]
-    let classifier: ConvWeights
+    let classifier: ConvLayer
+    public let parameterCount: Int
 
     init(_ w: WeightReader, metadata: ModelMetadata) throws {
         self.metadata = metadata
         backbone = try ResNet(w, prefix: "")
         paths = try (1...4).map { try Path(w, k: $0) }
-        classifier = try w.conv("clf_conv", out: metadata.numClasses, in: try w.shape("clf_conv.weight")[1], kernel: 3, bias: true)
-    }
-
-    public var parameterCount: Int {
-        backbone.parameterCount + paths.reduce(0) { $0 + $1.parameterCount } + classifier.parameterCount
+        classifier = try ConvLayer(w, "clf_conv", out: metadata.numClasses, in: try w.shape("clf_conv.weight")[1],
+                                   kernel: 3, bias: true)
+        parameterCount = w.parameterCount
     }
 
     public func predict(_ image: Tensor, outputStride: Int) -> Prediction {
         let stages = backbone.features(image, outputStride: outputStride)
         var x: Tensor? = nil
         for (path, features) in zip(paths, stages.reversed()) { x = path(features, coarser: x) }
-        let logits = conv2d(x!, classifier, .same(kernel: 3))
+        let logits = classifier(x!)
         return Prediction(scores: resize(logits, height: image.height, width: image.width, mode: .bilinear(alignCorners: true)))
     }
 }

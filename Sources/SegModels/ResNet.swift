@@ -17,38 +17,37 @@ final class ResNet {
     }
 
     final class Bottleneck {
-        let conv1, conv2, conv3: ConvWeights
-        let downsample: ConvWeights?
+        let conv1, conv2, conv3: ConvLayer
+        let downsample: ConvLayer?
 
         /// `strided`: the first block of a stage that may run with stride 2, whose shortcut must
         /// then change size as well as channels.
         init(_ w: WeightReader, _ prefix: String, in inChannels: Int, width: Int, strided: Bool) throws {
-            conv1 = try w.conv(prefix + ".conv1", out: width, in: inChannels, kernel: 1, batchNorm: prefix + ".bn1")
-            conv2 = try w.conv(prefix + ".conv2", out: width, in: width, kernel: 3, batchNorm: prefix + ".bn2")
-            conv3 = try w.conv(prefix + ".conv3", out: width * 4, in: width, kernel: 1, batchNorm: prefix + ".bn3")
+            conv1 = try ConvLayer(w, prefix + ".conv1", out: width, in: inChannels, kernel: 1, batchNorm: prefix + ".bn1",
+                                  activation: .relu)
+            conv2 = try ConvLayer(w, prefix + ".conv2", out: width, in: width, kernel: 3, batchNorm: prefix + ".bn2",
+                                  activation: .relu)
+            // The block's ReLU follows the shortcut's add, which the last convolution fuses.
+            conv3 = try ConvLayer(w, prefix + ".conv3", out: width * 4, in: width, kernel: 1, batchNorm: prefix + ".bn3",
+                                  activation: .relu)
             let needsDownsample = strided || inChannels != width * 4
             guard w.contains(prefix + ".downsample.0.weight") || !needsDownsample else {
                 throw SafeTensorsError.missingTensor(prefix + ".downsample.0.weight")
             }
             downsample = w.contains(prefix + ".downsample.0.weight")
-                ? try w.conv(prefix + ".downsample.0", out: width * 4, in: inChannels, kernel: 1, batchNorm: prefix + ".downsample.1")
+                ? try ConvLayer(w, prefix + ".downsample.0", out: width * 4, in: inChannels, kernel: 1,
+                                batchNorm: prefix + ".downsample.1")
                 : nil
         }
 
         func callAsFunction(_ x: Tensor, stride: Int, dilation: Int) -> Tensor {
-            let shortcut = downsample.map { conv2d(x, $0, ConvGeometry(stride: stride)) } ?? x
-            var y = conv2d(x, conv1, activation: .relu)
-            y = conv2d(y, conv2, .same(kernel: 3, stride: stride, dilation: dilation), activation: .relu)
-            return conv2d(y, conv3, activation: .relu, adding: shortcut)
-        }
-
-        var parameterCount: Int {
-            conv1.parameterCount + conv2.parameterCount + conv3.parameterCount + (downsample?.parameterCount ?? 0)
+            let shortcut = downsample.map { $0(x, stride: stride) } ?? x
+            return conv3(conv2(conv1(x), stride: stride, dilation: dilation), adding: shortcut)
         }
     }
 
     /// The stem: one 7x7/2 conv, or TorchSeg's "v1c" deep stem of three 3x3 convs (the first strided).
-    let stem: [(conv: ConvWeights, stride: Int)]
+    let stem: [ConvLayer]
     let stages: [[Bottleneck]]
     let schedule: Schedule
     /// Output channels of the four stages (256, 512, 1024, 2048 for standard ResNets).
@@ -61,15 +60,19 @@ final class ResNet {
         if w.contains(prefix + "conv1.0.weight") {
             let width = try w.outChannels(prefix + "conv1.0")
             stem = [
-                (try w.conv(prefix + "conv1.0", out: width, in: 3, kernel: 3, batchNorm: prefix + "conv1.1"), 2),
-                (try w.conv(prefix + "conv1.3", out: width, in: width, kernel: 3, batchNorm: prefix + "conv1.4"), 1),
-                (try w.conv(prefix + "conv1.6", out: width * 2, in: width, kernel: 3, batchNorm: prefix + "bn1"), 1),
+                try ConvLayer(w, prefix + "conv1.0", out: width, in: 3, kernel: 3, stride: 2, batchNorm: prefix + "conv1.1",
+                              activation: .relu),
+                try ConvLayer(w, prefix + "conv1.3", out: width, in: width, kernel: 3, batchNorm: prefix + "conv1.4",
+                              activation: .relu),
+                try ConvLayer(w, prefix + "conv1.6", out: width * 2, in: width, kernel: 3, batchNorm: prefix + "bn1",
+                              activation: .relu),
             ]
         } else {
             let width = try w.outChannels(prefix + "conv1")
-            stem = [(try w.conv(prefix + "conv1", out: width, in: 3, kernel: 7, batchNorm: prefix + "bn1"), 2)]
+            stem = [try ConvLayer(w, prefix + "conv1", out: width, in: 3, kernel: 7, stride: 2, batchNorm: prefix + "bn1",
+                                  activation: .relu)]
         }
-        var inChannels = stem.last!.conv.outChannels
+        var inChannels = stem.last!.outChannels
         var stages: [[Bottleneck]] = []
         var channels: [Int] = []
         for stage in 1...4 {
@@ -127,7 +130,7 @@ final class ResNet {
     /// stride 32), in stage order. Stages not asked for are released as soon as the next one ran.
     func features(_ image: Tensor, outputStride: Int, keeping: Set<Int> = [0, 1, 2, 3]) -> [Tensor] {
         var x = image
-        for (conv, stride) in stem { x = conv2d(x, conv, .same(kernel: conv.kernelH, stride: stride), activation: .relu) }
+        for conv in stem { x = conv(x) }
         x = maxPool2d(x, kernel: 3, stride: 2, padding: 1)
         let plan = Self.plan(blocks: stages.map(\.count), outputStride: outputStride, schedule: schedule)
         var outputs: [Tensor] = []
@@ -141,9 +144,5 @@ final class ResNet {
     /// The last stage's features at 1/outputStride of the input.
     func callAsFunction(_ image: Tensor, outputStride: Int) -> Tensor {
         features(image, outputStride: outputStride, keeping: [3])[0]
-    }
-
-    var parameterCount: Int {
-        stem.reduce(0) { $0 + $1.conv.parameterCount } + stages.joined().reduce(0) { $0 + $1.parameterCount }
     }
 }

@@ -9,28 +9,28 @@ import SegEngine
 final class AlignedXception: EncoderBackbone {
     let outputStrides = [8, 16]
 
-    /// Depthwise 3x3 (its BN folded in) then pointwise 1x1 (the unit's outer BN folded in).
+    /// Depthwise 3x3 (its BN folded in) then pointwise 1x1 (the unit's outer BN folded in) and
+    /// `activation` (the ReLU that opens the next unit, where one follows).
     struct SeparableConv {
-        let depthwise, pointwise: ConvWeights
+        let depthwise, pointwise: ConvLayer
 
-        init(_ w: WeightReader, _ prefix: String, batchNorm: String) throws {
+        init(_ w: WeightReader, _ prefix: String, batchNorm: String, activation: Activation) throws {
             let shape = try w.shape(prefix + ".pointwise.weight")
-            depthwise = try w.conv(prefix + ".conv1", out: shape[1], in: shape[1], kernel: 3, groups: shape[1],
-                                   batchNorm: prefix + ".bn")
-            pointwise = try w.conv(prefix + ".pointwise", out: shape[0], in: shape[1], kernel: 1, batchNorm: batchNorm)
+            depthwise = try ConvLayer(w, prefix + ".conv1", out: shape[1], in: shape[1], kernel: 3, groups: shape[1],
+                                      batchNorm: prefix + ".bn")
+            pointwise = try ConvLayer(w, prefix + ".pointwise", out: shape[0], in: shape[1], kernel: 1,
+                                      batchNorm: batchNorm, activation: activation)
         }
 
-        func callAsFunction(_ x: Tensor, stride: Int = 1, dilation: Int = 1, activation: Activation = .identity) -> Tensor {
-            conv2d(conv2d(x, depthwise, .same(kernel: 3, stride: stride, dilation: dilation)), pointwise, activation: activation)
+        func callAsFunction(_ x: Tensor, stride: Int = 1, dilation: Int = 1) -> Tensor {
+            pointwise(depthwise(x, stride: stride, dilation: dilation))
         }
-
-        var parameterCount: Int { depthwise.parameterCount + pointwise.parameterCount }
     }
 
     /// Three [ReLU, SeparableConv, BN] units plus a skip (identity or strided 1x1 conv + BN).
     struct Block {
         let units: [SeparableConv]
-        let skip: ConvWeights?
+        let skip: ConvLayer?
         let startsWithReLU: Bool
 
         /// `projected`: the block changes size or channels (entry and exit flow), so its skip is a
@@ -39,14 +39,16 @@ final class AlignedXception: EncoderBackbone {
             // rep holds [ReLU, SepConv, BN] per unit; without the leading ReLU every index shifts by one.
             let shift = startsWithReLU ? 0 : -1
             units = try (0..<3).map { u in
-                try SeparableConv(w, "\(prefix).rep.\(3 * u + 1 + shift)", batchNorm: "\(prefix).rep.\(3 * u + 2 + shift)")
+                // The ReLU that opens the next unit is fused into this one's output.
+                try SeparableConv(w, "\(prefix).rep.\(3 * u + 1 + shift)", batchNorm: "\(prefix).rep.\(3 * u + 2 + shift)",
+                                  activation: u < 2 ? .relu : .identity)
             }
             guard w.contains(prefix + ".skip.weight") || !projected else {
                 throw SafeTensorsError.missingTensor(prefix + ".skip.weight")
             }
             skip = w.contains(prefix + ".skip.weight")
-                ? try w.conv(prefix + ".skip", out: try w.outChannels(prefix + ".skip"), in: try w.shape(prefix + ".skip.weight")[1],
-                             kernel: 1, batchNorm: prefix + ".skipbn")
+                ? try ConvLayer(w, prefix + ".skip", out: try w.outChannels(prefix + ".skip"),
+                                in: try w.shape(prefix + ".skip.weight")[1], kernel: 1, batchNorm: prefix + ".skipbn")
                 : nil
             self.startsWithReLU = startsWithReLU
         }
@@ -55,18 +57,13 @@ final class AlignedXception: EncoderBackbone {
         func callAsFunction(_ input: Tensor, steps: [(stride: Int, dilation: Int)]) -> Tensor {
             let x = startsWithReLU ? activate(input, .relu) : input
             var y = x
-            for (index, (unit, step)) in zip(units, steps).enumerated() {
-                // The ReLU that opens the next unit is fused into this one's output.
-                y = unit(y, stride: step.stride, dilation: step.dilation, activation: index < units.count - 1 ? .relu : .identity)
-            }
+            for (unit, step) in zip(units, steps) { y = unit(y, stride: step.stride, dilation: step.dilation) }
             let stride = steps.map(\.stride).max()!
-            return add(y, skip.map { conv2d(x, $0, ConvGeometry(stride: stride)) } ?? x)
+            return add(y, skip.map { $0(x, stride: stride) } ?? x)
         }
-
-        var parameterCount: Int { units.reduce(0) { $0 + $1.parameterCount } + (skip?.parameterCount ?? 0) }
     }
 
-    let conv1, conv2: ConvWeights
+    let conv1, conv2: ConvLayer
     let entry: [Block]
     let middle: [Block]
     let exit: Block
@@ -74,8 +71,10 @@ final class AlignedXception: EncoderBackbone {
 
     init(_ w: WeightReader) throws {
         let stem = try w.outChannels("backbone.conv1"), width = try w.outChannels("backbone.conv2")
-        conv1 = try w.conv("backbone.conv1", out: stem, in: 3, kernel: 3, batchNorm: "backbone.bn1")
-        conv2 = try w.conv("backbone.conv2", out: width, in: stem, kernel: 3, batchNorm: "backbone.bn2")
+        conv1 = try ConvLayer(w, "backbone.conv1", out: stem, in: 3, kernel: 3, stride: 2, batchNorm: "backbone.bn1",
+                              activation: .relu)
+        conv2 = try ConvLayer(w, "backbone.conv2", out: width, in: stem, kernel: 3, batchNorm: "backbone.bn2",
+                              activation: .relu)
         entry = try (1...3).map { try Block(w, "backbone.block\($0)", startsWithReLU: $0 == 3, projected: true) }
         // Middle-flow blocks have identity skips; the exit block is the first one with a projection.
         var index = 4
@@ -86,24 +85,20 @@ final class AlignedXception: EncoderBackbone {
         }
         self.middle = middle
         exit = try Block(w, "backbone.block\(index)", startsWithReLU: true, projected: true)
-        tail = try (3...5).map { try SeparableConv(w, "backbone.conv\($0)", batchNorm: "backbone.bn\($0)") }
-    }
-
-    var parameterCount: Int {
-        conv1.parameterCount + conv2.parameterCount + (entry + middle + [exit]).reduce(0) { $0 + $1.parameterCount }
-            + tail.reduce(0) { $0 + $1.parameterCount }
+        tail = try (3...5).map {
+            try SeparableConv(w, "backbone.conv\($0)", batchNorm: "backbone.bn\($0)", activation: .relu)
+        }
     }
 
     func callAsFunction(_ image: Tensor, outputStride: Int) -> (high: Tensor, low: Tensor) {
         let (entryStride, middleDilation, exitDilations) = outputStride == 8 ? (1, 2, (2, 4)) : (2, 1, (1, 2))
-        var x = conv2d(image, conv1, .same(kernel: 3, stride: 2), activation: .relu)
-        x = conv2d(x, conv2, .same(kernel: 3), activation: .relu)
+        var x = conv2(conv1(image))
         let low = activate(entry[0](x, steps: [(1, 1), (1, 1), (2, 1)]), .relu)
         x = entry[1](low, steps: [(1, 1), (1, 1), (2, 1)])
         x = entry[2](x, steps: [(1, 1), (1, 1), (entryStride, 1)])
         for block in middle { x = block(x, steps: Array(repeating: (1, middleDilation), count: 3)) }
         x = activate(exit(x, steps: [(1, exitDilations.0), (1, exitDilations.0), (1, 1)]), .relu)
-        for conv in tail { x = conv(x, dilation: exitDilations.1, activation: .relu) }
+        for conv in tail { x = conv(x, dilation: exitDilations.1) }
         return (x, low)
     }
 }

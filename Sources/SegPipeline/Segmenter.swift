@@ -122,13 +122,18 @@ public struct Segmenter {
     }
 
     /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata
-    /// (an overflow no finite weight check catches), so it is an error.
-    static func checkFinite(_ scores: Tensor, name: String) throws {
+    /// (an overflow no finite weight check catches), so it is an error, which names the first layer
+    /// that produced a non-finite value (found by a second, watched pass on the same input).
+    func checkFinite(_ scores: Tensor, input: Tensor, name: String) throws {
         guard let index = (0..<scores.count).first(where: { !scores.data[$0].isFinite }) else { return }
         let (channel, pixel) = index.quotientAndRemainder(dividingBy: scores.plane)
         let (x, y) = (pixel % scores.width, pixel / scores.width)
+        let watched = EngineContext(threads: context.threads, kernels: context.kernels, watchesNumerics: true)
+        _ = model.predict(input.copy(to: watched), outputStride: outputStride)
+        let origin = watched.firstNonFinite.map { "the first layer with a non-finite output is \($0)" }
+            ?? "no layer's output has one (an operation between layers made it)"
         throw ImageError(path: name, reason: "the network's score for class \(channel) at pixel (\(x), \(y)) is "
-                         + "\(scores.data[index]): the model's weights or metadata are broken")
+                         + "\(scores.data[index]); \(origin): the model's weights or metadata are broken")
     }
 
     /// Runs the network on `image` at the working size.
@@ -139,7 +144,7 @@ public struct Segmenter {
         let start = DispatchTime.now().uptimeNanoseconds
         let prediction = model.predict(tensor, outputStride: outputStride)
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-        try Self.checkFinite(prediction.scores, name: name)
+        try checkFinite(prediction.scores, input: tensor, name: name)
         return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width,
                                   sourceHeight: height)
     }

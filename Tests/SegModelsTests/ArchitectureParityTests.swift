@@ -36,6 +36,24 @@ final class ArchitectureParityTests: XCTestCase {
         }
     }
 
+    /// A model's parameter count is the weights and biases of the layers it loaded, which the file's
+    /// shapes give independently: every convolution or linear weight and one bias (or folded
+    /// BatchNorm shift) per output, leaving out what the architectures do not load (FCN's fixed
+    /// upsampling kernels; DFN's unused border_aft_rrbs.0 and its heads for deep supervision).
+    func testParameterCountsAreTheWeightsOfTheLoadedLayers() throws {
+        for name in ["deeplabv3plus_mobilenetv2", "deeplabv3plus_resnet", "deeplabv3plus_xception", "dfn", "fcn32s",
+                     "fcn8s", "refinenet"] {
+            let path = fixture(name + ".safetensors")
+            let file = try SafeTensorsFile(path: path)
+            let expected = file.entries.filter { name, entry in
+                name.hasSuffix(".weight") && entry.shape.count >= 2 && !name.hasPrefix("upscore")
+                    && !["border_aft_rrbs.0.", "smooth_heads.0", "smooth_heads.1", "smooth_heads.2", "border_heads.0",
+                         "border_heads.1", "border_heads.2"].contains { name.hasPrefix($0) }
+            }.reduce(0) { $0 + $1.value.shape.reduce(1, *) + $1.value.shape[0] }
+            XCTAssertEqual(try ModelLoader.load(path: path).parameterCount, expected, name)
+        }
+    }
+
     func assertParity(_ name: String, strides: [Int], file: StaticString = #filePath, line: UInt = #line) throws {
         for stride in strides {
             let (prediction, model) = try run(name, outputStride: stride)

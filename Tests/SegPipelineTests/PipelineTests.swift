@@ -121,7 +121,8 @@ final class SegmenterTests: XCTestCase {
         }
     }
 
-    /// Finite but absurd metadata (a std of 1e-38) overflows the network; that is an error, not a mask.
+    /// Finite but absurd metadata (a std of 1e-38) overflows the network; that is an error, not a mask,
+    /// naming the first layer whose output overflowed (the backbone's stay finite, if huge).
     func testNonFiniteScoresAreAnError() throws {
         let path = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
         var header = try SafeTensorsFile(path: path).metadata
@@ -130,7 +131,14 @@ final class SegmenterTests: XCTestCase {
         let broken = try Segmenter(model: BrokenMetadata(model, try ModelMetadata(header)), scale: .native)
         XCTAssertThrowsError(try broken.segment(picture, name: "street.png")) {
             XCTAssertTrue("\($0)".hasPrefix("street.png: the network's score for class "), "\($0)")
-            XCTAssertTrue("\($0)".hasSuffix("the model's weights or metadata are broken"), "\($0)")
+            XCTAssertTrue("\($0)".hasSuffix("; the first layer with a non-finite output is classifier.1: "
+                                             + "the model's weights or metadata are broken"), "\($0)")
+        }
+        // A std of 1e-45 (a denormal) would make the normalised input itself infinite, and the first
+        // ReLU would turn that into zeros: a silent, collapsed mask. Refused at load.
+        header["input_std"] = "1e-45,1e-45,1e-45"
+        XCTAssertThrowsError(try ModelMetadata(header)) {
+            XCTAssertEqual("\($0)", "model metadata 'input_std': too small: normalised pixels would overflow")
         }
     }
 
