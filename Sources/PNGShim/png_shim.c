@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // libpng calls this on a fatal error; we keep its message and jump back to the setjmp in the caller.
 typedef struct {
@@ -144,7 +145,7 @@ void seg_png_free(seg_png_image *image) {
     image->pixels = NULL;
 }
 
-int seg_png_write(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
+int seg_png_write(int descriptor, const uint8_t *pixels, uint32_t width, uint32_t height,
                   uint32_t channels, char *error, size_t error_size) {
     int color_type;
     switch (channels) {
@@ -153,9 +154,12 @@ int seg_png_write(const char *path, const uint8_t *pixels, uint32_t width, uint3
         case 4: color_type = PNG_COLOR_TYPE_RGBA; break;
         default: set_error(error, error_size, "unsupported channel count"); return -1;
     }
-    FILE *file = fopen(path, "wb");
+    // A stream of its own on a copy of the descriptor: fclose leaves the caller's open.
+    int copy = dup(descriptor);
+    FILE *file = copy >= 0 ? fdopen(copy, "wb") : NULL;
     if (!file) {
         set_error(error, error_size, strerror(errno));
+        if (copy >= 0) close(copy);
         return -1;
     }
     error_state state = {{0}};

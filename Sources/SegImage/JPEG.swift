@@ -97,9 +97,12 @@ public enum ImageFile {
     /// The most a pipe may send: far more than any photo's file (`/dev/zero` must not fill memory).
     static let maximumStreamBytes = 1 << 30
 
+    /// How long a FIFO may wait for a writer: opening one that nobody writes to blocks forever.
+    static let fifoWriterTimeout = 30.0
+
     /// The bytes of standard input (`-`) or of a FIFO or device, which can be read only once; nil
     /// for a regular (or missing) file, which the decoders open themselves.
-    static func streamContents(_ path: String) throws -> Data? {
+    static func streamContents(_ path: String, writerTimeout: Double = fifoWriterTimeout) throws -> Data? {
         let handle: FileHandle
         if path == "-" {
             handle = FileHandle.standardInput
@@ -107,12 +110,15 @@ public enum ImageFile {
             var status = stat()
             let kind = stat(path, &status) == 0 ? status.st_mode & S_IFMT : S_IFREG
             guard kind != S_IFREG && kind != S_IFDIR else { return nil }
-            guard let opened = FileHandle(forReadingAtPath: path) else {
+            // Opened without blocking, so that a FIFO without a writer can be waited for with a limit.
+            let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else {
                 throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
             }
-            handle = opened
+            handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
+            if kind == S_IFIFO { try awaitWriter(descriptor, path: path, timeout: writerTimeout) }
+            _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         }
-        defer { if path != "-" { try? handle.close() } }
         var data = Data()
         do {
             while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
@@ -127,6 +133,23 @@ public enum ImageFile {
             throw ImageError(path: path, reason: "read failed: \(error.localizedDescription)")
         }
         return data
+    }
+
+    /// Waits until the FIFO has data or its writer has come and gone; an error after `timeout` seconds.
+    private static func awaitWriter(_ descriptor: Int32, path: String, timeout: Double) throws {
+        var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else {
+                throw ImageError(path: path, reason: String(format: "a FIFO that nothing wrote to in %g s", timeout))
+            }
+            let ready = poll(&request, 1, Int32(min(left, 1) * 1000) + 1)
+            if ready > 0 { return }
+            if ready < 0 && errno != EINTR {
+                throw ImageError(path: path, reason: "cannot wait for data: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     /// Whether a directory entry looks like an image by name (directories are walked by name;

@@ -47,10 +47,10 @@ public enum PNG {
     /// renamed into place, so a failure never leaves a partial file. An existing file is
     /// replaced only with `overwrite`.
     public static func write(_ image: RGBImage, to path: String, overwrite: Bool = false) throws {
-        try SafeFile.write(to: path, overwrite: overwrite) { temporary in
+        try SafeFile.write(to: path, overwrite: overwrite) { descriptor in
             var message = [CChar](repeating: 0, count: 512)
             let status = image.pixels.withUnsafeBufferPointer {
-                seg_png_write(temporary, $0.baseAddress, UInt32(image.width), UInt32(image.height),
+                seg_png_write(descriptor, $0.baseAddress, UInt32(image.width), UInt32(image.height),
                               UInt32(image.channels), &message, message.count)
             }
             if status != 0 { throw ImageError(path: path, reason: String(cString: message)) }

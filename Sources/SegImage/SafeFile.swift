@@ -12,9 +12,10 @@ public enum SafeFile {
 
     /// Refuses an existing destination unless `overwrite`, and anything but a regular file (or a
     /// symlink, which is replaced, not followed) even then: `--out /dev/null --force` must not
-    /// replace a device node. `produce` writes the temporary path, which is created empty first
-    /// under an unpredictable name with O_EXCL (a planted file or symlink there cannot be reused).
-    public static func write(to path: String, overwrite: Bool, _ produce: (String) throws -> Void) throws {
+    /// replace a device node. `produce` writes to the descriptor of the temporary file, which is
+    /// created under an unpredictable name with O_EXCL (a planted file or symlink there cannot be
+    /// reused) and never opened again by name.
+    public static func write(to path: String, overwrite: Bool, _ produce: (Int32) throws -> Void) throws {
         var status = stat()
         if lstat(path, &status) == 0 {
             guard !overwrite else {
@@ -30,7 +31,7 @@ public enum SafeFile {
         try replace(path, produce, overwrite: overwrite)
     }
 
-    private static func replace(_ path: String, _ produce: (String) throws -> Void, overwrite: Bool) throws {
+    private static func replace(_ path: String, _ produce: (Int32) throws -> Void, overwrite: Bool) throws {
         let url = URL(fileURLWithPath: path)
         var template = Array(url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).XXXXXX.partial").path.utf8CString)
@@ -40,14 +41,26 @@ public enum SafeFile {
         }
         let temporary = String(cString: template)
         seg_temporary_begin(temporary)
-        defer { seg_temporary_end() }
+        defer {
+            close(descriptor)
+            seg_temporary_end()
+        }
         // mkstemps makes the file 0600; outputs get the permissions any new file would.
         let mask = umask(0o022)
         umask(mask)
         fchmod(descriptor, 0o666 & ~mask)
-        close(descriptor)
         do {
-            try produce(temporary)
+            try produce(descriptor)
+            guard fsync(descriptor) == 0 else {
+                throw Error(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
+            }
+            // The name must still be the file written: one swapped for another file or a symlink
+            // meanwhile would otherwise be linked into place.
+            var written = stat(), named = stat()
+            guard fstat(descriptor, &written) == 0, lstat(temporary, &named) == 0, written.st_dev == named.st_dev,
+                  written.st_ino == named.st_ino else {
+                throw Error(path: path, reason: "its temporary file \(temporary) was replaced while being written")
+            }
             // Without `overwrite`, link() refuses an existing destination atomically, so a file that
             // appeared since the check above is not replaced either.
             // Filesystems without hard links (FAT, some network mounts) fall back to the checked rename.
@@ -65,12 +78,7 @@ public enum SafeFile {
     }
 
     public static func write(_ data: Data, to path: String, overwrite: Bool) throws {
-        try write(to: path, overwrite: overwrite) { temporary in
-            let descriptor = open(temporary, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
-            guard descriptor >= 0 else {
-                throw Error(path: path, reason: "cannot open for writing: \(String(cString: strerror(errno)))")
-            }
-            defer { close(descriptor) }
+        try write(to: path, overwrite: overwrite) { descriptor in
             var written = 0
             try data.withUnsafeBytes { bytes in
                 while written < bytes.count {
@@ -81,9 +89,6 @@ public enum SafeFile {
                     }
                     written += count
                 }
-            }
-            guard fsync(descriptor) == 0 else {
-                throw Error(path: path, reason: "write failed: \(String(cString: strerror(errno)))")
             }
         }
     }

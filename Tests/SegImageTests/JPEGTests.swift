@@ -102,3 +102,37 @@ final class JPEGTests: XCTestCase {
         XCTAssertLessThan(rotated.image.width, upright.width)
     }
 }
+
+/// Images from a FIFO: read once, and waited for with a limit (opening a FIFO nobody writes to
+/// used to block forever).
+final class FIFOTests: XCTestCase {
+    var fifo: String!
+
+    override func setUpWithError() throws {
+        fifo = FileManager.default.temporaryDirectory.appendingPathComponent("segview-fifo-\(UUID().uuidString)").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+    }
+
+    override func tearDownWithError() throws { unlink(fifo) }
+
+    func testAFIFOWithoutAWriterIsAnErrorAfterTheTimeout() throws {
+        let start = Date()
+        XCTAssertThrowsError(try ImageFile.streamContents(fifo, writerTimeout: 0.3)) {
+            XCTAssertEqual("\($0)", "\(fifo!): a FIFO that nothing wrote to in 0.3 s")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
+
+    func testAWriterThatComesLaterIsReadWhole() throws {
+        let bytes = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0 * 7) })
+        let path: String = fifo
+        let writer = Thread {
+            Thread.sleep(forTimeInterval: 0.2)
+            let handle = FileHandle(forWritingAtPath: path)!
+            handle.write(bytes)
+            try? handle.close()
+        }
+        writer.start()
+        XCTAssertEqual(try ImageFile.streamContents(fifo, writerTimeout: 10), bytes)
+    }
+}

@@ -12,6 +12,31 @@ final class SafeFileTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
+    /// The hidden `.NAME.….partial` files in the scratch folder.
+    func temporaries() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".partial") }.sorted()
+    }
+
+    /// The temporary file is written through its descriptor and checked before it is linked into
+    /// place: a name swapped for a symlink meanwhile (another user in a shared folder) is refused,
+    /// and the symlink's target is left alone. (The PNG encoder used to reopen the name with fopen.)
+    func testATemporaryFileSwappedDuringTheWriteIsRefused() throws {
+        let target = scratch.appendingPathComponent("mask.png").path
+        let victim = scratch.appendingPathComponent("victim")
+        try Data("keep".utf8).write(to: victim)
+        XCTAssertThrowsError(try SafeFile.write(to: target, overwrite: false) { descriptor in
+            let name = scratch.appendingPathComponent(try temporaries()[0]).path
+            XCTAssertEqual(unlink(name), 0)
+            XCTAssertEqual(symlink(victim.path, name), 0)
+            FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).write(Data("new".utf8))
+        }) {
+            XCTAssertTrue("\($0)".hasSuffix("was replaced while being written"), "\($0)")
+        }
+        XCTAssertEqual(try String(contentsOf: victim, encoding: .utf8), "keep")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: target))
+        XCTAssertEqual(try temporaries(), [], "nothing left behind")
+    }
+
     /// Even with overwrite, a FIFO or a folder at the destination is refused and left as it was
     /// (as root, `--out /dev/null --force` replaced the device node with a PNG).
     func testOnlyRegularFilesAreReplaced() throws {
@@ -41,12 +66,12 @@ final class SafeFileTests: XCTestCase {
         try Data("keep".utf8).write(to: URL(fileURLWithPath: victim))
         XCTAssertEqual(symlink(victim, planted), 0)
         var seen: [String] = []
-        try SafeFile.write(to: target, overwrite: false) { temporary in
-            seen.append(temporary)
-            try Data("new".utf8).write(to: URL(fileURLWithPath: temporary))
+        try SafeFile.write(to: target, overwrite: false) { descriptor in
+            seen = try temporaries()
+            FileHandle(fileDescriptor: descriptor, closeOnDealloc: false).write(Data("new".utf8))
         }
         XCTAssertEqual(try String(contentsOfFile: victim, encoding: .utf8), "keep")
-        XCTAssertNotEqual(seen, [planted])
+        XCTAssertEqual(seen.count, 2, "the planted name and the real temporary file")
         XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "new")
         let mask = umask(0o022)
         umask(mask)

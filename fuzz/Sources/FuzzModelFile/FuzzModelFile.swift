@@ -10,7 +10,7 @@ import SegModels
 public func fuzzModelFile(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let path = FuzzFile.write(data, size)
     guard let model = try? ModelLoader.load(path: path) else { return 0 }
-    let picture = Tensor(channels: 3, height: 19, width: 23, repeating: 0.5)
+    let picture = Tensor(channels: 3, height: 19, width: 23, repeating: 0.5, in: EngineContext(threads: 1))
     for stride in model.outputStrides { _ = model.predict(picture, outputStride: stride) }
     return 0
 }
