@@ -14,12 +14,45 @@ public struct UnsupportedStride: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// A working size whose forward pass is estimated to need more memory than the limit allows.
+public struct MemoryLimitExceeded: Error, CustomStringConvertible, Equatable {
+    public let path: String
+    public let width: Int
+    public let height: Int
+    public let neededBytes: Int
+    public let limitBytes: Int
+    /// The largest short side whose pass fits the limit, at the same aspect ratio (0: none does).
+    public let fittingShortSide: Int
+
+    public var description: String {
+        String(format: "%@: working size %dx%d would need about %.1f GB for the forward pass (estimated from two "
+                   + "small passes), more than the limit of %.1f GB (--max-memory); use --scale auto or a smaller "
+                   + "--scale (at most %d here)", path, width, height, Double(neededBytes) / 1e9,
+               Double(limitBytes) / 1e9, fittingShortSide)
+    }
+}
+
+/// What a forward pass takes from the buffer pool beyond the weights, as a function of the working
+/// size's pixels: activations and kernel scratch grow with them from a fixed part, and the result
+/// keeps the input, scores, probabilities and labels.
+public struct PassCost: Equatable {
+    public let fixedBytes: Double
+    public let bytesPerPixel: Double
+
+    public func bytes(pixels: Int) -> Int { Int(fixedBytes + bytesPerPixel * Double(pixels)) }
+
+    /// The most pixels whose pass fits `limit` bytes.
+    public func pixels(within limit: Int) -> Int {
+        max(0, Int((Double(limit) - fixedBytes) / max(bytesPerPixel, 1)))
+    }
+}
+
 /// A model, the output stride it runs at and the working resolution: the one road from an image
 /// file to a `SegmentationResult` that every command and the viewer take.
 public struct Segmenter {
     public let model: SegmentationModel
     public let outputStride: Int
-    public let scale: WorkingScale
+    public private(set) var scale: WorkingScale
     /// Where the forward passes run: threads, kernel choices and the buffer pool. Segmenters that
     /// share one must not run at the same time.
     public let context: EngineContext
@@ -55,6 +88,13 @@ public struct Segmenter {
         self.context = context
     }
 
+    /// The same segmenter at another working resolution.
+    public func at(_ scale: WorkingScale) -> Segmenter {
+        var copy = self
+        copy.scale = scale
+        return copy
+    }
+
     /// The network's name as run here and its backbone ("fcn8s vgg16", "deeplabv3plus resnet").
     public var title: String { "\(model.name(outputStride: outputStride)) \(model.metadata.backbone)" }
 
@@ -84,12 +124,14 @@ public struct Segmenter {
                                 + "\(maxPixels) pixels")
         }
         if maxMemory > 0 && size.width * size.height > Self.unestimatedPixels {
-            let needed = estimatedPassBytes(width: size.width, height: size.height)
+            let cost = estimatedPassCost()
+            let needed = cost.bytes(pixels: size.width * size.height)
             guard needed <= maxMemory else {
-                throw ImageError(path: name, reason: String(
-                    format: "working size %dx%d would need about %.1f GB for the forward pass (estimated from two "
-                        + "small passes), more than the limit of %.1f GB (--max-memory); use --scale auto or a smaller "
-                        + "--scale", size.width, size.height, Double(needed) / 1e9, Double(maxMemory) / 1e9))
+                let pixels = Double(cost.pixels(within: maxMemory))
+                let long = Double(max(size.width, size.height)), short = Double(min(size.width, size.height))
+                throw MemoryLimitExceeded(path: name, width: size.width, height: size.height, neededBytes: needed,
+                                          limitBytes: maxMemory,
+                                          fittingShortSide: Int((pixels * short / long).squareRoot()))
             }
         }
         let normalization = Normalization(model.metadata)
@@ -103,11 +145,11 @@ public struct Segmenter {
                       mode: .bilinear(alignCorners: false))
     }
 
-    /// The bytes a pass at `width` x `height` needs besides the weights. Activations and kernel
-    /// scratch grow with the pixels from a fixed part: the buffer pool's peaks during probe passes
-    /// at 64x64 and 128x128 (in a context of their own) give both, extrapolated (kernels cap some scratch, so large sizes come
-    /// out high, the safe side); the input, scores, probabilities and labels the result keeps are added.
-    public func estimatedPassBytes(width: Int, height: Int) -> Int {
+    /// The cost of a pass at this stride: the buffer pool's peaks during probe passes at 64x64 and
+    /// 128x128 (in a context of their own) give the fixed part and the part per pixel, extrapolated
+    /// (kernels cap some scratch, so large sizes come out high, the safe side); the input, scores,
+    /// probabilities and labels the result keeps are added per pixel.
+    public func estimatedPassCost() -> PassCost {
         func peak(_ side: Int) -> Double {
             let probe = EngineContext(threads: context.threads, kernels: context.kernels)
             _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0, in: probe),
@@ -116,9 +158,8 @@ public struct Segmenter {
         }
         let (small, large) = (peak(64), peak(128))
         let perPixel = max(0, large - small) / Double(128 * 128 - 64 * 64)
-        let pixels = Double(width) * Double(height)
-        let kept = pixels * Double(4 * (3 + 2 * model.metadata.numClasses + 1))
-        return Int(max(small, small + perPixel * (pixels - 64 * 64)) + kept)
+        let kept = Double(4 * (3 + 2 * model.metadata.numClasses + 1))
+        return PassCost(fixedBytes: max(0, small - perPixel * 64 * 64), bytesPerPixel: perPixel + kept)
     }
 
     /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata

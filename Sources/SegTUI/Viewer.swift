@@ -61,6 +61,8 @@ public final class Viewer {
     private var order: [ResultKey] = []  // least recently computed first
     private var pending: Set<ResultKey> = []
     private var failures: [ResultKey: String] = [:]
+    /// What happened to a result that the view should say (a pass run smaller to fit the memory limit).
+    private var notes: [ResultKey: String] = [:]
     private var finished = false
     private let queue = DispatchQueue(label: "segview.inference")
     private let scores = DatasetScores()
@@ -214,7 +216,17 @@ public final class Viewer {
             let image = loaded.decoded
             queue.async { [weak self, segmenter] in
                 do {
-                    let result = try segmenter.segment(image, sourceWidth: source.width, sourceHeight: source.height)
+                    let result: SegmentationResult
+                    do {
+                        result = try segmenter.segment(image, sourceWidth: source.width, sourceHeight: source.height)
+                    } catch let refusal as MemoryLimitExceeded where refusal.fittingShortSide >= 8 {
+                        // The viewer shrinks where the commands refuse: the largest working size that fits.
+                        result = try segmenter.at(.shortSide(refusal.fittingShortSide))
+                            .segment(image, sourceWidth: source.width, sourceHeight: source.height)
+                        self?.note(String(format: "%dx%d would need about %.1f GB: ran at %dx%d to fit --max-memory",
+                                          refusal.width, refusal.height, Double(refusal.neededBytes) / 1e9,
+                                          result.width, result.height), for: key)
+                    }
                     self?.store(result.resampled(width: display.width, height: display.height), for: key)
                 } catch {
                     self?.fail("\(error)", for: key)
@@ -230,6 +242,12 @@ public final class Viewer {
         failures[key] = reason
         pending.remove(key)
         finished = true
+    }
+
+    private func note(_ text: String, for key: ResultKey) {
+        lock.lock()
+        defer { lock.unlock() }
+        notes[key] = text
     }
 
     private func store(_ result: SegmentationResult, for key: ResultKey) {
@@ -320,7 +338,7 @@ public final class Viewer {
         }
         if let spinner { scene.busy = "\(spinner) running \(model.name(outputStride: mainKey.stride)) at OS \(mainKey.stride)" }
         lock.lock()
-        if let failure = failures[mainKey] { scene.message = failure }
+        if let failure = failures[mainKey] ?? notes[mainKey] { scene.message = failure }
         lock.unlock()
         scene.message = message ?? scene.message
         return scene

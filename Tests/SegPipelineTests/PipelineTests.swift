@@ -151,8 +151,23 @@ final class SegmenterTests: XCTestCase {
             XCTAssertTrue("\($0)".hasPrefix("street.png: working size 1576x1100 would need about "), "\($0)")
             XCTAssertTrue("\($0)".contains("more than the limit of 0.1 GB (--max-memory)"), "\($0)")
         }
+        // The short side the refusal offers fits (the viewer shrinks to it), a tenth more does not.
+        // (Working sizes under a megapixel are not estimated: a limit that lets through more.)
+        var fitting = 0
+        segmenter = try Segmenter(model: try model(), scale: .shortSide(3000))
+        segmenter.maxMemory = 400_000_000
+        XCTAssertThrowsError(try segmenter.input(for: picture, sourceWidth: 53, sourceHeight: 37)) {
+            fitting = ($0 as? MemoryLimitExceeded)?.fittingShortSide ?? 0
+        }
+        XCTAssertGreaterThan(fitting * fitting * 53 / 37, 1 << 20)
+        for (side, fits) in [(fitting, true), (fitting * 11 / 10, false)] {
+            var smaller = try Segmenter(model: try model(), scale: .shortSide(side))
+            smaller.maxMemory = segmenter.maxMemory
+            XCTAssertEqual((try? smaller.input(for: picture, sourceWidth: 53, sourceHeight: 37)) != nil, fits,
+                           "short side \(side)")
+        }
         let network = try model()
-        let estimate = try Segmenter(model: network, scale: .native).estimatedPassBytes(width: 384, height: 256)
+        let estimate = try Segmenter(model: network, scale: .native).estimatedPassCost().bytes(pixels: 384 * 256)
         let kept = 384 * 256 * 4 * (3 + 2 * network.metadata.numClasses + 1)
         let fresh = EngineContext()
         _ = network.predict(Tensor(channels: 3, height: 256, width: 384, repeating: 0.3, in: fresh), outputStride: 8)

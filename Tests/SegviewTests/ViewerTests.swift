@@ -383,6 +383,19 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "scale 18 26x18")
     }
 
+    /// Where `predict` refuses a pass over --max-memory, the viewer runs the largest working size that
+    /// fits and says so.
+    func testAPassOverTheMemoryLimitRunsSmaller() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --scale 3000 --max-memory 400")
+        let screen = try session.waitFor(text: "to fit --max-memory", timeout: 90)
+        let line = try XCTUnwrap(screen.text.first { $0.contains("to fit --max-memory") })
+        XCTAssertTrue(line.contains("4297x3000 would need about "), line)
+        let ran = try XCTUnwrap(line.components(separatedBy: "ran at ").last?.split(separator: " ").first)
+        let sides = ran.split(separator: "x").compactMap { Int($0) }
+        XCTAssertEqual(sides.count, 2, line)
+        XCTAssertTrue(sides[1] < 3000 && sides[1] > 1000, line)
+    }
+
     func testWithoutATerminalItPointsToPredict() throws {
         let (status, text) = try runSegview([image, "--model", fiveClasses])
         XCTAssertNotEqual(status, 0)
