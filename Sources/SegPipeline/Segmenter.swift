@@ -47,6 +47,21 @@ public struct PassCost: Equatable {
     }
 }
 
+/// A pass cost measured on first use.
+private final class PassCostCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cost: PassCost?
+
+    func value(_ measure: () -> PassCost) -> PassCost {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cost { return cost }
+        let measured = measure()
+        cost = measured
+        return measured
+    }
+}
+
 /// A model, the output stride it runs at and the working resolution: the one road from an image
 /// file to a `SegmentationResult` that every command and the viewer take.
 public struct Segmenter {
@@ -59,6 +74,9 @@ public struct Segmenter {
     /// Images (from their header) and working sizes with more pixels are refused: decoding's and
     /// the forward pass's memory grow with them.
     public var maxPixels: Int
+    /// The estimate, made once and shared by the copies `at(_:)` makes: the probe passes' peaks
+    /// vary a little with how the threads interleave, and a size offered as fitting must fit.
+    private let passCost = PassCostCache()
     /// Keep what a truncated or corrupt JPEG decodes to instead of refusing it.
     public var allowTruncated = false
     /// Passes estimated to need more bytes than this are refused before they start (0: no limit).
@@ -127,11 +145,11 @@ public struct Segmenter {
             let cost = estimatedPassCost()
             let needed = cost.bytes(pixels: size.width * size.height)
             guard needed <= maxMemory else {
-                let pixels = Double(cost.pixels(within: maxMemory))
-                let long = Double(max(size.width, size.height)), short = Double(min(size.width, size.height))
                 throw MemoryLimitExceeded(path: name, width: size.width, height: size.height, neededBytes: needed,
                                           limitBytes: maxMemory,
-                                          fittingShortSide: Int((pixels * short / long).squareRoot()))
+                                          fittingShortSide: fittingShortSide(pixels: cost.pixels(within: maxMemory),
+                                                                             sourceWidth: sourceWidth,
+                                                                             sourceHeight: sourceHeight))
             }
         }
         let normalization = Normalization(model.metadata)
@@ -145,11 +163,30 @@ public struct Segmenter {
                       mode: .bilinear(alignCorners: false))
     }
 
+    /// The largest short side whose working size for the source has at most `pixels` pixels. The
+    /// square root gives it to within rounding; the long side is rounded from it, so the candidate
+    /// is checked against the working size it really gives.
+    func fittingShortSide(pixels: Int, sourceWidth: Int, sourceHeight: Int) -> Int {
+        let ratio = Double(min(sourceWidth, sourceHeight)) / Double(max(sourceWidth, sourceHeight))
+        var side = Int((Double(pixels) * ratio).squareRoot())
+        while side > 0 {
+            let size = WorkingScale.shortSide(side).workingSize(width: sourceWidth, height: sourceHeight,
+                                                                resizeSize: nil)
+            if size.width * size.height <= pixels { break }
+            side -= 1
+        }
+        return side
+    }
+
     /// The cost of a pass at this stride: the buffer pool's peaks during probe passes at 64x64 and
     /// 128x128 (in a context of their own) give the fixed part and the part per pixel, extrapolated
     /// (kernels cap some scratch, so large sizes come out high, the safe side); the input, scores,
     /// probabilities and labels the result keeps are added per pixel.
     public func estimatedPassCost() -> PassCost {
+        passCost.value(measurePassCost)
+    }
+
+    private func measurePassCost() -> PassCost {
         func peak(_ side: Int) -> Double {
             let probe = EngineContext(threads: context.threads, kernels: context.kernels)
             _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0, in: probe),

@@ -161,8 +161,7 @@ final class SegmenterTests: XCTestCase {
         }
         XCTAssertGreaterThan(fitting * fitting * 53 / 37, 1 << 20)
         for (side, fits) in [(fitting, true), (fitting * 11 / 10, false)] {
-            var smaller = try Segmenter(model: try model(), scale: .shortSide(side))
-            smaller.maxMemory = segmenter.maxMemory
+            let smaller = segmenter.at(.shortSide(side))
             XCTAssertEqual((try? smaller.input(for: picture, sourceWidth: 53, sourceHeight: 37)) != nil, fits,
                            "short side \(side)")
         }
