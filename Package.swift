@@ -4,7 +4,9 @@ import PackageDescription
 // Layers, from the bottom up:
 //   SegEngine  tensors, kernels and threading (knows nothing of models, images or terminals)
 //   SegImage    PNG and JPEG codecs, pure image types, normalisation, palettes, metrics (no Swift target)
-//   SegModels   model files (.safetensors), layers with weights, backbones, one file per architecture
+//   TorchCheckpoint  PyTorch checkpoints (zip and legacy) read without running them (no Swift target)
+//   SegModels   model files (.safetensors, or checkpoints converted), layers with weights, backbones, one file per
+//               architecture
 //   SegPipeline file to result: decoding, working resolution, forward pass, outputs, image/label pairing
 //   SegTUI      the ncurses viewer: a pure renderer (state -> cell grid) and a thin terminal layer
 //   segview     the command line: parse, call the pipeline, print
@@ -13,7 +15,7 @@ let package = Package(
     products: [
         .executable(name: "segview", targets: ["segview"]),
         // For the fuzz targets in fuzz/ (a separate package, built with -sanitize=fuzzer).
-        .library(name: "SegviewCore", targets: ["SegEngine", "SegImage", "SegModels", "SegPipeline"]),
+        .library(name: "SegviewCore", targets: ["SegEngine", "SegImage", "TorchCheckpoint", "SegModels", "SegPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,7 +46,9 @@ let package = Package(
         // Removes a half-written temporary file when a signal ends the process (async-signal-safe C).
         .target(name: "FileShim", path: "Sources/FileShim"),
         .target(name: "SegImage", dependencies: ["PNGShim", "JPEGShim", "FileShim"]),
-        .target(name: "SegModels", dependencies: ["SegEngine"]),
+        // A restricted unpickler and zip reader: nothing in a checkpoint is ever executed.
+        .target(name: "TorchCheckpoint"),
+        .target(name: "SegModels", dependencies: ["SegEngine", "TorchCheckpoint"]),
         .target(name: "SegPipeline", dependencies: ["SegEngine", "SegImage", "SegModels"]),
         .systemLibrary(
             name: "CNcursesW", path: "Sources/CNcursesW", pkgConfig: "ncursesw",
@@ -63,11 +67,12 @@ let package = Package(
             name: "SegTUITests", dependencies: ["SegTUI", "SegPipeline", "SegImage", "SegModels", "SegEngine"]),
         .testTarget(name: "SegPipelineTests", dependencies: ["SegPipeline", "SegImage", "SegModels", "SegEngine"]),
         .testTarget(name: "SegImageTests", dependencies: ["SegImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TorchCheckpointTests", dependencies: ["TorchCheckpoint"], resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "SegModelsTests", dependencies: ["SegModels", "SegPipeline", "SegEngine", "SegImage"],
+            name: "SegModelsTests", dependencies: ["SegModels", "SegPipeline", "SegEngine", "SegImage", "TorchCheckpoint"],
             resources: [.copy("Fixtures")]),
         // Runs the built `segview` binary end to end (the dependency makes `swift test` build it).
-        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegImage", "SegPipeline", "SegTUI"]),
+        .testTarget(name: "SegviewTests", dependencies: ["segview", "SegEngine", "SegImage", "SegModels", "SegPipeline", "SegTUI"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -16,6 +16,7 @@ preprocessing the reference expects (FCN: BGR 0-255 minus the Caffe mean; the ot
 mean/std) is recorded in the metadata.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -23,14 +24,14 @@ import torch
 
 import reference
 from reference.options import infer_options
-from segtools import add_output_arguments, refuse_existing, VOC_CLASSES, model_metadata, randomize_batchnorm, voc_colors, write_model_file
+from segtools import add_output_arguments, refuse_existing, model_metadata, randomize_batchnorm, voc_colors, write_model_file
 
 BACKBONES = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2"]
 
 
 def unwrap(checkpoint):
     """The plain state_dict inside the checkpoint formats the references save."""
-    for key in ("state_dict", "model"):
+    for key in ("state_dict", "model_state_dict", "model", "net"):
         if isinstance(checkpoint, dict) and isinstance(checkpoint.get(key), dict):
             checkpoint = checkpoint[key]
     state = {}
@@ -42,14 +43,26 @@ def unwrap(checkpoint):
     return state
 
 
-def class_names(args, count):
+def class_set(args, count):
+    """Names and colours: a preset by name, a file of names, the preset of this class count, or numbered
+    names (as `segview convert` chooses them)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "class_presets.json")) as f:
+        presets = json.load(f)
+    if args.classes in presets:
+        preset = presets[args.classes]
+        if len(preset["names"]) != count:
+            sys.exit(f"--classes {args.classes} has {len(preset['names'])} classes, the weights {count}")
+        return preset["names"], preset["colors"]
     if args.classes:
         with open(args.classes) as f:
             names = [line.strip() for line in f if line.strip()]
         if len(names) != count:
             sys.exit(f"{args.classes} names {len(names)} classes but the weights have {count}")
-        return names
-    return VOC_CLASSES if count == 21 else [f"class{i}" for i in range(count)]
+        return names, voc_colors(count)
+    for preset in presets.values():
+        if len(preset["names"]) == count:
+            return preset["names"], preset["colors"]
+    return [f"class{i}" for i in range(count)], voc_colors(count)
 
 
 def main():
@@ -60,7 +73,8 @@ def main():
     source.add_argument("--state-dict", help="a .pth/.pth.tar checkpoint with the reference implementation's names")
     source.add_argument("--seed", type=int, help="random weights (BatchNorm statistics randomised), full size")
     parser.add_argument("--num-classes", type=int, help="classes of the weights (default: read from them; 21 with --seed)")
-    parser.add_argument("--classes", help="text file with one class name per line")
+    parser.add_argument("--classes", help="a preset (voc, cityscapes, ade20k, camvid) or a text file with one class "
+                        "name per line (default: the preset with the weights' class count)")
     parser.add_argument("--at-once", action="store_true", help="FCN-8s at-once weights (skips scaled by 0.01 / 1e-4)")
     parser.add_argument("--output-stride", type=int, choices=[8, 16, 32],
                         help="the stride the weights were trained at (default: the reference's)")
@@ -104,8 +118,8 @@ def main():
         extra["aspp_rates"] = [6 * 16 // stride, 12 * 16 // stride, 18 * 16 // stride]
     if args.at_once:
         extra["fcn_at_once"] = "true"
-    names = class_names(args, count)
-    metadata = model_metadata(arch, backbone, names, voc_colors(count), output_stride=stride,
+    names, colors = class_set(args, count)
+    metadata = model_metadata(arch, backbone, names, colors, output_stride=stride,
                               resize_size=reference.resize_size(arch), **reference.preprocessing(arch), **extra)
     write_model_file(model.state_dict(), metadata, args.out, args.dtype)
     print(f"wrote {args.out}: {description}, {count} classes, {sum(p.numel() for p in model.parameters())} parameters, "

@@ -46,9 +46,29 @@ public final class SafeTensorsFile {
     public let entries: [String: Entry]
     private let base: UnsafeRawPointer
     private let size: Int
+    /// Memory-mapped from a file (unmapped at the end), or a copy of bytes in memory (freed).
+    private let mapped: Bool
+
+    /// A file's bytes in memory (a converted checkpoint), `path` naming it in messages.
+    public init(contents: Data, path: String) throws {
+        self.path = path
+        size = contents.count
+        mapped = false
+        guard size >= 8 else { throw SafeTensorsError.notSafeTensors(path: path, reason: "file is only \(size) bytes") }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        contents.copyBytes(to: copy.assumingMemoryBound(to: UInt8.self), count: size)
+        base = UnsafeRawPointer(copy)
+        do {
+            (metadata, entries) = try Self.parseHeader(base, size: size, path: path)
+        } catch {
+            copy.deallocate()
+            throw error
+        }
+    }
 
     public init(path: String) throws {
         self.path = path
+        mapped = true
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw SafeTensorsError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -70,7 +90,9 @@ public final class SafeTensorsFile {
         }
     }
 
-    deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    deinit {
+        if mapped { munmap(UnsafeMutableRawPointer(mutating: base), size) } else { base.deallocate() }
+    }
 
     private static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws
         -> ([String: String], [String: Entry]) {
@@ -155,5 +177,31 @@ public final class SafeTensorsFile {
         default:
             throw SafeTensorsError.unsupportedDType(name: name, dtype: entry.dtype)
         }
+    }
+}
+
+/// Writes `.safetensors` files: the JSON header (padded with spaces to 8 bytes, as the reference
+/// writer does), then every tensor's little-endian float32 values in the order given.
+public enum SafeTensorsWriter {
+    public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])],
+                              metadata: [String: String]) throws -> Data {
+        var header: [String: Any] = ["__metadata__": metadata]
+        var offset = 0
+        for tensor in tensors {
+            precondition(tensor.values.count == tensor.shape.reduce(1, *), "\(tensor.name): values do not fill the shape")
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.values.count]]
+            offset += 4 * tensor.values.count
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
+        json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
+        var file = Data(capacity: 8 + json.count + offset)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(json)
+        for tensor in tensors {
+            tensor.values.withUnsafeBufferPointer { values in
+                file.append(contentsOf: UnsafeRawBufferPointer(values))  // little-endian on every platform segview runs on
+            }
+        }
+        return file
     }
 }

@@ -4,19 +4,6 @@ public struct Palette: Equatable, Sendable {
 
     public init(colors: [[UInt8]]) { self.colors = colors }
 
-    /// PASCAL VOC's palette: bits 0/1/2 of the label go to R/G/B, from the most significant bit down.
-    public static func pascalVOC(count: Int = 256) -> Palette {
-        Palette(colors: (0..<count).map { label in
-            var rgb: [UInt8] = [0, 0, 0]
-            var value = label
-            for bit in 0..<8 {
-                for channel in 0..<3 { rgb[channel] |= UInt8((value >> channel) & 1) << (7 - bit) }
-                value >>= 3
-            }
-            return rgb
-        })
-    }
-
     public func color(_ label: Int) -> [UInt8] { label >= 0 && label < colors.count ? colors[label] : [0, 0, 0] }
 
     /// The colours as one flat RGB table with a black entry at the end for labels out of range.

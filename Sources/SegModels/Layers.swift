@@ -6,10 +6,15 @@ final class WeightReader {
     let file: SafeTensorsFile
     /// Weight values (after BatchNorm folding) of every convolution and linear layer read so far.
     private(set) var parameterCount = 0
+    /// The names of the tensors read so far: a checkpoint's others do not belong to the architecture.
+    private(set) var read: Set<String> = []
 
     init(file: SafeTensorsFile) { self.file = file }
 
-    func tensor(_ name: String, _ shape: [Int]) throws -> [Float] { try file.floats(name, shape: shape) }
+    func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
+        read.insert(name)
+        return try file.floats(name, shape: shape)
+    }
 
     func contains(_ name: String) -> Bool { file.entries[name] != nil }
 

@@ -34,21 +34,35 @@ extension SegmentationModel {
 public enum ModelLoader {
     public static let architectures = ["deeplabv3", "fcn", "fcn8s", "fcn16s", "fcn32s", "deeplabv3plus", "refinenet", "dfn"]
 
-    public static func load(path: String) throws -> SegmentationModel {
-        let file = try SafeTensorsFile(path: path)
+    /// A model file, or a PyTorch checkpoint converted on the way (`checkpoint` says what its
+    /// tensor names cannot).
+    public static func load(path: String, checkpoint: CheckpointOptions = CheckpointOptions()) throws
+        -> SegmentationModel {
+        if try CheckpointConverter.isCheckpoint(path) {
+            let converted = try CheckpointConverter.modelFile(path, checkpoint)
+            return try load(SafeTensorsFile(contents: converted.contents, path: path))
+        }
+        return try load(SafeTensorsFile(path: path))
+    }
+
+    public static func load(_ file: SafeTensorsFile) throws -> SegmentationModel { try build(file).model }
+
+    /// The model and the reader that built it (which knows the tensors it read).
+    static func build(_ file: SafeTensorsFile) throws -> (model: SegmentationModel, reader: WeightReader) {
         let metadata = try ModelMetadata(file.metadata)
         let reader = WeightReader(file: file)
-        switch metadata.architecture {
-        case "deeplabv3": return try DeepLabV3(reader, metadata: metadata)
-        case "fcn": return try FCNResNet(reader, metadata: metadata)
-        case "fcn8s", "fcn16s", "fcn32s": return try FCNVGG(reader, metadata: metadata)
-        case "deeplabv3plus": return try DeepLabV3Plus(reader, metadata: metadata)
-        case "refinenet": return try RefineNet(reader, metadata: metadata)
-        case "dfn": return try DFN(reader, metadata: metadata)
+        let model: SegmentationModel = switch metadata.architecture {
+        case "deeplabv3": try DeepLabV3(reader, metadata: metadata)
+        case "fcn": try FCNResNet(reader, metadata: metadata)
+        case "fcn8s", "fcn16s", "fcn32s": try FCNVGG(reader, metadata: metadata)
+        case "deeplabv3plus": try DeepLabV3Plus(reader, metadata: metadata)
+        case "refinenet": try RefineNet(reader, metadata: metadata)
+        case "dfn": try DFN(reader, metadata: metadata)
         default:
             throw ModelMetadataError.badMetadata(
                 field: "architecture",
                 reason: "'\(metadata.architecture)' is not one of \(architectures.joined(separator: ", "))")
         }
+        return (model, reader)
     }
 }

@@ -122,7 +122,7 @@ struct BenchView: ParsableCommand {
         }
         let prediction = Prediction(scores: Tensor(channels: classes, height: height, width: width, values: scores,
                                                    in: EngineContext(threads: 1)))
-        let colors = Palette.pascalVOC(count: classes).colors.map(RGB.init)
+        let colors = ClassPreset.vocColors(count: classes).map(RGB.init)
         var scene = Scene(image: picture, imageName: "synthetic.png", classNames: (0..<classes).map { "class \($0)" },
                           classColors: colors, modelTitle: "synthetic")
         scene.result = SegmentationResult(prediction: prediction, milliseconds: 0)

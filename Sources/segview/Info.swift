@@ -6,14 +6,16 @@ import SegPipeline
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what a model file describes.")
 
-    @Argument(help: "Model file (.safetensors).")
+    @Argument(help: "Model file (.safetensors or a PyTorch checkpoint).")
     var model: String
+
+    @OptionGroup var checkpoint: CheckpointArguments
 
     @Flag(help: "One JSON object on stdout.")
     var json = false
 
     func run() throws {
-        let network = try ModelLoader.load(path: model)
+        let network = try ModelLoader.load(path: model, checkpoint: checkpoint.options())
         let meta = network.metadata
         let resize = meta.resizeSize.map { "short side \($0) px" }
             ?? "not recorded (auto assumes \(WorkingScale.defaultResizeSize) px)"

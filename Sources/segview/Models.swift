@@ -11,13 +11,15 @@ struct Models: ParsableCommand {
     @Flag(help: "One JSON array on stdout, an object per file.")
     var json = false
 
+    @OptionGroup var checkpoint: CheckpointArguments
+
     func run() throws {
         let files = try ModelCatalog.files(paths.isEmpty ? [ModelCatalog.bundledDirectory] : paths)
         var entries: [[String: Any]] = []
         for file in files {
             let name = URL(fileURLWithPath: file).lastPathComponent
             do {
-                let model = try ModelLoader.load(path: file)
+                let model = try ModelLoader.load(path: file, checkpoint: checkpoint.options())
                 let meta = model.metadata
                 entries.append(["file": file, "architecture": meta.architecture, "backbone": meta.backbone,
                                 "classes": meta.numClasses, "parameters": model.parameterCount,

@@ -14,7 +14,7 @@ struct Segview: ParsableCommand {
         commandName: "segview",
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
         version: version,
-        subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self],
+        subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self, Convert.self],
         defaultSubcommand: View.self)
 }
 
@@ -32,8 +32,10 @@ extension WorkingScale: ExpressibleByArgument {
 
 /// The model a command runs, the output stride and the working resolution.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model file (.safetensors), or a folder holding one.")
+    @Option(help: "Model file (.safetensors or a PyTorch checkpoint), or a folder holding one.")
     var model: String
+
+    @OptionGroup var checkpoint: CheckpointArguments
 
     @Option(name: .customLong("output-stride"), help: "8, 16 or 32 (default: the stride the model was trained at).")
     var outputStride: Int?
@@ -57,7 +59,7 @@ struct ModelOptions: ParsableArguments {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0]), outputStride: outputStride,
+            var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0], checkpoint: checkpoint.options()), outputStride: outputStride,
                                           scale: scale, maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
             segmenter.allowTruncated = images.allowTruncated
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }

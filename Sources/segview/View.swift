@@ -33,6 +33,7 @@ struct View: ParsableCommand {
                                valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
 
+    @OptionGroup var checkpoint: CheckpointArguments
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
@@ -51,7 +52,7 @@ struct View: ParsableCommand {
                           + "needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL "
                           + "--out MASK.png`.")
         }
-        let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models)
+        let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models, checkpoint.options())
         var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
@@ -74,7 +75,10 @@ enum ModelCatalog {
         return FileManager.default.fileExists(atPath: checkout.path) ? checkout.path : "samples/models"
     }
 
-    /// Model files named directly, or every .safetensors in a named folder (sorted).
+    /// What a folder's model files are called: segview's own, and PyTorch checkpoints.
+    static let extensions = [".safetensors", ".pth", ".pt", ".pth.tar"]
+
+    /// Model files named directly, or every model file in a named folder (sorted).
     static func files(_ paths: [String]) throws -> [String] {
         var files: [String] = []
         for path in paths {
@@ -83,17 +87,23 @@ enum ModelCatalog {
                 throw Failure("model \(path) does not exist")
             }
             if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".safetensors") }.sorted()
+                let names = try FileManager.default.contentsOfDirectory(atPath: path)
+                    .filter { name in extensions.contains { name.hasSuffix($0) } }.sorted()
                 files += names.map { URL(fileURLWithPath: path).appendingPathComponent($0).path }
             } else {
                 files.append(path)
             }
         }
-        guard !files.isEmpty else { throw Failure("no .safetensors model files in \(paths.joined(separator: ", "))") }
+        guard !files.isEmpty else {
+            throw Failure("no model files (.safetensors or PyTorch checkpoints) in \(paths.joined(separator: ", "))")
+        }
         return files
     }
 
-    static func load(_ paths: [String]) throws -> [(name: String, model: SegmentationModel)] {
-        try files(paths).map { file in (URL(fileURLWithPath: file).lastPathComponent, try ModelLoader.load(path: file)) }
+    static func load(_ paths: [String], _ checkpoint: CheckpointOptions) throws
+        -> [(name: String, model: SegmentationModel)] {
+        try files(paths).map { file in
+            (URL(fileURLWithPath: file).lastPathComponent, try ModelLoader.load(path: file, checkpoint: checkpoint))
+        }
     }
 }

@@ -2,15 +2,6 @@ import SegImage
 import XCTest
 
 final class PreprocessingTests: XCTestCase {
-    func testVOCPaletteFollowsTheBitInterleavingRule() {
-        let voc = Palette.pascalVOC()
-        XCTAssertEqual(voc.color(0), [0, 0, 0])
-        XCTAssertEqual(voc.color(1), [128, 0, 0])
-        XCTAssertEqual(voc.color(15), [192, 128, 128])
-        XCTAssertEqual(voc.color(20), [0, 64, 128])
-        XCTAssertEqual(voc.color(255), [224, 224, 192])
-    }
-
     func testColorizeAndOverlay() {
         let palette = Palette(colors: [[0, 0, 0], [200, 100, 0]])
         let mask = palette.colorize([0, 1], width: 2, height: 1)

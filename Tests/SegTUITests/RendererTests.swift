@@ -149,7 +149,7 @@ final class RendererTests: XCTestCase {
         XCTAssertEqual(TerminalPalette.nearest256(RGB(128, 128, 128)), 244)  // grey ramp 8 + 10 * 12
         XCTAssertEqual(TerminalPalette.nearest256(RGB(0, 0, 0)), 16)  // the cube's black, not index 0
         XCTAssertEqual(TerminalPalette.rgb(index256: 67), RGB(95, 135, 175))
-        let voc = Palette.pascalVOC(count: 21).colors.map(RGB.init)
+        let voc = ClassPreset.vocColors(count: 21).map(RGB.init)
         let palette = TerminalPalette(mode: .palette256, classColors: voc)
         XCTAssertEqual(Set(palette.classColors).count, 21, "every class keeps its own colour")
         XCTAssertTrue(palette.classColors.allSatisfy { $0 >= 16 && $0 <= 255 })

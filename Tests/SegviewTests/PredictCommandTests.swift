@@ -1,6 +1,7 @@
 import Foundation
 import SegEngine
 import SegImage
+import SegModels
 import XCTest
 
 /// `segview predict` as a user runs it: the built binary, real files, exit codes and messages.
@@ -253,7 +254,7 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(ids.pixels.map(Int32.init), expected)
         XCTAssertGreaterThan(Set(ids.pixels).count, 1)
         let mask = try PNG.read(scratch.appendingPathComponent("mask.png").path)
-        let palette = Palette.pascalVOC(count: 21)
+        let palette = Palette(colors: ClassPreset.vocColors(count: 21))
         for i in stride(from: 0, to: ids.pixels.count, by: 97) {
             XCTAssertEqual(Array(mask.pixels[i * 3..<i * 3 + 3]), palette.color(Int(ids.pixels[i])))
         }
