@@ -74,6 +74,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        try Failure.refuseExisting([out], force: force)
         let converted: (contents: Data, summary: String)
         do {
             converted = try CheckpointConverter.modelFile(checkpoint, arguments.options(trainedStride: outputStride))

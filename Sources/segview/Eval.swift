@@ -60,12 +60,7 @@ struct EvalRun: ParsableCommand {
     }
 
     mutating func run() throws {
-        // Before the run, not after it.
-        for path in [output.csv, savePartial].compactMap({ $0 }) where !force {
-            if FileManager.default.fileExists(atPath: path) {
-                throw Failure("\(path) already exists (use --force to overwrite)")
-            }
-        }
+        try Failure.refuseExisting([output.csv, savePartial].compactMap { $0 }, force: force)
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
         let meta = segmenter.model.metadata
         let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }

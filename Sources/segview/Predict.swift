@@ -57,7 +57,7 @@ struct Predict: ParsableCommand {
             let stem = image == "-" ? "stdin" : URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
             files.mask = stem + ".mask.png"
         }
-        try refuseExisting(files)  // before any work, not after a long forward pass
+        try Failure.refuseExisting(files.all, force: force)  // before any work, not after a long forward pass
 
         var clock = Stopwatch()
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
@@ -77,12 +77,6 @@ struct Predict: ParsableCommand {
                   + "\(files.border!) shows the boundaries of the mask")
         }
         for path in files.all { print("wrote \(path)") }
-    }
-
-    private func refuseExisting(_ files: OutputFiles) throws {
-        for path in files.all where !force && FileManager.default.fileExists(atPath: path) {
-            throw Failure("\(path) already exists (use --force to overwrite)")
-        }
     }
 
     /// Reads, segments and writes one image; times in milliseconds.
@@ -151,7 +145,7 @@ struct Predict: ParsableCommand {
                                     border: inside(border, ".png"), ids: inside(ids, ".png"),
                                     logits: inside(saveLogits, ".npy"))
             do {
-                try refuseExisting(files)
+                try Failure.refuseExisting(files.all, force: force)
                 _ = try segment(path, with: segmenter, to: files)
                 written += 1
             } catch {

@@ -23,6 +23,13 @@ struct Segview: ParsableCommand {
 struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+
+    /// Outputs are checked before the work, not after it.
+    static func refuseExisting(_ paths: [String], force: Bool) throws {
+        for path in paths where !force && FileManager.default.fileExists(atPath: path) {
+            throw Failure("\(path) already exists (use --force to overwrite)")
+        }
+    }
 }
 
 extension WorkingScale: ExpressibleByArgument {
