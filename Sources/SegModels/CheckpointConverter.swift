@@ -38,7 +38,7 @@ public enum CheckpointConverter {
     ]
     /// What --arch accepts.
     public static var architectureNames: [String] { architectures + torchvisionModels.keys.sorted() }
-    public static let backbones = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2"]
+    public static let backbones = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2", "resnet"]
 
     /// Whether `path` starts like a PyTorch checkpoint rather than a `.safetensors` file.
     public static func isCheckpoint(_ path: String) throws -> Bool {
@@ -86,12 +86,14 @@ public enum CheckpointConverter {
             throw failure("does not fit \(architecture) \(backbone): \(error)")
         }
         let ignored = unusedPrefixes[architecture] ?? []
-        let unexpected = names.subtracting(reader.read).filter { name in !ignored.contains { name.hasPrefix($0) } }.sorted()
+        let unexpected = names.subtracting(reader.read)
+            .filter { name in !ignored.contains { name.hasPrefix($0) } }.sorted()
         guard unexpected.isEmpty else {
             throw failure("does not fit \(architecture) \(backbone): \(unexpected.count) tensors it has no place for, "
                           + "such as \(unexpected.prefix(5).joined(separator: ", "))")
         }
-        let wrapping = checkpoint.wrappers.isEmpty ? "" : " (inside '\(checkpoint.wrappers.joined(separator: "' > '"))')"
+        let wrapping = checkpoint.wrappers.isEmpty ? ""
+            : " (inside '\(checkpoint.wrappers.joined(separator: "' > '"))')"
         return (contents, "\(architecture) \(backbone), \(classCount) classes (\(classes.source)), output stride "
                 + "\(stride), \(names.count) tensors\(wrapping)")
     }
@@ -150,7 +152,8 @@ public enum CheckpointConverter {
 
     static func inferredArchitecture(_ names: Set<String>) -> String? {
         if names.contains("score_fr.weight") {
-            return names.contains("score_pool3.weight") ? "fcn8s" : names.contains("score_pool4.weight") ? "fcn16s" : "fcn32s"
+            if names.contains("score_pool3.weight") { return "fcn8s" }
+            return names.contains("score_pool4.weight") ? "fcn16s" : "fcn32s"
         }
         if names.contains("decoder.last_conv.8.weight") { return "deeplabv3plus" }
         if names.contains("clf_conv.weight") { return "refinenet" }
@@ -231,7 +234,9 @@ public enum CheckpointConverter {
             "description": torchvision ? "torchvision \(architecture)_\(backbone), weights from \(source)"
                 : "\(architecture) \(backbone), weights from \(source)",
         ]
-        if architecture == "deeplabv3plus" { metadata["aspp_rates"] = [6, 12, 18].map { String($0 * 16 / stride) }.joined(separator: ",") }
+        if architecture == "deeplabv3plus" {
+            metadata["aspp_rates"] = [6, 12, 18].map { String($0 * 16 / stride) }.joined(separator: ",")
+        }
         if architecture == "deeplabv3" {
             metadata["aspp_rates"] = "12,24,36"
         }
@@ -261,12 +266,16 @@ public enum CheckpointConverter {
     /// A tensor's values as float32.
     static func floats(_ tensor: CheckpointTensor) -> [Float] {
         tensor.bytes.withUnsafeBytes { raw in
-            let count = tensor.shape.reduce(1, *)
+            func elements<Bits: FixedWidthInteger>(_: Bits.Type, _ convert: (Bits) -> Float) -> [Float] {
+                (0..<tensor.shape.reduce(1, *)).map {
+                    convert(raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Bits>.size, as: Bits.self).littleEndian)
+                }
+            }
             switch tensor.dtype {
-            case "F64": return (0..<count).map { Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 8, as: UInt64.self).littleEndian)) }
-            case "F16": return (0..<count).map { FloatFormats.float(fromHalf: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
-            case "BF16": return (0..<count).map { FloatFormats.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
-            default: return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
+            case "F64": return elements(UInt64.self) { Float(Double(bitPattern: $0)) }
+            case "F16": return elements(UInt16.self, FloatFormats.float(fromHalf:))
+            case "BF16": return elements(UInt16.self, FloatFormats.float(fromBFloat16:))
+            default: return elements(UInt32.self, Float.init(bitPattern:))
             }
         }
     }

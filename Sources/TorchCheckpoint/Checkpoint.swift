@@ -47,6 +47,9 @@ public struct TorchCheckpoint {
     }
 
     public init(path: String) throws {
+        // Foundation's mapped read of an empty file leaks its fallback buffer; nothing to map anyway.
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard size != 0 else { throw CheckpointError.corrupt("the file is empty") }
         let contents = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         (tensors, wrappers) = try contents.withUnsafeBytes { bytes in
             let arena = PickleArena()
@@ -77,8 +80,9 @@ public struct TorchCheckpoint {
 
         /// A persistent id: ('storage', torch.XStorage, key, location, element count[, view]).
         func load(_ id: PickleValue) throws -> PickleValue {
-            guard case .tuple(let tuple) = id, case let fields = tuple.items, fields.count >= 5, case .string("storage") = fields[0],
-                  case .global(let type) = fields[1], case .string(let key) = fields[2], case .int(let count) = fields[4],
+            guard case .tuple(let tuple) = id, case let fields = tuple.items, fields.count >= 5,
+                  case .string("storage") = fields[0], case .global(let type) = fields[1],
+                  case .string(let key) = fields[2], case .int(let count) = fields[4],
                   count >= 0, let dtype = TorchDType(storage: String(type.dropFirst("torch.".count)))
             else { throw CheckpointError.corrupt("a persistent id that is not a storage") }
             if fields.count > 5 {
@@ -127,15 +131,21 @@ public struct TorchCheckpoint {
         guard case .largeInt(let magic) = try unpickler.load(), magic == legacyMagic else {
             throw CheckpointError.corrupt("neither a zip archive nor a legacy checkpoint (no magic number)")
         }
-        guard case .int(1001) = try unpickler.load() else { throw CheckpointError.unsupported("a legacy protocol other than 1001") }
-        guard case .dict(let system) = try unpickler.load() else { throw CheckpointError.corrupt("no system information") }
+        guard case .int(1001) = try unpickler.load() else {
+            throw CheckpointError.unsupported("a legacy protocol other than 1001")
+        }
+        guard case .dict(let system) = try unpickler.load() else {
+            throw CheckpointError.corrupt("no system information")
+        }
         for (key, value) in system.pairs {
             if case .string("little_endian") = key, case .bool(false) = value {
                 throw CheckpointError.unsupported("a big-endian checkpoint")
             }
         }
         let root = try unpickler.load()
-        guard case .list(let keys) = try unpickler.load() else { throw CheckpointError.corrupt("no list of storage keys") }
+        guard case .list(let keys) = try unpickler.load() else {
+            throw CheckpointError.corrupt("no list of storage keys")
+        }
         var reader = ByteReader(bytes)
         try reader.seek(unpickler.position)
         for item in keys.items {
@@ -172,7 +182,8 @@ public struct TorchCheckpoint {
             wrappers.append(key)
             current = inner
         }
-        throw CheckpointError.noStateDict("found no dict of tensors (looked inside \(wrapperKeys.joined(separator: ", ")))")
+        let looked = wrapperKeys.joined(separator: ", ")
+        throw CheckpointError.noStateDict("found no dict of tensors (looked inside \(looked))")
     }
 
     private static func tensors(of dict: PickleDict, _ storages: Storages) throws -> [String: CheckpointTensor] {
@@ -195,7 +206,9 @@ public struct TorchCheckpoint {
     private static func contiguous(_ tensor: TensorReference, name: String, _ storages: Storages) throws
         -> CheckpointTensor {
         let storage = tensor.storage
-        guard let range = storages.ranges[storage.key] else { throw CheckpointError.corrupt("storage \(storage.key) is missing") }
+        guard let range = storages.ranges[storage.key] else {
+            throw CheckpointError.corrupt("storage \(storage.key) is missing")
+        }
         let size = storage.dtype.size
         guard storage.count <= range.count / size else {
             throw CheckpointError.corrupt("storage \(storage.key) holds \(range.count) bytes, not \(storage.count) "

@@ -163,7 +163,9 @@ struct Unpickler {
             let at = reader.position
             let opcode = try reader.byte()
             if opcode == 0x2E {  // STOP
-                guard let result = stack.last, stack.count == 1 else { throw malformed("STOP with \(stack.count) values") }
+                guard let result = stack.last, stack.count == 1 else {
+                    throw malformed("STOP with \(stack.count) values")
+                }
                 return result
             }
             try step(opcode, at: at)
@@ -278,8 +280,8 @@ struct Unpickler {
             guard let top = stack.last else { throw malformed("DUP of an empty stack") }
             stack.append(top)
         default:
-            throw CheckpointError.unsupported(String(format: "pickle opcode 0x%02X at byte %d is not one state dicts use",
-                                                     opcode, offset))
+            let reason = String(format: "pickle opcode 0x%02X at byte %d is not one state dicts use", opcode, offset)
+            throw CheckpointError.unsupported(reason)
         }
     }
 

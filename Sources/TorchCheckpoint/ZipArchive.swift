@@ -14,7 +14,9 @@ struct ZipArchive {
         var offset = directory.offset
         for _ in 0..<directory.count {
             try reader.seek(offset)
-            guard try reader.uint32() == 0x0201_4b50 else { throw CheckpointError.corrupt("a central directory entry is broken") }
+            guard try reader.uint32() == 0x0201_4b50 else {
+                throw CheckpointError.corrupt("a central directory entry is broken")
+            }
             try reader.skip(6)
             let method = try reader.uint16()
             try reader.skip(8)
@@ -39,7 +41,8 @@ struct ZipArchive {
                 throw CheckpointError.corrupt("entry '\(name)' has a path that leaves the archive")
             }
             guard method == 0 else {
-                throw CheckpointError.corrupt("entry '\(name)' is compressed (method \(method)); torch.save stores them")
+                let reason = "entry '\(name)' is compressed (method \(method)); torch.save stores them"
+                throw CheckpointError.corrupt(reason)
             }
             guard compressedSize == size else { throw CheckpointError.corrupt("entry '\(name)' has two sizes") }
             try reader.seek(localOffset)
@@ -81,7 +84,9 @@ struct ZipArchive {
             }
             try reader.seek(position - 12)
             try reader.seek(try reader.int64())
-            guard try reader.uint32() == 0x0606_4b50 else { throw CheckpointError.corrupt("broken zip64 directory record") }
+            guard try reader.uint32() == 0x0606_4b50 else {
+            throw CheckpointError.corrupt("broken zip64 directory record")
+        }
             try reader.skip(28)
             count = try reader.int64()
             try reader.skip(8)

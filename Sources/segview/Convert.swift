@@ -58,7 +58,7 @@ struct Convert: ParsableCommand {
     @OptionGroup var arguments: CheckpointArguments
 
     @Option(name: .customLong("output-stride"),
-            help: ArgumentHelp("The stride the weights were trained at (DeepLabV3+: 16 or 8; default: the reference's)."))
+            help: "The stride the weights were trained at (DeepLabV3+: 16 or 8; default: the reference's).")
     var outputStride: Int?
 
     @Option(help: "The model file to write (.safetensors).")

@@ -8,7 +8,7 @@ import SegTUI
 
 @main
 struct Segview: ParsableCommand {
-    static let version = "0.9.0"
+    static let version = "0.10.0"
 
     static let configuration = CommandConfiguration(
         commandName: "segview",
@@ -66,8 +66,9 @@ struct ModelOptions: ParsableArguments {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            var segmenter = try Segmenter(model: try ModelLoader.load(path: files[0], checkpoint: checkpoint.options()), outputStride: outputStride,
-                                          scale: scale, maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
+            let model = try ModelLoader.load(path: files[0], checkpoint: checkpoint.options())
+            var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
+                                          maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
             segmenter.allowTruncated = images.allowTruncated
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
             return segmenter

@@ -18,7 +18,8 @@ final class CheckpointConversionTests: XCTestCase {
     /// (checkpoint, parity model, architecture, backbone inferred from the names or nil where only
     /// --backbone can say: narrow ResNets have no standard depth).
     let cases: [(String, String, String, String?)] = [
-        ("deeplabv3plus_mobilenetv2_jfzhang95_legacy.pth.tar", "deeplabv3plus_mobilenetv2", "deeplabv3plus", "mobilenetv2"),
+        ("deeplabv3plus_mobilenetv2_jfzhang95_legacy.pth.tar", "deeplabv3plus_mobilenetv2", "deeplabv3plus",
+         "mobilenetv2"),
         ("deeplabv3plus_xception_jfzhang95.pth.tar", "deeplabv3plus_xception", "deeplabv3plus", "xception"),
         ("deeplabv3plus_resnet_plain.pth", "deeplabv3plus_resnet", "deeplabv3plus", nil),
         ("fcn8s_wkentaro.pth", "fcn8s", "fcn8s", "vgg16"),
@@ -42,7 +43,8 @@ final class CheckpointConversionTests: XCTestCase {
             XCTAssertEqual(Set(file.entries.keys), Set(expected.entries.keys), checkpoint)
             for (name, entry) in expected.entries {
                 let ours = try file.floats(name, shape: entry.shape).map(\.bitPattern)
-                XCTAssertEqual(ours, try expected.floats(name, shape: entry.shape).map(\.bitPattern), "\(checkpoint): \(name)")
+                let theirs = try expected.floats(name, shape: entry.shape).map(\.bitPattern)
+                XCTAssertEqual(ours, theirs, "\(checkpoint): \(name)")
             }
             XCTAssertEqual(file.metadata["architecture"], architecture, checkpoint)
             XCTAssertEqual(file.metadata["backbone"], backbone ?? "resnet101", checkpoint)
@@ -60,11 +62,12 @@ final class CheckpointConversionTests: XCTestCase {
                                             checkpoint: options(backbone: backbone))
             let reference = try ModelLoader.load(path: fixture("arch/\(model).safetensors"))
             XCTAssertEqual(ours.parameterCount, reference.parameterCount, checkpoint)
-            let input = Tensor(channels: 3, height: 21, width: 26, values: (0..<3 * 21 * 26).map { Float($0 % 17) / 8 - 1 },
-                               in: context)
+            let values: [Float] = (0..<3 * 21 * 26).map { Float($0 % 17) / 8 - 1 }
+            let input = Tensor(channels: 3, height: 21, width: 26, values: values, in: context)
             for stride in reference.outputStrides {
                 XCTAssertEqual(ours.predict(input, outputStride: stride).scores.toArray(),
-                               reference.predict(input, outputStride: stride).scores.toArray(), "\(checkpoint) OS \(stride)")
+                               reference.predict(input, outputStride: stride).scores.toArray(),
+                               "\(checkpoint) OS \(stride)")
             }
         }
     }
@@ -146,7 +149,8 @@ final class CheckpointConversionTests: XCTestCase {
         XCTAssertEqual(Set(presets?.keys ?? [:].keys), Set(ClassPreset.all.map(\.name)))
         for preset in ClassPreset.all {
             XCTAssertEqual(presets?[preset.name]?["names"] as? [String], preset.classNames, preset.name)
-            XCTAssertEqual((presets?[preset.name]?["colors"] as? [[Int]])?.map { $0.map(UInt8.init) }, preset.classColors)
+            let colors = (presets?[preset.name]?["colors"] as? [[Int]])?.map { $0.map(UInt8.init) }
+            XCTAssertEqual(colors, preset.classColors)
         }
         XCTAssertEqual(ClassPreset.all.map { $0.classNames.count }, [21, 19, 150, 11])
         let failure = { (reason: String) in CheckpointConversionError(path: "x", reason: reason) }

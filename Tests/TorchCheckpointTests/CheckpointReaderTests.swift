@@ -30,10 +30,11 @@ final class CheckpointReaderTests: XCTestCase {
             let tensors = try TorchCheckpoint(path: fixture(file)).tensors
             XCTAssertEqual(tensors.count, 10, file)
             XCTAssertEqual(tensors["transposed"]?.shape, [4, 3], file)
-            XCTAssertEqual(floats(tensors["transposed"]), [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11], "a transpose, \(file)")
+            XCTAssertEqual(floats(tensors["transposed"]), [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11],
+                           "a transpose, \(file)")
             XCTAssertEqual(tensors["offset_f64"]?.dtype, "F64")
-            XCTAssertEqual(words(tensors["offset_f64"], as: UInt64.self).map { Double(bitPattern: $0) }, [2, 3, 4, 5, 6],
-                           "a view from element 2, \(file)")
+            let offset = words(tensors["offset_f64"], as: UInt64.self).map { Double(bitPattern: $0) }
+            XCTAssertEqual(offset, [2, 3, 4, 5, 6], "a view from element 2, \(file)")
             XCTAssertEqual(words(tensors["half"], as: UInt16.self), [0x3E00, 0xC000, 0x7BFF], file)
             XCTAssertEqual(words(tensors["bfloat"], as: UInt16.self), [0x3F80, 0xC060], file)
             XCTAssertEqual(tensors["long"]?.isFloatingPoint, false)
@@ -75,6 +76,12 @@ final class CheckpointReaderTests: XCTestCase {
             XCTAssertThrowsError(try TorchCheckpoint(path: fixture(file)), file) {
                 XCTAssertTrue("\($0)".contains(message), "\(file): \($0)")
             }
+        }
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(getpid()).pt").path
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        defer { unlink(empty) }
+        XCTAssertThrowsError(try TorchCheckpoint(path: empty)) {
+            XCTAssertEqual($0 as? CheckpointError, .corrupt("the file is empty"))
         }
     }
 
