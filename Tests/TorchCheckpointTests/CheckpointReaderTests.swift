@@ -85,6 +85,24 @@ final class CheckpointReaderTests: XCTestCase {
         }
     }
 
+    /// An entry of layouts.pt whose central-directory record declares 2 GB: refused, nothing allocated.
+    func testDeclaredSizesBeyondTheFileAreRefused() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("layouts.pt"))))
+        let signature: [UInt8] = [0x50, 0x4B, 0x01, 0x02]
+        let record = try XCTUnwrap((0..<bytes.count - 4).first { index in
+            Array(bytes[index..<index + 4]) == signature
+                && String(decoding: bytes[index + 46..<index + 46 + Int(bytes[index + 28])], as: UTF8.self)
+                    .hasSuffix("/data/0")
+        })
+        for field in [record + 20, record + 24] { bytes.replaceSubrange(field..<field + 4, with: [0xF0, 0xFF, 0xFF, 0x7F]) }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("oversized-\(getpid()).pt").path
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        defer { unlink(path) }
+        XCTAssertThrowsError(try TorchCheckpoint(path: path)) {
+            XCTAssertTrue("\($0)".contains("/data/0' declares 2147483632 bytes past the end of the file"), "\($0)")
+        }
+    }
+
     func testRecognisesZipAndLegacyHeads() throws {
         for file in ["layouts.pt", "layouts_legacy.pt"] {
             let head = Array(try Data(contentsOf: URL(fileURLWithPath: fixture(file))).prefix(4))
