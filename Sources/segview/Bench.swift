@@ -40,6 +40,7 @@ struct Bench: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
+        try modelOptions.requireOne("bench")
         guard size.within(8...8192) else {
             throw ValidationError("--size must be HxW with sides from 8 to 8192, e.g. 360x480")
         }

@@ -21,7 +21,8 @@ struct EvalRun: ParsableCommand {
             + "NAME_L.png or NAME_label.png. The network runs at the working resolution (--scale) and is scored at the "
             + "labels' size. Label values of --ignore, or not below the class count, are not scored. A big folder "
             + "can be split with --shard K/N over machines, each writing --save-partial FILE, and `segview eval "
-            + "merge FILE...` gives exactly the figures of one run.")
+            + "merge FILE...` gives exactly the figures of one run. Two --model options score two models on the "
+            + "same images and list the images where one beats the other most.")
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -53,6 +54,10 @@ struct EvalRun: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
+        guard modelOptions.models.count <= 2 else { throw ValidationError("eval compares at most two models") }
+        guard modelOptions.models.count == 1 || (output.csv == nil && savePartial == nil) else {
+            throw ValidationError("--csv and --save-partial take one model: run eval once per model")
+        }
         guard (0...255).contains(ignore) else { throw ValidationError("--ignore must be a label value, 0 to 255") }
         guard (0...64).contains(boundaryTolerance) else {
             throw ValidationError("--boundary-tolerance must be 0 to 64")
@@ -61,8 +66,7 @@ struct EvalRun: ParsableCommand {
 
     mutating func run() throws {
         try Failure.refuseExisting([output.csv, savePartial].compactMap { $0 }, force: force)
-        let segmenter = try modelOptions.segmenter(imageOptions, engine)
-        let meta = segmenter.model.metadata
+        let segmenters = try modelOptions.models.map { try modelOptions.segmenter(imageOptions, engine, path: $0) }
         let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
         let labelFiles = try Dataset.labels(for: imageFiles, from: labels)
@@ -72,25 +76,19 @@ struct EvalRun: ParsableCommand {
                           + "(NAME.png, NAME_L.png or NAME_label.png)")
         }
 
-        var report = EvalReport(model: modelOptions.model,
-                                architecture: segmenter.model.name(outputStride: segmenter.outputStride),
-                                backbone: meta.backbone, outputStride: segmenter.outputStride,
-                                scale: "\(segmenter.scale)", classNames: meta.classNames, tolerance: boundaryTolerance)
+        var reports = zip(modelOptions.models, segmenters).map { path, segmenter in
+            EvalReport(model: path, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
+                       backbone: segmenter.model.metadata.backbone, outputStride: segmenter.outputStride,
+                       scale: "\(segmenter.scale)", classNames: segmenter.model.metadata.classNames,
+                       tolerance: boundaryTolerance)
+        }
         let progress = ProgressBar(total: pairs.count, label: "eval")
         var failures: [String] = []
         for (index, pair) in pairs.enumerated() {
             do {
-                var clock = Stopwatch()
-                let (truth, prediction) = try predict(pair, with: segmenter)
-                var matrix = ConfusionMatrix(classes: meta.numClasses)
-                var boundary = BoundaryScore(tolerance: boundaryTolerance)
-                matrix.add(prediction: prediction, truth: truth.pixels, ignore: ignore)
-                boundary.add(prediction: prediction, truth: truth.pixels, width: truth.width, height: truth.height,
-                             ignore: ignore)
-                report.matrix.merge(matrix)
-                report.boundary.merge(boundary)
-                report.images.append(EvalReport.Image(name: (pair.image as NSString).lastPathComponent, matrix: matrix,
-                                                      boundary: boundary, seconds: clock.lap() / 1000))
+                // Every model scores the image, or none does: a comparison needs both.
+                let images = try segmenters.map { try score(pair, with: $0) }
+                for (model, image) in images.enumerated() { reports[model].add(image) }
             } catch {
                 failures.append("\(error)")
             }
@@ -98,9 +96,13 @@ struct EvalRun: ParsableCommand {
         }
         progress.finish()
         if let savePartial {
-            try SafeFile.write(Data((try jsonLine(report.json) + "\n").utf8), to: savePartial, overwrite: force)
+            try SafeFile.write(Data((try jsonLine(reports[0].json) + "\n").utf8), to: savePartial, overwrite: force)
         }
-        try output.emit(report, overwrite: force)
+        if reports.count == 2 {
+            try output.emit(EvalComparison(a: reports[0], b: reports[1]))
+        } else {
+            try output.emit(reports[0], overwrite: force)
+        }
         guard failures.isEmpty else {
             let list = failures.map { "  failed: \($0)" }.joined(separator: "\n")
             let text = "\(failures.count) of \(pairs.count) images failed:\n\(list)\n"
@@ -108,6 +110,21 @@ struct EvalRun: ParsableCommand {
             throw ExitCode(1)
         }
     }
+    /// One image's confusion matrix and boundary counts under one model.
+    private func score(_ pair: (image: String, label: String), with segmenter: Segmenter) throws
+        -> (image: EvalReport.Image, matrix: ConfusionMatrix, boundary: BoundaryScore) {
+        var clock = Stopwatch()
+        let (truth, prediction) = try predict(pair, with: segmenter)
+        var matrix = ConfusionMatrix(classes: segmenter.model.metadata.numClasses)
+        var boundary = BoundaryScore(tolerance: boundaryTolerance)
+        matrix.add(prediction: prediction, truth: truth.pixels, ignore: ignore)
+        boundary.add(prediction: prediction, truth: truth.pixels, width: truth.width, height: truth.height,
+                     ignore: ignore)
+        let image = EvalReport.Image(name: (pair.image as NSString).lastPathComponent, matrix: matrix,
+                                     boundary: boundary, seconds: clock.lap() / 1000)
+        return (image, matrix, boundary)
+    }
+
     /// The labels of one pair and the prediction at their size.
     private func predict(_ pair: (image: String, label: String), with segmenter: Segmenter) throws
         -> (truth: RGBImage, prediction: [Int32]) {
@@ -144,6 +161,11 @@ struct EvalOutput: ParsableArguments {
         if json { return try printJSON(report.json) }
         report.printText()
         if perImage { report.printPerImage() }
+    }
+
+    func emit(_ comparison: EvalComparison) throws {
+        if json { return try printJSON(comparison.json) }
+        comparison.printText(perImage: perImage)
     }
 }
 

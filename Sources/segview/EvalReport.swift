@@ -126,6 +126,13 @@ struct EvalReport {
         boundary = BoundaryScore(tolerance: tolerance)
     }
 
+    /// One image's scores, added to the totals.
+    mutating func add(_ scored: (image: Image, matrix: ConfusionMatrix, boundary: BoundaryScore)) {
+        matrix.merge(scored.matrix)
+        boundary.merge(scored.boundary)
+        images.append(scored.image)
+    }
+
     func printText() {
         print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), "
               + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")

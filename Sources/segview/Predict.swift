@@ -46,6 +46,8 @@ struct Predict: ParsableCommand {
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
+    func validate() throws { try modelOptions.requireOne("predict") }
+
     private var requested: OutputFiles {
         OutputFiles(mask: out, overlay: overlay, border: border, ids: ids, logits: saveLogits)
     }

@@ -39,8 +39,12 @@ extension WorkingScale: ExpressibleByArgument {
 
 /// The model a command runs, the output stride and the working resolution.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Model file (.safetensors or a PyTorch checkpoint), or a folder holding one.")
-    var model: String
+    @Option(name: .customLong("model"),
+            help: "Model file (.safetensors or a PyTorch checkpoint), or a folder holding one (eval: one or two).")
+    var models: [String] = []
+
+    /// The one model of the commands that run one (their `validate()` says so).
+    var model: String { models[0] }
 
     @OptionGroup var checkpoint: CheckpointArguments
 
@@ -53,14 +57,21 @@ struct ModelOptions: ParsableArguments {
     var scale: WorkingScale = .auto
 
     func validate() throws {
+        guard !models.isEmpty else { throw ValidationError("Missing expected argument '--model <model>'") }
         if let outputStride, ![8, 16, 32].contains(outputStride) {
             throw ValidationError("--output-stride must be 8, 16 or 32")
         }
     }
 
-    /// Loads the model and checks that it can run at the requested stride.
-    func segmenter(_ images: ImageOptions, _ engine: EngineOptions, kernels: KernelChoices = KernelChoices())
-        throws -> Segmenter {
+    /// For the commands that run one model.
+    func requireOne(_ command: String) throws {
+        guard models.count == 1 else { throw ValidationError("\(command) runs one model: give --model once") }
+    }
+
+    /// Loads the model (the first, or `path`) and checks that it can run at the requested stride.
+    func segmenter(_ images: ImageOptions, _ engine: EngineOptions, kernels: KernelChoices = KernelChoices(),
+                   path: String? = nil) throws -> Segmenter {
+        let model = path ?? self.model
         let files = try ModelCatalog.files([model])
         guard files.count == 1 else {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")

@@ -157,3 +157,63 @@ final class EvalCommandTests: XCTestCase {
         }
     }
 }
+
+/// `eval --model A --model B`: both models scored on the same images, ranked by their difference.
+final class EvalComparisonTests: XCTestCase {
+    func testTwoModelsAreScoredAsTheirOwnRunsAndRankedByDifference() throws {
+        let scratch = try makeScratchDirectory("segview-eval-compare")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = scratch.appendingPathComponent("images"), labels = scratch.appendingPathComponent("labels")
+        for folder in [images, labels] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let truth = try PNG.readLabels(modelFixtures.appendingPathComponent("eval/labels/street_37x53.png").path)
+        // One picture under three labellings: the real one, its classes shifted, and one class only.
+        let labellings = ["real": truth.pixels, "shifted": truth.pixels.map { $0 >= 5 ? $0 : ($0 + 1) % 5 },
+                          "uniform": [UInt8](repeating: 2, count: truth.pixels.count)]
+        for (name, pixels) in labellings {
+            try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("street_37x53.png"),
+                                             to: images.appendingPathComponent(name + ".png"))
+            try PNG.write(RGBImage(width: truth.width, height: truth.height, channels: 1, pixels: pixels),
+                          to: labels.appendingPathComponent(name + ".png").path)
+        }
+        let models = ["tiny_five_classes.safetensors", "arch/fcn8s.safetensors"].map {
+            modelFixtures.appendingPathComponent($0).path
+        }
+        func eval(_ models: [String], _ extra: [String] = ["--json"]) throws -> (Int32, String) {
+            try runSegview(["eval", "--images", images.path, "--labels", labels.path] + models.flatMap { ["--model", $0] }
+                           + extra)
+        }
+        // JSON writes a whole number without a fraction, which reads back as an integer.
+        func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
+        func object(_ output: String) throws -> [String: Any] {
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], output)
+        }
+        let (status, output) = try eval(models)
+        XCTAssertEqual(status, 0, output)
+        let comparison = try object(output)
+        let reports = try XCTUnwrap(comparison["models"] as? [[String: Any]])
+        var meanIoU: [[String: Double]] = []
+        for (model, report) in zip(models, reports) {
+            let alone = try object(try eval([model]).1)
+            XCTAssertEqual(report["confusion"] as? [[Int]], alone["confusion"] as? [[Int]], model)
+            let rows = try XCTUnwrap(alone["per_image"] as? [[String: Any]])
+            meanIoU.append(Dictionary(uniqueKeysWithValues: rows.map { ($0["image"] as! String, number($0["mean_iou"])) }))
+        }
+        let ranked = try XCTUnwrap(comparison["per_image_difference"] as? [[String: Any]])
+        XCTAssertEqual(ranked.count, 3)
+        let gains = ranked.map { number($0["difference"]) }
+        XCTAssertEqual(gains, gains.sorted(by: >), "B's largest gains first")
+        for row in ranked {
+            let image = row["image"] as! String
+            XCTAssertEqual(number(row["difference"]), meanIoU[1][image]! - meanIoU[0][image]!, accuracy: 1e-12, image)
+        }
+        XCTAssertGreaterThan(Set(gains).count, 1, "the labellings tell the models apart differently")
+
+        let (textStatus, text) = try eval(models, [])
+        XCTAssertEqual(textStatus, 0, text)
+        XCTAssertTrue(text.contains("B better on"), text)
+        XCTAssertTrue(text.hasPrefix("A \(models[0]): "), text)
+
+        XCTAssertEqual(try eval(models, ["--csv", "x.csv"]).0, 64, "--csv takes one model")
+        XCTAssertEqual(try eval(models + [models[0]]).0, 64, "at most two models")
+    }
+}
