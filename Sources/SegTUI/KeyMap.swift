@@ -5,10 +5,11 @@ import SegPipeline
 public struct KeyContext: Sendable {
     public var imageWidth: Int
     public var imageHeight: Int
-    /// Per model: its class count, the strides it runs at, and the model compare pairs it with (nil: none).
+    /// Per model: its class count, the strides it runs at, and the models compare can pair it with
+    /// (those with the same classes, the next first).
     public var classCounts: [Int]
     public var strides: [[Int]]
-    public var comparisonPartners: [Int?]
+    public var comparable: [[Int]]
     public var hasTruth: Bool
     /// Whether any image has labels (ordering by score needs them).
     public var hasLabels: Bool
@@ -16,12 +17,12 @@ public struct KeyContext: Sendable {
     public var scales: [WorkingScale]
 
     public init(imageWidth: Int, imageHeight: Int, classCounts: [Int], strides: [[Int]],
-                comparisonPartners: [Int?], hasTruth: Bool, hasLabels: Bool, scales: [WorkingScale]) {
+                comparable: [[Int]], hasTruth: Bool, hasLabels: Bool, scales: [WorkingScale]) {
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
         self.classCounts = classCounts
         self.strides = strides
-        self.comparisonPartners = comparisonPartners
+        self.comparable = comparable
         self.hasTruth = hasTruth
         self.hasLabels = hasLabels
         self.scales = scales
@@ -77,7 +78,8 @@ public enum KeyMap {
             guard models > 1 else { return .message("only one model loaded (--model FILE|DIR ...)") }
             state.modelIndex = (state.modelIndex + (key == .character("m") ? 1 : -1) + models) % models
             state.selectedClass = min(state.selectedClass, context.classCounts[state.modelIndex] - 1)
-            if state.compare && context.comparisonPartners[state.modelIndex] == nil { state.compare = false }
+            if !context.comparable[state.modelIndex].contains(state.comparisonModel ?? -1) { state.comparisonModel = nil }
+            if state.compare && context.comparable[state.modelIndex].isEmpty { state.compare = false }
         case .character("o"):
             guard models > 0, !context.strides[state.modelIndex].isEmpty else { return .none }
             let strides = context.strides[state.modelIndex]
@@ -95,10 +97,16 @@ public enum KeyMap {
             else { state.hiddenClasses.insert(state.selectedClass) }
         case .character("S"): state.solo.toggle()
         case .character("c"):
-            guard state.compare || (models > 0 && context.comparisonPartners[state.modelIndex] != nil) else {
+            guard state.compare || (models > 0 && !context.comparable[state.modelIndex].isEmpty) else {
                 return .message("compare needs a second model with the same classes (--model A --model B)")
             }
             state.compare.toggle()
+        case .character("b"):
+            guard state.compare, models > 0 else { return .message("b picks compare's model B: press c first") }
+            let choices = context.comparable[state.modelIndex]
+            guard choices.count > 1 else { return .message("no other model has the same classes") }
+            let current = choices.firstIndex(of: state.comparisonModel ?? choices[0]) ?? 0
+            state.comparisonModel = choices[(current + 1) % choices.count]
         case .character("n"): return .moveImage(by: 1)
         case .character("p"): return .moveImage(by: -1)
         case .character("O"):

@@ -33,7 +33,8 @@ public final class Renderer {
     /// Three panes, arranged side by side, stacked, or two over one, whichever shows the image
     /// largest; the panel at the right when the terminal is wide; one pane at a time when the panes
     /// would be too small to read.
-    public static func layout(rows: Int, cols: Int, imageWidth: Int, imageHeight: Int, singlePane: Bool) -> Layout {
+    public static func layout(rows: Int, cols: Int, imageWidth: Int, imageHeight: Int, singlePane: Bool,
+                              paneCount: Int = 3) -> Layout {
         let wide = cols >= 100
         let areaWidth = wide ? cols - panelWidth - 1 : cols
         let bottom = wide ? rows - 1 : rows - 3  // status (and summary rows in narrow terminals) below
@@ -42,7 +43,7 @@ public final class Renderer {
         func panes(columns: Int, rowsOfPanes: Int) -> [(x: Int, y: Int, width: Int, height: Int)] {
             let width = (areaWidth - (columns - 1)) / columns
             let height = areaHeight / rowsOfPanes - 1
-            return (0..<3).map { i in
+            return (0..<paneCount).map { i in
                 let column = i % columns, row = i / columns
                 return (x: column * (width + 1), y: row * (height + 1) + 1, width: width, height: height)
             }
@@ -53,7 +54,8 @@ public final class Renderer {
             let size = viewport.gridSize(maxWidth: pane.width, maxHeight: pane.height * 2)
             return size.width * size.height
         }
-        let candidates = [panes(columns: 3, rowsOfPanes: 1), panes(columns: 1, rowsOfPanes: 3), panes(columns: 2, rowsOfPanes: 2)]
+        let candidates = [panes(columns: paneCount, rowsOfPanes: 1), panes(columns: 1, rowsOfPanes: paneCount),
+                          panes(columns: 2, rowsOfPanes: (paneCount + 1) / 2)]
         let best = candidates.max { shownPixels($0[0]) < shownPixels($1[0]) }!
         let single = singlePane || shownPixels(best[0]) == 0
         let chosen = single ? [(x: 0, y: 1, width: areaWidth, height: areaHeight - 1)] : best
@@ -70,10 +72,10 @@ public final class Renderer {
             }
             return grid
         }
-        let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
-                                 singlePane: false)
-        let narrow = layout.panes.count == 1
         let panes = paneKinds(state, compare: state.compare && scene.comparison != nil)
+        let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
+                                 singlePane: false, paneCount: panes.count)
+        let narrow = layout.panes.count == 1
         let shown = narrow ? [panes[min(state.singlePane, panes.count - 1)]] : panes
         for (frame, kind) in zip(layout.panes, shown) {
             drawPane(kind, scene, state, into: &grid, frame: frame, palette: palette)
@@ -91,28 +93,38 @@ public final class Renderer {
         case image, mask(comparison: Bool), border, disagreement
     }
 
+    /// Compare keeps the input in view: image, A, B and where they differ.
     func paneKinds(_ state: ViewState, compare: Bool) -> [PaneKind] {
-        compare ? [.mask(comparison: false), .mask(comparison: true), .disagreement] : [.image, .mask(comparison: false), .border]
+        compare ? [.image, .mask(comparison: false), .mask(comparison: true), .disagreement]
+            : [.image, .mask(comparison: false), .border]
     }
 
     private func title(_ kind: PaneKind, _ scene: Scene, _ state: ViewState) -> String {
         switch kind {
         case .image: return "image \(scene.image.width)x\(scene.image.height)"
         case .mask(let second):
-            let model = second ? scene.comparisonTitle ?? "" : scene.modelTitle
+            let view: String
             switch state.maskView {
             case .heatmap:
                 let classes = scene.classNames
-                let name = classes.indices.contains(state.selectedClass) ? classes[state.selectedClass] : "?"
-                return "heatmap of \(name) 0-1: \(model)"
-            case .blend, .contour: return "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%: \(model)"
-            case .confidence: return "confidence (top probability 0-1): \(model)"
-            case .entropy: return "entropy (0 sure, 1 uniform): \(model)"
-            case .errors: return "errors: \(model)"
-            case .mask: return "mask: \(model)"
+                view = "heatmap of \(classes.indices.contains(state.selectedClass) ? classes[state.selectedClass] : "?") 0-1"
+            case .blend, .contour: view = "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%"
+            case .confidence: view = "confidence (top probability 0-1)"
+            case .entropy: view = "entropy (0 sure, 1 uniform)"
+            case .errors, .mask: view = state.maskView.title
             }
+            guard state.compare && scene.comparison != nil else { return "\(view): \(scene.modelTitle)" }
+            // The file first: two checkpoints of one architecture must not look alike in a narrow pane.
+            return second ? "B \(scene.comparisonFile): \(view), \(scene.comparisonTitle ?? "")"
+                : "A \(scene.modelFile): \(view), \(scene.modelTitle)"
         case .border: return scene.result?.border != nil ? "border map (model)" : "boundaries (from mask)"
-        case .disagreement: return halfBlocks ? "A ≠ B" : "A != B"
+        case .disagreement:
+            let label = halfBlocks ? "A ≠ B" : "A != B"
+            guard let a = scene.result?.labels, let b = scene.comparison?.labels, a.count == b.count, !a.isEmpty else {
+                return label
+            }
+            let differing = zip(a, b).reduce(0) { $0 + ($1.0 == $1.1 ? 0 : 1) }
+            return label + String(format: ": %d px (%.1f%%)", differing, Double(differing) * 100 / Double(a.count))
         }
     }
 
@@ -366,7 +378,13 @@ public final class Renderer {
             let metrics = String(format: "acc %.1f%% mIoU %.1f%%", accuracy, meanIoU)
             parts.append((metrics, 0))
         }
-        if state.compare, let title = scene.comparisonTitle { parts.append(("vs \(title)", 1)) }
+        if state.compare, let title = scene.comparisonTitle {
+            parts.append(("vs \(title)", 1))
+            if let agreement = scene.comparisonAgreement {
+                let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
+                parts.append((String(format: "B acc %.1f%% mIoU %.1f%%", accuracy, meanIoU), 0))
+            }
+        }
         if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
         if let typed = state.jumpPrompt {
             parts = [("go to image (number or name, Enter, Esc): \(typed)_", 0)]
@@ -391,7 +409,7 @@ public final class Renderer {
         ("arrows hjkl", "move the cursor (HJKL: big steps)"), ("v", "mask view: mask, blend, contour, heatmap,"),
         ("", "  confidence, entropy, errors (with --labels)"), ("[ / ]", "less / more opacity"),
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
-        ("S", "solo the selected class"), ("c", "compare two models side by side"),
+        ("S", "solo the selected class"), ("c", "compare two models side by side"), ("b", "compare: next model B"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
         ("g", "go to an image by number or name"), ("O", "order: by name / worst mIoU first (--labels)"),
         ("w", "next pane (narrow terminals)"),

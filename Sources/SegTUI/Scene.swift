@@ -9,6 +9,9 @@ public struct Scene {
     public var classNames: [String]
     public var classColors: [RGB]
     public var modelTitle: String
+    /// The model files' names, which tell two checkpoints of one architecture apart in compare mode.
+    public var modelFile = ""
+    public var comparisonFile = ""
     /// The image file's own size, "4000x3000" (`image` may be smaller: the working resolution).
     public var sourceSize: String
     /// The working resolution as the status line shows it: "auto 480x360".
@@ -23,6 +26,8 @@ public struct Scene {
     public var ignoreLabel = 255
     /// Prediction against the ground truth, when labels are given.
     public var agreement: ConfusionMatrix?
+    /// The second model's, in compare mode.
+    public var comparisonAgreement: ConfusionMatrix?
     /// Shown with a spinner while a model runs.
     public var busy: String?
     public var message: String?

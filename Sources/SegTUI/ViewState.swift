@@ -37,6 +37,8 @@ public struct ViewState: Equatable, Sendable {
     public var hiddenClasses: Set<Int> = []
     public var solo = false
     public var compare = false
+    /// Compare's model B, picked with `b`; nil: the next model with the same classes.
+    public var comparisonModel: Int?
     public var showHelp = false
     public var order = ImageOrder.name
     /// What has been typed after `g` (an image number or the start of a name); nil when not asking.

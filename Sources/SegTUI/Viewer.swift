@@ -158,15 +158,19 @@ public final class Viewer {
 
     private var currentModel: SegmentationModel { options.models[state.modelIndex].model }
 
-    /// Per model, the one compare pairs it with: the next with the same classes (a comparison of
-    /// label maps over different class sets would mean nothing).
-    private lazy var comparisonPartners: [Int?] = options.models.indices.map { index in
+    /// Per model, those compare can pair it with: the others with the same classes, the next first (a
+    /// comparison of label maps over different class sets would mean nothing).
+    private lazy var comparable: [[Int]] = options.models.indices.map { index in
         let names = options.models[index].model.metadata.classNames
         return (1..<max(1, options.models.count)).map { (index + $0) % options.models.count }
-            .first { options.models[$0].model.metadata.classNames == names }
+            .filter { options.models[$0].model.metadata.classNames == names }
     }
 
-    private var comparisonIndex: Int? { state.compare ? comparisonPartners[state.modelIndex] : nil }
+    private var comparisonIndex: Int? {
+        guard state.compare else { return nil }
+        let choices = comparable[state.modelIndex]
+        return state.comparisonModel.flatMap { choices.contains($0) ? $0 : nil } ?? choices.first
+    }
 
     private func key(model: Int) -> ResultKey {
         ResultKey(image: state.imageIndex, model: model, stride: stride(for: model), scale: state.scale)
@@ -327,14 +331,21 @@ public final class Viewer {
         scene.result = result(mainKey)
         scene.truth = loaded.truth
         scene.ignoreLabel = options.ignoreLabel
+        scene.modelFile = options.models[state.modelIndex].name
         if let other = comparisonIndex {
             scene.comparisonTitle = Self.title(options.models[other], stride: key(model: other).stride)
+            scene.comparisonFile = options.models[other].name
             scene.comparison = result(key(model: other))
         }
-        if let truth = loaded.truth, let result = scene.result {
-            var matrix = ConfusionMatrix(classes: model.metadata.numClasses)
-            matrix.add(prediction: result.labels, truth: truth, ignore: options.ignoreLabel)
-            scene.agreement = matrix
+        if let truth = loaded.truth {
+            func agreement(_ result: SegmentationResult?) -> ConfusionMatrix? {
+                guard let result else { return nil }
+                var matrix = ConfusionMatrix(classes: model.metadata.numClasses)
+                matrix.add(prediction: result.labels, truth: truth, ignore: options.ignoreLabel)
+                return matrix
+            }
+            scene.agreement = agreement(scene.result)
+            scene.comparisonAgreement = agreement(scene.comparison)
         }
         if let spinner { scene.busy = "\(spinner) running \(model.name(outputStride: mainKey.stride)) at OS \(mainKey.stride)" }
         lock.lock()
@@ -437,7 +448,7 @@ public final class Viewer {
     private func keyContext(_ image: RGBImage) -> KeyContext {
         KeyContext(imageWidth: image.width, imageHeight: image.height,
                    classCounts: options.models.map { $0.model.metadata.numClasses },
-                   strides: options.models.map { $0.model.outputStrides }, comparisonPartners: comparisonPartners,
+                   strides: options.models.map { $0.model.outputStrides }, comparable: comparable,
                    hasTruth: loaded?.truth != nil, hasLabels: !labelled.isEmpty, scales: scales)
     }
 

@@ -22,15 +22,17 @@ final class KeyFuzzTests: XCTestCase {
     }
 
     static let keys: [Terminal.Key] = [.up, .down, .left, .right, .shiftLeft, .shiftRight, .shiftUp, .shiftDown, .backTab,
-                                       .resize] + "hjklHJKLmMOovc[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
+                                       .resize] + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
 
     /// The first broken invariant of `state`, or nil.
-    static func violation(_ state: ViewState, width: Int, height: Int, classCounts: [Int]) -> String? {
+    static func violation(_ state: ViewState, width: Int, height: Int, classCounts: [Int], comparable: [[Int]])
+        -> String? {
         if !(0..<width).contains(state.cursorX) || !(0..<height).contains(state.cursorY) { return "cursor outside the image" }
         if !(0...KeyMap.maximumZoom).contains(state.zoom) { return "zoom \(state.zoom)" }
         if !(0...1).contains(state.opacity) { return "opacity \(state.opacity)" }
         if !classCounts.indices.contains(state.modelIndex) { return "model \(state.modelIndex)" }
         if !(0..<classCounts[state.modelIndex]).contains(state.selectedClass) { return "class \(state.selectedClass)" }
+        if let model = state.comparisonModel, !comparable[state.modelIndex].contains(model) { return "model B \(model)" }
         return nil
     }
 
@@ -48,7 +50,9 @@ final class KeyFuzzTests: XCTestCase {
                 imageWidth: display.width, imageHeight: display.height,
                 classCounts: classCounts,
                 strides: (0..<models).map { _ in [[8, 16, 32], [32], [8, 16]].randomElement(using: &random)! },
-                comparisonPartners: (0..<models).map { index in models > 1 && index % 2 == 0 ? (index + 1) % models : nil },
+                comparable: (0..<models).map { index in
+                    (1..<models).map { (index + $0) % models }.filter { _ in Bool.random(using: &random) }
+                },
                 hasTruth: Bool.random(using: &random), hasLabels: Bool.random(using: &random), scales: [.auto, .native])
             var state = ViewState()
             state.cursorX = display.width / 2
@@ -56,7 +60,8 @@ final class KeyFuzzTests: XCTestCase {
             for _ in 0..<Int.random(in: 1...20, using: &random) {
                 let key = Self.keys.randomElement(using: &random)!
                 _ = KeyMap.apply(key, to: &state, context)
-                if let broken = Self.violation(state, width: display.width, height: display.height, classCounts: classCounts) {
+                if let broken = Self.violation(state, width: display.width, height: display.height,
+                                               classCounts: classCounts, comparable: context.comparable) {
                     return XCTFail("sequence \(sequence), after \(key): \(broken)")
                 }
             }
@@ -75,6 +80,7 @@ final class KeyFuzzTests: XCTestCase {
                 scene.result = SegmentationResult(prediction: Prediction(scores: scores), milliseconds: 1)
                 if state.compare { scene.comparison = scene.result }
                 if context.hasTruth { scene.truth = (0..<display.width * display.height).map { UInt8($0 % (classes + 1)) } }
+                if context.hasTruth && state.compare { scene.comparisonAgreement = ConfusionMatrix(classes: classes) }
             }
             let (cols, rows) = (Int.random(in: 1...300, using: &random), Int.random(in: 1...100, using: &random))
             XCTAssertEqual(Renderer().render(scene, state, rows: rows, cols: cols, palette: palette).cells.count, rows * cols)
@@ -101,7 +107,7 @@ final class KeyFuzzTests: XCTestCase {
 
     func testJumpPromptEditing() {
         let context = KeyContext(imageWidth: 10, imageHeight: 10, classCounts: [3], strides: [[8]],
-                                 comparisonPartners: [nil], hasTruth: false, hasLabels: false, scales: [.auto])
+                                 comparable: [[]], hasTruth: false, hasLabels: false, scales: [.auto])
         var state = ViewState()
         XCTAssertEqual(KeyMap.apply(.character("g"), to: &state, context), .none)
         for key in "12\u{7f}3x" { _ = KeyMap.apply(.character(key), to: &state, context) }

@@ -172,4 +172,48 @@ final class RendererTests: XCTestCase {
         let status = grid.line(29)
         for part in ["test.png 2x2", "test model", "OS 16", "24-bit"] { XCTAssertTrue(status.contains(part), status) }
     }
+
+    /// Compare keeps the input in view, names both files, counts the differing pixels and shows B's
+    /// metrics beside A's.
+    func testCompareShowsTheInputBothFilesTheDifferenceAndBothScores() {
+        let picture = image(2, 2, [red, green, blue, white])
+        var scene = scene(picture, labels: [0, 1, 2, 1])
+        scene.modelFile = "first.safetensors"
+        scene.comparisonFile = "second.safetensors"
+        scene.comparisonTitle = "test model"
+        scene.comparison = result([0, 1, 1, 1], classes: 3, width: 2, height: 2)
+        var (truthA, truthB) = (ConfusionMatrix(classes: 3), ConfusionMatrix(classes: 3))
+        truthA.add(prediction: scene.result!.labels, truth: [0, 1, 2, 1], ignore: 255)
+        truthB.add(prediction: scene.comparison!.labels, truth: [0, 1, 2, 1], ignore: 255)
+        (scene.agreement, scene.comparisonAgreement) = (truthA, truthB)
+        var state = ViewState()
+        state.compare = true
+        let grid = Renderer().render(scene, state, rows: 40, cols: 200, palette: truecolor)
+        let screen = (0..<40).map(grid.line).joined(separator: "\n")
+        for title in ["image 2x2", "A first.safetensors: mask, test model", "B second.safetensors: mask, test model",
+                      "A ≠ B: 1 px (25.0%)"] {
+            XCTAssertTrue(screen.contains(title), "missing '\(title)' in:\n\(screen)")
+        }
+        let status = grid.line(39)
+        XCTAssertTrue(status.contains("acc 100.0% mIoU 100.0%"), status)
+        XCTAssertTrue(status.contains("B acc 75.0% mIoU 55.6%"), status)
+    }
+
+    func testBPicksTheComparedModelAmongThoseWithTheSameClasses() {
+        let context = KeyContext(imageWidth: 4, imageHeight: 4, classCounts: [3, 3, 5, 3], strides: [[8], [8], [8], [8]],
+                                 comparable: [[1, 3], [3, 0], [], [0, 1]], hasTruth: false, hasLabels: false,
+                                 scales: [.auto])
+        var state = ViewState()
+        XCTAssertEqual(KeyMap.apply(.character("b"), to: &state, context), .message("b picks compare's model B: press c first"))
+        _ = KeyMap.apply(.character("c"), to: &state, context)
+        _ = KeyMap.apply(.character("b"), to: &state, context)
+        XCTAssertEqual(state.comparisonModel, 3)
+        _ = KeyMap.apply(.character("b"), to: &state, context)
+        XCTAssertEqual(state.comparisonModel, 1)
+        _ = KeyMap.apply(.character("m"), to: &state, context)
+        XCTAssertEqual(state.modelIndex, 1)
+        XCTAssertNil(state.comparisonModel, "A became the model B was: B goes back to the default")
+        _ = KeyMap.apply(.character("m"), to: &state, context)
+        XCTAssertFalse(state.compare, "model 2 has nothing to compare with")
+    }
 }
