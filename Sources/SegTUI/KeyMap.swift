@@ -86,7 +86,7 @@ public enum KeyMap {
             let index = strides.firstIndex(of: state.outputStride) ?? -1
             state.pinnedStride = strides[(index + 1) % strides.count]
         case .character("v"):
-            let views = MaskView.allCases.filter { $0 != .errors || context.hasTruth }
+            let views = MaskView.allCases.filter { ![.errors, .truth].contains($0) || context.hasTruth }
             state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]
         case .character("["): state.opacity = max(0, (state.opacity * 10 - 1).rounded() / 10)
         case .character("]"): state.opacity = min(1, (state.opacity * 10 + 1).rounded() / 10)

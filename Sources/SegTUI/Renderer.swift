@@ -111,7 +111,7 @@ public final class Renderer {
             case .blend, .contour: view = "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%"
             case .confidence: view = "confidence (top probability 0-1)"
             case .entropy: view = "entropy (0 sure, 1 uniform)"
-            case .errors, .mask: view = state.maskView.title
+            case .errors, .mask, .truth: view = state.maskView.title
             }
             guard state.compare && scene.comparison != nil else { return "\(view): \(scene.modelTitle)" }
             // The file first: two checkpoints of one architecture must not look alike in a narrow pane.
@@ -218,7 +218,15 @@ public final class Renderer {
             }
         case .mask(let second):
             guard let result = second ? scene.comparison : scene.result else { return nil }
-            return maskColors(result, scene, state, image: image, labels: labels(result), viewport: viewport,
+            // The labels in truth's view: not labelled (or beyond the classes) shows the image dimmed.
+            let shown = state.maskView == .truth
+                ? scene.truth.map { truth in
+                    Sampling.majority(truth.map { Int($0) == scene.ignoreLabel ? -1 : Int32($0) }, width: w, height: h,
+                                      classes: scene.classNames.count, viewport: viewport, gridWidth: size.width,
+                                      gridHeight: size.height)
+                } ?? labels(result)
+                : labels(result)
+            return maskColors(result, scene, state, image: image, labels: shown, viewport: viewport,
                               size: size, palette: palette)
         }
     }
@@ -233,7 +241,7 @@ public final class Renderer {
             label >= 0 && Int(label) < scene.classColors.count && state.isVisible(Int(label)) ? scene.classColors[Int(label)] : nil
         }
         switch state.maskView {
-        case .mask:
+        case .mask, .truth:
             return zip(labels, image).map { label, pixel in
                 classRGB(label) != nil ? palette.classColor(Int(label)) : palette.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
             }
@@ -407,7 +415,7 @@ public final class Renderer {
     public static let keys: [(String, String)] = [
         ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32"),
         ("arrows hjkl", "move the cursor (HJKL: big steps)"), ("v", "mask view: mask, blend, contour, heatmap,"),
-        ("", "  confidence, entropy, errors (with --labels)"), ("[ / ]", "less / more opacity"),
+        ("", "  confidence, entropy, errors, truth (--labels)"), ("[ / ]", "less / more opacity"),
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
         ("S", "solo the selected class"), ("c", "compare two models side by side"), ("b", "compare: next model B"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),

@@ -2,7 +2,7 @@ import SegPipeline
 
 /// What the mask pane shows.
 public enum MaskView: String, CaseIterable, Sendable {
-    case mask, blend, contour, heatmap, confidence, entropy, errors
+    case mask, blend, contour, heatmap, confidence, entropy, errors, truth
 
     public var title: String {
         switch self {
@@ -13,6 +13,7 @@ public enum MaskView: String, CaseIterable, Sendable {
         case .confidence: return "confidence"
         case .entropy: return "entropy"
         case .errors: return "errors"
+        case .truth: return "ground truth"
         }
     }
 }

@@ -91,6 +91,29 @@ final class RendererTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(seen.intersection(Set(truecolor.classColors)).count, 2)
     }
 
+    /// The ground-truth view draws the labels, not the prediction; unlabelled pixels show the image dimmed.
+    func testTruthViewDrawsTheLabels() {
+        let (w, h) = (32, 16)
+        let picture = image(w, h, Array(repeating: white, count: w * h))
+        var scene = scene(picture, labels: (0..<w * h).map { $0 % 2 })  // the prediction: classes 0 and 1
+        scene.truth = (0..<w * h).map { $0 % w < w / 2 ? 2 : 255 }  // truth: class 2 left, unlabelled right
+        var state = ViewState()
+        state.maskView = .truth
+        let grid = Renderer().render(scene, state, rows: 20, cols: 110, palette: truecolor)
+        let mask = Renderer.layout(rows: 20, cols: 110, imageWidth: w, imageHeight: h, singlePane: false).panes[1]
+        var seen = Set<Int32>()
+        for y in mask.y..<mask.y + mask.height {
+            for x in mask.x..<mask.x + mask.width where grid[y, x].glyph == Cell.upperHalf {
+                seen.formUnion([grid[y, x].fg, grid[y, x].bg].filter { $0 != -1 })
+            }
+        }
+        let dimmedWhite = direct(white.mixed(with: RGB(0, 0, 0), 0.6))
+        XCTAssertTrue(seen.contains(truecolor.classColors[2]) && seen.contains(dimmedWhite), "\(seen)")
+        XCTAssertFalse(seen.contains(truecolor.classColors[0]) || seen.contains(truecolor.classColors[1]),
+                       "the prediction's classes are not drawn")
+        XCTAssertTrue((0..<20).map(grid.line).joined().contains("ground truth: test model"))
+    }
+
     func testMajorityVoteAndItsTieRule() {
         let labels: [Int32] = [1, 1, 2, 0,   // left block: 1,1,1,2 -> 1; right block: 2,0,0,2 -> tie 0/2
                                1, 2, 0, 2]
