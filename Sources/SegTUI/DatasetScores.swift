@@ -8,18 +8,28 @@ public enum ImageOrder: Sendable {
     case name
     /// Lowest mean IoU against the labels first (images without labels last).
     case worstFirst
+    /// Lowest mean top-class probability first: where the model is least sure, labels or not.
+    case leastConfident
+
+    var label: String {
+        switch self {
+        case .name: ""
+        case .worstFirst: " worst first"
+        case .leastConfident: " least confident first"
+        }
+    }
 }
 
-/// Per-image mean IoU of one model run over the labelled images, computed in the background one
-/// image at a time (so the view's own passes wait for at most one), cached per model, stride and
-/// scale, and the worst-first order they give.
+/// Per-image scores (mean IoU or mean confidence) of one model run, computed in the background one
+/// image at a time (so the view's own passes wait for at most one), cached per model, stride, scale
+/// and measure, and the lowest-first order they give.
 final class DatasetScores: @unchecked Sendable {
     struct Run: Hashable {
-        var model: Int, stride: Int, scale: WorkingScale
+        var model: Int, stride: Int, scale: WorkingScale, order: ImageOrder
     }
 
     private let lock = NSLock()
-    /// Image index -> mean IoU, nil where the image could not be scored.
+    /// Image index -> score, nil where the image could not be scored.
     private var scores: [Run: [Int: Double?]] = [:]
     private var inFlight = false
 
@@ -47,9 +57,9 @@ final class DatasetScores: @unchecked Sendable {
         }
     }
 
-    /// Image indices worst first once every labelled image is scored (unlabelled and failed ones
-    /// last, in name order), else nil.
-    func worstFirst(_ run: Run, labelled: [Int], count: Int) -> [Int]? {
+    /// Image indices lowest score first once every one of `labelled` is scored (the others and
+    /// failed ones last, in name order), else nil.
+    func lowestFirst(_ run: Run, labelled: [Int], count: Int) -> [Int]? {
         lock.lock()
         defer { lock.unlock() }
         guard let known = scores[run], labelled.allSatisfy({ known[$0] != nil }) else { return nil }

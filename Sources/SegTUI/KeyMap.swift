@@ -11,7 +11,7 @@ public struct KeyContext: Sendable {
     public var strides: [[Int]]
     public var comparable: [[Int]]
     public var hasTruth: Bool
-    /// Whether any image has labels (ordering by score needs them).
+    /// Whether any image has labels (ordering by mean IoU needs them).
     public var hasLabels: Bool
     /// What `r` cycles through.
     public var scales: [WorkingScale]
@@ -110,8 +110,8 @@ public enum KeyMap {
         case .character("n"): return .moveImage(by: 1)
         case .character("p"): return .moveImage(by: -1)
         case .character("O"):
-            guard context.hasLabels else { return .message("ordering by score needs labels (--labels DIR)") }
-            state.order = state.order == .name ? .worstFirst : .name
+            let orders: [ImageOrder] = context.hasLabels ? [.name, .worstFirst, .leastConfident] : [.name, .leastConfident]
+            state.order = orders[((orders.firstIndex(of: state.order) ?? 0) + 1) % orders.count]
         case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)
         case .character("w"): state.singlePane = (state.singlePane + 1) % 3

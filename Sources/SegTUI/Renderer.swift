@@ -419,7 +419,7 @@ public final class Renderer {
         ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
         ("S", "solo the selected class"), ("c", "compare two models side by side"), ("b", "compare: next model B"),
         ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
-        ("g", "go to an image by number or name"), ("O", "order: by name / worst mIoU first (--labels)"),
+        ("g", "go to an image by number or name"), ("O", "order: name, worst mIoU (--labels), least sure"),
         ("w", "next pane (narrow terminals)"),
         ("r", "working resolution: auto → native (→ --scale N)"),
         ("s", "save mask, overlay and border map as PNG"),

@@ -68,8 +68,8 @@ public final class Viewer {
     private let scores = DatasetScores()
     /// The images that have labels, by index.
     private lazy var labelled = options.images.indices.filter { options.labels[options.images[$0]] != nil }
-    /// The run whose worst-first order the viewer last went to the top of.
-    private var shownWorstFirst: DatasetScores.Run?
+    /// The run whose scored order the viewer last went to the top of.
+    private var shownScoredOrder: DatasetScores.Run?
     private static let cacheLimit = 24
     private static let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
@@ -362,16 +362,20 @@ public final class Viewer {
 
     // MARK: order
 
-    /// The current model run, whose scores order the images worst first.
+    /// The current model run, whose scores order the images.
     private var scoreRun: DatasetScores.Run {
-        DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale)
+        DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale,
+                          order: state.order)
     }
+
+    /// The images the current order scores: mean IoU needs labels, confidence does not.
+    private var scored: [Int] { state.order == .worstFirst ? labelled : Array(options.images.indices) }
 
     /// Image indices in the order `n` and `p` walk them.
     private var imageOrder: [Int] {
         let byName = Array(options.images.indices)
-        guard state.order == .worstFirst else { return byName }
-        return scores.worstFirst(scoreRun, labelled: labelled, count: options.images.count) ?? byName
+        guard state.order != .name else { return byName }
+        return scores.lowestFirst(scoreRun, labelled: scored, count: options.images.count) ?? byName
     }
 
     /// Where the current image stands in `order`.
@@ -380,21 +384,21 @@ public final class Viewer {
     /// "12/233", "12/233 worst first", or while scores are computed "scoring 40/233".
     private var positionLabel: String {
         let count = options.images.count
-        guard state.order == .worstFirst else { return "\(position + 1)/\(count)" }
-        if scores.worstFirst(scoreRun, labelled: labelled, count: count) == nil {
-            return "scoring \(scores.progress(scoreRun, labelled: labelled))/\(labelled.count)"
+        guard state.order != .name else { return "\(position + 1)/\(count)" }
+        if scores.lowestFirst(scoreRun, labelled: scored, count: count) == nil {
+            return "scoring \(scores.progress(scoreRun, labelled: scored))/\(scored.count)"
         }
-        return "\(position + 1)/\(count) worst first"
+        return "\(position + 1)/\(count)\(state.order.label)"
     }
 
-    /// In worst-first order, scores the next image in the background when no pass of the view is
-    /// waiting, and goes to the worst image once all are scored. Whether scoring goes on.
+    /// In a scored order, scores the next image in the background when no pass of the view is
+    /// waiting, and goes to the first image once all are scored. Whether scoring goes on.
     private func scoreInBackground() -> Bool {
-        guard state.order == .worstFirst else { return false }
+        guard state.order != .name else { return false }
         let run = scoreRun
-        if scores.worstFirst(run, labelled: labelled, count: options.images.count) != nil {
-            if shownWorstFirst != run {
-                shownWorstFirst = run
+        if scores.lowestFirst(run, labelled: scored, count: options.images.count) != nil {
+            if shownScoredOrder != run {
+                shownScoredOrder = run
                 loadImage(position: 0, step: 1)
                 markFinished()
             }
@@ -406,20 +410,24 @@ public final class Viewer {
         else { return true }
         let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
         let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
-        scores.pump(run, labelled: labelled, queue: queue, score: { index in
+        scores.pump(run, labelled: scored, queue: queue, score: { index in
             var segmenter = segmenter
             segmenter.allowTruncated = allowTruncated
             segmenter.maxMemory = maxMemory
-            guard let labelPath = labels[images[index]],
-                  let truth = try? PNG.readLabels(labelPath, maxPixels: segmenter.maxPixels),
-                  let decoded = try? segmenter.read(images[index]),
-                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight),
+            defer { segmenter.context.pool.trim() }
+            guard let decoded = try? segmenter.read(images[index]),
                   let result = try? segmenter.segment(decoded.image, sourceWidth: decoded.sourceWidth,
                                                       sourceHeight: decoded.sourceHeight) else { return nil }
+            guard run.order == .worstFirst else {
+                let confidence = result.maxProbability
+                return confidence.reduce(0.0) { $0 + Double($1) } / Double(max(1, confidence.count))
+            }
+            guard let labelPath = labels[images[index]],
+                  let truth = try? PNG.readLabels(labelPath, maxPixels: segmenter.maxPixels),
+                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight) else { return nil }
             var matrix = ConfusionMatrix(classes: segmenter.model.metadata.numClasses)
             matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
                        ignore: ignore)
-            segmenter.context.pool.trim()
             return matrix.meanIoU
         }, done: { [weak self] in self?.markFinished() })
         return true

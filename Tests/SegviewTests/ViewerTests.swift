@@ -1,4 +1,5 @@
 import Foundation
+import SegEngine
 import SegImage
 import SegTUI
 import XCTest
@@ -204,7 +205,7 @@ final class ViewerTests: XCTestCase {
     }
 
     /// O orders the images worst mean IoU first, scored in the background: the first image shown
-    /// is the one `eval` finds worst.
+    /// is the one `eval` finds worst; pressed again, least confident first.
     func testOrderWorstFirstStartsAtEvalsWorstImage() throws {
         let (images, labels) = try makeLabelledDataset(in: scratch)
         // The worst of the three is a_street; renamed, it comes last by name.
@@ -224,7 +225,41 @@ final class ViewerTests: XCTestCase {
         try session.send("O")
         _ = try session.waitFor(text: "1/3 worst first \(worst)")
         try session.send("O")
-        _ = try session.waitFor(text: "/3 \(worst)")
+        _ = try session.waitFor(text: "least confident first")
+        try session.send("O")
+        _ = try session.waitFor("name order again") { $0.contains("/3 ") && !$0.contains(" first ") }
+    }
+
+    /// Without labels O orders by confidence: the lowest mean top-class probability first, as
+    /// predict's scores give it.
+    func testOrderLeastConfidentFirstWithoutLabels() throws {
+        let images = try makePhotoFolder(in: scratch, ["b_street.png", "c_small.jpg"])
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("arch/street_51x67.png"),
+                                         to: images.appendingPathComponent("a_wide.png"))
+        var confidence: [String: Double] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: images.path) {
+            let scores = scratch.appendingPathComponent(name + ".npy").path
+            let run = try runSegview(["predict", images.appendingPathComponent(name).path, "--model", fiveClasses,
+                                      "--save-logits", scores])
+            XCTAssertEqual(run.status, 0, run.output)
+            let (values, shape) = try NumPyFile.decode(Data(contentsOf: URL(fileURLWithPath: scores)))
+            let pixels = shape[1] * shape[2]
+            confidence[name] = (0..<pixels).map { pixel in
+                let logits = (0..<shape[0]).map { Double(values[$0 * pixels + pixel]) }
+                let top = logits.max()!
+                return 1 / logits.map { exp($0 - top) }.reduce(0, +)
+            }.reduce(0, +) / Double(pixels)
+        }
+        let ranked = confidence.sorted { $0.value < $1.value }.map(\.key)
+        XCTAssertNotEqual(ranked, ranked.sorted(), "an order other than by name: \(confidence)")
+        let session = try viewer("photos --model \(fiveClasses)")
+        _ = try session.waitFor(text: "1/3 a_wide.png")
+        try session.send("O")
+        _ = try session.waitFor(text: "1/3 least confident first \(ranked[0])")
+        try session.send("n")
+        _ = try session.waitFor(text: "2/3 least confident first \(ranked[1])")
+        try session.send("O")
+        _ = try session.waitFor(text: "/3 \(ranked[1])")
     }
 
     func testSavingNeverOverwrites() throws {
