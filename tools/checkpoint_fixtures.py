@@ -158,6 +158,19 @@ def main():
     # A dict that holds itself under "state_dict".
     cycle = b"\x80\x02}q\x00X\x0a\x00\x00\x00state_dicth\x00s."
     stored_zip(os.path.join(READER, "cycle.pt"), {"archive/data.pkl": cycle})
+    unusual_views()
+
+
+def unusual_views():
+    """Views no state dict holds, and a score tensor beside one."""
+    # A size-1 dimension with a stride of 2^63 - 1: walking it overflowed.
+    save({"x": torch.as_strided(torch.arange(4.0), (2, 1), (2, 2**63 - 1))}, os.path.join(READER, "huge_stride.pt"))
+    # One float expanded to 2^31 - 1 elements: 8 GB from a 1.5 KB file.
+    save({"x": torch.zeros(1).expand(2**31 - 1)}, os.path.join(READER, "expanded.pt"))
+    save({"state_dict": layouts(), "best_miou": torch.tensor(0.5)}, os.path.join(READER, "score_beside.pt"))
+    # 40 views of one 64 KB storage: 2.6 MB of tensors from a 66 KB file.
+    shared = torch.zeros(16384)
+    save({f"view{i}": shared[:] for i in range(40)}, os.path.join(READER, "repeated_views.pt"))
 
 
 if __name__ == "__main__":

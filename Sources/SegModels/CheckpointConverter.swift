@@ -44,7 +44,7 @@ public enum CheckpointConverter {
     public static func isCheckpoint(_ path: String) throws -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        return TorchCheckpoint.recognises(Array(try handle.read(upToCount: 4) ?? Data()))
+        return TorchCheckpoint.recognises(Array(try handle.read(upToCount: 16) ?? Data()))
     }
 
     /// The model file's bytes, and a line saying what they hold.
@@ -66,9 +66,13 @@ public enum CheckpointConverter {
         guard let classifier = classifierWeight[architecture], let classCount = tensors[classifier]?.shape.first else {
             throw failure("no tensor \(classifierWeight[architecture] ?? "?"): not a \(architecture) state dict")
         }
+        guard (1...ModelMetadata.maximumClasses).contains(classCount) else {
+            throw failure("\(classifier) gives \(classCount) classes; segview takes 1 to \(ModelMetadata.maximumClasses)")
+        }
         let classes = try classSet(options.classes, count: classCount, failure)
-        let stride = architecture.hasPrefix("fcn") && architecture != "fcn" ? Int(architecture.dropFirst(3).dropLast())!
-            : options.outputStride ?? trainedStride[architecture] ?? 8
+        // FCN-VGG's stride is its name; the others' is the one the weights were trained at.
+        let stride = isVGGFCN(architecture) ? Int(architecture.dropFirst(3).dropLast())!
+            : options.outputStride ?? trainedStride[architecture]!
         var metadata = metadata(architecture, backbone, classes, stride: stride, options: options,
                                 source: URL(fileURLWithPath: path).lastPathComponent)
         if architecture == "deeplabv3", let width = tensors["classifier.0.convs.0.0.weight"]?.shape.first {
@@ -150,6 +154,9 @@ public enum CheckpointConverter {
         return (architecture, backbone)
     }
 
+    /// wkentaro's FCN-32s/16s/8s (VGG-16, Caffe preprocessing), as opposed to torchvision's `fcn`.
+    static func isVGGFCN(_ architecture: String) -> Bool { architecture.hasPrefix("fcn") && architecture != "fcn" }
+
     static func inferredArchitecture(_ names: Set<String>) -> String? {
         if names.contains("score_fr.weight") {
             if names.contains("score_pool3.weight") { return "fcn8s" }
@@ -165,7 +172,7 @@ public enum CheckpointConverter {
     }
 
     static func inferredBackbone(_ architecture: String, _ names: Set<String>) -> String? {
-        if architecture.hasPrefix("fcn") && architecture != "fcn" { return "vgg16" }
+        if isVGGFCN(architecture) { return "vgg16" }
         if names.contains("backbone.features.0.0.weight") { return "mobilenetv2" }
         if names.contains("backbone.block1.skip.weight") { return "xception" }
         // ResNets differ in their third stage: 6, 23 or 36 blocks.
@@ -217,7 +224,7 @@ public enum CheckpointConverter {
     /// writes for these weights.
     static func metadata(_ architecture: String, _ backbone: String, _ classes: ClassSet, stride: Int,
                          options: CheckpointOptions, source: String) -> [String: String] {
-        let caffe = architecture.hasPrefix("fcn") && architecture != "fcn"
+        let caffe = isVGGFCN(architecture)
         let torchvision = architecture == "deeplabv3" || architecture == "fcn"
         var metadata = [
             "format": "segview-model", "format_version": "1", "architecture": architecture, "backbone": backbone,
@@ -238,6 +245,7 @@ public enum CheckpointConverter {
             metadata["aspp_rates"] = [6, 12, 18].map { String($0 * 16 / stride) }.joined(separator: ",")
         }
         if architecture == "deeplabv3" {
+            // torchvision's DeepLabHead uses these at whatever stride it is trained.
             metadata["aspp_rates"] = "12,24,36"
         }
         if options.atOnce { metadata["fcn_at_once"] = "true" }

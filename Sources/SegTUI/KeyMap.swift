@@ -104,7 +104,7 @@ public enum KeyMap {
         case .character("b"):
             guard state.compare, models > 0 else { return .message("b picks compare's model B: press c first") }
             let choices = context.comparable[state.modelIndex]
-            guard choices.count > 1 else { return .message("no other model has the same classes") }
+            guard choices.count > 1 else { return .message("B is the only other model with the same classes") }
             let current = choices.firstIndex(of: state.comparisonModel ?? choices[0]) ?? 0
             state.comparisonModel = choices[(current + 1) % choices.count]
         case .character("n"): return .moveImage(by: 1)
@@ -114,7 +114,7 @@ public enum KeyMap {
             state.order = orders[((orders.firstIndex(of: state.order) ?? 0) + 1) % orders.count]
         case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)
-        case .character("w"): state.singlePane = (state.singlePane + 1) % 3
+        case .character("w"): state.singlePane = (state.singlePane + 1) % (state.compare ? 4 : 3)
         case .character("r"):
             guard !context.scales.isEmpty else { return .none }
             let next = ((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count

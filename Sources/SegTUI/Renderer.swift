@@ -111,7 +111,8 @@ public final class Renderer {
             case .blend, .contour: view = "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%"
             case .confidence: view = "confidence (top probability 0-1)"
             case .entropy: view = "entropy (0 sure, 1 uniform)"
-            case .errors, .mask, .truth: view = state.maskView.title
+            case .truth: view = scene.truth == nil ? "no ground truth for this image" : state.maskView.title
+            case .errors, .mask: view = state.maskView.title
             }
             guard state.compare && scene.comparison != nil else { return "\(view): \(scene.modelTitle)" }
             // The file first: two checkpoints of one architecture must not look alike in a narrow pane.
@@ -218,14 +219,16 @@ public final class Renderer {
             }
         case .mask(let second):
             guard let result = second ? scene.comparison : scene.result else { return nil }
-            // The labels in truth's view: not labelled (or beyond the classes) shows the image dimmed.
-            let shown = state.maskView == .truth
-                ? scene.truth.map { truth in
-                    Sampling.majority(truth.map { Int($0) == scene.ignoreLabel ? -1 : Int32($0) }, width: w, height: h,
-                                      classes: scene.classNames.count, viewport: viewport, gridWidth: size.width,
-                                      gridHeight: size.height)
-                } ?? labels(result)
-                : labels(result)
+            let shown: [Int32]
+            if state.maskView == .truth {
+                // Not labelled (or beyond the classes) shows the image dimmed; no labels, an empty pane.
+                guard let truth = scene.truth else { return nil }
+                shown = Sampling.majority(truth.map { Int($0) == scene.ignoreLabel ? -1 : Int32($0) }, width: w,
+                                          height: h, classes: scene.classNames.count, viewport: viewport,
+                                          gridWidth: size.width, gridHeight: size.height)
+            } else {
+                shown = labels(result)
+            }
             return maskColors(result, scene, state, image: image, labels: shown, viewport: viewport,
                               size: size, palette: palette)
         }

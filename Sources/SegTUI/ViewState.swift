@@ -44,7 +44,7 @@ public struct ViewState: Equatable, Sendable {
     public var order = ImageOrder.name
     /// What has been typed after `g` (an image number or the start of a name); nil when not asking.
     public var jumpPrompt: String?
-    /// In narrow terminals only one pane shows: 0 image, 1 mask, 2 border map.
+    /// In narrow terminals only one pane shows: 0 image, 1 mask, 2 border map (compare: 1 A, 2 B, 3 A ≠ B).
     public var singlePane = 1
 
     public init() {}

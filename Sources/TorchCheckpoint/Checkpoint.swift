@@ -43,12 +43,16 @@ public struct TorchCheckpoint {
 
     /// Whether a file's first bytes are a zip archive or a pickle (legacy checkpoints start with one).
     public static func recognises(_ head: [UInt8]) -> Bool {
-        head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x80, 0x02])
+        head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: legacyHead)
     }
+
+    /// A legacy checkpoint's first pickle: protocol 2, then the magic number as a 10-byte LONG1.
+    /// (Two bytes would not do: a safetensors header length of 640 mod 65536 starts with 80 02.)
+    static let legacyHead: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
 
     public init(path: String) throws {
         // Foundation's mapped read of an empty file leaks its fallback buffer; nothing to map anyway.
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        let size = try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int
         guard size != 0 else { throw CheckpointError.corrupt("the file is empty") }
         let contents = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         (tensors, wrappers) = try contents.withUnsafeBytes { bytes in
@@ -99,7 +103,10 @@ public struct TorchCheckpoint {
     private static func readZip(_ bytes: UnsafeRawBufferPointer, _ arena: PickleArena) throws
         -> (PickleValue, Storages) {
         let archive = try ZipArchive(bytes)
-        let pickles = archive.entries.keys.filter { $0.hasSuffix("data.pkl") && $0.split(separator: "/").count <= 2 }
+        let pickles = archive.entries.keys.filter { name in
+            let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.last == "data.pkl" && parts.count <= 2
+        }
         guard pickles.count == 1, let pickle = pickles.first, let range = archive.entries[pickle] else {
             throw CheckpointError.corrupt("the archive has \(pickles.count) data.pkl entries, not one")
         }
@@ -167,23 +174,25 @@ public struct TorchCheckpoint {
 
     static let wrapperKeys = ["state_dict", "model_state_dict", "model", "net"]
 
-    /// The dict of tensors inside the wrappers.
+    /// The dict of tensors inside the wrappers: a wrapper key first (a training script may keep a
+    /// tensor, a best score, beside its state dict), else the dict itself if it holds tensors.
     private static func stateDict(_ root: PickleValue) throws -> (PickleDict, [String]) {
-        var current = root
-        var wrappers: [String] = []
-        while case .dict(let dict) = current {
-            if dict.pairs.contains(where: { if case .tensor = $0.value { true } else { false } }) {
-                return (dict, wrappers)
+        func find(_ value: PickleValue, depth: Int) -> (PickleDict, [String])? {
+            guard case .dict(let dict) = value else { return nil }
+            if depth < 4 {
+                for key in wrapperKeys {
+                    guard let inner = dict.pairs.first(where: { if case .string(key) = $0.key { true } else { false } }),
+                          let (found, path) = find(inner.value, depth: depth + 1) else { continue }
+                    return (found, [key] + path)
+                }
             }
-            guard let (key, inner) = wrapperKeys.lazy.compactMap({ key in
-                dict.pairs.first { if case .string(key) = $0.key, case .dict = $0.value { true } else { false } }
-                    .map { (key, $0.value) }
-            }).first, wrappers.count < 4 else { break }
-            wrappers.append(key)
-            current = inner
+            return dict.pairs.contains { if case .tensor = $0.value { true } else { false } } ? (dict, []) : nil
         }
-        let looked = wrapperKeys.joined(separator: ", ")
-        throw CheckpointError.noStateDict("found no dict of tensors (looked inside \(looked))")
+        guard let found = find(root, depth: 0) else {
+            let looked = wrapperKeys.joined(separator: ", ")
+            throw CheckpointError.noStateDict("found no dict of tensors (looked inside \(looked))")
+        }
+        return found
     }
 
     private static func tensors(of dict: PickleDict, _ storages: Storages) throws -> [String: CheckpointTensor] {
@@ -194,10 +203,20 @@ public struct TorchCheckpoint {
         }
         let prefixed = !named.isEmpty && named.allSatisfy { $0.0.hasPrefix("module.") }
         var tensors: [String: CheckpointTensor] = [:]
+        // Views may share a storage (tied weights, aliases), but a small file must not expand without
+        // bound through thousands of views of one big storage.
+        let budget = 4 * storages.bytes.count + (1 << 20)
+        var produced = 0
         for (name, reference) in named {
             let key = prefixed ? String(name.dropFirst("module.".count)) : name
             guard tensors[key] == nil else { throw CheckpointError.corrupt("tensor '\(key)' appears twice") }
-            tensors[key] = try contiguous(reference, name: key, storages)
+            let tensor = try contiguous(reference, name: key, storages)
+            produced += tensor.bytes.count
+            guard produced <= budget else {
+                throw CheckpointError.corrupt("the tensors' views repeat the file's storages more than a state dict's do "
+                                              + "(\(produced) bytes from a file of \(storages.bytes.count))")
+            }
+            tensors[key] = tensor
         }
         return tensors
     }
@@ -217,8 +236,10 @@ public struct TorchCheckpoint {
         guard tensor.offset >= 0, tensor.shape.allSatisfy({ $0 >= 0 }), tensor.strides.allSatisfy({ $0 >= 0 }) else {
             throw CheckpointError.corrupt("tensor '\(name)' has a negative size, stride or offset")
         }
+        // A dimension of one element never moves, whatever stride the file gives it.
+        let strides = zip(tensor.shape, tensor.strides).map { extent, stride in extent <= 1 ? 0 : stride }
         var count = 1, last = tensor.offset
-        for (extent, stride) in zip(tensor.shape, tensor.strides) {
+        for (extent, stride) in zip(tensor.shape, strides) {
             let (product, overflow) = count.multipliedReportingOverflow(by: extent)
             let (reach, reachOverflow) = max(0, extent - 1).multipliedReportingOverflow(by: stride)
             let (end, endOverflow) = last.addingReportingOverflow(reach)
@@ -231,13 +252,18 @@ public struct TorchCheckpoint {
         guard count == 0 || last < storage.count else {
             throw CheckpointError.corrupt("tensor '\(name)' reads element \(last) of a storage of \(storage.count)")
         }
+        // Only an expanded view (a stride of 0) has more elements than its storage: no state dict holds one.
+        guard count <= storage.count else {
+            throw CheckpointError.corrupt("tensor '\(name)' has \(count) elements, more than its storage's "
+                                          + "\(storage.count) (an expanded view)")
+        }
         guard count > 0 else {
             return CheckpointTensor(shape: tensor.shape, dtype: storage.dtype.rawValue,
                                     isFloatingPoint: storage.dtype.isFloatingPoint, bytes: [])
         }
         let source = UnsafeRawBufferPointer(rebasing: storages.bytes[range])
         let rowMajor = tensor.shape.indices.map { tensor.shape[($0 + 1)...].reduce(1, *) }
-        if zip(tensor.shape, zip(tensor.strides, rowMajor)).allSatisfy({ $0 <= 1 || $1.0 == $1.1 }) {
+        if zip(tensor.shape, zip(strides, rowMajor)).allSatisfy({ $0 <= 1 || $1.0 == $1.1 }) {
             return CheckpointTensor(shape: tensor.shape, dtype: storage.dtype.rawValue,
                                     isFloatingPoint: storage.dtype.isFloatingPoint,
                                     bytes: Array(source[tensor.offset * size..<(tensor.offset + count) * size]))
@@ -251,11 +277,12 @@ public struct TorchCheckpoint {
                 target.baseAddress!.advanced(by: position * size)
                     .copyMemory(from: source.baseAddress!.advanced(by: element * size), byteCount: size)
                 var axis = tensor.shape.count - 1
+                // One step past an axis's end may pass Int.max; wrapping arithmetic undoes it exactly.
                 while axis >= 0 {
                     index[axis] += 1
-                    element += tensor.strides[axis]
+                    element &+= strides[axis]
                     if index[axis] < tensor.shape[axis] { break }
-                    element -= tensor.strides[axis] * index[axis]
+                    element &-= strides[axis] &* index[axis]
                     index[axis] = 0
                     axis -= 1
                 }

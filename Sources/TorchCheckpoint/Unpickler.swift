@@ -169,9 +169,8 @@ struct Unpickler {
                 return result
             }
             try step(opcode, at: at)
-            guard stack.count <= Self.maximumStack && memo.count <= Self.maximumMemo else {
-                throw malformed("more than \(Self.maximumStack) values")
-            }
+            guard stack.count <= Self.maximumStack else { throw malformed("more than \(Self.maximumStack) values") }
+            guard memo.count <= Self.maximumMemo else { throw malformed("more than \(Self.maximumMemo) memo entries") }
         }
     }
 

@@ -67,6 +67,11 @@ struct EvalRun: ParsableCommand {
     mutating func run() throws {
         try Failure.refuseExisting([output.csv, savePartial].compactMap { $0 }, force: force)
         let segmenters = try modelOptions.models.map { try modelOptions.segmenter(imageOptions, engine, path: $0) }
+        if let other = segmenters.dropFirst().first,
+           other.model.metadata.classNames != segmenters[0].model.metadata.classNames {
+            throw Failure("\(modelOptions.models[0]) and \(modelOptions.models[1]) have different classes; "
+                          + "one set of labels cannot score both")
+        }
         let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
         let labelFiles = try Dataset.labels(for: imageFiles, from: labels)

@@ -81,7 +81,7 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(confusions[0].joined().reduce(0, +), 37 * 53 - 4 * 6)
     }
 
-    func testOptionsThatCannotFitAreUsageErrors() throws {
+    func testOptionsThatCannotFitAreRefusedBeforeWriting() throws {
         let wrongArch = try segview(["convert", checkpoint, "--arch", "unet", "--out", "x.safetensors"])
         XCTAssertEqual(wrongArch.status, 64, wrongArch.output)
         XCTAssertTrue(wrongArch.output.contains("--arch must be one of fcn32s"), wrongArch.output)

@@ -175,7 +175,7 @@ final class EvalComparisonTests: XCTestCase {
             try PNG.write(RGBImage(width: truth.width, height: truth.height, channels: 1, pixels: pixels),
                           to: labels.appendingPathComponent(name + ".png").path)
         }
-        let models = ["tiny_five_classes.safetensors", "arch/fcn8s.safetensors"].map {
+        let models = ["arch/fcn8s.safetensors", "arch/deeplabv3plus_resnet.safetensors"].map {
             modelFixtures.appendingPathComponent($0).path
         }
         func eval(_ models: [String], _ extra: [String] = ["--json"]) throws -> (Int32, String) {
@@ -215,5 +215,9 @@ final class EvalComparisonTests: XCTestCase {
 
         XCTAssertEqual(try eval(models, ["--csv", "x.csv"]).0, 64, "--csv takes one model")
         XCTAssertEqual(try eval(models + [models[0]]).0, 64, "at most two models")
+        let otherClasses = try eval([models[0], modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path])
+        XCTAssertEqual(otherClasses.0, 1)
+        XCTAssertTrue(otherClasses.1.contains("have different classes; one set of labels cannot score both"),
+                      otherClasses.1)
     }
 }

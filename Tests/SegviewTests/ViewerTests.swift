@@ -130,7 +130,7 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(screen.contains("image 53x37"))
         XCTAssertTrue(screen.contains("vs deeplabv3"))
         try session.send("b")
-        _ = try session.waitFor(text: "no other model has the same classes")
+        _ = try session.waitFor(text: "B is the only other model with the same classes")
         try session.send("?")
         screen = try session.waitFor(text: "compare two models side by side")
         try session.send("?", "q")

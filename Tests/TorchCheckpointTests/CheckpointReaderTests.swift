@@ -72,6 +72,8 @@ final class CheckpointReaderTests: XCTestCase {
             ("short_storage.pt", "storage 0 holds 8 bytes, not 12 elements of F32"),
             ("deep.pt", "no state dict"),
             ("cycle.pt", "no state dict"),
+            ("expanded.pt", "tensor 'x' has 2147483647 elements, more than its storage's 1 (an expanded view)"),
+            ("repeated_views.pt", "the tensors' views repeat the file's storages more than a state dict's do"),
         ] {
             XCTAssertThrowsError(try TorchCheckpoint(path: fixture(file)), file) {
                 XCTAssertTrue("\($0)".contains(message), "\(file): \($0)")
@@ -103,11 +105,27 @@ final class CheckpointReaderTests: XCTestCase {
         }
     }
 
+    /// A size-1 dimension's stride is never walked, whatever it is (2^63 - 1 overflowed).
+    func testASizeOneDimensionWithAHugeStride() throws {
+        let tensors = try TorchCheckpoint(path: fixture("huge_stride.pt")).tensors
+        XCTAssertEqual(tensors["x"]?.shape, [2, 1])
+        XCTAssertEqual(floats(tensors["x"]), [0, 2])
+    }
+
+    /// A score tensor beside the state dict does not hide it.
+    func testTheWrapperComesBeforeATensorBesideIt() throws {
+        let checkpoint = try TorchCheckpoint(path: fixture("score_beside.pt"))
+        XCTAssertEqual(checkpoint.wrappers, ["state_dict"])
+        XCTAssertEqual(checkpoint.tensors.count, 10)
+    }
+
     func testRecognisesZipAndLegacyHeads() throws {
         for file in ["layouts.pt", "layouts_legacy.pt"] {
-            let head = Array(try Data(contentsOf: URL(fileURLWithPath: fixture(file))).prefix(4))
+            let head = Array(try Data(contentsOf: URL(fileURLWithPath: fixture(file))).prefix(16))
             XCTAssertTrue(TorchCheckpoint.recognises(head), file)
         }
         XCTAssertFalse(TorchCheckpoint.recognises(Array("{\"__metadata__\"".utf8)))
+        // A safetensors file whose header is 640 bytes long starts with 80 02 too.
+        XCTAssertFalse(TorchCheckpoint.recognises([0x80, 0x02, 0, 0, 0, 0, 0, 0] + Array("{\"__metadata__\"".utf8)))
     }
 }
