@@ -24,3 +24,22 @@ public enum FloatFormats {
         Float(bitPattern: UInt32(bits) << 16)
     }
 }
+
+extension FloatFormats {
+    /// `count` little-endian values of a safetensors dtype (F64, F32, F16, BF16) as float32; nil
+    /// for any other dtype.
+    public static func floats(_ raw: UnsafeRawPointer, count: Int, dtype: String) -> [Float]? {
+        func elements<Bits: FixedWidthInteger>(_: Bits.Type, _ convert: (Bits) -> Float) -> [Float] {
+            (0..<count).map {
+                convert(raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Bits>.size, as: Bits.self).littleEndian)
+            }
+        }
+        switch dtype {
+        case "F64": return elements(UInt64.self) { Float(Double(bitPattern: $0)) }
+        case "F32": return elements(UInt32.self, Float.init(bitPattern:))
+        case "F16": return elements(UInt16.self, float(fromHalf:))
+        case "BF16": return elements(UInt16.self, float(fromBFloat16:))
+        default: return nil
+        }
+    }
+}

@@ -165,18 +165,13 @@ public final class SafeTensorsFile {
     }
 
     private func decode(_ entry: Entry, name: String) throws -> [Float] {
-        let raw = base + entry.bytes.lowerBound
-        let count = entry.shape.reduce(1, *)
-        switch entry.dtype {
-        case "F32":
-            return (0..<count).map { Float(bitPattern: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self).littleEndian) }
-        case "F16":
-            return (0..<count).map { FloatFormats.float(fromHalf: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
-        case "BF16":
-            return (0..<count).map { FloatFormats.float(fromBFloat16: raw.loadUnaligned(fromByteOffset: $0 * 2, as: UInt16.self).littleEndian) }
-        default:
+        // Model files hold F32, F16 or BF16; F64 is not among them.
+        guard entry.dtype != "F64", let values = FloatFormats.floats(base + entry.bytes.lowerBound,
+                                                                    count: entry.shape.reduce(1, *), dtype: entry.dtype)
+        else {
             throw SafeTensorsError.unsupportedDType(name: name, dtype: entry.dtype)
         }
+        return values
     }
 }
 

@@ -41,10 +41,13 @@ public enum CheckpointConverter {
     public static let backbones = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2", "resnet"]
 
     /// Whether `path` starts like a PyTorch checkpoint rather than a `.safetensors` file.
-    public static func isCheckpoint(_ path: String) throws -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+    /// Only regular files are looked into: the model-file reader explains anything else, and a FIFO
+    /// must be neither read twice nor waited on here.
+    public static func isCheckpoint(_ path: String) -> Bool {
+        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        guard type == .typeRegular, let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        return TorchCheckpoint.recognises(Array(try handle.read(upToCount: 16) ?? Data()))
+        return TorchCheckpoint.recognises(Array((try? handle.read(upToCount: 16)) ?? Data()))
     }
 
     /// The model file's bytes, and a line saying what they hold.
@@ -271,20 +274,11 @@ public enum CheckpointConverter {
         }.joined(separator: ", ") + "]"
     }
 
-    /// A tensor's values as float32.
+    /// A tensor's values as float32 (the reader keeps only floating-point tensors here).
     static func floats(_ tensor: CheckpointTensor) -> [Float] {
         tensor.bytes.withUnsafeBytes { raw in
-            func elements<Bits: FixedWidthInteger>(_: Bits.Type, _ convert: (Bits) -> Float) -> [Float] {
-                (0..<tensor.shape.reduce(1, *)).map {
-                    convert(raw.loadUnaligned(fromByteOffset: $0 * MemoryLayout<Bits>.size, as: Bits.self).littleEndian)
-                }
-            }
-            switch tensor.dtype {
-            case "F64": return elements(UInt64.self) { Float(Double(bitPattern: $0)) }
-            case "F16": return elements(UInt16.self, FloatFormats.float(fromHalf:))
-            case "BF16": return elements(UInt16.self, FloatFormats.float(fromBFloat16:))
-            default: return elements(UInt32.self, Float.init(bitPattern:))
-            }
+            guard let base = raw.baseAddress else { return [] }  // no elements
+            return FloatFormats.floats(base, count: tensor.shape.reduce(1, *), dtype: tensor.dtype) ?? []
         }
     }
 }

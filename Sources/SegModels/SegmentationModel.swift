@@ -38,7 +38,7 @@ public enum ModelLoader {
     /// tensor names cannot).
     public static func load(path: String, checkpoint: CheckpointOptions = CheckpointOptions()) throws
         -> SegmentationModel {
-        if try CheckpointConverter.isCheckpoint(path) {
+        if CheckpointConverter.isCheckpoint(path) {
             let converted = try CheckpointConverter.modelFile(path, checkpoint)
             return try load(SafeTensorsFile(contents: converted.contents, path: path))
         }
