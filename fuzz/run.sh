@@ -14,7 +14,7 @@ bin=$(swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-a
 mkdir -p artifacts work
 for target in ${targets[*]}; do
     corpus=$(echo "$target" | sed 's/Fuzz//' | tr 'A-Z' 'a-z' | sed 's/modelfile/model/')
-    # Checkpoints are zips of 64-byte-aligned entries: their smallest seeds run to 240 KB.
+    # Checkpoints are zips of 64-byte-aligned entries: the seeds of the larger models run to 240 KB.
     max_len=$([ "$target" = FuzzCheckpoint ] && echo 262144 || echo 65536)
     mkdir -p "work/$corpus"
     echo "== $target: $seconds s, seeds corpus/$corpus"
