@@ -183,8 +183,10 @@ public enum SafeTensorsWriter {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
         for tensor in tensors {
-            precondition(tensor.values.count == tensor.shape.reduce(1, *), "\(tensor.name): values do not fill the shape")
-            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + 4 * tensor.values.count]]
+            precondition(tensor.values.count == tensor.shape.reduce(1, *),
+                         "\(tensor.name): values do not fill the shape")
+            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape,
+                                   "data_offsets": [offset, offset + 4 * tensor.values.count]]
             offset += 4 * tensor.values.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -194,7 +196,8 @@ public enum SafeTensorsWriter {
         file.append(json)
         for tensor in tensors {
             tensor.values.withUnsafeBufferPointer { values in
-                file.append(contentsOf: UnsafeRawBufferPointer(values))  // little-endian on every platform segview runs on
+                // Little-endian on every platform segview runs on.
+                file.append(contentsOf: UnsafeRawBufferPointer(values))
             }
         }
         return file

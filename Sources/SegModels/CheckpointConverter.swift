@@ -70,7 +70,8 @@ public enum CheckpointConverter {
             throw failure("no tensor \(classifierWeight[architecture] ?? "?"): not a \(architecture) state dict")
         }
         guard (1...ModelMetadata.maximumClasses).contains(classCount) else {
-            throw failure("\(classifier) gives \(classCount) classes; segview takes 1 to \(ModelMetadata.maximumClasses)")
+            let most = ModelMetadata.maximumClasses
+            throw failure("\(classifier) gives \(classCount) classes; segview takes 1 to \(most)")
         }
         let classes = try classSet(options.classes, count: classCount, failure)
         // FCN-VGG's stride is its name; the others' is the one the weights were trained at.

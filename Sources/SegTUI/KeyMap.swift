@@ -78,7 +78,9 @@ public enum KeyMap {
             guard models > 1 else { return .message("only one model loaded (--model FILE|DIR ...)") }
             state.modelIndex = (state.modelIndex + (key == .character("m") ? 1 : -1) + models) % models
             state.selectedClass = min(state.selectedClass, context.classCounts[state.modelIndex] - 1)
-            if !context.comparable[state.modelIndex].contains(state.comparisonModel ?? -1) { state.comparisonModel = nil }
+            if !context.comparable[state.modelIndex].contains(state.comparisonModel ?? -1) {
+                state.comparisonModel = nil
+            }
             if state.compare && context.comparable[state.modelIndex].isEmpty { state.compare = false }
         case .character("o"):
             guard models > 0, !context.strides[state.modelIndex].isEmpty else { return .none }
@@ -110,7 +112,8 @@ public enum KeyMap {
         case .character("n"): return .moveImage(by: 1)
         case .character("p"): return .moveImage(by: -1)
         case .character("O"):
-            let orders: [ImageOrder] = context.hasLabels ? [.name, .worstFirst, .leastConfident] : [.name, .leastConfident]
+            let orders: [ImageOrder] = context.hasLabels ? [.name, .worstFirst, .leastConfident]
+                : [.name, .leastConfident]
             state.order = orders[((orders.firstIndex(of: state.order) ?? 0) + 1) % orders.count]
         case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)

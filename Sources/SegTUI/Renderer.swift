@@ -107,7 +107,8 @@ public final class Renderer {
             switch state.maskView {
             case .heatmap:
                 let classes = scene.classNames
-                view = "heatmap of \(classes.indices.contains(state.selectedClass) ? classes[state.selectedClass] : "?") 0-1"
+                let name = classes.indices.contains(state.selectedClass) ? classes[state.selectedClass] : "?"
+                view = "heatmap of \(name) 0-1"
             case .blend, .contour: view = "\(state.maskView.title) \(Int((state.opacity * 100).rounded()))%"
             case .confidence: view = "confidence (top probability 0-1)"
             case .entropy: view = "entropy (0 sure, 1 uniform)"

@@ -48,7 +48,8 @@ public struct TorchCheckpoint {
 
     /// A legacy checkpoint's first pickle: protocol 2, then the magic number as a 10-byte LONG1.
     /// (Two bytes would not do: a safetensors header length of 640 mod 65536 starts with 80 02.)
-    static let legacyHead: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
+    static let legacyHead: [UInt8] = [0x80, 0x02, 0x8A, 0x0A,
+                                      0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19]
 
     public init(path: String) throws {
         // Foundation's mapped read of an empty file leaks its fallback buffer; nothing to map anyway.
@@ -181,7 +182,8 @@ public struct TorchCheckpoint {
             guard case .dict(let dict) = value else { return nil }
             if depth < 4 {
                 for key in wrapperKeys {
-                    guard let inner = dict.pairs.first(where: { if case .string(key) = $0.key { true } else { false } }),
+                    let named = dict.pairs.first { if case .string(key) = $0.key { true } else { false } }
+                    guard let inner = named,
                           let (found, path) = find(inner.value, depth: depth + 1) else { continue }
                     return (found, [key] + path)
                 }
@@ -213,8 +215,9 @@ public struct TorchCheckpoint {
             let tensor = try contiguous(reference, name: key, storages)
             produced += tensor.bytes.count
             guard produced <= budget else {
-                throw CheckpointError.corrupt("the tensors' views repeat the file's storages more than a state dict's do "
-                                              + "(\(produced) bytes from a file of \(storages.bytes.count))")
+                let reason = "the tensors' views repeat the file's storages more than a state dict's do "
+                    + "(\(produced) bytes from a file of \(storages.bytes.count))"
+                throw CheckpointError.corrupt(reason)
             }
             tensors[key] = tensor
         }

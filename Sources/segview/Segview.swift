@@ -14,7 +14,8 @@ struct Segview: ParsableCommand {
         commandName: "segview",
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
         version: version,
-        subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self, Convert.self],
+        subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self,
+                      Convert.self],
         defaultSubcommand: View.self)
 }
 

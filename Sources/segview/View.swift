@@ -52,7 +52,8 @@ struct View: ParsableCommand {
                           + "needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL "
                           + "--out MASK.png`.")
         }
-        let loadedModels = try ModelCatalog.load(models.isEmpty ? [ModelCatalog.bundledDirectory] : models, checkpoint.options())
+        let paths = models.isEmpty ? [ModelCatalog.bundledDirectory] : models
+        let loadedModels = try ModelCatalog.load(paths, checkpoint.options())
         var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,

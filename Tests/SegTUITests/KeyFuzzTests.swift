@@ -32,7 +32,9 @@ final class KeyFuzzTests: XCTestCase {
         if !(0...1).contains(state.opacity) { return "opacity \(state.opacity)" }
         if !classCounts.indices.contains(state.modelIndex) { return "model \(state.modelIndex)" }
         if !(0..<classCounts[state.modelIndex]).contains(state.selectedClass) { return "class \(state.selectedClass)" }
-        if let model = state.comparisonModel, !comparable[state.modelIndex].contains(model) { return "model B \(model)" }
+        if let model = state.comparisonModel, !comparable[state.modelIndex].contains(model) {
+            return "model B \(model)"
+        }
         return nil
     }
 

@@ -223,11 +223,13 @@ final class RendererTests: XCTestCase {
     }
 
     func testBPicksTheComparedModelAmongThoseWithTheSameClasses() {
-        let context = KeyContext(imageWidth: 4, imageHeight: 4, classCounts: [3, 3, 5, 3], strides: [[8], [8], [8], [8]],
+        let context = KeyContext(imageWidth: 4, imageHeight: 4, classCounts: [3, 3, 5, 3],
+                                 strides: [[8], [8], [8], [8]],
                                  comparable: [[1, 3], [3, 0], [], [0, 1]], hasTruth: false, hasLabels: false,
                                  scales: [.auto])
         var state = ViewState()
-        XCTAssertEqual(KeyMap.apply(.character("b"), to: &state, context), .message("b picks compare's model B: press c first"))
+        XCTAssertEqual(KeyMap.apply(.character("b"), to: &state, context),
+                       .message("b picks compare's model B: press c first"))
         _ = KeyMap.apply(.character("c"), to: &state, context)
         _ = KeyMap.apply(.character("b"), to: &state, context)
         XCTAssertEqual(state.comparisonModel, 3)

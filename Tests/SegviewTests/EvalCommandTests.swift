@@ -164,7 +164,9 @@ final class EvalComparisonTests: XCTestCase {
         let scratch = try makeScratchDirectory("segview-eval-compare")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let images = scratch.appendingPathComponent("images"), labels = scratch.appendingPathComponent("labels")
-        for folder in [images, labels] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        for folder in [images, labels] {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        }
         let truth = try PNG.readLabels(modelFixtures.appendingPathComponent("eval/labels/street_37x53.png").path)
         // One picture under three labellings: the real one, its classes shifted, and one class only.
         let labellings = ["real": truth.pixels, "shifted": truth.pixels.map { $0 >= 5 ? $0 : ($0 + 1) % 5 },
@@ -179,8 +181,8 @@ final class EvalComparisonTests: XCTestCase {
             modelFixtures.appendingPathComponent($0).path
         }
         func eval(_ models: [String], _ extra: [String] = ["--json"]) throws -> (Int32, String) {
-            try runSegview(["eval", "--images", images.path, "--labels", labels.path] + models.flatMap { ["--model", $0] }
-                           + extra)
+            try runSegview(["eval", "--images", images.path, "--labels", labels.path]
+                           + models.flatMap { ["--model", $0] } + extra)
         }
         // JSON writes a whole number without a fraction, which reads back as an integer.
         func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
@@ -196,7 +198,8 @@ final class EvalComparisonTests: XCTestCase {
             let alone = try object(try eval([model]).1)
             XCTAssertEqual(report["confusion"] as? [[Int]], alone["confusion"] as? [[Int]], model)
             let rows = try XCTUnwrap(alone["per_image"] as? [[String: Any]])
-            meanIoU.append(Dictionary(uniqueKeysWithValues: rows.map { ($0["image"] as! String, number($0["mean_iou"])) }))
+            let pairs = rows.map { ($0["image"] as! String, number($0["mean_iou"])) }
+            meanIoU.append(Dictionary(uniqueKeysWithValues: pairs))
         }
         let ranked = try XCTUnwrap(comparison["per_image_difference"] as? [[String: Any]])
         XCTAssertEqual(ranked.count, 3)
@@ -215,7 +218,8 @@ final class EvalComparisonTests: XCTestCase {
 
         XCTAssertEqual(try eval(models, ["--csv", "x.csv"]).0, 64, "--csv takes one model")
         XCTAssertEqual(try eval(models + [models[0]]).0, 64, "at most two models")
-        let otherClasses = try eval([models[0], modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path])
+        let fiveOthers = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        let otherClasses = try eval([models[0], fiveOthers])
         XCTAssertEqual(otherClasses.0, 1)
         XCTAssertTrue(otherClasses.1.contains("have different classes; one set of labels cannot score both"),
                       otherClasses.1)

@@ -96,7 +96,9 @@ final class CheckpointReaderTests: XCTestCase {
                 && String(decoding: bytes[index + 46..<index + 46 + Int(bytes[index + 28])], as: UTF8.self)
                     .hasSuffix("/data/0")
         })
-        for field in [record + 20, record + 24] { bytes.replaceSubrange(field..<field + 4, with: [0xF0, 0xFF, 0xFF, 0x7F]) }
+        for field in [record + 20, record + 24] {
+            bytes.replaceSubrange(field..<field + 4, with: [0xF0, 0xFF, 0xFF, 0x7F])
+        }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("oversized-\(getpid()).pt").path
         FileManager.default.createFile(atPath: path, contents: Data(bytes))
         defer { unlink(path) }
