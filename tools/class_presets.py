@@ -25,25 +25,21 @@ def main():
         "",
         "    public static let all: [ClassPreset] = [",
     ]
+    def wrapped(pieces):
+        """The pieces in rows of at most 118 columns."""
+        row = "           "
+        for piece in pieces:
+            if len(row) + len(piece) > 118:
+                lines.append(row)
+                row = "           "
+            row += piece
+        lines.append(row)
+
     for name, preset in presets.items():
         lines.append(f"        ClassPreset(name: {json.dumps(name)}, classNames: [")
-        row = "           "
-        for item in preset["names"]:
-            piece = " " + json.dumps(item) + ","
-            if len(row) + len(piece) > 118:
-                lines.append(row)
-                row = "           "
-            row += piece
-        lines.append(row)
+        wrapped(" " + json.dumps(item) + "," for item in preset["names"])
         lines.append("        ], classColors: [")
-        row = "           "
-        for color in preset["colors"]:
-            piece = " [" + ", ".join(str(c) for c in color) + "],"
-            if len(row) + len(piece) > 118:
-                lines.append(row)
-                row = "           "
-            row += piece
-        lines.append(row)
+        wrapped(" [" + ", ".join(str(c) for c in color) + "]," for color in preset["colors"])
         lines.append("        ]),")
     lines += ["    ]", "}", ""]
     with open(os.path.join(ROOT, "Sources", "SegModels", "ClassPresets.swift"), "w") as f:
