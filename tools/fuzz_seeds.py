@@ -2,7 +2,8 @@
 """Seed corpora of the model-file and checkpoint fuzzers (fuzz/corpus/model, fuzz/corpus/checkpoint): the
 smallest valid model of every architecture (widths of 1-2 channels, two classes) as a model file and as
 PyTorch checkpoints (zip and legacy formats, float32 and float16), so that mutations reach every loader
-path; with the checkpoint reader's own small test files."""
+path; with the checkpoint reader's own small test files. Legacy checkpoints name their storages by object
+id, so a rerun changes their bytes, not what they hold."""
 import os
 import shutil
 
