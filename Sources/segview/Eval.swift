@@ -115,7 +115,9 @@ struct EvalRun: ParsableCommand {
             throw ExitCode(1)
         }
     }
-    /// One image's confusion matrix and boundary counts under one model.
+
+    /// One image's confusion matrix and boundary counts under one model. With two models the image is
+    /// read for each: their working resolutions (and so JPEG decoding scales) may differ.
     private func score(_ pair: (image: String, label: String), with segmenter: Segmenter) throws
         -> (image: EvalReport.Image, matrix: ConfusionMatrix, boundary: BoundaryScore) {
         var clock = Stopwatch()
