@@ -33,19 +33,19 @@ final class DatasetScores: @unchecked Sendable {
     private var scores: [Run: [Int: Double?]] = [:]
     private var inFlight = false
 
-    /// How many of `labelled` images `run` has scored.
-    func progress(_ run: Run, labelled: [Int]) -> Int {
+    /// How many of the `scored` images `run` has scored.
+    func progress(_ run: Run, scored: [Int]) -> Int {
         lock.lock()
         defer { lock.unlock() }
-        return labelled.filter { scores[run]?[$0] != nil }.count
+        return scored.filter { scores[run]?[$0] != nil }.count
     }
 
-    /// Scores the next image of `labelled` that `run` lacks on `queue`, unless one is being scored.
-    func pump(_ run: Run, labelled: [Int], queue: DispatchQueue, score: @escaping @Sendable (Int) -> Double?,
+    /// Scores the next image of `scored` that `run` lacks on `queue`, unless one is being scored.
+    func pump(_ run: Run, scored: [Int], queue: DispatchQueue, score: @escaping @Sendable (Int) -> Double?,
               done: @escaping @Sendable () -> Void) {
         lock.lock()
         defer { lock.unlock() }
-        guard !inFlight, let next = labelled.first(where: { scores[run]?[$0] == nil }) else { return }
+        guard !inFlight, let next = scored.first(where: { scores[run]?[$0] == nil }) else { return }
         inFlight = true
         queue.async { [self] in
             let value = score(next)
@@ -57,12 +57,12 @@ final class DatasetScores: @unchecked Sendable {
         }
     }
 
-    /// Image indices lowest score first once every one of `labelled` is scored (the others and
+    /// Image indices lowest score first once every one of `scored` is scored (the others and
     /// failed ones last, in name order), else nil.
-    func lowestFirst(_ run: Run, labelled: [Int], count: Int) -> [Int]? {
+    func lowestFirst(_ run: Run, scored: [Int], count: Int) -> [Int]? {
         lock.lock()
         defer { lock.unlock() }
-        guard let known = scores[run], labelled.allSatisfy({ known[$0] != nil }) else { return nil }
+        guard let known = scores[run], scored.allSatisfy({ known[$0] != nil }) else { return nil }
         func key(_ index: Int) -> Double { (known[index] ?? nil) ?? .infinity }
         return (0..<count).sorted { (key($0), $0) < (key($1), $1) }
     }

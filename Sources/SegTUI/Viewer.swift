@@ -375,7 +375,7 @@ public final class Viewer {
     private var imageOrder: [Int] {
         let byName = Array(options.images.indices)
         guard state.order != .name else { return byName }
-        return scores.lowestFirst(scoreRun, labelled: scored, count: options.images.count) ?? byName
+        return scores.lowestFirst(scoreRun, scored: scored, count: options.images.count) ?? byName
     }
 
     /// Where the current image stands in `order`.
@@ -385,8 +385,8 @@ public final class Viewer {
     private var positionLabel: String {
         let count = options.images.count
         guard state.order != .name else { return "\(position + 1)/\(count)" }
-        if scores.lowestFirst(scoreRun, labelled: scored, count: count) == nil {
-            return "scoring \(scores.progress(scoreRun, labelled: scored))/\(scored.count)"
+        if scores.lowestFirst(scoreRun, scored: scored, count: count) == nil {
+            return "scoring \(scores.progress(scoreRun, scored: scored))/\(scored.count)"
         }
         return "\(position + 1)/\(count)\(state.order.label)"
     }
@@ -396,7 +396,7 @@ public final class Viewer {
     private func scoreInBackground() -> Bool {
         guard state.order != .name else { return false }
         let run = scoreRun
-        if scores.lowestFirst(run, labelled: scored, count: options.images.count) != nil {
+        if scores.lowestFirst(run, scored: scored, count: options.images.count) != nil {
             if shownScoredOrder != run {
                 shownScoredOrder = run
                 loadImage(position: 0, step: 1)
@@ -410,7 +410,7 @@ public final class Viewer {
         else { return true }
         let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
         let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
-        scores.pump(run, labelled: scored, queue: queue, score: { index in
+        scores.pump(run, scored: scored, queue: queue, score: { index in
             var segmenter = segmenter
             segmenter.allowTruncated = allowTruncated
             segmenter.maxMemory = maxMemory
