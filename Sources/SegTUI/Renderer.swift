@@ -309,9 +309,11 @@ public final class Renderer {
             line("Errors", bold: true)
             for (colour, meaning) in [(RGB(230, 30, 30), "wrong"), (RGB(20, 30, 70), "not labelled"),
                                       (RGB(90, 90, 90), "right (the image, dimmed)")] {
+                // The text first: its leading spaces would paint over the swatch.
+                grid.text("    \(meaning)", y: y, x: x, width: width)
                 grid[y, x + 1] = Cell(glyph: 32, bg: palette.color(colour))
                 grid[y, x + 2] = Cell(glyph: 32, bg: palette.color(colour))
-                line("    \(meaning)")
+                y += 1
             }
             y += 1
             guard y < frame.y + frame.height else { return }

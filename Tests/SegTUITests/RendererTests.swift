@@ -114,6 +114,20 @@ final class RendererTests: XCTestCase {
         XCTAssertTrue((0..<20).map(grid.line).joined().contains("ground truth: test model"))
     }
 
+    /// The errors view's key shows its colours beside their meanings.
+    func testErrorsKeyHasItsSwatches() throws {
+        let picture = image(2, 2, [red, green, blue, white])
+        var scene = scene(picture, labels: [0, 1, 2, 1])
+        scene.truth = [0, 1, 1, 255]
+        var state = ViewState()
+        state.maskView = .errors
+        let grid = Renderer().render(scene, state, rows: 40, cols: 120, palette: truecolor)
+        let row = try XCTUnwrap((0..<40).first { grid.line($0).contains("    wrong") })
+        let x = try XCTUnwrap(grid.line(row).range(of: "    wrong")).lowerBound.utf16Offset(in: grid.line(row))
+        XCTAssertEqual(grid[row, x + 1].bg, direct(RGB(230, 30, 30)))
+        XCTAssertEqual(grid[row, x + 2].bg, direct(RGB(230, 30, 30)))
+    }
+
     func testMajorityVoteAndItsTieRule() {
         let labels: [Int32] = [1, 1, 2, 0,   // left block: 1,1,1,2 -> 1; right block: 2,0,0,2 -> tie 0/2
                                1, 2, 0, 2]
