@@ -19,6 +19,7 @@ whose constructor options go in `--options` as JSON. `--init-backbone` starts th
 from another model file or checkpoint of ours (our substitute for ImageNet pre-training).
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -39,8 +40,12 @@ from torch_reference import read_model_file
 TORCHVISION = ["deeplabv3", "fcn"]
 
 
-def class_weights(labels, classes):
-    """Median frequency balancing (SegNet): weight_c = median(freq) / freq_c over images containing c."""
+def class_weights(labels, classes, scheme):
+    """Per-class loss weights. "median": median frequency balancing (SegNet), weight_c = median(freq) /
+    freq_c over the images containing c; "sqrt": the square root of that, which lifts small classes less
+    (median balancing makes pole and sign eat building); "none" (and "ohem"): every class weighs 1."""
+    if scheme in ("none", "ohem"):
+        return None
     pixels = np.zeros(classes)
     present = np.zeros(classes)
     for label in labels:
@@ -48,7 +53,16 @@ def class_weights(labels, classes):
         pixels += counts
         present += (counts > 0) * label.size
     frequency = pixels / np.maximum(present, 1)
-    return torch.tensor(np.median(frequency) / np.maximum(frequency, 1e-12), dtype=torch.float32)
+    weights = np.median(frequency) / np.maximum(frequency, 1e-12)
+    return torch.tensor(np.sqrt(weights) if scheme == "sqrt" else weights, dtype=torch.float32)
+
+
+def hard_pixel_loss(logits, y, keep=0.25):
+    """Online hard-pixel mining: the mean cross-entropy of the hardest quarter of the labelled pixels."""
+    losses = F.cross_entropy(logits, y, ignore_index=camvid.VOID, reduction="none")[y != camvid.VOID]
+    if losses.numel() == 0:
+        return logits.sum() * 0
+    return losses.topk(max(1, int(losses.numel() * keep))).values.mean()
 
 
 def to_input(pixels, preprocessing):
@@ -84,8 +98,11 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25):
     return (weight * (1 - p_t) ** gamma * ce).mean()
 
 
-def training_loss(model, arch, x, y, weights):
-    ce = lambda logits: F.cross_entropy(logits, y, weight=weights, ignore_index=camvid.VOID)
+def training_loss(model, arch, x, y, weights, hard_pixels):
+    def ce(logits):
+        if hard_pixels:
+            return hard_pixel_loss(logits, y)
+        return F.cross_entropy(logits, y, weight=weights, ignore_index=camvid.VOID)
     if arch in TORCHVISION:
         return ce(model(x)["out"])
     if arch == "dfn":
@@ -100,19 +117,37 @@ def class_logits(model, arch, x):
     return out["out"] if arch in TORCHVISION else out[0] if isinstance(out, tuple) else out
 
 
-def augment(image, label, crop, rng, preprocessing):
-    """Random scale (0.5-1.25), crop (padded with void), flip and colour jitter."""
-    scale = rng.uniform(0.5, 1.25)
+def augment(image, label, crop, rng, preprocessing, scales=(0.5, 1.25), rotate=0.0, blur=0.0):
+    """Random scale, rotation (degrees either way, corners void), crop, flip, colour jitter and blur."""
+    scale = rng.uniform(*scales)
     h, w = label.shape
     size = (max(crop[0], int(h * scale)), max(crop[1], int(w * scale)))
     x = F.interpolate(to_input(image, preprocessing)[None], size=size, mode="bilinear", align_corners=False)[0]
     y = F.interpolate(torch.from_numpy(np.array(label))[None, None].float(), size=size, mode="nearest")[0, 0].long()
+    if rotate:
+        x, y = rotated(x, y, math.radians(rng.uniform(-rotate, rotate)))
     top, left = rng.integers(0, size[0] - crop[0] + 1), rng.integers(0, size[1] - crop[1] + 1)
     x, y = x[:, top:top + crop[0], left:left + crop[1]], y[top:top + crop[0], left:left + crop[1]]
     if rng.random() < 0.5:
         x, y = x.flip(2), y.flip(1)
     # Jitter in normalised space: brightness as an offset, contrast as a gain.
     x = x * rng.uniform(0.8, 1.2) + rng.uniform(-0.3, 0.3)
+    if rng.random() < blur:
+        kernel = torch.tensor([1.0, 2.0, 1.0]) / 4
+        kernel = (kernel[:, None] * kernel[None, :]).expand(x.shape[0], 1, 3, 3)
+        x = F.conv2d(F.pad(x[None], [1, 1, 1, 1], mode="replicate"), kernel, groups=x.shape[0])[0]
+    return x, y
+
+
+def rotated(x, y, angle):
+    """The input (bilinear) and labels (nearest) turned by angle radians; uncovered label pixels void."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    theta = torch.tensor([[[cos, -sin, 0.0], [sin, cos, 0.0]]], dtype=torch.float32)
+    grid = F.affine_grid(theta, [1, 1, *y.shape], align_corners=False)
+    x = F.grid_sample(x[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    shifted = (y + 1).float()[None, None]  # 0 marks "outside the picture"
+    y = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False)[0, 0].long() - 1
+    y[y < 0] = camvid.VOID
     return x, y
 
 
@@ -155,6 +190,27 @@ class Progress:
             sys.stderr.write("\n")
 
 
+class EMA:
+    """An exponential moving average of a model's floating-point weights; integer buffers follow the model."""
+
+    def __init__(self, model, decay):
+        self.decay = decay
+        self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model):
+        with torch.no_grad():
+            for name, value in model.state_dict().items():
+                if value.is_floating_point():
+                    self.weights[name].mul_(self.decay).add_(value.detach(), alpha=1 - self.decay)
+                else:
+                    self.weights[name].copy_(value)
+
+    def copy_of(self, model):
+        averaged = copy.deepcopy(model)
+        averaged.load_state_dict(self.weights)
+        return averaged
+
+
 def init_backbone(model, arch, path):
     """Copies the ResNet stages (layer1..layer4, and the stem where shapes agree) of another model of
     ours into this one; returns how many tensors were copied."""
@@ -194,7 +250,17 @@ def main():
     parser.add_argument("--init", help="start from this checkpoint's weights (fine-tuning), not from scratch")
     parser.add_argument("--synthetic", type=int, default=0,
                         help="mix this many tools/synth.py scenes (seeds 1000, 1001, ...) into the training set")
-    parser.add_argument("--out", help="model file to export the best checkpoint to (F16)")
+    parser.add_argument("--class-weights", default="median", choices=["none", "sqrt", "median", "ohem"],
+                        help="loss weighting: none, square-root or plain median-frequency balancing, or online "
+                             "hard-pixel mining (the hardest quarter of the pixels, unweighted)")
+    parser.add_argument("--scales", default="0.5,1.25", help="random rescaling range before the crop")
+    parser.add_argument("--rotate", type=float, default=0.0, help="random rotation up to this many degrees")
+    parser.add_argument("--blur", type=float, default=0.0, help="probability of a 3x3 blur")
+    parser.add_argument("--ema", type=float, default=0.0,
+                        help="evaluate and export an exponential moving average of the weights with this decay")
+    parser.add_argument("--export", default="final", choices=["final", "best"],
+                        help="export the final weights of the schedule (honest) or the best val epoch (fits val)")
+    parser.add_argument("--out", help="model file to export to (F16)")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -233,17 +299,21 @@ def main():
     if args.init:
         model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     val_images, val_labels = camvid.load_split(args.data, "val")
-    weights = class_weights(train_labels, classes)
+    weights = class_weights(train_labels, classes, args.class_weights)
+    scales = tuple(float(n) for n in args.scales.split(","))
+    averaged = EMA(model, args.ema) if args.ema else None
     steps_per_epoch = len(train_images) // args.batch
     total_steps = steps_per_epoch * args.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    epoch, best = 0, -1.0
+    epoch, best, history = 0, -1.0, []  # history: val mIoU after each epoch
     checkpoint_path = os.path.join(args.run, "last.pt")
     if args.resume and os.path.exists(checkpoint_path):
         state = torch.load(checkpoint_path, weights_only=False)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("raw", state["model"]))
         optimizer.load_state_dict(state["optimizer"])
-        epoch, best = state["epoch"], state["best"]
+        epoch, best, history = state["epoch"], state["best"], state.get("val", [])
+        if averaged:
+            averaged.weights = state["model"]
         say(f"resumed at epoch {epoch}, best val mIoU {best:.4f}")
     shape = f"layers {layers} width {args.backbone_width} head {args.head_channels}" if args.arch in TORCHVISION else args.options
     say(f"{args.arch} {shape}, output stride {args.output_stride}, "
@@ -256,24 +326,32 @@ def main():
         progress = Progress(steps_per_epoch, f"epoch {epoch + 1}")
         running = 0.0
         for step in range(steps_per_epoch):
-            batch = [augment(train_images[i], train_labels[i], crop, rng, preprocessing) for i in order[step * args.batch:(step + 1) * args.batch]]
+            batch = [augment(train_images[i], train_labels[i], crop, rng, preprocessing, scales, args.rotate, args.blur)
+                     for i in order[step * args.batch:(step + 1) * args.batch]]
             x, y = torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch])
             lr = args.lr * (1 - (epoch * steps_per_epoch + step) / total_steps) ** 0.9
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = training_loss(model, args.arch, x, y, weights)
+            loss = training_loss(model, args.arch, x, y, weights, args.class_weights == "ohem")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if averaged:
+                averaged.update(model)
             running += loss.item()
             progress.update(step + 1, f"loss {running / (step + 1):.3f} lr {lr:.2e}")
         progress.close()
         epoch += 1
-        miou, iou = mean_iou(confusion(model, args.arch, val_images, val_labels, classes, preprocessing))
+        evaluated = averaged.copy_of(model) if averaged else model
+        miou, iou = mean_iou(confusion(evaluated, args.arch, val_images, val_labels, classes, preprocessing))
         say(f"epoch {epoch}: loss {running / steps_per_epoch:.4f}, val mIoU {miou:.4f}, "
             f"per class {json.dumps([round(float(v), 3) for v in iou])}, {time.time() - started:.0f}s")
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                 "best": max(best, miou), "args": vars(args)}
+        history.append(miou)
+        # "model" holds the weights to use (the average when there is one), "raw" the ones training goes on from.
+        state = {"model": evaluated.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                 "best": max(best, miou), "args": vars(args), "val": list(history)}
+        if averaged:
+            state["raw"] = model.state_dict()
         torch.save(state, checkpoint_path)
         if miou > best:
             best = miou
@@ -281,9 +359,17 @@ def main():
         if args.minutes and time.time() - started > args.minutes * 60:
             say(f"stopping after {args.minutes} minutes at epoch {epoch}; continue with --resume")
             break
+    last = history[-5:]
+    if last:
+        say(f"val mIoU, mean of the last {len(last)} epochs: {sum(last) / len(last):.4f} (best epoch {best:.4f})")
     if args.out:
-        model.load_state_dict(torch.load(os.path.join(args.run, "best.pt"), weights_only=False)["model"])
-        description = f"{args.arch} trained on CamVid train by tools/train.py, val mIoU {best:.4f}"
+        if args.export == "best":
+            model.load_state_dict(torch.load(os.path.join(args.run, "best.pt"), weights_only=False)["model"])
+            chosen = f"best val epoch, val mIoU {best:.4f}"
+        else:
+            model = averaged.copy_of(model) if averaged else model
+            chosen = f"final epoch {epoch}, val mIoU {last[-1]:.4f}, mean of the last {len(last)} {sum(last) / len(last):.4f}"
+        description = f"{args.arch} trained on CamVid train by tools/train.py, {chosen}"
         if args.arch in TORCHVISION:
             extra = dict(backbone_layers=layers, backbone_width=args.backbone_width)
             if args.arch == "deeplabv3":
@@ -298,7 +384,7 @@ def main():
                                       camvid.CLASSES, camvid.COLORS, output_stride=args.output_stride,
                                       resize_size=camvid.HEIGHT, description=description, **preprocessing, **extra)
         write_model_file(model.state_dict(), metadata, args.out, "f16")
-        say(f"exported best checkpoint (val mIoU {best:.4f}) to {args.out}")
+        say(f"exported the {chosen} to {args.out}")
 
 
 if __name__ == "__main__":

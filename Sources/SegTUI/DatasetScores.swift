@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SegImage
 import SegPipeline
 
 /// In which order `n` and `p` walk the images.
@@ -10,12 +11,24 @@ public enum ImageOrder: Sendable {
     case worstFirst
     /// Lowest mean top-class probability first: where the model is least sure, labels or not.
     case leastConfident
+    /// Compare mode: lowest share of pixels where models A and B agree first.
+    case mostDisagreement
 
     var label: String {
         switch self {
         case .name: ""
         case .worstFirst: " worst first"
         case .leastConfident: " least confident first"
+        case .mostDisagreement: " most disagreement first"
+        }
+    }
+
+    /// What the scores are, as the image list heads them.
+    var measure: String {
+        switch self {
+        case .name, .worstFirst: "mIoU"
+        case .leastConfident: "mean confidence"
+        case .mostDisagreement: "A = B share"
         }
     }
 }
@@ -26,6 +39,8 @@ public enum ImageOrder: Sendable {
 final class DatasetScores: @unchecked Sendable {
     struct Run: Hashable {
         var model: Int, stride: Int, scale: WorkingScale, order: ImageOrder
+        /// Model B and its stride, for `.mostDisagreement`.
+        var comparison: Int?, comparisonStride: Int?
     }
 
     private let lock = NSLock()
@@ -38,6 +53,13 @@ final class DatasetScores: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return scored.filter { scores[run]?[$0] != nil }.count
+    }
+
+    /// The scores `run` has so far: image index -> score, nil where the image could not be scored.
+    func known(_ run: Run) -> [Int: Double?] {
+        lock.lock()
+        defer { lock.unlock() }
+        return scores[run] ?? [:]
     }
 
     /// Scores the next image of `scored` that `run` lacks on `queue`, unless one is being scored.
@@ -65,5 +87,50 @@ final class DatasetScores: @unchecked Sendable {
         guard let known = scores[run], scored.allSatisfy({ known[$0] != nil }) else { return nil }
         func key(_ index: Int) -> Double { (known[index] ?? nil) ?? .infinity }
         return (0..<count).sorted { (key($0), $0) < (key($1), $1) }
+    }
+}
+
+/// Scores one image for a `DatasetScores.Run`: its mean IoU against its labels, the model's mean
+/// confidence, or the share of pixels where models A and B agree.
+struct ImageScorer {
+    var order: ImageOrder
+    var model: Segmenter
+    /// Model B, for `.mostDisagreement`.
+    var comparison: Segmenter?
+    var images: [String]
+    var labels: [String: String]
+    var ignoreLabel: Int
+
+    /// The score, or nil where the image (or its labels) cannot be read or the pass fails.
+    func score(_ index: Int) -> Double? {
+        defer {
+            model.context.pool.trim()
+            comparison?.context.pool.trim()
+        }
+        guard let decoded = try? model.read(images[index]),
+              let result = try? model.segment(decoded.image, sourceWidth: decoded.sourceWidth,
+                                              sourceHeight: decoded.sourceHeight) else { return nil }
+        switch order {
+        case .name, .leastConfident:
+            let confidence = result.maxProbability
+            return confidence.reduce(0.0) { $0 + Double($1) } / Double(max(1, confidence.count))
+        case .mostDisagreement:
+            guard let comparison, let other = try? comparison.read(images[index]),
+                  let second = try? comparison.segment(other.image, sourceWidth: other.sourceWidth,
+                                                       sourceHeight: other.sourceHeight) else { return nil }
+            // At the image's own size, as `predict` writes both masks.
+            let (width, height) = (decoded.sourceWidth, decoded.sourceHeight)
+            let a = result.labels(width: width, height: height), b = second.labels(width: width, height: height)
+            let agreeing = zip(a, b).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+            return Double(agreeing) / Double(max(1, a.count))
+        case .worstFirst:
+            guard let labelPath = labels[images[index]],
+                  let truth = try? PNG.readLabels(labelPath, maxPixels: model.maxPixels),
+                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight) else { return nil }
+            var matrix = ConfusionMatrix(classes: model.model.metadata.numClasses)
+            matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
+                       ignore: ignoreLabel)
+            return matrix.meanIoU
+        }
     }
 }

@@ -15,9 +15,13 @@ public struct KeyContext: Sendable {
     public var hasLabels: Bool
     /// What `r` cycles through.
     public var scales: [WorkingScale]
+    /// Where the last frame put the panes and the list's rows, for the mouse.
+    public var screen: ScreenMap
 
     public init(imageWidth: Int, imageHeight: Int, classCounts: [Int], strides: [[Int]],
-                comparable: [[Int]], hasTruth: Bool, hasLabels: Bool, scales: [WorkingScale]) {
+                comparable: [[Int]], hasTruth: Bool, hasLabels: Bool, scales: [WorkingScale],
+                screen: ScreenMap = ScreenMap()) {
+        self.screen = screen
         self.imageWidth = imageWidth
         self.imageHeight = imageHeight
         self.classCounts = classCounts
@@ -39,6 +43,8 @@ public enum KeyEffect: Equatable, Sendable {
     case reloadImage
     /// Go to the image numbered `target` (from 1) or the first whose name starts with it.
     case jump(String)
+    /// Show the image with this index (a click on the list).
+    case showImage(Int)
     case save
     case message(String)
 }
@@ -112,12 +118,18 @@ public enum KeyMap {
         case .character("n"): return .moveImage(by: 1)
         case .character("p"): return .moveImage(by: -1)
         case .character("O"):
-            let orders: [ImageOrder] = context.hasLabels ? [.name, .worstFirst, .leastConfident]
-                : [.name, .leastConfident]
+            let orders = [ImageOrder.name] + (context.hasLabels ? [.worstFirst] : []) + [.leastConfident]
+                + (state.compare ? [.mostDisagreement] : [])
             state.order = orders[((orders.firstIndex(of: state.order) ?? 0) + 1) % orders.count]
+        case .character("i"): state.showList.toggle()
+        case .mouse(let mouse):
+            let effect = click(mouse, &state, context)
+            if effect != .none { return effect }
         case .character("+"), .character("="): state.zoom = min(maximumZoom, state.zoom + 1)
         case .character("-"): state.zoom = max(0, state.zoom - 1)
-        case .character("w"): state.singlePane = (state.singlePane + 1) % (state.compare ? 4 : 3)
+        case .character("w"):
+            let places = (state.compare ? 4 : 3) + (context.screen.panelInPanes ? 1 : 0)
+            state.focusedPane = (state.focusedPane + 1) % places
         case .character("r"):
             guard !context.scales.isEmpty else { return .none }
             let next = ((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count
@@ -129,6 +141,35 @@ public enum KeyMap {
         default: break
         }
         state.selectedClass = min(max(0, state.selectedClass), classes - 1)
+        if !state.compare {
+            // What only compare has goes with it.
+            if state.order == .mostDisagreement { state.order = .name }
+            state.focusedPane = min(state.focusedPane, context.screen.panelInPanes ? 3 : 2)
+        }
+        return .none
+    }
+
+    /// A press on a pane focuses it and puts the cursor on the pixel under the pointer; on the list
+    /// it shows that image; the wheel zooms (around the pixel under the pointer when over a pane).
+    private static func click(_ mouse: Terminal.Mouse, _ state: inout ViewState, _ context: KeyContext) -> KeyEffect {
+        if mouse.action == .press, let image = context.screen.listEntries[mouse.row],
+           context.screen.listColumns.contains(mouse.col) {
+            return .showImage(image)
+        }
+        if let pane = context.screen.panes.first(where: { $0.contains(row: mouse.row, col: mouse.col) }),
+           let pixel = pane.pixel(row: mouse.row, col: mouse.col) {
+            state.focusedPane = pane.pane
+            // The map may be a frame old (another image): the cursor stays inside this one.
+            state.cursorX = min(max(0, pixel.x), max(1, context.imageWidth) - 1)
+            state.cursorY = min(max(0, pixel.y), max(1, context.imageHeight) - 1)
+        } else if mouse.action == .press {
+            return .none
+        }
+        switch mouse.action {
+        case .press: break
+        case .wheelUp: state.zoom = min(maximumZoom, state.zoom + 1)
+        case .wheelDown: state.zoom = max(0, state.zoom - 1)
+        }
         return .none
     }
 

@@ -17,6 +17,8 @@ public final class Renderer {
     /// Two pixels per cell with `▀` (UTF-8 locales), or one pixel per cell drawn as a coloured space
     /// and ASCII text (anything else: ncursesw draws nothing for `▀` there).
     public var halfBlocks: Bool
+    /// Where the last frame put the panes and the image list (for the mouse).
+    public private(set) var screenMap = ScreenMap()
 
     public init(halfBlocks: Bool = true) {
         self.halfBlocks = halfBlocks
@@ -65,6 +67,7 @@ public final class Renderer {
 
     public func render(_ scene: Scene, _ state: ViewState, rows: Int, cols: Int, palette: TerminalPalette) -> CellGrid {
         var grid = CellGrid(rows: rows, cols: cols)
+        screenMap = ScreenMap()
         guard rows >= Self.minimumSize.rows && cols >= Self.minimumSize.cols else {
             let lines = ["terminal too small", "\(cols)x\(rows), need \(Self.minimumSize.cols)x\(Self.minimumSize.rows)", "q quits"]
             for (i, line) in lines.enumerated() where i < rows {
@@ -72,15 +75,29 @@ public final class Renderer {
             }
             return grid
         }
-        let panes = paneKinds(state, compare: state.compare && scene.comparison != nil)
+        let panes = Self.paneKinds(compare: state.compare && scene.comparison != nil)
         let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
                                  singlePane: false, paneCount: panes.count)
-        let narrow = layout.panes.count == 1
-        let shown = narrow ? [panes[min(state.singlePane, panes.count - 1)]] : panes
-        for (frame, kind) in zip(layout.panes, shown) {
-            drawPane(kind, scene, state, into: &grid, frame: frame, palette: palette)
+        // Without a panel at the side, `w` shows it (inspector and legend) in the panes' place after the panes.
+        screenMap.panelInPanes = layout.panel == nil
+        if layout.panel == nil && !panes.indices.contains(state.focusedPane) {
+            drawPanel(scene, state, into: &grid, frame: (0, 0, cols, layout.summaryRow ?? rows - 1), palette: palette)
+        } else if layout.panes.count == 1 {
+            let index = min(state.focusedPane, panes.count - 1)
+            drawPane(index, panes[index], scene, state, into: &grid, frame: layout.panes[0], palette: palette,
+                     focused: false)
+        } else {
+            for (index, (frame, kind)) in zip(layout.panes, panes).enumerated() {
+                drawPane(index, kind, scene, state, into: &grid, frame: frame, palette: palette,
+                         focused: index == state.focusedPane)
+            }
         }
-        if let panel = layout.panel { drawPanel(scene, state, into: &grid, frame: panel, palette: palette) }
+        if let panel = layout.panel {
+            if state.showList { drawList(scene, into: &grid, frame: panel) }
+            else { drawPanel(scene, state, into: &grid, frame: panel, palette: palette) }
+        } else if state.showList {
+            drawList(scene, into: &grid, frame: (0, 0, cols, layout.summaryRow ?? rows - 1))
+        }
         if let row = layout.summaryRow { drawSummary(scene, state, into: &grid, row: row) }
         drawStatus(scene, state, into: &grid, row: layout.statusRow, palette: palette)
         if state.showHelp { drawHelp(into: &grid) }
@@ -89,14 +106,34 @@ public final class Renderer {
 
     // MARK: panes
 
-    enum PaneKind: Equatable {
+    public enum PaneKind: Equatable {
         case image, mask(comparison: Bool), border, disagreement
     }
 
     /// Compare keeps the input in view: image, A, B and where they differ.
-    func paneKinds(_ state: ViewState, compare: Bool) -> [PaneKind] {
+    public static func paneKinds(compare: Bool) -> [PaneKind] {
         compare ? [.image, .mask(comparison: false), .mask(comparison: true), .disagreement]
             : [.image, .mask(comparison: false), .border]
+    }
+
+    /// What pane `index` shows, at the resolution of the scene's image and in exact colours (the
+    /// class colours themselves, the photo undithered), and a word for it to name a file by; nil
+    /// when there is no such pane or its result is not there.
+    public func picture(ofPane index: Int, _ scene: Scene, _ state: ViewState) -> (name: String, image: RGBImage)? {
+        let kinds = Self.paneKinds(compare: state.compare && scene.comparison != nil)
+        guard kinds.indices.contains(index) else { return nil }
+        let (width, height) = (scene.image.width, scene.image.height)
+        let whole = Viewport(x: 0, y: 0, width: Double(width), height: Double(height))
+        guard let colors = paneColors(kinds[index], scene, state, viewport: whole, size: (width, height),
+                                      coloring: PaneColoring(classColors: scene.classColors)) else { return nil }
+        let name: String
+        switch kinds[index] {
+        case .image: name = "image"
+        case .mask(let second): name = (state.compare ? (second ? "B-" : "A-") : "") + state.maskView.rawValue
+        case .border: name = scene.result?.border != nil ? "border" : "boundaries"
+        case .disagreement: name = "disagreement"
+        }
+        return (name, RGBImage(width: width, height: height, pixels: colors.flatMap { [$0.r, $0.g, $0.b] }))
     }
 
     private func title(_ kind: PaneKind, _ scene: Scene, _ state: ViewState) -> String {
@@ -130,15 +167,20 @@ public final class Renderer {
         }
     }
 
-    private func drawPane(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, into grid: inout CellGrid,
-                          frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette) {
-        grid.text(title(kind, scene, state), y: frame.y - 1, x: frame.x, width: frame.width, bold: true)
+    private func drawPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState, into grid: inout CellGrid,
+                          frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette, focused: Bool) {
+        // The focused pane (what `s` saves) is marked when several show.
+        let marker = focused ? (halfBlocks ? "▶ " : "> ") : ""
+        grid.text(marker + title(kind, scene, state), y: frame.y - 1, x: frame.x, width: frame.width, bold: true)
         let image = scene.image
         let viewport = Viewport.around(cursorX: state.cursorX, cursorY: state.cursorY, zoom: state.zoom,
                                        imageWidth: image.width, imageHeight: image.height)
         var size = viewport.gridSize(maxWidth: frame.width, maxHeight: frame.height * 2)
         if !halfBlocks { size.height = max(1, size.height / 2) }  // a cell is about twice as tall as wide
         let originX = frame.x + (frame.width - size.width) / 2, originY = frame.y
+        screenMap.panes.append(PaneGeometry(pane: index, x: originX, y: originY, gridWidth: size.width,
+                                            gridHeight: size.height, pixelRowsPerCell: halfBlocks ? 2 : 1,
+                                            viewport: viewport))
         let pixels = cachedPaneColors(kind, scene, state, viewport: viewport, size: size, palette: palette)
         guard let pixels else {
             let text = scene.busy ?? "no result"
@@ -188,15 +230,16 @@ public final class Renderer {
             "\(scene.truth != nil)", "\(viewport)", "\(size.width)x\(size.height)", palette.mode.rawValue,
         ].joined(separator: "|")
         if let cached = paneLayers[key] { return cached }
-        guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size, palette: palette) else { return nil }
+        guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size,
+                                      coloring: PaneColoring(palette)) else { return nil }
         if paneLayers.count >= Self.cachedLayers { paneLayers.removeAll() }
         paneLayers[key] = colors
         return colors
     }
 
-    /// Terminal colours of one pane's pixel grid, or nil when its result is not there yet.
-    private func paneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
-                            size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
+    /// The colours of one pane's pixel grid, or nil when its result is not there yet.
+    private func paneColors<Color>(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
+                                   size: (width: Int, height: Int), coloring: PaneColoring<Color>) -> [Color]? {
         let image = imagePixels(scene, viewport: viewport, size: size)
         let (w, h) = (scene.image.width, scene.image.height)
         func labels(_ result: SegmentationResult) -> [Int32] {
@@ -208,15 +251,16 @@ public final class Renderer {
         }
         switch kind {
         case .image:
-            return palette.photo(image, width: size.width)
+            return coloring.photo(image, size.width)
         case .border:
             guard let result = scene.result else { return nil }
-            return maximum(result.border ?? result.boundaries).map { palette.color(Colormap.grey($0)) }
+            return maximum(result.border ?? result.boundaries).map { coloring.color(Colormap.grey($0)) }
         case .disagreement:
             guard let a = scene.result, let b = scene.comparison else { return nil }
             let differs = maximum(zip(a.labels, b.labels).map { $0 == $1 ? 0 : 1 })
             return zip(image, differs).map { pixel, d in
-                palette.color(d > 0 ? RGB(255, 0, 255) : RGB(0, 0, 0).mixed(with: Colormap.grey(pixel.luminance / 255), 0.5))
+                coloring.color(d > 0 ? RGB(255, 0, 255)
+                                   : RGB(0, 0, 0).mixed(with: Colormap.grey(pixel.luminance / 255), 0.5))
             }
         case .mask(let second):
             guard let result = second ? scene.comparison : scene.result else { return nil }
@@ -231,12 +275,13 @@ public final class Renderer {
                 shown = labels(result)
             }
             return maskColors(result, scene, state, image: image, labels: shown, viewport: viewport,
-                              size: size, palette: palette)
+                              size: size, coloring: coloring)
         }
     }
 
-    private func maskColors(_ result: SegmentationResult, _ scene: Scene, _ state: ViewState, image: [RGB], labels: [Int32],
-                            viewport: Viewport, size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32] {
+    private func maskColors<Color>(_ result: SegmentationResult, _ scene: Scene, _ state: ViewState, image: [RGB],
+                                   labels: [Int32], viewport: Viewport, size: (width: Int, height: Int),
+                                   coloring: PaneColoring<Color>) -> [Color] {
         let (w, h) = (scene.image.width, scene.image.height)
         func average(_ values: [Float]) -> [Float] {
             Sampling.average(values, width: w, height: h, viewport: viewport, gridWidth: size.width, gridHeight: size.height)
@@ -247,38 +292,38 @@ public final class Renderer {
         switch state.maskView {
         case .mask, .truth:
             return zip(labels, image).map { label, pixel in
-                classRGB(label) != nil ? palette.classColor(Int(label)) : palette.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
+                classRGB(label) != nil ? coloring.classColor(Int(label)) : coloring.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
             }
         case .blend:
             return zip(labels, image).map { label, pixel in
-                classRGB(label).map { palette.color(pixel.mixed(with: $0, state.opacity)) } ?? palette.color(pixel)
+                classRGB(label).map { coloring.color(pixel.mixed(with: $0, state.opacity)) } ?? coloring.color(pixel)
             }
         case .contour:
             return labels.indices.map { i in
                 let x = i % size.width, y = i / size.width, label = labels[i]
                 let edge = (x + 1 < size.width && labels[i + 1] != label) || (y + 1 < size.height && labels[i + size.width] != label)
-                guard edge, let color = classRGB(label) else { return palette.color(image[i]) }
-                return palette.color(image[i].mixed(with: color, max(state.opacity, 0.8)))
+                guard edge, let color = classRGB(label) else { return coloring.color(image[i]) }
+                return coloring.color(image[i].mixed(with: color, max(state.opacity, 0.8)))
             }
         case .heatmap:
             let plane = result.probabilities.planePointer(min(state.selectedClass, result.probabilities.channels - 1))
-            return average(Array(UnsafeBufferPointer(start: plane, count: w * h))).map { palette.color(Colormap.heat($0)) }
+            return average(Array(UnsafeBufferPointer(start: plane, count: w * h))).map { coloring.color(Colormap.heat($0)) }
         case .confidence:
-            return average(result.maxProbability).map { palette.color(Colormap.heat($0)) }
+            return average(result.maxProbability).map { coloring.color(Colormap.heat($0)) }
         case .entropy:
-            return average(result.normalizedEntropy).map { palette.color(Colormap.heat($0)) }
+            return average(result.normalizedEntropy).map { coloring.color(Colormap.heat($0)) }
         case .errors:
             guard let truth = scene.truth else {
-                return labels.map { classRGB($0) != nil ? palette.classColor(Int($0)) : palette.color(RGB(0, 0, 0)) }
+                return labels.map { classRGB($0) != nil ? coloring.classColor(Int($0)) : coloring.color(RGB(0, 0, 0)) }
             }
             // 0 correct, 1 wrong, 2 not labelled; the worst case in a cell wins so single errors stay visible.
             let codes: [Float] = zip(result.labels, truth).map { p, t in Int(t) == scene.ignoreLabel ? 0.5 : (Int(p) == Int(t) ? 0 : 1) }
             return zip(Sampling.maximum(codes, width: w, height: h, viewport: viewport, gridWidth: size.width,
                                         gridHeight: size.height), image).map { code, pixel in
                 switch code {
-                case 1: return palette.color(RGB(230, 30, 30))
-                case 0.5: return palette.color(RGB(20, 30, 70))
-                default: return palette.color(Colormap.grey(pixel.luminance / 255 * 0.6))
+                case 1: return coloring.color(RGB(230, 30, 30))
+                case 0.5: return coloring.color(RGB(20, 30, 70))
+                default: return coloring.color(Colormap.grey(pixel.luminance / 255 * 0.6))
                 }
             }
         }
@@ -305,6 +350,19 @@ public final class Renderer {
         }
         y += 1
         guard y < frame.y + frame.height else { return }
+        if let meaning = scaleMeaning(scene, state) {
+            line("Colour scale", bold: true)
+            line(" " + meaning)
+            let steps = max(2, min(24, width - 6))
+            grid.text(" 0", y: y, x: x, width: width)
+            for step in 0..<steps {
+                let value = Float(step) / Float(steps - 1)
+                grid[y, x + 3 + step] = Cell(glyph: 32, bg: palette.color(Colormap.heat(value)))
+            }
+            grid.text("1", y: y, x: x + 4 + steps, width: max(0, width - 4 - steps))
+            y += 2
+            guard y < frame.y + frame.height else { return }
+        }
         if state.maskView == .errors && scene.truth != nil {
             line("Errors", bold: true)
             for (colour, meaning) in [(RGB(230, 30, 30), "wrong"), (RGB(20, 30, 70), "not labelled"),
@@ -333,6 +391,39 @@ public final class Renderer {
             grid.text(" \(String(format: "%2d", label)) \(name)\(share)", y: y, x: x + 3, width: width - 3,
                       bold: label == state.selectedClass)
             y += 1
+        }
+    }
+
+    /// What the colour scale of a map view measures, or nil for views of classes.
+    private func scaleMeaning(_ scene: Scene, _ state: ViewState) -> String? {
+        switch state.maskView {
+        case .heatmap:
+            let name = scene.classNames.indices.contains(state.selectedClass) ? scene.classNames[state.selectedClass] : "?"
+            return "probability of \(name)"
+        case .confidence: return "top-class probability"
+        case .entropy: return "entropy: 0 sure, 1 uniform"
+        default: return nil
+        }
+    }
+
+    /// The image list around the current image; a click on a row shows that image.
+    private func drawList(_ scene: Scene, into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int)) {
+        grid.fill(y: frame.y, x: frame.x, height: frame.height, width: frame.width)
+        guard let listing = scene.listing, frame.height >= 2 else { return }
+        grid.text("Images: \(listing.title)", y: frame.y, x: frame.x, width: frame.width, bold: true)
+        let rows = frame.height - 1
+        let first = max(0, min(listing.current - rows / 2, listing.entries.count - rows))
+        let numberWidth = String(listing.entries.count).count
+        screenMap.listColumns = frame.x..<(frame.x + frame.width)
+        for position in first..<min(listing.entries.count, first + rows) {
+            let entry = listing.entries[position], y = frame.y + 1 + position - first
+            let current = position == listing.current
+            let number = String(position + 1).leftPadded(to: numberWidth)
+            let score = entry.score.leftPadded(to: 7)
+            let nameWidth = max(1, frame.width - numberWidth - score.count - 4)
+            grid.text("\(current ? ">" : " ")\(number) \(CellGrid.padded(entry.name, to: nameWidth)) \(score)",
+                      y: y, x: frame.x, width: frame.width, bold: current)
+            screenMap.listEntries[y] = entry.image
         }
     }
 
@@ -418,22 +509,25 @@ public final class Renderer {
         grid.text(text, y: row, x: 0, fg: palette.color(RGB(255, 255, 255)), bg: palette.color(RGB(40, 40, 60)))
     }
 
+    /// The help's lines: at most 20, so that it fits an 80x24 terminal.
     public static let keys: [(String, String)] = [
-        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32"),
-        ("arrows hjkl", "move the cursor (HJKL: big steps)"), ("v", "mask view: mask, blend, contour, heatmap,"),
-        ("", "  confidence, entropy, errors, truth (--labels)"), ("[ / ]", "less / more opacity"),
-        ("Tab / BTab", "select next / previous class"), ("space", "hide / show the selected class"),
-        ("S", "solo the selected class"), ("c", "compare two models side by side"), ("b", "compare: next model B"),
-        ("n / p", "next / previous image"), ("+ / -", "zoom in / out around the cursor"),
-        ("g", "go to an image by number or name"), ("O", "order: name, worst mIoU (--labels), least sure"),
-        ("w", "next pane (narrow terminals)"),
+        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32 (pinned for every model)"),
+        ("arrows hjkl", "move the cursor (HJKL: big steps)"),
+        ("v", "view: mask, blend, contour, heatmap, confidence,"), ("", "  entropy, errors, ground truth (--labels)"),
+        ("[ / ]", "less / more opacity"), ("Tab / BTab", "select next / previous class"),
+        ("space / S", "hide / solo the selected class"), ("c / b", "compare two models / next model B"),
+        ("n / p", "next / previous image"), ("g / i", "go to an image (number or name) / image list"),
+        ("O", "order: name, worst mIoU, least sure, A/B disagreement"),
+        ("+ / -", "zoom in / out around the cursor (or the wheel)"),
+        ("click", "focus a pane, put the cursor on that pixel"),
+        ("w", "focus the next pane (then the legend, under 100 cols)"),
+        ("s", "save the focused pane as PNG, at image resolution"),
         ("r", "working resolution: auto → native (→ --scale N)"),
-        ("s", "save mask, overlay and border map as PNG"),
-        ("?", "this help (any key closes it)"), ("q", "quit"),
+        ("? / q", "this help (any key closes it) / quit"),
     ]
 
     private func drawHelp(into grid: inout CellGrid) {
-        let width = min(grid.cols - 2, 60), height = min(grid.rows - 2, Self.keys.count + 2)
+        let width = min(grid.cols - 2, 72), height = min(grid.rows - 2, Self.keys.count + 2)
         let x = (grid.cols - width) / 2, y = max(0, (grid.rows - height) / 2)
         grid.fill(y: y, x: x, height: height, width: width)
         grid.text("Keys", y: y, x: x + 2, bold: true)
@@ -451,8 +545,35 @@ public final class Renderer {
     }
 }
 
+/// How a pane's pixels become colours: terminal colours on screen, exact RGB in a saved picture.
+struct PaneColoring<Color> {
+    var color: (RGB) -> Color
+    var classColor: (Int) -> Color
+    /// A photo's pixel grid, given its width.
+    var photo: ([RGB], Int) -> [Color]
+}
+
+extension PaneColoring where Color == Int32 {
+    init(_ palette: TerminalPalette) {
+        self.init(color: palette.color, classColor: palette.classColor, photo: { palette.photo($0, width: $1) })
+    }
+}
+
+extension PaneColoring where Color == RGB {
+    init(classColors: [RGB]) {
+        self.init(color: { $0 }, classColor: { classColors.indices.contains($0) ? classColors[$0] : RGB(0, 0, 0) },
+                  photo: { pixels, _ in pixels })
+    }
+}
+
 /// Colour ramps for probabilities and maps (SegImage's, as terminal colours).
 enum Colormap {
     static func grey(_ v: Float) -> RGB { RGB(ValueMap.grey.color(v)) }
     static func heat(_ v: Float) -> RGB { RGB(ValueMap.heat.color(v)) }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
 }

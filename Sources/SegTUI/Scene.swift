@@ -28,6 +28,8 @@ public struct Scene {
     public var agreement: ConfusionMatrix?
     /// The second model's, in compare mode.
     public var comparisonAgreement: ConfusionMatrix?
+    /// The images in the current order with their scores (`i`).
+    public var listing: ImageListing?
     /// Shown with a spinner while a model runs.
     public var busy: String?
     public var message: String?
@@ -39,5 +41,29 @@ public struct Scene {
         self.classColors = classColors
         self.modelTitle = modelTitle
         sourceSize = "\(image.width)x\(image.height)"
+    }
+}
+
+/// The image list: every image in the current order, with its score where it has one.
+public struct ImageListing {
+    public struct Entry {
+        public var image: Int
+        public var name: String
+        /// "41.2%", "n/a" (could not be scored), "" (not scored yet).
+        public var score: String
+
+        public init(image: Int, name: String, score: String) {
+            (self.image, self.name, self.score) = (image, name, score)
+        }
+    }
+
+    /// What the scores are and how far scoring has got: "mIoU, worst first (scoring 40/233)".
+    public var title: String
+    public var entries: [Entry]
+    /// Where the current image is in `entries`.
+    public var current: Int
+
+    public init(title: String, entries: [Entry], current: Int) {
+        (self.title, self.entries, self.current) = (title, entries, current)
     }
 }

@@ -7,6 +7,17 @@ public final class Terminal {
     public enum Key: Equatable {
         case character(Character)
         case up, down, left, right, shiftLeft, shiftRight, shiftUp, shiftDown, backTab, resize
+        case mouse(Mouse)
+    }
+
+    /// A mouse event at a cell of the screen.
+    public struct Mouse: Equatable, Sendable {
+        public enum Action: Sendable { case press, wheelUp, wheelDown }
+        public var row: Int, col: Int, action: Action
+
+        public init(row: Int, col: Int, action: Action) {
+            (self.row, self.col, self.action) = (row, col, action)
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -18,10 +29,12 @@ public final class Terminal {
     private var pairs: [Int64: Int32] = [:]
     private var open = false
     private let codes: [Int32: Key]
+    private let mouseCode: Int32
     private let utf8: Bool
 
-    /// Opens the screen. `requested` overrides the colour mode the terminal advertises.
-    public init(requested: ColorMode?) throws {
+    /// Opens the screen. `requested` overrides the colour mode the terminal advertises; `mouse` asks
+    /// for mouse reports (which take text selection from the terminal: most give it back with Shift).
+    public init(requested: ColorMode?, mouse: Bool = true) throws {
         setlocale(LC_ALL, "")
         utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
@@ -54,6 +67,8 @@ public final class Terminal {
         guard seg_term_open(typeName) == 0 else { throw Failure(description: "cannot open the terminal (TERM='\(term)')") }
         open = true
         seg_term_catch_signals()
+        if mouse { _ = seg_term_enable_mouse() }
+        mouseCode = seg_term_key_code("mouse")
         var map: [Int32: Key] = [:]
         for (name, key) in [("up", Key.up), ("down", .down), ("left", .left), ("right", .right), ("resize", .resize),
                             ("btab", .backTab), ("sleft", .shiftLeft), ("sright", .shiftRight), ("sr", .shiftUp),
@@ -74,6 +89,7 @@ public final class Terminal {
         }
         open = true
         codes = [:]
+        mouseCode = -1
     }
 
     deinit { close() }
@@ -144,6 +160,17 @@ public final class Terminal {
         let code = seg_term_key(Int32(timeout), &function)
         if code == -2 { gone = true }
         guard code >= 0 else { return nil }
+        if function != 0 && code == mouseCode {
+            var row: Int32 = 0, col: Int32 = 0
+            let action: Mouse.Action
+            switch seg_term_mouse(&row, &col) {
+            case 1: action = .press
+            case 4: action = .wheelUp
+            case 5: action = .wheelDown
+            default: return nil
+            }
+            return .mouse(Mouse(row: Int(row), col: Int(col), action: action))
+        }
         if function != 0 { return codes[code] }
         guard let scalar = Unicode.Scalar(UInt32(code)) else { return nil }
         return .character(Character(scalar))

@@ -41,11 +41,15 @@ public struct ViewState: Equatable, Sendable {
     /// Compare's model B, picked with `b`; nil: the next model with the same classes.
     public var comparisonModel: Int?
     public var showHelp = false
+    /// The list of images with their scores, in the panel (or over the panes in narrow terminals).
+    public var showList = false
     public var order = ImageOrder.name
     /// What has been typed after `g` (an image number or the start of a name); nil when not asking.
     public var jumpPrompt: String?
-    /// In narrow terminals only one pane shows: 0 image, 1 mask, 2 border map (compare: 1 A, 2 B, 3 A ≠ B).
-    public var singlePane = 1
+    /// The pane `s` saves and, in narrow terminals, the only one shown: 0 image, 1 mask, 2 border map
+    /// (compare: 1 A, 2 B, 3 A ≠ B); one more, without a panel at the side, shows the panel in the
+    /// panes' place. `w` or a click changes it.
+    public var focusedPane = 1
 
     public init() {}
 

@@ -27,6 +27,8 @@ public final class Viewer {
         public var maxSide: Int?
         /// The working resolution at start; `r` cycles auto, native and this.
         public var scale: WorkingScale
+        /// Clicks and the wheel (which take text selection from the terminal).
+        public var mouse = true
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
                     ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels,
@@ -107,7 +109,7 @@ public final class Viewer {
         }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
-        let terminal = try Terminal(requested: options.colors)
+        let terminal = try Terminal(requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks
         var tick = 0
@@ -136,6 +138,7 @@ public final class Viewer {
             case .save: save()
             case .message(let text): message = text
             case .jump(let target): jump(to: target)
+            case .showImage(let index): loadImage(position: imageOrder.firstIndex(of: index) ?? index, step: 1)
             case .none: break
             }
             syncStride()
@@ -326,6 +329,7 @@ public final class Viewer {
                           modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
         scene.sourceSize = "\(loaded.sourceWidth)x\(loaded.sourceHeight)"
         if options.images.count > 1 { scene.position = positionLabel }
+        if state.showList { scene.listing = listing }
         scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)
@@ -362,20 +366,31 @@ public final class Viewer {
 
     // MARK: order
 
-    /// The current model run, whose scores order the images.
-    private var scoreRun: DatasetScores.Run {
-        DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale,
-                          order: state.order)
+    /// The run whose scores order the images (or, in name order, fill the image list); nil when
+    /// nothing is to be scored.
+    private var scoreRun: DatasetScores.Run? {
+        let measure = state.order != .name ? state.order
+            : state.showList ? (labelled.isEmpty ? .leastConfident : .worstFirst) : nil
+        guard let measure else { return nil }
+        var run = DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale,
+                                    order: measure)
+        if measure == .mostDisagreement {
+            guard let other = comparisonIndex else { return nil }
+            (run.comparison, run.comparisonStride) = (other, stride(for: other))
+        }
+        return run
     }
 
-    /// The images the current order scores: mean IoU needs labels, confidence does not.
-    private var scored: [Int] { state.order == .worstFirst ? labelled : Array(options.images.indices) }
+    /// The images a run scores: mean IoU needs labels, the others do not.
+    private func scored(_ run: DatasetScores.Run) -> [Int] {
+        run.order == .worstFirst ? labelled : Array(options.images.indices)
+    }
 
     /// Image indices in the order `n` and `p` walk them.
     private var imageOrder: [Int] {
         let byName = Array(options.images.indices)
-        guard state.order != .name else { return byName }
-        return scores.lowestFirst(scoreRun, scored: scored, count: options.images.count) ?? byName
+        guard state.order != .name, let run = scoreRun else { return byName }
+        return scores.lowestFirst(run, scored: scored(run), count: options.images.count) ?? byName
     }
 
     /// Where the current image stands in `order`.
@@ -384,52 +399,61 @@ public final class Viewer {
     /// "12/233", "12/233 worst first", or while scores are computed "scoring 40/233".
     private var positionLabel: String {
         let count = options.images.count
-        guard state.order != .name else { return "\(position + 1)/\(count)" }
-        if scores.lowestFirst(scoreRun, scored: scored, count: count) == nil {
-            return "scoring \(scores.progress(scoreRun, scored: scored))/\(scored.count)"
+        guard state.order != .name, let run = scoreRun else { return "\(position + 1)/\(count)" }
+        if scores.lowestFirst(run, scored: scored(run), count: count) == nil {
+            return "scoring \(scores.progress(run, scored: scored(run)))/\(scored(run).count)"
         }
         return "\(position + 1)/\(count)\(state.order.label)"
     }
 
-    /// In a scored order, scores the next image in the background when no pass of the view is
-    /// waiting, and goes to the first image once all are scored. Whether scoring goes on.
+    private lazy var imageNames = options.images.map { URL(fileURLWithPath: $0).lastPathComponent }
+
+    /// Every image in the current order with its score so far.
+    private var listing: ImageListing? {
+        guard let run = scoreRun else { return nil }
+        let known = scores.known(run)
+        let entries = imageOrder.map { index -> ImageListing.Entry in
+            let score: String
+            switch known[index] {
+            case .none: score = ""
+            case .some(.none): score = "n/a"
+            case .some(.some(let value)):
+                score = run.order == .leastConfident ? String(format: "%.3f", value) : String(format: "%.1f%%", value * 100)
+            }
+            return ImageListing.Entry(image: index, name: imageNames[index], score: score)
+        }
+        let done = scores.progress(run, scored: scored(run)), total = scored(run).count
+        let title = run.order.measure + (done < total ? " (scoring \(done)/\(total))"
+                                         : state.order == .name ? "" : ", lowest first")
+        return ImageListing(title: title, entries: entries, current: position)
+    }
+
+    /// Scores the next image of the current run in the background when no pass of the view is
+    /// waiting; in a scored order, goes to the first image once all are scored. Whether scoring goes on.
     private func scoreInBackground() -> Bool {
-        guard state.order != .name else { return false }
-        let run = scoreRun
-        if scores.lowestFirst(run, scored: scored, count: options.images.count) != nil {
-            if shownScoredOrder != run {
+        guard let run = scoreRun else { return false }
+        if scores.lowestFirst(run, scored: scored(run), count: options.images.count) != nil {
+            if state.order != .name && shownScoredOrder != run {
                 shownScoredOrder = run
                 loadImage(position: 0, step: 1)
                 markFinished()
             }
             return false
         }
-        guard !isBusy, let segmenter = try? Segmenter(model: options.models[run.model].model,
-                                                      outputStride: run.stride, scale: run.scale,
-                                                      maxPixels: options.maxPixels, context: options.context)
-        else { return true }
-        let (images, labels, ignore) = (options.images, options.labels, options.ignoreLabel)
-        let allowTruncated = options.allowTruncated, maxMemory = options.maxMemory
-        scores.pump(run, scored: scored, queue: queue, score: { index in
-            var segmenter = segmenter
-            segmenter.allowTruncated = allowTruncated
-            segmenter.maxMemory = maxMemory
-            defer { segmenter.context.pool.trim() }
-            guard let decoded = try? segmenter.read(images[index]),
-                  let result = try? segmenter.segment(decoded.image, sourceWidth: decoded.sourceWidth,
-                                                      sourceHeight: decoded.sourceHeight) else { return nil }
-            guard run.order == .worstFirst else {
-                let confidence = result.maxProbability
-                return confidence.reduce(0.0) { $0 + Double($1) } / Double(max(1, confidence.count))
-            }
-            guard let labelPath = labels[images[index]],
-                  let truth = try? PNG.readLabels(labelPath, maxPixels: segmenter.maxPixels),
-                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight) else { return nil }
-            var matrix = ConfusionMatrix(classes: segmenter.model.metadata.numClasses)
-            matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
-                       ignore: ignore)
-            return matrix.meanIoU
-        }, done: { [weak self] in self?.markFinished() })
+        func segmenter(_ model: Int, _ stride: Int) -> Segmenter? {
+            guard var segmenter = try? Segmenter(model: options.models[model].model, outputStride: stride,
+                                                 scale: run.scale, maxPixels: options.maxPixels,
+                                                 context: options.context) else { return nil }
+            segmenter.allowTruncated = options.allowTruncated
+            segmenter.maxMemory = options.maxMemory
+            return segmenter
+        }
+        guard !isBusy, let model = segmenter(run.model, run.stride) else { return true }
+        let comparison = run.comparison.flatMap { segmenter($0, run.comparisonStride ?? run.stride) }
+        let scorer = ImageScorer(order: run.order, model: model, comparison: comparison, images: options.images,
+                                 labels: options.labels, ignoreLabel: options.ignoreLabel)
+        scores.pump(run, scored: scored(run), queue: queue, score: { scorer.score($0) },
+                    done: { [weak self] in self?.markFinished() })
         return true
     }
 
@@ -457,33 +481,32 @@ public final class Viewer {
         KeyContext(imageWidth: image.width, imageHeight: image.height,
                    classCounts: options.models.map { $0.model.metadata.numClasses },
                    strides: options.models.map { $0.model.outputStrides }, comparable: comparable,
-                   hasTruth: loaded?.truth != nil, hasLabels: !labelled.isEmpty, scales: scales)
+                   hasTruth: loaded?.truth != nil, hasLabels: !labelled.isEmpty, scales: scales,
+                   screen: renderer.screenMap)
     }
 
-    /// Writes the current mask, overlay and border map as new PNGs in the current directory:
-    /// a numbered name is chosen so that nothing existing is ever replaced.
+    /// Writes what the focused pane shows, at the image's resolution, as a new PNG in the current
+    /// directory: a numbered name is chosen so that nothing existing is ever replaced.
     private func save() {
-        guard let loaded, let result = result(key(model: state.modelIndex)) else {
-            message = "nothing to save yet"
+        guard let loaded else { return }
+        let scene = makeScene(spinner: nil)
+        guard let (view, picture) = renderer.picture(ofPane: state.focusedPane, scene, state) else {
+            message = Renderer.paneKinds(compare: state.compare && scene.comparison != nil)
+                .indices.contains(state.focusedPane) ? "nothing to save yet" : "s saves a pane: focus one with w"
             return
         }
         let stem = URL(fileURLWithPath: options.images[loaded.index]).deletingPathExtension().lastPathComponent
         let stride = key(model: state.modelIndex).stride
-        let base = "segview-\(stem)-\(currentModel.name(outputStride: stride))-os\(stride)"
-        var suffix = ""
+        let base = "segview-\(stem)-\(currentModel.name(outputStride: stride))-os\(stride)-\(view)"
+        var name = base + ".png"
         var number = 1
-        let kinds = ["mask", "overlay", "border"]
-        while kinds.contains(where: { FileManager.default.fileExists(atPath: "\(base)\(suffix)-\($0).png") }) {
+        while FileManager.default.fileExists(atPath: name) {
             number += 1
-            suffix = "-\(number)"
+            name = "\(base)-\(number).png"
         }
-        let writer = OutputWriter(palette: Palette(colors: currentModel.metadata.classColors),
-                                  overlayOpacity: state.opacity)
-        let files = OutputFiles(mask: "\(base)\(suffix)-mask.png", overlay: "\(base)\(suffix)-overlay.png",
-                                border: "\(base)\(suffix)-border.png")
         do {
-            try writer.write(result, image: loaded.image, to: files, width: result.width, height: result.height)
-            message = "saved \(base)\(suffix)-{mask,overlay,border}.png"
+            try PNG.write(picture, to: name)
+            message = "saved \(name) (\(picture.width)x\(picture.height))"
         } catch {
             message = "save failed: \(error)"
         }

@@ -21,7 +21,7 @@ static FILE *input_file = NULL;
 static volatile sig_atomic_t received_signal = 0;
 // What a fatal-signal handler writes and restores: prepared while the screen opens, since the
 // handler may only call async-signal-safe functions (write, tcsetattr).
-static char restore_sequence[64];
+static char restore_sequence[96];
 static size_t restore_length = 0;
 static struct termios saved_termios;
 static int saved_termios_valid = 0;
@@ -66,6 +66,27 @@ static int start(const char *term, FILE *out, FILE *in) {
     append_restore(exit_ca_mode);
     append_restore(cursor_normal);
     append_restore(keypad_local);
+    return 0;
+}
+
+int seg_term_enable_mouse(void) {
+    // Presses, not clicks: a click is reported only after the release and ncurses' click interval.
+    mmask_t wanted = BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED;
+    mouseinterval(0);
+    if ((mousemask(wanted, NULL) & wanted) == 0) return -1;
+    // What endwin would send to stop the reports (xterm's modes; ncurses enables both).
+    append_restore("\033[?1006l\033[?1000l");
+    return 0;
+}
+
+int seg_term_mouse(int *y, int *x) {
+    MEVENT event;
+    if (getmouse(&event) != OK) return 0;
+    *y = event.y;
+    *x = event.x;
+    if (event.bstate & BUTTON1_PRESSED) return 1;
+    if (event.bstate & BUTTON4_PRESSED) return 4;
+    if (event.bstate & BUTTON5_PRESSED) return 5;
     return 0;
 }
 
@@ -146,6 +167,7 @@ int seg_term_key_code(const char *name) {
         {"up", KEY_UP}, {"down", KEY_DOWN}, {"left", KEY_LEFT}, {"right", KEY_RIGHT},
         {"resize", KEY_RESIZE}, {"btab", KEY_BTAB}, {"sleft", KEY_SLEFT}, {"sright", KEY_SRIGHT},
         {"sr", KEY_SR}, {"sf", KEY_SF}, {"ppage", KEY_PPAGE}, {"npage", KEY_NPAGE},
+        {"mouse", KEY_MOUSE},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(keys[i].name, name) == 0) return keys[i].code;

@@ -33,6 +33,9 @@ struct View: ParsableCommand {
                                valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
 
+    @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (text selection) instead of clicks and the wheel.")
+    var noMouse = false
+
     @OptionGroup var checkpoint: CheckpointArguments
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
@@ -59,6 +62,7 @@ struct View: ParsableCommand {
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
         options.allowTruncated = imageOptions.allowTruncated
+        options.mouse = !noMouse
         options.context = engine.context()
         if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()

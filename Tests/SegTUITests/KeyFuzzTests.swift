@@ -24,12 +24,41 @@ final class KeyFuzzTests: XCTestCase {
     static let keys: [Terminal.Key] = [.up, .down, .left, .right, .shiftLeft, .shiftRight, .shiftUp, .shiftDown, .backTab,
                                        .resize] + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
 
+    /// A screen map as a frame may have left it, stale ones included (panes showing more or other
+    /// than the image, list rows anywhere).
+    static func randomScreen(_ image: (width: Int, height: Int), _ random: inout Generator) -> ScreenMap {
+        var screen = ScreenMap()
+        screen.panelInPanes = Bool.random(using: &random)
+        for pane in 0..<Int.random(in: 0...4, using: &random) {
+            let viewport = Viewport(x: Double.random(in: -2...Double(image.width), using: &random),
+                                    y: Double.random(in: -2...Double(image.height), using: &random),
+                                    width: Double.random(in: 0.01...Double(2 * image.width), using: &random),
+                                    height: Double.random(in: 0.01...Double(2 * image.height), using: &random))
+            screen.panes.append(PaneGeometry(pane: pane, x: Int.random(in: 0...300, using: &random),
+                                             y: Int.random(in: 0...100, using: &random),
+                                             gridWidth: Int.random(in: 1...300, using: &random),
+                                             gridHeight: Int.random(in: 1...200, using: &random),
+                                             pixelRowsPerCell: Int.random(in: 1...2, using: &random), viewport: viewport))
+        }
+        for row in 0..<Int.random(in: 0...30, using: &random) { screen.listEntries[row] = Int.random(in: 0...500, using: &random) }
+        screen.listColumns = 0..<Int.random(in: 0...300, using: &random)
+        return screen
+    }
+
+    static func randomMouse(_ random: inout Generator) -> Terminal.Key {
+        let actions: [Terminal.Mouse.Action] = [.press, .wheelUp, .wheelDown]
+        return .mouse(.init(row: Int.random(in: -2...102, using: &random), col: Int.random(in: -2...302, using: &random),
+                            action: actions.randomElement(using: &random)!))
+    }
+
     /// The first broken invariant of `state`, or nil.
     static func violation(_ state: ViewState, width: Int, height: Int, classCounts: [Int], comparable: [[Int]])
         -> String? {
         if !(0..<width).contains(state.cursorX) || !(0..<height).contains(state.cursorY) { return "cursor outside the image" }
         if !(0...KeyMap.maximumZoom).contains(state.zoom) { return "zoom \(state.zoom)" }
         if !(0...1).contains(state.opacity) { return "opacity \(state.opacity)" }
+        if !(0...4).contains(state.focusedPane) { return "focused pane \(state.focusedPane)" }
+        if state.order == .mostDisagreement && !state.compare { return "order by disagreement outside compare" }
         if !classCounts.indices.contains(state.modelIndex) { return "model \(state.modelIndex)" }
         if !(0..<classCounts[state.modelIndex]).contains(state.selectedClass) { return "class \(state.selectedClass)" }
         if let model = state.comparisonModel, !comparable[state.modelIndex].contains(model) {
@@ -55,12 +84,14 @@ final class KeyFuzzTests: XCTestCase {
                 comparable: (0..<models).map { index in
                     (1..<models).map { (index + $0) % models }.filter { _ in Bool.random(using: &random) }
                 },
-                hasTruth: Bool.random(using: &random), hasLabels: Bool.random(using: &random), scales: [.auto, .native])
+                hasTruth: Bool.random(using: &random), hasLabels: Bool.random(using: &random), scales: [.auto, .native],
+                screen: Self.randomScreen(display, &random))
             var state = ViewState()
             state.cursorX = display.width / 2
             state.cursorY = display.height / 2
             for _ in 0..<Int.random(in: 1...20, using: &random) {
-                let key = Self.keys.randomElement(using: &random)!
+                let key = Int.random(in: 0..<5, using: &random) == 0 ? Self.randomMouse(&random)
+                    : Self.keys.randomElement(using: &random)!
                 _ = KeyMap.apply(key, to: &state, context)
                 if let broken = Self.violation(state, width: display.width, height: display.height,
                                                classCounts: classCounts, comparable: context.comparable) {

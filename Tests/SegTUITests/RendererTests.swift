@@ -196,6 +196,19 @@ final class RendererTests: XCTestCase {
         XCTAssertEqual(TerminalPalette(mode: .ansi8, classColors: []).color(RGB(250, 10, 10)), 1)
     }
 
+    /// The help fits 80x24 whole: every line of it, key and meaning, uncut.
+    func testHelpFitsAnEightyByTwentyFourTerminal() {
+        var state = ViewState()
+        state.showHelp = true
+        let grid = Renderer().render(scene(image(2, 2, [red, green, blue, white])), state, rows: 24, cols: 80,
+                                     palette: truecolor)
+        let screen = (0..<24).map(grid.line)
+        for (key, meaning) in Renderer.keys {
+            XCTAssertTrue(screen.contains { $0.contains(key.padding(toLength: 13, withPad: " ", startingAt: 0) + meaning) },
+                          "'\(key) \(meaning)' is cut or missing:\n\(screen.joined(separator: "\n"))")
+        }
+    }
+
     func testTooSmallTerminalSaysSo() {
         let grid = Renderer().render(scene(image(2, 2, [red, green, blue, white])), ViewState(), rows: 10, cols: 20, palette: truecolor)
         XCTAssertTrue((0..<10).map(grid.line).joined().contains("terminal too small"))

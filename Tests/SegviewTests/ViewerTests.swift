@@ -10,6 +10,8 @@ final class ViewerTests: XCTestCase {
     let fiveClasses = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
     let voc = modelFixtures.appendingPathComponent("tiny_deeplabv3.safetensors").path
     let vocHalf = modelFixtures.appendingPathComponent("tiny_deeplabv3_f16.safetensors").path
+    let dfn = modelFixtures.appendingPathComponent("arch/dfn.safetensors").path
+    let deeplabv3plus = modelFixtures.appendingPathComponent("arch/deeplabv3plus_resnet.safetensors").path
     let image = modelFixtures.appendingPathComponent("street_37x53.png").path
     let classColors = [RGB(70, 130, 180), RGB(128, 64, 0), RGB(128, 64, 128), RGB(64, 0, 128), RGB(0, 128, 0)]
     let classNames = ["sky", "building", "road", "car", "tree"]
@@ -132,7 +134,7 @@ final class ViewerTests: XCTestCase {
         try session.send("b")
         _ = try session.waitFor(text: "B is the only other model with the same classes")
         try session.send("?")
-        screen = try session.waitFor(text: "compare two models side by side")
+        screen = try session.waitFor(text: "compare two models / next model B")
         try session.send("?", "q")
         _ = try session.waitFor("the viewer to exit") { _ in session.paneDead }
     }
@@ -140,7 +142,6 @@ final class ViewerTests: XCTestCase {
     /// Each model runs at the stride it was trained at until one is pinned with `o` (DFN, trained at
     /// 32, used to inherit 8 from the model before it and lose points with nothing on screen saying so).
     func testEachModelRunsAtItsTrainedStrideUntilOneIsPinned() throws {
-        let dfn = modelFixtures.appendingPathComponent("arch/dfn.safetensors").path
         let session = try viewer("\(image) --model \(fiveClasses) --model \(dfn)")
         let first = try ready(session)
         let status = first.text.last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
@@ -262,17 +263,99 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "/3 \(ranked[1])")
     }
 
-    func testSavingNeverOverwrites() throws {
+    /// `s` saves the focused pane at the image's resolution, never over an existing file: the mask
+    /// pane is predict's mask, pixel for pixel.
+    func testSavingTheFocusedPaneNeverOverwrites() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
         _ = try ready(session)
+        let base = "segview-street_37x53-deeplabv3-os8"
         try session.send("s")
-        _ = try session.waitFor(text: "saved segview-street_37x53-deeplabv3-os8-{mask")
+        _ = try session.waitFor(text: "saved \(base)-mask.png (53x37)")
         try session.send("s")
-        _ = try session.waitFor(text: "saved segview-street_37x53-deeplabv3-os8-2-{mask")
+        _ = try session.waitFor(text: "saved \(base)-mask-2.png (53x37)")
+        try session.send("w", "s")
+        _ = try session.waitFor(text: "saved \(base)-boundaries.png (53x37)")
         let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".png") }.sorted()
-        XCTAssertEqual(files, ["segview-street_37x53-deeplabv3-os8-2-border.png", "segview-street_37x53-deeplabv3-os8-2-mask.png",
-                               "segview-street_37x53-deeplabv3-os8-2-overlay.png", "segview-street_37x53-deeplabv3-os8-border.png",
-                               "segview-street_37x53-deeplabv3-os8-mask.png", "segview-street_37x53-deeplabv3-os8-overlay.png"])
+        XCTAssertEqual(files, ["\(base)-boundaries.png", "\(base)-mask-2.png", "\(base)-mask.png"])
+        let run = try runSegview(["predict", image, "--model", fiveClasses, "--out", scratch.appendingPathComponent("p.png").path])
+        XCTAssertEqual(run.status, 0, run.output)
+        let saved = try PNG.read(scratch.appendingPathComponent("\(base)-mask.png").path)
+        XCTAssertEqual(saved.pixels, try PNG.read(scratch.appendingPathComponent("p.png").path).pixels)
+    }
+
+    /// A click puts the cursor on the pixel under the pointer and focuses that pane; the wheel zooms.
+    func testMouseClickMovesTheCursorAndTheWheelZooms() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        let screen = try ready(session)
+        XCTAssertTrue(screen.contains("▶ mask"), "the mask pane is focused at first")
+        // The image pane's top-left pixel: the first half block below its title.
+        let row = try XCTUnwrap(screen.row(containing: "image 53x37")) + 1
+        let col = try XCTUnwrap(screen.text[row].firstIndex(of: "▀")).utf16Offset(in: screen.text[row])
+        try session.send("-l", "\u{1b}[<0;\(col + 1);\(row + 1)M")
+        var after = try session.waitFor(text: "pixel  (0, 0)")
+        XCTAssertTrue(after.contains("▶ image 53x37"), after.text.joined(separator: "\n"))
+        try session.send("-l", "\u{1b}[<64;\(col + 1);\(row + 1)M")
+        after = try session.waitFor(text: "zoom 2x")
+        try session.send("-l", "\u{1b}[<65;\(col + 1);\(row + 1)M")
+        _ = try session.waitFor("zoomed out") { !$0.contains("zoom 2x") && $0.contains("pixel  (0, 0)") }
+    }
+
+    /// `i` lists the images with eval's per-image mIoU; a click on a row opens that image.
+    func testImageListShowsEvalsScoresAndAClickOpensAnImage() throws {
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        let (status, output) = try runSegview(["eval", "--model", fiveClasses, "--images", images.path, "--labels",
+                                               labels.path, "--json"])
+        XCTAssertEqual(status, 0, output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        let rows = try XCTUnwrap(report["per_image"] as? [[String: Any]])
+        let session = try viewer("photos --model \(fiveClasses) --labels \(labels.path)")
+        _ = try session.waitFor(text: "1/3 a_street.png")
+        try session.send("i")
+        let screen = try session.waitFor("every image scored") { $0.contains("Images: mIoU") && !$0.contains("scoring") }
+        for row in rows {
+            let name = try XCTUnwrap(row["image"] as? String), meanIoU = try XCTUnwrap(row["mean_iou"] as? Double)
+            let line = try XCTUnwrap(screen.text.first { $0.contains(" \(name) ") }, "\(name) not listed")
+            XCTAssertTrue(line.contains(String(format: "%.1f%%", meanIoU * 100)), "\(line) vs eval's \(meanIoU)")
+        }
+        let third = try XCTUnwrap(screen.row(containing: " 3 c_wide.png"))
+        let col = try XCTUnwrap(screen.text[third].range(of: "c_wide")).lowerBound.utf16Offset(in: screen.text[third])
+        try session.send("-l", "\u{1b}[<0;\(col + 1);\(third + 1)M")
+        _ = try session.waitFor(text: "3/3 c_wide.png")
+    }
+
+    /// In compare, O orders by disagreement: the image where A and B agree least (as their predicted
+    /// class ids say) comes first, and the list gives each image's share of agreeing pixels.
+    func testOrderByDisagreementBetweenTheComparedModels() throws {
+        let images = try makePhotoFolder(in: scratch, ["a_street.png", "b_small.jpg"])
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("arch/street_51x67.png"),
+                                         to: images.appendingPathComponent("c_wide.png"))
+        var agreement: [String: Double] = [:]
+        for name in ["a_street.png", "b_small.jpg", "c_wide.png"] {
+            var ids: [[UInt8]] = []
+            for (index, model) in [dfn, deeplabv3plus].enumerated() {
+                let path = scratch.appendingPathComponent("\(name)-\(index).png").path
+                let run = try runSegview(["predict", images.appendingPathComponent(name).path, "--model", model,
+                                          "--ids", path])
+                XCTAssertEqual(run.status, 0, run.output)
+                ids.append(try PNG.readLabels(path).pixels)
+            }
+            agreement[name] = Double(zip(ids[0], ids[1]).filter { $0 == $1 }.count) / Double(ids[0].count)
+        }
+        let first = try XCTUnwrap(agreement.min { $0.value < $1.value }?.key)
+        XCTAssertEqual(Set(agreement.values).count, 3, "three different shares: \(agreement)")
+        let session = try viewer("photos --model \(dfn) --model \(deeplabv3plus)")
+        _ = try session.waitFor(text: "1/3 a_street.png")
+        try session.send("c", "O", "O")
+        _ = try session.waitFor(text: "1/3 most disagreement first \(first)")
+        try session.send("i")
+        let screen = try session.waitFor(text: "Images: A = B share, lowest first")
+        var rows: [Int] = []
+        for (name, share) in agreement.sorted(by: { $0.value < $1.value }) {
+            let row = try XCTUnwrap(screen.text.firstIndex { $0.contains(" \(name) ") }, "\(name) not listed")
+            XCTAssertTrue(screen.text[row].contains(String(format: "%.1f%%", share * 100)), "\(screen.text[row]) vs \(share)")
+            rows.append(row)
+        }
+        XCTAssertEqual(rows, rows.sorted(), "listed least agreement first")
     }
 
     func testCursorMovesTheInspector() throws {

@@ -19,6 +19,12 @@ int seg_term_open(const char *term);
 /// measuring what a frame costs in bytes). Returns 0 or -1.
 int seg_term_open_file(const char *term, const char *path, int rows, int cols);
 
+/// Asks for mouse reports (button 1 presses and the wheel). Returns 0, or -1 when the terminal has none.
+int seg_term_enable_mouse(void);
+/// After KEY_MOUSE: the cell of the event and what it was: 1 button 1 pressed, 4 wheel up, 5 wheel
+/// down, 0 anything else.
+int seg_term_mouse(int *y, int *x);
+
 /// Restores the terminal. Safe to call twice.
 void seg_term_close(void);
 

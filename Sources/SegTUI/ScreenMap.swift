@@ -1,0 +1,37 @@
+/// Where the last frame put things, so that a mouse event can be mapped back to what is under it:
+/// a pane's pixels to image pixels, a row of the image list to an image.
+public struct ScreenMap: Equatable, Sendable {
+    public var panes: [PaneGeometry] = []
+    /// Screen row -> image index, for the rows of the image list.
+    public var listEntries: [Int: Int] = [:]
+    public var listColumns: Range<Int> = 0..<0
+    /// No panel at the side: `w` goes on from the panes to the panel (inspector and legend) in their place.
+    public var panelInPanes = false
+
+    public init() {}
+}
+
+/// The cells a pane's pixel grid covers and the part of the image it shows.
+public struct PaneGeometry: Equatable, Sendable {
+    /// Which pane (as `ViewState.focusedPane` counts them).
+    public var pane: Int
+    /// The top-left cell of the pixel grid.
+    public var x: Int, y: Int
+    public var gridWidth: Int, gridHeight: Int
+    /// Pixel rows per cell: 2 with half blocks, else 1.
+    public var pixelRowsPerCell: Int
+    public var viewport: Viewport
+
+    public func contains(row: Int, col: Int) -> Bool {
+        (x..<x + gridWidth).contains(col)
+            && (y..<y + (gridHeight + pixelRowsPerCell - 1) / pixelRowsPerCell).contains(row)
+    }
+
+    /// The image pixel under a cell (the upper of a half-block cell's two), or nil outside the grid.
+    public func pixel(row: Int, col: Int) -> (x: Int, y: Int)? {
+        guard contains(row: row, col: col), gridWidth > 0, gridHeight > 0 else { return nil }
+        let gridX = Double(col - x) + 0.5, gridY = Double((row - y) * pixelRowsPerCell) + 0.5
+        return (Int(viewport.x + gridX * viewport.width / Double(gridWidth)),
+                Int(viewport.y + gridY * viewport.height / Double(gridHeight)))
+    }
+}

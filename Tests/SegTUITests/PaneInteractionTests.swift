@@ -1,0 +1,187 @@
+import SegEngine
+import SegImage
+import SegModels
+import SegPipeline
+@testable import SegTUI
+import XCTest
+
+/// The mouse, the image list, the focused pane and what `s` saves: the renderer's screen map and
+/// the key handler together, without a terminal.
+final class PaneInteractionTests: XCTestCase {
+    let engine = EngineContext()
+    let colors = [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)]
+    let truecolor = TerminalPalette(mode: .truecolor, classColors: [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)])
+
+    func result(_ labels: [Int], classes: Int, width: Int, height: Int) -> SegmentationResult {
+        var scores = [Float](repeating: 0, count: classes * width * height)
+        for (i, label) in labels.enumerated() { scores[label * width * height + i] = 10 }
+        let tensor = Tensor(channels: classes, height: height, width: width, values: scores, in: engine)
+        return SegmentationResult(prediction: Prediction(scores: tensor), milliseconds: 1)
+    }
+
+    /// A `width` x `height` picture of distinct pixels, labels in stripes of three classes.
+    func scene(width: Int, height: Int) -> Scene {
+        let pixels = (0..<width * height).flatMap { i -> [UInt8] in [UInt8(i % 251), UInt8(i / 251 % 256), 77] }
+        var scene = Scene(image: RGBImage(width: width, height: height, pixels: pixels), imageName: "t.png",
+                          classNames: ["a", "b", "c"], classColors: colors, modelTitle: "test")
+        scene.result = result((0..<width * height).map { $0 % width / 3 % 3 }, classes: 3, width: width, height: height)
+        return scene
+    }
+
+    func context(_ scene: Scene, _ renderer: Renderer) -> KeyContext {
+        KeyContext(imageWidth: scene.image.width, imageHeight: scene.image.height, classCounts: [3], strides: [[8]],
+                   comparable: [[]], hasTruth: false, hasLabels: false, scales: [.auto], screen: renderer.screenMap)
+    }
+
+    func testAClickPutsTheCursorOnThePixelDrawnUnderIt() throws {
+        for halfBlocks in [true, false] {
+            let renderer = Renderer(halfBlocks: halfBlocks)
+            let scene = scene(width: 53, height: 37)
+            var state = ViewState()
+            _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+            XCTAssertEqual(renderer.screenMap.panes.map(\.pane), [0, 1, 2])
+            let pane = renderer.screenMap.panes[2]
+            let rowsPerCell = halfBlocks ? 2 : 1
+            for (col, row) in [(0, 0), (7, 3), (pane.gridWidth - 1, (pane.gridHeight - 1) / rowsPerCell)] {
+                _ = KeyMap.apply(.mouse(.init(row: pane.y + row, col: pane.x + col, action: .press)), to: &state,
+                                 context(scene, renderer))
+                XCTAssertEqual(state.focusedPane, 2)
+                // Where the renderer draws the cursor for that pixel is the cell clicked.
+                let v = pane.viewport
+                XCTAssertEqual(Int((Double(state.cursorX) + 0.5 - v.x) / v.width * Double(pane.gridWidth)), col)
+                XCTAssertEqual(Int((Double(state.cursorY) + 0.5 - v.y) / v.height * Double(pane.gridHeight)) / rowsPerCell,
+                               row, "half blocks \(halfBlocks)")
+            }
+            let cursor = (state.cursorX, state.cursorY)
+            _ = KeyMap.apply(.mouse(.init(row: 39, col: 5, action: .press)), to: &state, context(scene, renderer))
+            XCTAssertTrue(cursor == (state.cursorX, state.cursorY), "a click on the status line moves nothing")
+        }
+    }
+
+    func testTheWheelZoomsAroundThePixelUnderThePointer() {
+        let renderer = Renderer()
+        let scene = scene(width: 53, height: 37)
+        var state = ViewState()
+        _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+        let pane = renderer.screenMap.panes[0]
+        let under = pane.pixel(row: pane.y + 2, col: pane.x + 4)!
+        _ = KeyMap.apply(.mouse(.init(row: pane.y + 2, col: pane.x + 4, action: .wheelUp)), to: &state,
+                         context(scene, renderer))
+        XCTAssertEqual(state.zoom, 1)
+        XCTAssertTrue((state.cursorX, state.cursorY) == under)
+        XCTAssertEqual(state.focusedPane, 0)
+        for _ in 0..<10 {
+            _ = KeyMap.apply(.mouse(.init(row: 0, col: 0, action: .wheelUp)), to: &state, context(scene, renderer))
+        }
+        XCTAssertEqual(state.zoom, KeyMap.maximumZoom)
+        _ = KeyMap.apply(.mouse(.init(row: 0, col: 0, action: .wheelDown)), to: &state, context(scene, renderer))
+        XCTAssertEqual(state.zoom, KeyMap.maximumZoom - 1)
+    }
+
+    func testTheListShowsScoresAroundTheCurrentImageAndAClickShowsOne() {
+        var scene = scene(width: 20, height: 10)
+        let entries = (0..<50).map { ImageListing.Entry(image: 49 - $0, name: "frame\($0).png", score: "\($0).0%") }
+        scene.listing = ImageListing(title: "mIoU, lowest first", entries: entries, current: 30)
+        var state = ViewState()
+        state.showList = true
+        let renderer = Renderer()
+        let grid = renderer.render(scene, state, rows: 24, cols: 120, palette: truecolor)
+        let panel = (0..<23).map { String(grid.line($0).dropFirst(120 - Renderer.panelWidth)) }
+        XCTAssertTrue(panel[0].hasPrefix("Images: mIoU, lowest first"), panel[0])
+        let current = try! XCTUnwrap(panel.firstIndex { $0.hasPrefix(">31 frame30.png") })
+        XCTAssertTrue(panel[current].trimmingCharacters(in: .whitespaces).hasSuffix("30.0%"), panel[current])
+        XCTAssertEqual(current, 12, "the current image is kept in the middle of the list")
+        XCTAssertEqual(renderer.screenMap.listEntries[current], 19)
+        let effect = KeyMap.apply(.mouse(.init(row: current + 1, col: 100, action: .press)), to: &state,
+                                  context(scene, renderer))
+        XCTAssertEqual(effect, .showImage(18))
+        XCTAssertEqual(KeyMap.apply(.mouse(.init(row: current + 1, col: 10, action: .press)), to: &state,
+                                   context(scene, renderer)), .none, "outside the list: a pane or nothing")
+    }
+
+    func testSavedPanesAreWhatTheyShowAtImageResolution() throws {
+        var scene = scene(width: 53, height: 37)
+        let renderer = Renderer()
+        var state = ViewState()
+        let image = try XCTUnwrap(renderer.picture(ofPane: 0, scene, state))
+        XCTAssertEqual(image.name, "image")
+        XCTAssertEqual(image.image.pixels, scene.image.pixels, "the photo is saved as it is, not dithered")
+        let mask = try XCTUnwrap(renderer.picture(ofPane: 1, scene, state))
+        XCTAssertEqual(mask.name, "mask")
+        XCTAssertEqual([mask.image.width, mask.image.height], [53, 37])
+        let expected = scene.result!.labels.flatMap { [colors[Int($0)].r, colors[Int($0)].g, colors[Int($0)].b] }
+        XCTAssertEqual(mask.image.pixels, expected, "exact class colours at every pixel")
+        state.maskView = .entropy
+        XCTAssertEqual(renderer.picture(ofPane: 1, scene, state)?.name, "entropy")
+        XCTAssertNil(renderer.picture(ofPane: 3, scene, state), "no fourth pane outside compare")
+        // Compare: B and where A and B differ (magenta).
+        scene.comparison = result((0..<53 * 37).map { $0 < 100 ? 2 : $0 % 53 / 3 % 3 }, classes: 3, width: 53, height: 37)
+        state.compare = true
+        state.maskView = .mask
+        XCTAssertEqual(renderer.picture(ofPane: 2, scene, state)?.name, "B-mask")
+        let differences = try XCTUnwrap(renderer.picture(ofPane: 3, scene, state))
+        XCTAssertEqual(differences.name, "disagreement")
+        let magenta = (0..<53 * 37).filter { differences.image.pixels[3 * $0 ..< 3 * $0 + 3] == [255, 0, 255] }
+        let differing = zip(scene.result!.labels, scene.comparison!.labels).enumerated().filter { $1.0 != $1.1 }.map(\.offset)
+        XCTAssertEqual(magenta, differing)
+    }
+
+    func testTheFocusedPaneIsMarkedAndNarrowTerminalsReachTheLegend() {
+        let scene = scene(width: 53, height: 37)
+        let renderer = Renderer()
+        var state = ViewState()
+        var grid = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+        XCTAssertTrue(grid.line(0).contains("▶ mask: test"), grid.line(0))
+        // 40x12: one pane at a time, and after the panes the panel with the legend.
+        grid = renderer.render(scene, state, rows: 12, cols: 40, palette: truecolor)
+        XCTAssertTrue(renderer.screenMap.panelInPanes)
+        var shown: [String] = []
+        for _ in 0..<4 {
+            _ = KeyMap.apply(.character("w"), to: &state, context(scene, renderer))
+            grid = renderer.render(scene, state, rows: 12, cols: 40, palette: truecolor)
+            shown.append(grid.line(0).trimmingCharacters(in: .whitespaces))
+        }
+        XCTAssertEqual(shown.map { String($0.prefix(9)) }, ["boundarie", "Inspector", "image 53x", "mask: tes"])
+        // 80x24, three panes and no panel at the side: the legend is one `w` past the panes.
+        state.focusedPane = 3
+        grid = renderer.render(scene, state, rows: 24, cols: 80, palette: truecolor)
+        XCTAssertTrue((0..<21).contains { grid.line($0).contains("Legend") })
+        XCTAssertTrue((0..<21).contains { grid.line($0).contains(" 2 c") }, "every class of the legend")
+    }
+
+    func testMapViewsHaveAColourScale() {
+        let scene = scene(width: 20, height: 10)
+        var state = ViewState()
+        for (view, meaning) in [(MaskView.heatmap, "probability of a"), (.confidence, "top-class probability"),
+                                (.entropy, "entropy: 0 sure, 1 uniform")] {
+            state.maskView = view
+            let grid = Renderer().render(scene, state, rows: 40, cols: 160, palette: truecolor)
+            guard let row = (0..<40).first(where: { grid.line($0).contains(meaning) }) else {
+                return XCTFail("no scale for \(view)")
+            }
+            let x = 160 - Renderer.panelWidth
+            XCTAssertEqual(grid[row + 1, x + 3].bg, truecolor.color(Colormap.heat(0)))
+            XCTAssertEqual(grid[row + 1, x + 3 + 23].bg, truecolor.color(Colormap.heat(1)))
+        }
+        state.maskView = .mask
+        let grid = Renderer().render(scene, state, rows: 40, cols: 160, palette: truecolor)
+        XCTAssertFalse((0..<40).contains { grid.line($0).contains("Colour scale") })
+    }
+
+    func testDisagreementOrderNeedsCompareAndGoesWithIt() {
+        let context = KeyContext(imageWidth: 4, imageHeight: 4, classCounts: [3, 3], strides: [[8], [8]],
+                                 comparable: [[1], [0]], hasTruth: false, hasLabels: true, scales: [.auto])
+        var state = ViewState()
+        var orders: [ImageOrder] = []
+        for _ in 0..<3 {
+            _ = KeyMap.apply(.character("O"), to: &state, context)
+            orders.append(state.order)
+        }
+        XCTAssertEqual(orders, [.worstFirst, .leastConfident, .name])
+        _ = KeyMap.apply(.character("c"), to: &state, context)
+        for _ in 0..<3 { _ = KeyMap.apply(.character("O"), to: &state, context) }
+        XCTAssertEqual(state.order, .mostDisagreement)
+        _ = KeyMap.apply(.character("c"), to: &state, context)
+        XCTAssertEqual(state.order, .name, "compare off: the order by disagreement goes")
+    }
+}
