@@ -43,6 +43,10 @@ struct Predict: ParsableCommand {
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
+    @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (the split eval --shard makes).",
+                               valueName: "K/N"))
+    var shard: Shard?
+
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
@@ -54,6 +58,7 @@ struct Predict: ParsableCommand {
 
     mutating func run() throws {
         if Dataset.isDirectory(image) { return try runFolder() }
+        if let shard { throw Failure("--shard \(shard) splits a folder; \(image) is one image") }
         var files = requested
         if files.all.isEmpty {
             let stem = image == "-" ? "stdin" : URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
@@ -129,7 +134,8 @@ struct Predict: ParsableCommand {
             throw Failure("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, --ids, "
                           + "--save-logits)")
         }
-        let paths = try Dataset.images(inFolder: image)
+        let paths = try Dataset.images(inFolder: image).filter { shard?.contains($0) ?? true }
+        if paths.isEmpty, let shard { throw Failure("shard \(shard) of \(image) holds no image") }
         try refuseCollisions(paths)
         for folder in requested.all {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

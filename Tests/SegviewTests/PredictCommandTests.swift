@@ -87,6 +87,35 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(again.output.contains("masks/a.png already exists (use --force to overwrite)"), again.output)
     }
 
+    /// `predict DIR --shard K/N` segments the images `eval --shard K/N` scores: every image once over the shards.
+    func testShardsSplitAFolderAsEvalDoes() throws {
+        let names = (0..<8).map { "frame\($0).png" }
+        let folder = try makePhotoFolder(in: scratch, names)
+        let labels = scratch.appendingPathComponent("labels")
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        for name in names {
+            try PNG.write(RGBImage(width: 53, height: 37, channels: 1, filledWith: 2), to: labels.appendingPathComponent(name).path)
+        }
+        var written: [String] = []
+        for k in 1...3 {
+            let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks\(k)",
+                                                "--shard", "\(k)/3"])
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: scratch.appendingPathComponent("masks\(k)").path)) ?? []
+            XCTAssertEqual(status, files.isEmpty ? 1 : 0, output)
+            let eval = try segview(["eval", "--model", model, "--images", "photos", "--labels", labels.path,
+                                    "--shard", "\(k)/3", "--json"])
+            let scored = (try? JSONSerialization.jsonObject(with: Data(eval.output.utf8)) as? [String: Any])
+                .flatMap { $0["per_image"] as? [[String: Any]] }?.compactMap { $0["image"] as? String } ?? []
+            XCTAssertEqual(files.sorted(), scored.sorted(), "shard \(k)/3: predict and eval take the same images")
+            written += files
+        }
+        XCTAssertEqual(written.sorted(), names.sorted(), "every image in exactly one shard")
+        XCTAssertGreaterThan(Set(written).count, 0)
+        let single = try segview(["predict", image, "--model", model, "--shard", "1/2"])
+        XCTAssertEqual(single.status, 1)
+        XCTAssertTrue(single.output.contains("--shard 1/2 splits a folder"), single.output)
+    }
+
     func testPixelBudgetRefusesBigImagesAndNamesTheOption() throws {
         let (status, output) = try segview(["predict", image, "--model", model, "--max-pixels", "1000"])
         XCTAssertNotEqual(status, 0)

@@ -186,6 +186,11 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "blend 60%: deeplabv3")
         try session.send("v", "v")
         screen = try session.waitFor(text: "heatmap of sky 0-1")
+        try session.send("?")
+        _ = try session.waitFor(text: "any key closes it")
+        try session.send("Escape")
+        screen = try session.waitFor("Esc to close the help") { !$0.contains("any key closes it") }
+        XCTAssertTrue(screen.contains("heatmap of sky 0-1"), "Esc only closed the help")
     }
 
     /// `g` goes to an image by number or by the start of its name.
