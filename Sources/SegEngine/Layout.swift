@@ -33,3 +33,14 @@ public func crop(_ input: Tensor, top: Int, left: Int, height: Int, width: Int) 
         return output
     }
 }
+
+/// Every channel mirrored left to right (test-time augmentation's flip, and its undoing).
+public func mirrored(_ input: Tensor) -> Tensor {
+    let output = Tensor(channels: input.channels, height: input.height, width: input.width, in: input.context)
+    let width = input.width
+    input.context.forEach(input.channels * input.height) { row in
+        let source = input.data + row * width, target = output.data + row * width
+        for x in 0..<width { target[width - 1 - x] = source[x] }
+    }
+    return output
+}

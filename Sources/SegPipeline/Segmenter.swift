@@ -81,6 +81,8 @@ public struct Segmenter {
     public var allowTruncated = false
     /// Passes estimated to need more bytes than this are refused before they start (0: no limit).
     public var maxMemory = Segmenter.defaultMaxMemory
+    /// Extra passes (mirrored, rescaled) whose probabilities are averaged with the plain one.
+    public var augmentation: TestTimeAugmentation = []
 
     /// Three quarters of the machine's physical memory.
     public static var defaultMaxMemory: Int {
@@ -141,14 +143,17 @@ public struct Segmenter {
             throw ImageError(path: name, reason: "working size \(size.width)x\(size.height) is more than the limit of "
                                 + "\(maxPixels) pixels")
         }
-        if maxMemory > 0 && size.width * size.height > Self.unestimatedPixels {
+        // The largest pass decides: test-time augmentation's 1.25x scale has 1.5625 times the pixels.
+        let growth = pow(augmentation.contains(.scales) ? TestTimeAugmentation.extraScales.max()! : 1, 2)
+        let largest = Int(Double(size.width * size.height) * growth)
+        if maxMemory > 0 && largest > Self.unestimatedPixels {
             let cost = estimatedPassCost()
-            let needed = cost.bytes(pixels: size.width * size.height)
+            let needed = cost.bytes(pixels: largest)
             guard needed <= maxMemory else {
+                let fitting = Int(Double(cost.pixels(within: maxMemory)) / growth)
                 throw MemoryLimitExceeded(path: name, width: size.width, height: size.height, neededBytes: needed,
                                           limitBytes: maxMemory,
-                                          fittingShortSide: fittingShortSide(pixels: cost.pixels(within: maxMemory),
-                                                                             sourceWidth: sourceWidth,
+                                          fittingShortSide: fittingShortSide(pixels: fitting, sourceWidth: sourceWidth,
                                                                              sourceHeight: sourceHeight))
             }
         }
@@ -220,7 +225,7 @@ public struct Segmenter {
         let (width, height) = (sourceWidth ?? image.width, sourceHeight ?? image.height)
         let tensor = try input(for: image, sourceWidth: width, sourceHeight: height, name: name)
         let start = DispatchTime.now().uptimeNanoseconds
-        let prediction = model.predict(tensor, outputStride: outputStride)
+        let prediction = augmentation.predict(model, tensor, outputStride: outputStride)
         let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         try checkFinite(prediction.scores, input: tensor, name: name)
         return SegmentationResult(prediction: prediction, milliseconds: milliseconds, sourceWidth: width,

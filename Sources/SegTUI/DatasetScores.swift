@@ -38,7 +38,7 @@ public enum ImageOrder: Sendable {
 /// and measure, and the lowest-first order they give.
 final class DatasetScores: @unchecked Sendable {
     struct Run: Hashable {
-        var model: Int, stride: Int, scale: WorkingScale, order: ImageOrder
+        var model: Int, stride: Int, scale: WorkingScale, augmentation: TestTimeAugmentation, order: ImageOrder
         /// Model B and its stride, for `.mostDisagreement`.
         var comparison: Int?, comparisonStride: Int?
     }

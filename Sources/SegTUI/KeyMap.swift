@@ -135,6 +135,9 @@ public enum KeyMap {
             let next = ((context.scales.firstIndex(of: state.scale) ?? -1) + 1) % context.scales.count
             state.scale = context.scales[next]
             return .reloadImage
+        case .character("t"):
+            let cycle: [TestTimeAugmentation] = [[], .flip, [.flip, .scales]]
+            state.augmentation = cycle[((cycle.firstIndex(of: state.augmentation) ?? -1) + 1) % cycle.count]
         case .character("s"): return .save
         case .character("g"): state.jumpPrompt = ""
         case .character("?"): state.showHelp = true

@@ -491,6 +491,7 @@ public final class Renderer {
             }
         }
         if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
+        if !state.augmentation.isEmpty { parts.append(("TTA \(state.augmentation)", 3)) }
         if let typed = state.jumpPrompt {
             parts = [("go to image (number or name, Enter, Esc): \(typed)_", 0)]
         }
@@ -522,7 +523,7 @@ public final class Renderer {
         ("click", "focus a pane, put the cursor on that pixel"),
         ("w", "focus the next pane (then the legend, under 100 cols)"),
         ("s", "save the focused pane as PNG, at image resolution"),
-        ("r", "working resolution: auto → native (→ --scale N)"),
+        ("r / t", "working resolution / test-time augmentation"),
         ("? / q", "this help (any key closes it) / quit"),
     ]
 

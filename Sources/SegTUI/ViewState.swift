@@ -28,6 +28,8 @@ public struct ViewState: Equatable, Sendable {
     /// A stride chosen with `o`: every model that can runs at it; nil: each at its trained stride.
     public var pinnedStride: Int?
     public var scale = WorkingScale.auto
+    /// Test-time augmentation, cycled with `t`.
+    public var augmentation: TestTimeAugmentation = []
     public var cursorX = 0
     public var cursorY = 0
     public var zoom = 0

@@ -29,6 +29,8 @@ public final class Viewer {
         public var scale: WorkingScale
         /// Clicks and the wheel (which take text selection from the terminal).
         public var mouse = true
+        /// Test-time augmentation at start; `t` cycles none, flip and flip with scales.
+        public var augmentation: TestTimeAugmentation = []
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
                     ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels,
@@ -45,7 +47,7 @@ public final class Viewer {
     }
 
     struct ResultKey: Hashable {
-        var image: Int, model: Int, stride: Int, scale: WorkingScale
+        var image: Int, model: Int, stride: Int, scale: WorkingScale, augmentation: TestTimeAugmentation
     }
 
     private let options: Options
@@ -78,6 +80,7 @@ public final class Viewer {
     public init(options: Options) {
         self.options = options
         state.scale = options.scale
+        state.augmentation = options.augmentation
         syncStride()
     }
 
@@ -176,7 +179,8 @@ public final class Viewer {
     }
 
     private func key(model: Int) -> ResultKey {
-        ResultKey(image: state.imageIndex, model: model, stride: stride(for: model), scale: state.scale)
+        ResultKey(image: state.imageIndex, model: model, stride: stride(for: model), scale: state.scale,
+                  augmentation: state.augmentation)
     }
 
     private var isBusy: Bool {
@@ -216,6 +220,7 @@ public final class Viewer {
                 segmenter = try Segmenter(model: options.models[key.model].model, outputStride: key.stride,
                                           scale: key.scale, maxPixels: options.maxPixels, context: options.context)
                 segmenter.maxMemory = options.maxMemory
+                segmenter.augmentation = key.augmentation
             } catch {
                 fail("\(error)", for: key)
                 continue
@@ -373,7 +378,7 @@ public final class Viewer {
             : state.showList ? (labelled.isEmpty ? .leastConfident : .worstFirst) : nil
         guard let measure else { return nil }
         var run = DatasetScores.Run(model: state.modelIndex, stride: stride(for: state.modelIndex), scale: state.scale,
-                                    order: measure)
+                                    augmentation: state.augmentation, order: measure)
         if measure == .mostDisagreement {
             guard let other = comparisonIndex else { return nil }
             (run.comparison, run.comparisonStride) = (other, stride(for: other))
@@ -446,6 +451,7 @@ public final class Viewer {
                                                  context: options.context) else { return nil }
             segmenter.allowTruncated = options.allowTruncated
             segmenter.maxMemory = options.maxMemory
+            segmenter.augmentation = run.augmentation
             return segmenter
         }
         guard !isBusy, let model = segmenter(run.model, run.stride) else { return true }

@@ -82,10 +82,12 @@ struct EvalRun: ParsableCommand {
         }
 
         var reports = zip(modelOptions.models, segmenters).map { path, segmenter in
-            EvalReport(model: path, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
-                       backbone: segmenter.model.metadata.backbone, outputStride: segmenter.outputStride,
-                       scale: "\(segmenter.scale)", classNames: segmenter.model.metadata.classNames,
-                       tolerance: boundaryTolerance)
+            var report = EvalReport(model: path, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
+                                    backbone: segmenter.model.metadata.backbone, outputStride: segmenter.outputStride,
+                                    scale: "\(segmenter.scale)", classNames: segmenter.model.metadata.classNames,
+                                    tolerance: boundaryTolerance)
+            report.tta = "\(segmenter.augmentation)"
+            return report
         }
         let progress = ProgressBar(total: pairs.count, label: "eval")
         var failures: [String] = []

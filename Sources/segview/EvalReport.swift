@@ -48,6 +48,8 @@ struct EvalReport {
     var backbone: String
     var outputStride: Int
     var scale: String
+    /// Test-time augmentation ("none", "flip", ...).
+    var tta = "none"
     var classNames: [String]
     var matrix: ConfusionMatrix
     var boundary: BoundaryScore
@@ -61,10 +63,11 @@ struct EvalReport {
     /// Adds a partial report of the same model, run and classes.
     mutating func merge(_ other: EvalReport) throws {
         // The model file's path may differ between machines; what it is and how it ran may not.
-        guard (other.architecture, other.backbone, other.outputStride, other.scale)
-                == (architecture, backbone, outputStride, scale),
+        guard (other.architecture, other.backbone, other.outputStride, other.scale, other.tta)
+                == (architecture, backbone, outputStride, scale, tta),
               other.classNames == classNames, other.boundary.tolerance == boundary.tolerance else {
-            throw Failure("the partial results are of different architectures, strides, scales, classes or tolerances")
+            throw Failure("the partial results are of different architectures, strides, scales, test-time "
+                          + "augmentations, classes or tolerances")
         }
         let repeated = Set(images.map(\.name)).intersection(other.images.map(\.name))
         guard repeated.isEmpty else {
@@ -79,7 +82,7 @@ struct EvalReport {
     var json: [String: Any] {
         [
             "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
-            "scale": scale, "images": images.count,
+            "scale": scale, "tta": tta, "images": images.count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy,
             "mean_iou": matrix.meanIoU,
             "class_names": classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
@@ -109,6 +112,7 @@ struct EvalReport {
         self.init(model: model, architecture: architecture, backbone: backbone, outputStride: outputStride,
                   scale: scale, classNames: classNames, tolerance: tolerance)
         self.matrix = matrix
+        tta = json["tta"] as? String ?? "none"  // files written before --tta existed
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)
         self.images = try images.map(Image.init(json:))
@@ -135,6 +139,7 @@ struct EvalReport {
 
     func printText() {
         print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), "
+              + (tta == "none" ? "" : "test-time augmentation \(tta), ")
               + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% "
                      + "(precision %.2f%%, recall %.2f%%, %d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100,

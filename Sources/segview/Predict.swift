@@ -74,6 +74,7 @@ struct Predict: ParsableCommand {
         let working = report.result
         print("\(image): \(working.sourceWidth)x\(working.sourceHeight), \(segmenter.title), output stride "
               + "\(segmenter.outputStride), scale \(segmenter.scale) (\(working.width)x\(working.height)), "
+              + (segmenter.augmentation.isEmpty ? "" : "test-time augmentation \(segmenter.augmentation), ")
               + "\(segmenter.context.threads) threads")
         print(String(format: "time: load %.1f ms, read %.1f ms, forward %.1f ms, write %.1f ms",
                      loadTime, report.read, working.inferenceMilliseconds, report.write))

@@ -38,6 +38,11 @@ extension WorkingScale: ExpressibleByArgument {
     public static var defaultCompletionKind: CompletionKind { .list(["auto", "native", "360", "520"]) }
 }
 
+extension TestTimeAugmentation: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public static var defaultCompletionKind: CompletionKind { .list(["none", "flip", "scales", "flip,scales"]) }
+}
+
 /// The model a command runs, the output stride and the working resolution.
 struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("model"),
@@ -56,6 +61,11 @@ struct ModelOptions: ParsableArguments {
         "Working resolution: auto (shrink to the model's resize_size), native (the image's own size) or a short side "
         + "in pixels.", valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
+
+    @Option(help: ArgumentHelp("Test-time augmentation: also run the mirrored image (flip) and/or 0.75x and 1.25x the "
+                               + "working size (scales), averaging the probabilities; each pass costs a forward pass.",
+                               valueName: "none|flip|scales|flip,scales"))
+    var tta: TestTimeAugmentation = []
 
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("Missing expected argument '--model <model>'") }
@@ -82,6 +92,7 @@ struct ModelOptions: ParsableArguments {
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
                                           maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
             segmenter.allowTruncated = images.allowTruncated
+            segmenter.augmentation = tta
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
             return segmenter
         } catch let error as UnsupportedStride {

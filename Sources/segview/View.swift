@@ -33,6 +33,10 @@ struct View: ParsableCommand {
                                valueName: "auto|native|N"))
     var scale: WorkingScale = .auto
 
+    @Option(help: ArgumentHelp("Test-time augmentation at start (t cycles none, flip, flip,scales).",
+                               valueName: "none|flip|scales|flip,scales"))
+    var tta: TestTimeAugmentation = []
+
     @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (text selection) instead of clicks and the wheel.")
     var noMouse = false
 
@@ -63,6 +67,7 @@ struct View: ParsableCommand {
                                      maxSide: maxSize, scale: scale)
         options.allowTruncated = imageOptions.allowTruncated
         options.mouse = !noMouse
+        options.augmentation = tta
         options.context = engine.context()
         if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()

@@ -114,6 +114,57 @@ final class SegmenterTests: XCTestCase {
         XCTAssertEqual(result.labels(width: 53, height: 37), argmax(full), "labels of the upsampled scores")
     }
 
+    func largestDifference(_ a: Tensor, _ b: Tensor) -> Float {
+        zip(a.toArray(), b.toArray()).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    /// With `flip` the probabilities are the mean of the plain pass and the mirrored one mirrored
+    /// back, so that the result is mirror-symmetric where the network alone is not.
+    func testFlipAugmentationAveragesTheMirroredPass() throws {
+        let mirroredPicture = RGBImage(width: 53, height: 37, pixels: (0..<37 * 53).flatMap { i -> [UInt8] in
+            let (y, x) = i.quotientAndRemainder(dividingBy: 53)
+            let source = 3 * (y * 53 + 52 - x)
+            return Array(picture.pixels[source..<source + 3])
+        })
+        var segmenter = try Segmenter(model: try model(), scale: .native, context: context)
+        let plain = try segmenter.segment(picture).probabilities
+        let plainMirrored = try segmenter.segment(mirroredPicture).probabilities
+        XCTAssertGreaterThan(largestDifference(plain, mirrored(plainMirrored)), 1e-3, "the network alone is not symmetric")
+        segmenter.augmentation = .flip
+        let flipped = try segmenter.segment(picture).probabilities
+        let mean = Tensor(channels: plain.channels, height: 37, width: 53,
+                          values: zip(plain.toArray(), mirrored(plainMirrored).toArray()).map { ($0 + $1) / 2 }, in: context)
+        XCTAssertLessThan(largestDifference(flipped, mean), 1e-5)
+        XCTAssertLessThan(largestDifference(flipped, mirrored(try segmenter.segment(mirroredPicture).probabilities)), 1e-5)
+    }
+
+    /// With `scales` the probabilities of the passes at 0.75x, 1x and 1.25x the working size (the
+    /// normalised input resized bilinearly) are brought back to the working size and averaged.
+    func testScalesAugmentationAveragesThreeSizes() throws {
+        let model = try model()
+        var segmenter = try Segmenter(model: model, scale: .native, context: context)
+        segmenter.augmentation = .scales
+        let result = try segmenter.segment(picture)
+        XCTAssertEqual([result.width, result.height], [53, 37])
+        let input = Normalization(model.metadata).tensor(from: picture, in: context)
+        var sum = [Float](repeating: 0, count: input.plane * model.metadata.numClasses)
+        for (height, width) in [(37, 53), (28, 40), (46, 66)] {
+            let scaled = height == 37 ? input : resize(input, height: height, width: width, mode: .bilinear(alignCorners: false))
+            let probabilities = resize(softmax(model.predict(scaled, outputStride: 8).scores), height: 37, width: 53,
+                                       mode: .bilinear(alignCorners: false))
+            for (i, p) in probabilities.toArray().enumerated() { sum[i] += p / 3 }
+        }
+        let expected = Tensor(channels: model.metadata.numClasses, height: 37, width: 53, values: sum, in: context)
+        XCTAssertLessThan(largestDifference(result.probabilities, expected), 1e-5)
+        XCTAssertGreaterThan(largestDifference(result.probabilities,
+                                               try Segmenter(model: model, scale: .native).segment(picture).probabilities),
+                             1e-4, "the other sizes change the result")
+        XCTAssertEqual(TestTimeAugmentation("flip,scales")?.passes, 6)
+        XCTAssertEqual(TestTimeAugmentation("scales,flip"), [.flip, .scales])
+        XCTAssertEqual(TestTimeAugmentation("none"), [])
+        for bad in ["", "flip,", "mirror", "none,flip"] { XCTAssertNil(TestTimeAugmentation(bad), bad) }
+    }
+
     func testAWorkingSizeOverTheBudgetIsRefusedNamingTheImage() throws {
         let segmenter = try Segmenter(model: try model(), scale: .shortSide(1000), maxPixels: 1_000_000)
         XCTAssertThrowsError(try segmenter.segment(picture, name: "street.png")) {

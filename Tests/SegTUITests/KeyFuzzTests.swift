@@ -22,7 +22,7 @@ final class KeyFuzzTests: XCTestCase {
     }
 
     static let keys: [Terminal.Key] = [.up, .down, .left, .right, .shiftLeft, .shiftRight, .shiftUp, .shiftDown, .backTab,
-                                       .resize] + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxg\u{1b}\r09".map { .character($0) }
+                                       .resize] + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxgit\u{1b}\r09".map { .character($0) }
 
     /// A screen map as a frame may have left it, stale ones included (panes showing more or other
     /// than the image, list rows anywhere).

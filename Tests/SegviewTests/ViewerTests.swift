@@ -511,6 +511,29 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "scale 18 26x18")
     }
 
+    /// `t` cycles test-time augmentation; each setting is a result of its own, as predict gives it.
+    func testAugmentationKeyRunsTheAveragedPasses() throws {
+        let run = try runSegview(["predict", image, "--model", fiveClasses, "--tta", "flip,scales", "--save-logits",
+                                  scratch.appendingPathComponent("tta.npy").path])
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertTrue(run.output.contains("test-time augmentation flip,scales"), run.output)
+        let session = try viewer("\(image) --model \(fiveClasses)")
+        let plain = try ready(session)
+        try session.send("t")
+        _ = try session.waitFor(text: "TTA flip │")
+        try session.send("t")
+        let augmented = try session.waitFor("the flip,scales result") { $0.contains("TTA flip,scales") && $0.contains(" ms ") }
+        XCTAssertNotEqual(inspector(augmented)?.probabilities, inspector(plain)?.probabilities)
+        let (values, shape) = try NumPyFile.decode(Data(contentsOf: scratch.appendingPathComponent("tta.npy")))
+        // The inspector's top probability at the centre pixel (26, 18) is predict's, from the saved scores.
+        let pixel = 18 * shape[2] + 26, plane = shape[1] * shape[2]
+        let logits = (0..<shape[0]).map { Double(values[$0 * plane + pixel]) }
+        let top = 1 / logits.map { exp($0 - logits.max()!) }.reduce(0, +)
+        XCTAssertEqual(inspector(augmented)?.probabilities.first ?? -1, top, accuracy: 0.0005)
+        try session.send("t")
+        _ = try session.waitFor("no augmentation") { !$0.contains("TTA") }
+    }
+
     /// Where `predict` refuses a pass over --max-memory, the viewer runs the largest working size that
     /// fits and says so.
     func testAPassOverTheMemoryLimitRunsSmaller() throws {
