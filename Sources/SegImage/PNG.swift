@@ -43,6 +43,25 @@ public enum PNG {
                         pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
     }
 
+    /// `image` encoded as PNG (for a terminal's inline images).
+    public static func encode(_ image: RGBImage) throws -> Data {
+        // An unlinked temporary file: the encoder writes to a descriptor.
+        guard let file = tmpfile() else { throw ImageError(path: "(memory)", reason: String(cString: strerror(errno))) }
+        defer { fclose(file) }
+        let descriptor = fileno(file)
+        var message = [CChar](repeating: 0, count: 512)
+        let status = image.pixels.withUnsafeBufferPointer {
+            seg_png_write(descriptor, $0.baseAddress, UInt32(image.width), UInt32(image.height),
+                          UInt32(image.channels), &message, message.count)
+        }
+        if status != 0 { throw ImageError(path: "(memory)", reason: String(cString: message)) }
+        let size = Int(lseek(descriptor, 0, SEEK_END))
+        var data = Data(count: max(0, size))
+        let read = data.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, size, 0) }
+        guard read == size else { throw ImageError(path: "(memory)", reason: "could not read the encoded PNG back") }
+        return data
+    }
+
     /// Writes `image` (gray, RGB or RGBA) to `path`: encoded to a temporary file beside it and
     /// renamed into place, so a failure never leaves a partial file. An existing file is
     /// replaced only with `overwrite`.

@@ -19,6 +19,11 @@ public final class Renderer {
     public var halfBlocks: Bool
     /// Where the last frame put the panes and the image list (for the mouse).
     public private(set) var screenMap = ScreenMap()
+    /// Panes as real pixels through a graphics protocol, or (no protocol) as half blocks.
+    public var graphics = GraphicsSupport.halfBlocks
+    /// The panes the last frame wants drawn as pixels (their cells are left blank).
+    public private(set) var placements: [GraphicsPlacement] = []
+    private var pixelLayers: [String: [RGB]] = [:]
 
     public init(halfBlocks: Bool = true) {
         self.halfBlocks = halfBlocks
@@ -68,6 +73,7 @@ public final class Renderer {
     public func render(_ scene: Scene, _ state: ViewState, rows: Int, cols: Int, palette: TerminalPalette) -> CellGrid {
         var grid = CellGrid(rows: rows, cols: cols)
         screenMap = ScreenMap()
+        placements = []
         guard rows >= Self.minimumSize.rows && cols >= Self.minimumSize.cols else {
             let lines = ["terminal too small", "\(cols)x\(rows), need \(Self.minimumSize.cols)x\(Self.minimumSize.rows)", "q quits"]
             for (i, line) in lines.enumerated() where i < rows {
@@ -78,6 +84,8 @@ public final class Renderer {
         let panes = Self.paneKinds(compare: state.compare && scene.comparison != nil)
         let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
                                  singlePane: false, paneCount: panes.count)
+        // Pixels go under text, or replace it: where text covers the panes, they are drawn as cells.
+        let pixelPanes = graphics.graphicsProtocol != nil && !state.showHelp && !(state.showList && layout.panel == nil)
         // Without a panel at the side, `w` shows it (inspector and legend) in the panes' place after the panes.
         screenMap.panelInPanes = layout.panel == nil
         if layout.panel == nil && !panes.indices.contains(state.focusedPane) {
@@ -85,11 +93,11 @@ public final class Renderer {
         } else if layout.panes.count == 1 {
             let index = min(state.focusedPane, panes.count - 1)
             drawPane(index, panes[index], scene, state, into: &grid, frame: layout.panes[0], palette: palette,
-                     focused: false)
+                     focused: false, pixels: pixelPanes)
         } else {
             for (index, (frame, kind)) in zip(layout.panes, panes).enumerated() {
                 drawPane(index, kind, scene, state, into: &grid, frame: frame, palette: palette,
-                         focused: index == state.focusedPane)
+                         focused: index == state.focusedPane, pixels: pixelPanes)
             }
         }
         if let panel = layout.panel {
@@ -133,7 +141,7 @@ public final class Renderer {
         case .border: name = scene.result?.border != nil ? "border" : "boundaries"
         case .disagreement: name = "disagreement"
         }
-        return (name, RGBImage(width: width, height: height, pixels: colors.flatMap { [$0.r, $0.g, $0.b] }))
+        return (name, RGBImage(width: width, height: height, pixels: RGB.bytes(colors)))
     }
 
     private func title(_ kind: PaneKind, _ scene: Scene, _ state: ViewState) -> String {
@@ -168,13 +176,15 @@ public final class Renderer {
     }
 
     private func drawPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState, into grid: inout CellGrid,
-                          frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette, focused: Bool) {
+                          frame: (x: Int, y: Int, width: Int, height: Int), palette: TerminalPalette, focused: Bool,
+                          pixels pixelPane: Bool) {
         // The focused pane (what `s` saves) is marked when several show.
         let marker = focused ? (halfBlocks ? "▶ " : "> ") : ""
         grid.text(marker + title(kind, scene, state), y: frame.y - 1, x: frame.x, width: frame.width, bold: true)
         let image = scene.image
         let viewport = Viewport.around(cursorX: state.cursorX, cursorY: state.cursorY, zoom: state.zoom,
                                        imageWidth: image.width, imageHeight: image.height)
+        if pixelPane { return drawPixelPane(index, kind, scene, state, into: &grid, frame: frame, viewport: viewport) }
         var size = viewport.gridSize(maxWidth: frame.width, maxHeight: frame.height * 2)
         if !halfBlocks { size.height = max(1, size.height / 2) }  // a cell is about twice as tall as wide
         let originX = frame.x + (frame.width - size.width) / 2, originY = frame.y
@@ -210,6 +220,54 @@ public final class Renderer {
         }
     }
 
+    /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn;
+    /// its cells stay blank. With kitty the cursor is a `+` drawn as text over the image, so that a
+    /// move does not send the image again; sixel and iTerm2 paint images into the cells, where text
+    /// would cut a hole, so the cursor is drawn into the pixels.
+    private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
+                               into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
+                               viewport: Viewport) {
+        let (cellWidth, cellHeight) = (graphics.cellWidth, graphics.cellHeight)
+        let size = viewport.gridSize(maxWidth: frame.width * cellWidth, maxHeight: frame.height * cellHeight)
+        let columns = (size.width + cellWidth - 1) / cellWidth
+        let originX = frame.x + (frame.width - columns) / 2
+        screenMap.panes.append(PaneGeometry(pane: index, x: originX, y: frame.y, gridWidth: size.width,
+                                            gridHeight: size.height, pixelColumnsPerCell: cellWidth,
+                                            pixelRowsPerCell: cellHeight, viewport: viewport))
+        var key = layerKey(kind, scene, state, viewport: viewport, size: size)
+        let cached = pixelLayers[key] ?? paneColors(kind, scene, state, viewport: viewport, size: size,
+                                                    coloring: PaneColoring(classColors: scene.classColors))
+        guard var pixels = cached else {
+            let text = scene.busy ?? "no result"
+            grid.text(text, y: frame.y + frame.height / 2, x: frame.x + max(0, (frame.width - text.count) / 2),
+                      width: frame.width)
+            return
+        }
+        if pixelLayers[key] == nil {
+            if pixelLayers.count >= Self.cachedLayers { pixelLayers.removeAll() }
+            pixelLayers[key] = pixels
+        }
+        let x = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
+        let y = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))
+        if x >= 0 && x < size.width && y >= 0 && y < size.height {
+            let contrast = pixels[y * size.width + x].luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255)
+            if graphics.graphicsProtocol == .kitty {
+                grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
+            } else {
+                // A cross a cell wide and tall, one pixel thick.
+                for dx in -cellWidth / 2...cellWidth / 2 where (0..<size.width).contains(x + dx) {
+                    pixels[y * size.width + x + dx] = contrast
+                }
+                for dy in -cellHeight / 2...cellHeight / 2 where (0..<size.height).contains(y + dy) {
+                    pixels[(y + dy) * size.width + x] = contrast
+                }
+                key += "|cursor \(x),\(y)"
+            }
+        }
+        placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,
+                                            height: size.height, pixels: pixels, key: key))
+    }
+
     /// The image layer, cached by image, viewport and grid size.
     private func imagePixels(_ scene: Scene, viewport: Viewport, size: (width: Int, height: Int)) -> [RGB] {
         let key = "\(scene.imageName)|\(scene.image.width)x\(scene.image.height)|\(viewport)|\(size.width)x\(size.height)"
@@ -223,18 +281,28 @@ public final class Renderer {
 
     private func cachedPaneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
                                   size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
-        func id(_ result: SegmentationResult?) -> String { result.map { "\(ObjectIdentifier($0).hashValue)" } ?? "-" }
-        let key = [
-            "\(kind)", scene.imageName, id(scene.result), id(scene.comparison), state.maskView.rawValue,
-            "\(state.opacity)", "\(state.selectedClass)", "\(state.hiddenClasses.sorted())", "\(state.solo)",
-            "\(scene.truth != nil)", "\(viewport)", "\(size.width)x\(size.height)", palette.mode.rawValue,
-        ].joined(separator: "|")
+        let key = layerKey(kind, scene, state, viewport: viewport, size: size) + "|" + palette.mode.rawValue
         if let cached = paneLayers[key] { return cached }
         guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size,
                                       coloring: PaneColoring(palette)) else { return nil }
         if paneLayers.count >= Self.cachedLayers { paneLayers.removeAll() }
         paneLayers[key] = colors
         return colors
+    }
+
+    /// Everything a pane's pixels depend on except the cursor (and the colour mode).
+    private func layerKey(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
+                          size: (width: Int, height: Int)) -> String {
+        func id(_ result: SegmentationResult?) -> String { result.map { "\(ObjectIdentifier($0).hashValue)" } ?? "-" }
+        let picture = [scene.imageName, "\(scene.image.width)x\(scene.image.height)", "\(viewport)",
+                       "\(size.width)x\(size.height)"]
+        // The photo does not change with the results or the view.
+        guard kind != .image else { return (["image"] + picture).joined(separator: "|") }
+        return [
+            "\(kind)", scene.imageName, id(scene.result), id(scene.comparison), state.maskView.rawValue,
+            "\(state.opacity)", "\(state.selectedClass)", "\(state.hiddenClasses.sorted())", "\(state.solo)",
+            "\(scene.truth != nil)", "\(viewport)", "\(size.width)x\(size.height)",
+        ].joined(separator: "|")
     }
 
     /// The colours of one pane's pixel grid, or nil when its result is not there yet.
@@ -477,7 +545,7 @@ public final class Renderer {
         if let busy = scene.busy { parts.append((busy, 2)) } else if let result = scene.result {
             parts.append((String(format: "%.0f ms", result.inferenceMilliseconds), 4))
         }
-        parts.append((palette.mode.label, 5))
+        parts.append((palette.mode.label + (graphics.graphicsProtocol.map { ", \($0.rawValue) pixels" } ?? ""), 5))
         if let agreement = scene.agreement {
             let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
             let metrics = String(format: "acc %.1f%% mIoU %.1f%%", accuracy, meanIoU)

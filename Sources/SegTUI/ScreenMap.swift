@@ -18,19 +18,30 @@ public struct PaneGeometry: Equatable, Sendable {
     /// The top-left cell of the pixel grid.
     public var x: Int, y: Int
     public var gridWidth: Int, gridHeight: Int
-    /// Pixel rows per cell: 2 with half blocks, else 1.
+    /// Pixels per cell: 1 across and 2 down with half blocks, 1 and 1 with coloured spaces, the
+    /// cell's size in pixels with a graphics protocol.
+    public var pixelColumnsPerCell = 1
     public var pixelRowsPerCell: Int
     public var viewport: Viewport
 
-    public func contains(row: Int, col: Int) -> Bool {
-        (x..<x + gridWidth).contains(col)
-            && (y..<y + (gridHeight + pixelRowsPerCell - 1) / pixelRowsPerCell).contains(row)
+    public init(pane: Int, x: Int, y: Int, gridWidth: Int, gridHeight: Int, pixelColumnsPerCell: Int = 1,
+                pixelRowsPerCell: Int, viewport: Viewport) {
+        (self.pane, self.x, self.y, self.gridWidth, self.gridHeight) = (pane, x, y, gridWidth, gridHeight)
+        (self.pixelColumnsPerCell, self.pixelRowsPerCell, self.viewport) = (pixelColumnsPerCell, pixelRowsPerCell, viewport)
     }
 
-    /// The image pixel under a cell (the upper of a half-block cell's two), or nil outside the grid.
+    public func contains(row: Int, col: Int) -> Bool {
+        let columns = (gridWidth + pixelColumnsPerCell - 1) / max(1, pixelColumnsPerCell)
+        return (x..<x + columns).contains(col)
+            && (y..<y + (gridHeight + pixelRowsPerCell - 1) / max(1, pixelRowsPerCell)).contains(row)
+    }
+
+    /// The image pixel under a cell (the upper of a half-block cell's two; a graphics cell's
+    /// centre), or nil outside the grid.
     public func pixel(row: Int, col: Int) -> (x: Int, y: Int)? {
         guard contains(row: row, col: col), gridWidth > 0, gridHeight > 0 else { return nil }
-        let gridX = Double(col - x) + 0.5, gridY = Double((row - y) * pixelRowsPerCell) + 0.5
+        let gridX = (Double(col - x) + 0.5) * Double(pixelColumnsPerCell)
+        let gridY = Double(row - y) * Double(pixelRowsPerCell) + (pixelRowsPerCell > 2 ? Double(pixelRowsPerCell) / 2 : 0.5)
         return (Int(viewport.x + gridX * viewport.width / Double(gridWidth)),
                 Int(viewport.y + gridY * viewport.height / Double(gridHeight)))
     }

@@ -25,6 +25,10 @@ public final class Terminal {
     }
 
     public let mode: ColorMode
+    /// Panes drawn as pixels with this protocol (nil: half blocks in the cells).
+    public var graphics: GraphicsProtocol?
+    /// The image each pane shows: its key and where it is.
+    private var shownImages: [Int: GraphicsPlacement] = [:]
     private var previous: CellGrid?
     private var pairs: [Int64: Int32] = [:]
     private var open = false
@@ -99,6 +103,7 @@ public final class Terminal {
 
     public func close() {
         guard open else { return }
+        if graphics == .kitty { writeRaw(GraphicsEncoder.deleteKitty(id: nil)) }
         seg_term_close()
         open = false
     }
@@ -112,14 +117,72 @@ public final class Terminal {
     /// The signal (SIGINT, SIGTERM, SIGHUP) that asked us to stop, or 0.
     public var signalReceived: Int32 { seg_term_signal_received() }
 
-    /// Draws the cells that changed since the last frame (everything after a resize or a pair reset).
-    /// Returns the number of cells drawn.
+    /// Draws the cells that changed since the last frame (everything after a resize or a pair reset),
+    /// then the images whose content changed. Returns the number of cells drawn.
     @discardableResult
-    public func draw(_ grid: CellGrid) -> Int {
+    public func draw(_ grid: CellGrid, images: [GraphicsPlacement] = []) -> Int {
+        var removal = ""
         if previous?.rows != grid.rows || previous?.cols != grid.cols {
             seg_term_clear()
             previous = nil
+            removal = forgetImages()
+        } else if let graphics {
+            let wanted = Dictionary(images.map { ($0.pane, $0) }, uniquingKeysWith: { first, _ in first })
+            let gone = shownImages.filter { pane, shown in
+                wanted[pane].map { ($0.column, $0.row, $0.width, $0.height) != (shown.column, shown.row, shown.width,
+                                                                                  shown.height) } ?? true
+            }
+            if graphics == .kitty {
+                for pane in gone.keys { removal += GraphicsEncoder.deleteKitty(id: pane + 1) }
+                for pane in gone.keys { shownImages[pane] = nil }
+            } else if !gone.isEmpty {
+                // Painted images leave their pixels behind: every cell is written again, every image sent.
+                seg_term_clear_all()
+                previous = nil
+                removal = forgetImages()
+            }
         }
+        writeRaw(removal)
+        let drawn = drawCells(grid)
+        var out = ""
+        for image in images where shownImages[image.pane]?.key != image.key {
+            out += "\u{1b}7\u{1b}[\(image.row + 1);\(image.column + 1)H" + GraphicsEncoder.encode(image, with: graphics)
+                + "\u{1b}8"
+            shownImages[image.pane] = image
+        }
+        writeRaw(out)
+        return drawn
+    }
+
+    /// Forgets the images on screen (the screen is about to be cleared); kitty's are deleted.
+    private func forgetImages() -> String {
+        let removal = graphics == .kitty && !shownImages.isEmpty ? GraphicsEncoder.deleteKitty(id: nil) : ""
+        shownImages = [:]
+        return removal
+    }
+
+    private func writeRaw(_ text: String) {
+        guard !text.isEmpty else { return }
+        var bytes = Array(text.utf8)
+        seg_term_write_raw(&bytes, bytes.count)
+    }
+
+    /// What the terminal answers to `query` within 100 ms (nothing from one that does not answer).
+    /// Only before the screen opens.
+    public static func ask(_ query: String) -> String {
+        var answer = [CChar](repeating: 0, count: 1024)
+        guard seg_term_query(query, &answer, Int32(answer.count), 100) > 0 else { return "" }
+        return String(cString: answer)
+    }
+
+    /// A cell's size in pixels from the window size, (0, 0) when the terminal does not fill it in.
+    public static var pixelCellSize: (Int, Int) {
+        var width: Int32 = 0, height: Int32 = 0
+        seg_term_pixel_size(&width, &height)
+        return (Int(width), Int(height))
+    }
+
+    private func drawCells(_ grid: CellGrid) -> Int {
         var drawn = 0
         for y in 0..<grid.rows {
             for x in 0..<grid.cols {
@@ -131,7 +194,8 @@ public final class Terminal {
                     seg_term_reset_pairs()
                     pairs.removeAll()
                     previous = nil
-                    return draw(grid)
+                    if graphics != .kitty { shownImages = [:] }  // repainted cells cover painted images
+                    return drawCells(grid)
                 }
                 seg_term_cell(Int32(y), Int32(x), cell.glyph, pair, cell.bold ? 1 : 0)
                 drawn += 1

@@ -10,6 +10,13 @@ public struct RGB: Hashable, Sendable {
 
     public init(_ triple: [UInt8]) { self.init(triple[0], triple[1], triple[2]) }
 
+    /// Colours as interleaved RGB bytes (an image's pixels).
+    public static func bytes(_ colors: [RGB]) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 3 * colors.count)
+        for (i, color) in colors.enumerated() { (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]) = (color.r, color.g, color.b) }
+        return bytes
+    }
+
     func distance(_ other: RGB) -> Int {
         let dr = Int(r) - Int(other.r), dg = Int(g) - Int(other.g), db = Int(b) - Int(other.b)
         return dr * dr + dg * dg + db * db

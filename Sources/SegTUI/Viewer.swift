@@ -29,6 +29,8 @@ public final class Viewer {
         public var scale: WorkingScale
         /// Clicks and the wheel (which take text selection from the terminal).
         public var mouse = true
+        /// Panes as real pixels: a graphics protocol, found (auto) or named, or none (half blocks).
+        public var graphics = GraphicsMode.auto
         /// Test-time augmentation at start; `t` cycles none, flip and flip with scales.
         public var augmentation: TestTimeAugmentation = []
 
@@ -112,9 +114,14 @@ public final class Viewer {
         }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
+        // Asked before the screen opens: the answers must not reach ncurses as keys.
+        let support = GraphicsSupport.detect(options.graphics, environment: ProcessInfo.processInfo.environment,
+                                             pixelCell: Terminal.pixelCellSize, ask: Terminal.ask)
         let terminal = try Terminal(requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks
+        renderer.graphics = support
+        terminal.graphics = support.graphicsProtocol
         var tick = 0
         var needsFrame = true
         while terminal.signalReceived == 0 && !terminal.gone {
@@ -124,7 +131,8 @@ public final class Viewer {
                 let (rows, cols) = terminal.size
                 let palette = palette(for: state.modelIndex, mode: terminal.mode)
                 let scene = makeScene(spinner: busy ? Self.spinner[tick % Self.spinner.count] : nil)
-                terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette))
+                let grid = renderer.render(scene, state, rows: rows, cols: cols, palette: palette)
+                terminal.draw(grid, images: renderer.placements)
                 needsFrame = false
             }
             guard let key = terminal.key(timeout: busy ? 80 : 250) else {

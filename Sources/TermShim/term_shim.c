@@ -6,6 +6,7 @@
 #include <ncursesw/curses.h>
 #include <poll.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <signal.h>
 #include <termios.h>
 #include <stdlib.h>
@@ -201,3 +202,59 @@ void seg_term_catch_signals(void) {
 }
 
 int seg_term_signal_received(void) { return received_signal; }
+
+int seg_term_query(const char *query, char *answer, int capacity, int timeout_ms) {
+    int in = STDIN_FILENO, out = STDOUT_FILENO;
+    struct termios saved, raw;
+    if (!isatty(in) || !isatty(out) || tcgetattr(in, &saved) != 0) return -1;
+    raw = saved;
+    raw.c_lflag &= ~(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    tcsetattr(in, TCSANOW, &raw);
+    size_t length = strlen(query);
+    int length_read = 0;
+    if (write(out, query, length) == (ssize_t)length) {
+        struct timespec start, now;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (elapsed >= timeout_ms || length_read >= capacity - 1) break;
+            struct pollfd input = {in, POLLIN, 0};
+            if (poll(&input, 1, (int)(timeout_ms - elapsed)) <= 0) break;
+            ssize_t count = read(in, answer + length_read, (size_t)(capacity - 1 - length_read));
+            if (count <= 0) break;
+            length_read += (int)count;
+            // Every terminal answers the primary device attributes (ESC [ ? ... c), asked last.
+            answer[length_read] = 0;
+            char *attributes = strstr(answer, "\033[?");
+            if (attributes && strchr(attributes, 'c')) break;
+        }
+    }
+    answer[length_read] = 0;
+    tcsetattr(in, TCSANOW, &saved);
+    return length_read;
+}
+
+void seg_term_pixel_size(int *width, int *height) {
+    struct winsize size;
+    *width = *height = 0;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 && size.ws_row > 0) {
+        *width = size.ws_xpixel / size.ws_col;
+        *height = size.ws_ypixel / size.ws_row;
+    }
+}
+
+void seg_term_clear_all(void) { clear(); }
+
+void seg_term_write_raw(const char *bytes, size_t length) {
+    FILE *stream = output_file ? output_file : stdout;
+    fflush(stream);
+    while (length > 0) {
+        ssize_t written = write(fileno(stream), bytes, length);
+        if (written <= 0) return;
+        bytes += written;
+        length -= (size_t)written;
+    }
+}

@@ -34,6 +34,12 @@ struct BenchView: ParsableCommand {
     @Option(help: "Timed repetitions.")
     var runs = 10
 
+    @Option(help: "Draw the panes as pixels with this protocol (kitty, sixel, iterm) or as half blocks (none).")
+    var graphics = GraphicsMode.none
+
+    @Option(name: .customLong("cell-pixels"), help: "A cell's size in pixels as WxH, for --graphics.")
+    var cellPixels = SizeArgument(10, 20)
+
     func validate() throws {
         guard size.allSatisfy({ $0.within(8...30000) }), cells.within(1...2000), colors != .auto, runs >= 1,
               resizeSize >= 8 else {
@@ -60,13 +66,20 @@ struct BenchView: ParsableCommand {
             state.cursorX = display.width / 2
             state.cursorY = display.height / 2
 
+            let support = GraphicsProtocol(rawValue: graphics.rawValue).map {
+                GraphicsSupport(graphicsProtocol: $0, cellWidth: cellPixels.first, cellHeight: cellPixels.second)
+            } ?? .halfBlocks
             var fullFrame: [Double] = [], cursorMove: [Double] = []
             for _ in 0..<runs {
                 clock = Stopwatch()
-                _ = Renderer().render(scene, state, rows: rows, cols: cols, palette: palette)
+                let renderer = Renderer()
+                renderer.graphics = support
+                _ = renderer.render(scene, state, rows: rows, cols: cols, palette: palette)
+                for image in renderer.placements { _ = GraphicsEncoder.encode(image, with: support.graphicsProtocol) }
                 fullFrame.append(clock.lap())
             }
             let renderer = Renderer()
+            renderer.graphics = support
             var previous = renderer.render(scene, state, rows: rows, cols: cols, palette: palette)
             var changed: [Int] = []
             for step in 0..<runs {
@@ -83,19 +96,24 @@ struct BenchView: ParsableCommand {
                 .appendingPathComponent("segview-frame-\(getpid()).out").path
             defer { unlink(path) }
             let terminal = try Terminal(recordingTo: path, term: "xterm-256color", rows: rows, cols: cols, mode: mode)
+            terminal.graphics = support.graphicsProtocol
             state.cursorX = display.width / 2
-            terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette))
+            terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette),
+                          images: renderer.placements)
             let fullBytes = fileSize(path)
             state.cursorX += 8
             clock = Stopwatch()
-            terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette))
+            terminal.draw(renderer.render(scene, state, rows: rows, cols: cols, palette: palette),
+                          images: renderer.placements)
             let moveDraw = clock.lap()
             terminal.close()
             let moveBytes = fileSize(path) - fullBytes
 
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
             print("viewer frames: \(width)x\(height) input drawn from \(display.width)x\(display.height) "
-                  + "(scale \(scale)), \(cols)x\(rows) cells, \(mode.label), median of \(runs)")
+                  + "(scale \(scale)), \(cols)x\(rows) cells, \(mode.label), "
+                  + (support.graphicsProtocol.map { "\($0.rawValue) pixels (\(cellPixels.first)x\(cellPixels.second) cells), " }
+                     ?? "") + "median of \(runs)")
             print(String(format: "load: to the working resolution %.2f ms (once per image)", load))
             print(String(format: "full frame build: %.2f ms; terminal output %d bytes", median(fullFrame), fullBytes))
             print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes",

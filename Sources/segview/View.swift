@@ -37,6 +37,10 @@ struct View: ParsableCommand {
                                valueName: "none|flip|scales|flip,scales"))
     var tta: TestTimeAugmentation = []
 
+    @Option(help: ArgumentHelp("Draw the image panes as real pixels: auto (ask the terminal), kitty, sixel, iterm "
+                               + "or none (half blocks).", valueName: "auto|kitty|sixel|iterm|none"))
+    var graphics = GraphicsMode.auto
+
     @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (text selection) instead of clicks and the wheel.")
     var noMouse = false
 
@@ -68,6 +72,7 @@ struct View: ParsableCommand {
         options.allowTruncated = imageOptions.allowTruncated
         options.mouse = !noMouse
         options.augmentation = tta
+        options.graphics = graphics
         options.context = engine.context()
         if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()
@@ -75,6 +80,8 @@ struct View: ParsableCommand {
         if signal != 0 { throw ExitCode(128 + signal) }
     }
 }
+
+extension GraphicsMode: ExpressibleByArgument {}
 
 /// Finds and loads model files.
 enum ModelCatalog {

@@ -38,7 +38,8 @@ final class KeyFuzzTests: XCTestCase {
                                              y: Int.random(in: 0...100, using: &random),
                                              gridWidth: Int.random(in: 1...300, using: &random),
                                              gridHeight: Int.random(in: 1...200, using: &random),
-                                             pixelRowsPerCell: Int.random(in: 1...2, using: &random), viewport: viewport))
+                                             pixelColumnsPerCell: Int.random(in: 1...20, using: &random),
+                                             pixelRowsPerCell: Int.random(in: 1...40, using: &random), viewport: viewport))
         }
         for row in 0..<Int.random(in: 0...30, using: &random) { screen.listEntries[row] = Int.random(in: 0...500, using: &random) }
         screen.listColumns = 0..<Int.random(in: 0...300, using: &random)
@@ -116,7 +117,10 @@ final class KeyFuzzTests: XCTestCase {
                 if context.hasTruth && state.compare { scene.comparisonAgreement = ConfusionMatrix(classes: classes) }
             }
             let (cols, rows) = (Int.random(in: 1...300, using: &random), Int.random(in: 1...100, using: &random))
-            XCTAssertEqual(Renderer().render(scene, state, rows: rows, cols: cols, palette: palette).cells.count, rows * cols)
+            let renderer = Renderer()
+            renderer.graphics = [.halfBlocks, GraphicsSupport(graphicsProtocol: .kitty),
+                                 GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 7, cellHeight: 15)][sequence % 3]
+            XCTAssertEqual(renderer.render(scene, state, rows: rows, cols: cols, palette: palette).cells.count, rows * cols)
         }
     }
 

@@ -164,3 +164,80 @@ final class TmuxSession {
         try tmux(["resize-window", "-t", "main", "-x", "\(width)", "-y", "\(height)"])
     }
 }
+
+/// The viewer on a pseudo-terminal of the test's own (tmux keeps graphics from its panes): every
+/// byte it writes, and answers to its queries when the test gives them.
+final class PseudoTerminal {
+    private(set) var master: Int32
+    let pid: pid_t
+    private(set) var output = Data()
+
+    init(_ arguments: [String], environment: [String: String], rows: Int = 40, cols: Int = 120,
+         cellPixels: (Int, Int) = (10, 20)) throws {
+        // posix_openpt and friends are not visible to Swift here: their ioctls, as glibc makes them
+        // (Linux's TIOCSPTLCK and TIOCGPTN).
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)  // the viewer must not hold it open
+        var unlock: Int32 = 0, number: UInt32 = 0
+        guard master >= 0, ioctl(master, 0x4004_5431, &unlock) == 0, ioctl(master, 0x8004_5430, &number) == 0 else {
+            throw XCTSkip("no pseudo-terminal available")
+        }
+        let name = "/dev/pts/\(number)"
+        var size = winsize(ws_row: UInt16(rows), ws_col: UInt16(cols), ws_xpixel: UInt16(cols * cellPixels.0),
+                           ws_ypixel: UInt16(rows * cellPixels.1))
+        _ = ioctl(master, UInt(TIOCSWINSZ), &size)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // Not the controlling terminal (O_NOCTTY): closing it sends no SIGHUP.
+        for descriptor in Int32(0)...2 {
+            posix_spawn_file_actions_addopen(&actions, descriptor, name, O_RDWR | O_NOCTTY, 0)
+        }
+        let argv = ([segviewBinary.path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let settings: [String] = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
+            + environment.map { "\($0.key)=\($0.value)" }
+        let env = settings.map { strdup($0) } + [nil]
+        defer { env.forEach { free($0) } }
+        var child: pid_t = 0
+        guard posix_spawn(&child, segviewBinary.path, &actions, nil, argv, env) == 0 else {
+            throw XCTSkip("cannot start segview on a pseudo-terminal")
+        }
+        pid = child
+    }
+
+    deinit {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        hangUp()
+    }
+
+    /// Closes the test's end: the terminal goes away.
+    func hangUp() {
+        if master >= 0 { close(master) }
+        master = -1
+    }
+
+    /// Reads what arrives for up to `timeout` seconds, until `predicate` holds of everything read so far.
+    @discardableResult
+    func read(timeout: Double, until predicate: (Data) -> Bool = { _ in false }) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date() < deadline {
+            if predicate(output) { return true }
+            var descriptor = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 50) > 0 else { continue }
+            let count = Foundation.read(master, &buffer, buffer.count)
+            if count <= 0 { break }
+            output.append(contentsOf: buffer[0..<count])
+        }
+        return predicate(output)
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = write(master, bytes, bytes.count)
+    }
+
+    var text: String { String(decoding: output, as: UTF8.self) }
+}

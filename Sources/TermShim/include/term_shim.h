@@ -1,6 +1,7 @@
 #ifndef SEGVIEW_TERM_SHIM_H
 #define SEGVIEW_TERM_SHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /// The parts of ncursesw segview uses, as plain functions: ncurses exposes many of them as macros,
@@ -58,5 +59,20 @@ int seg_term_key_code(const char *name);
 /// kill the process as they would have.
 void seg_term_catch_signals(void);
 int seg_term_signal_received(void);
+
+/// Clears the screen for real on the next refresh (every cell rewritten), where images painted
+/// into the cells must go.
+void seg_term_clear_all(void);
+
+/// Writes `query` to the terminal on stdout (stdin raw, no echo) and collects its answer into `answer`
+/// (NUL-terminated) until the primary device attributes reply (which should close every query) or
+/// `timeout_ms`. Returns the bytes read, or -1 without a terminal. Call before the screen opens.
+int seg_term_query(const char *query, char *answer, int capacity, int timeout_ms);
+
+/// A cell's size in pixels from the window size's pixel fields; 0 where the terminal leaves them empty.
+void seg_term_pixel_size(int *width, int *height);
+
+/// Bytes straight to the terminal (graphics escapes), after what ncurses has buffered.
+void seg_term_write_raw(const char *bytes, size_t length);
 
 #endif

@@ -1,0 +1,181 @@
+import Foundation
+import SegImage
+
+/// How the image, mask and border panes are drawn: `--graphics auto|kitty|sixel|iterm|none`.
+public enum GraphicsMode: String, CaseIterable, Sendable {
+    case auto, kitty, sixel, iterm, none
+}
+
+/// The terminal graphics protocols the panes can be drawn with, as real pixels.
+public enum GraphicsProtocol: String, Sendable {
+    /// kitty's graphics protocol (kitty, WezTerm, Ghostty, Konsole): RGB, placed under the text.
+    case kitty
+    /// DEC sixel (xterm -ti vt340, foot, mlterm, WezTerm, Windows Terminal): paletted, painted into the cells.
+    case sixel
+    /// iTerm2's inline images (iTerm2, WezTerm): a PNG painted into the cells.
+    case iterm
+}
+
+/// What the terminal can show, found before the screen opens: a protocol (nil: half blocks) and
+/// the size of a cell in pixels.
+public struct GraphicsSupport: Equatable, Sendable {
+    public var graphicsProtocol: GraphicsProtocol?
+    public var cellWidth: Int
+    public var cellHeight: Int
+
+    public init(graphicsProtocol: GraphicsProtocol?, cellWidth: Int = 10, cellHeight: Int = 20) {
+        self.graphicsProtocol = graphicsProtocol
+        (self.cellWidth, self.cellHeight) = (cellWidth, cellHeight)
+    }
+
+    public static let halfBlocks = GraphicsSupport(graphicsProtocol: nil)
+
+    /// A kitty graphics query (a 1x1 image, answered "OK" by terminals that have the protocol), the
+    /// cell size (`CSI 16 t`) and the primary device attributes, which every terminal answers, last.
+    static let query = "\u{1b}_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\u{1b}\\\u{1b}[16t\u{1b}[c"
+
+    /// The support `mode` asks for. `auto` queries the terminal (`ask` sends a query and returns
+    /// what came back within its timeout) unless inside tmux, which keeps graphics from the outer
+    /// terminal unless passthrough is set up; a protocol named explicitly is used without asking
+    /// about it. `pixelCell` is the cell size from the window size's pixel fields (0 when unknown).
+    public static func detect(_ mode: GraphicsMode, environment: [String: String], pixelCell: (Int, Int),
+                              ask: (String) -> String) -> GraphicsSupport {
+        let term = environment["TERM"] ?? ""
+        let inTmux = environment["TMUX"] != nil || term.hasPrefix("tmux") || term.hasPrefix("screen")
+        guard mode != .none, !(mode == .auto && inTmux) else { return .halfBlocks }
+        let known = pixelCell.0 > 0 && pixelCell.1 > 0 ? pixelCell : nil
+        if let explicit = GraphicsProtocol(rawValue: mode.rawValue) {
+            let cell = known ?? parse(ask("\u{1b}[16t\u{1b}[c")).cell ?? (10, 20)
+            return GraphicsSupport(graphicsProtocol: explicit, cellWidth: cell.0, cellHeight: cell.1)
+        }
+        let answer = parse(ask(query))
+        guard let cell = known ?? answer.cell else { return .halfBlocks }  // pixels need a known cell size
+        let program = environment["TERM_PROGRAM"] ?? ""
+        let found: GraphicsProtocol? = answer.kitty ? .kitty
+            : ["iTerm.app", "WezTerm"].contains(program) ? .iterm
+            : answer.sixel ? .sixel : nil
+        return GraphicsSupport(graphicsProtocol: found, cellWidth: cell.0, cellHeight: cell.1)
+    }
+
+    /// What a terminal's answer to `query` says: the kitty reply, sixel among the device
+    /// attributes (parameter 4), and the cell size (`CSI 6 ; height ; width t`).
+    static func parse(_ answer: String) -> (kitty: Bool, sixel: Bool, cell: (Int, Int)?) {
+        let kitty = answer.contains("\u{1b}_Gi=31;OK")
+        var sixel = false
+        if let start = answer.range(of: "\u{1b}[?"), let end = answer[start.upperBound...].firstIndex(of: "c") {
+            sixel = answer[start.upperBound..<end].split(separator: ";").contains("4")
+        }
+        var cell: (Int, Int)?
+        if let start = answer.range(of: "\u{1b}[6;"), let end = answer[start.upperBound...].firstIndex(of: "t") {
+            let values = answer[start.upperBound..<end].split(separator: ";").compactMap { Int($0) }
+            if values.count == 2, (1...512).contains(values[0]), (1...512).contains(values[1]) {
+                cell = (values[1], values[0])
+            }
+        }
+        return (kitty, sixel, cell)
+    }
+}
+
+/// One pane drawn as pixels: where (cells), how big (pixels) and what; `key` names the content, so
+/// that an unchanged pane is not sent again.
+public struct GraphicsPlacement: Equatable {
+    public var pane: Int
+    public var column: Int, row: Int
+    public var width: Int, height: Int
+    public var pixels: [RGB]
+    public var key: String
+}
+
+/// The escape sequences of each protocol, as pure functions of the pixels.
+public enum GraphicsEncoder {
+    /// A pane's image in `graphicsProtocol`, to be written with the cursor at its top-left cell
+    /// (kitty's id is the pane's number from 1, so that its next image replaces it).
+    public static func encode(_ image: GraphicsPlacement, with graphicsProtocol: GraphicsProtocol?) -> String {
+        switch graphicsProtocol {
+        case .kitty: return kitty(id: image.pane + 1, pixels: image.pixels, width: image.width, height: image.height)
+        case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height)
+        case .iterm:
+            let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
+            guard let png = try? PNG.encode(picture) else { return "" }
+            return iterm(png: png, width: image.width, height: image.height)
+        case nil: return ""
+        }
+    }
+
+    /// Transmits and places an RGB image at the cursor under the text (z -1, so the cursor marker
+    /// and overlays drawn as text stay on top), replacing any earlier image with this id, in
+    /// chunks of 4096 base64 bytes; `q=2` keeps the terminal from answering.
+    public static func kitty(id: Int, pixels: [RGB], width: Int, height: Int) -> String {
+        let payload = Data(RGB.bytes(pixels)).base64EncodedString()
+        var out = deleteKitty(id: id)
+        var offset = payload.startIndex
+        var first = true
+        repeat {
+            let end = payload.index(offset, offsetBy: 4096, limitedBy: payload.endIndex) ?? payload.endIndex
+            let more = end < payload.endIndex ? 1 : 0
+            let control = first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),C=1,z=-1,q=2,m=\(more)" : "m=\(more)"
+            out += "\u{1b}_G\(control);\(payload[offset..<end])\u{1b}\\"
+            offset = end
+            first = false
+        } while offset < payload.endIndex
+        return out
+    }
+
+    /// Deletes the image with `id` and frees its data (nil: every image this program placed).
+    public static func deleteKitty(id: Int?) -> String {
+        id.map { "\u{1b}_Ga=d,d=I,i=\($0),q=2\u{1b}\\" } ?? "\u{1b}_Ga=d,d=A,q=2\u{1b}\\"
+    }
+
+    /// A sixel image: colours matched to 252 registers (6 red, 7 green, 6 blue levels), defined
+    /// in percent, six pixel rows per band, runs of one sixel compressed with `!`.
+    public static func sixel(pixels: [RGB], width: Int, height: Int) -> String {
+        let levels = (r: 6, g: 7, b: 6), count = 6 * 7 * 6
+        func level(_ value: UInt8, _ steps: Int) -> Int { (Int(value) * (steps - 1) + 127) / 255 }
+        let registers = pixels.map { level($0.r, levels.r) * levels.g * levels.b + level($0.g, levels.g) * levels.b
+            + level($0.b, levels.b) }
+        var out = Array("\u{1b}Pq\"1;1;\(width);\(height)".utf8)
+        func append(_ text: String) { out.append(contentsOf: text.utf8) }
+        var used = [Bool](repeating: false, count: count)
+        for register in registers { used[register] = true }
+        for register in 0..<count where used[register] {
+            let (r, rest) = register.quotientAndRemainder(dividingBy: levels.g * levels.b)
+            let (g, b) = rest.quotientAndRemainder(dividingBy: levels.b)
+            func percent(_ value: Int, _ steps: Int) -> Int { (value * 100 + (steps - 1) / 2) / (steps - 1) }
+            append("#\(register);2;\(percent(r, levels.r));\(percent(g, levels.g));\(percent(b, levels.b))")
+        }
+        // Per band: each register's sixels (bit n: the band's row n has that colour) along the row.
+        var bits = [UInt8](repeating: 0, count: count * width)
+        for top in stride(from: 0, to: height, by: 6) {
+            var present: [Int] = []
+            for y in top..<min(height, top + 6) {
+                for x in 0..<width {
+                    let register = registers[y * width + x]
+                    if !present.contains(register) { present.append(register) }
+                    bits[register * width + x] |= 1 << (y - top)
+                }
+            }
+            for (index, register) in present.sorted().enumerated() {
+                append("#\(register)")
+                let row = register * width
+                var x = 0
+                while x < width {
+                    var run = 1
+                    while x + run < width && bits[row + x + run] == bits[row + x] { run += 1 }
+                    let sixel = 63 + bits[row + x]
+                    if run > 3 { append("!\(run)"); out.append(sixel) }
+                    else { out.append(contentsOf: repeatElement(sixel, count: run)) }
+                    x += run
+                }
+                for x in 0..<width { bits[row + x] = 0 }
+                out.append(index == present.count - 1 ? UInt8(ascii: "-") : UInt8(ascii: "$"))
+            }
+        }
+        return String(decoding: out, as: UTF8.self) + "\u{1b}\\"
+    }
+
+    /// iTerm2's inline image: a PNG shown at `width` x `height` pixels from the cursor.
+    public static func iterm(png: Data, width: Int, height: Int) -> String {
+        "\u{1b}]1337;File=inline=1;size=\(png.count);width=\(width)px;height=\(height)px;preserveAspectRatio=0:"
+            + png.base64EncodedString() + "\u{07}"
+    }
+}

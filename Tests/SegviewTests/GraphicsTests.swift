@@ -1,0 +1,255 @@
+import Foundation
+import SegImage
+@testable import SegTUI
+import XCTest
+
+/// Images as the escape streams carry them, decoded.
+enum EscapeImages {
+    /// The bodies of the escape strings that start with `opening` and end with ST (ESC \\).
+    static func bodies(_ bytes: [UInt8], opening: [UInt8]) -> [ArraySlice<UInt8>] {
+        var found: [ArraySlice<UInt8>] = []
+        var i = 0
+        while i + opening.count <= bytes.count {
+            guard bytes[i] == 0x1b, bytes[i..<i + opening.count].elementsEqual(opening) else { i += 1; continue }
+            var end = i + opening.count
+            while end + 1 < bytes.count, !(bytes[end] == 0x1b && bytes[end + 1] == UInt8(ascii: "\\")) { end += 1 }
+            guard end + 1 < bytes.count else { break }
+            found.append(bytes[(i + opening.count)..<end])
+            i = end + 2
+        }
+        return found
+    }
+
+    /// Every kitty image transmitted (`a=T`), its chunks joined: id, size and RGB pixels.
+    static func kitty(_ data: Data) -> [(id: Int, width: Int, height: Int, pixels: [UInt8])] {
+        var images: [(id: Int, width: Int, height: Int, pixels: [UInt8])] = []
+        var current: (id: Int, width: Int, height: Int, payload: [UInt8])?
+        for body in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "_"), UInt8(ascii: "G")]) {
+            let split = body.firstIndex(of: UInt8(ascii: ";")) ?? body.endIndex
+            var keys: [String: String] = [:]
+            for pair in String(decoding: body[body.startIndex..<split], as: UTF8.self).split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1)
+                if kv.count == 2 { keys[String(kv[0])] = String(kv[1]) }
+            }
+            let payload = split < body.endIndex ? Array(body[(split + 1)...]) : []
+            if keys["a"] == "T" {
+                current = (Int(keys["i"] ?? "") ?? -1, Int(keys["s"] ?? "") ?? 0, Int(keys["v"] ?? "") ?? 0, payload)
+            } else if keys["a"] == nil, current != nil {
+                current!.payload += payload
+            } else {
+                continue
+            }
+            if keys["m"] == "0", let image = current {
+                let pixels = Data(base64Encoded: Data(image.payload)).map { [UInt8]($0) } ?? []
+                images.append((image.id, image.width, image.height, pixels))
+                current = nil
+            }
+        }
+        return images
+    }
+
+    /// Every sixel image: its raster size and RGB pixels (registers' colours from their percentages).
+    static func sixel(_ data: Data) -> [(width: Int, height: Int, pixels: [UInt8])] {
+        var images: [(width: Int, height: Int, pixels: [UInt8])] = []
+        for slice in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "P"), UInt8(ascii: "q")]) {
+            let body = Array(slice)
+            var i = 0
+            func number() -> Int {
+                var value = 0
+                while i < body.count, (48...57).contains(body[i]) { value = value * 10 + Int(body[i] - 48); i += 1 }
+                return value
+            }
+            var width = 0, height = 0
+            if body.first == UInt8(ascii: "\"") {
+                i = 1
+                var values: [Int] = []
+                for _ in 0..<4 { values.append(number()); if i < body.count, body[i] == UInt8(ascii: ";") { i += 1 } }
+                (width, height) = (values[2], values[3])
+            }
+            var pixels = [UInt8](repeating: 0, count: width * height * 3)
+            var palette: [Int: (UInt8, UInt8, UInt8)] = [:]
+            var color = (UInt8(0), UInt8(0), UInt8(0)), x = 0, band = 0
+            func paint(_ sixel: UInt8, times: Int) {
+                for _ in 0..<times {
+                    for bit in 0..<6 where sixel & (1 << bit) != 0 {
+                        let y = band * 6 + bit
+                        if x < width && y < height {
+                            let p = 3 * (y * width + x)
+                            (pixels[p], pixels[p + 1], pixels[p + 2]) = color
+                        }
+                    }
+                    x += 1
+                }
+            }
+            while i < body.count {
+                let byte = body[i]
+                i += 1
+                switch byte {
+                case UInt8(ascii: "#"):
+                    let register = number()
+                    if i < body.count, body[i] == UInt8(ascii: ";") {
+                        i += 1
+                        var values: [Int] = []
+                        for _ in 0..<4 { values.append(number()); if i < body.count, body[i] == UInt8(ascii: ";") { i += 1 } }
+                        func level(_ percent: Int) -> UInt8 { UInt8(min(255, (percent * 255 + 50) / 100)) }
+                        palette[register] = (level(values[1]), level(values[2]), level(values[3]))
+                    }
+                    color = palette[register] ?? (0, 0, 0)
+                case UInt8(ascii: "!"):
+                    let count = number()
+                    if i < body.count { paint(body[i] - 63, times: count); i += 1 }
+                case UInt8(ascii: "$"): x = 0
+                case UInt8(ascii: "-"): x = 0; band += 1
+                case 63...126: paint(byte - 63, times: 1)
+                default: break
+                }
+            }
+            images.append((width, height, pixels))
+        }
+        return images
+    }
+}
+
+final class GraphicsTests: XCTestCase {
+    var scratch: URL!
+    let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+    let image = modelFixtures.appendingPathComponent("street_37x53.png").path
+
+    override func setUpWithError() throws { scratch = try makeScratchDirectory("segview-graphics") }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func viewer(_ extra: [String], environment: [String: String] = [:]) throws -> PseudoTerminal {
+        try PseudoTerminal([image, "--model", model] + extra, environment: ["TERM": "xterm-256color"]
+                            .merging(environment) { $1 })
+    }
+
+    /// predict's colour mask of the test image, to compare the mask pane with.
+    func predictedMask() throws -> RGBImage {
+        let path = scratch.appendingPathComponent("mask.png").path
+        let run = try runSegview(["predict", image, "--model", model, "--out", path])
+        XCTAssertEqual(run.status, 0, run.output)
+        return try PNG.read(path)
+    }
+
+    func pixel(_ pixels: [UInt8], width: Int, _ x: Int, _ y: Int) -> [UInt8] {
+        Array(pixels[3 * (y * width + x)..<3 * (y * width + x) + 3])
+    }
+
+    func testKittyPanesArriveAsTheirPixelsAndTheCursorMovesWithoutThem() throws {
+        let terminal = try viewer(["--graphics", "kitty"])
+        XCTAssertTrue(terminal.read(timeout: 20) { EscapeImages.kitty($0).count >= 3 },
+                      "three images; got:\n\(terminal.text.debugDescription.prefix(400))")
+        let images = EscapeImages.kitty(terminal.output)
+        let picture = try PNG.read(image), mask = try predictedMask()
+        let byID = Dictionary(images.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        let photo = try XCTUnwrap(byID[1]), masks = try XCTUnwrap(byID[2])
+        XCTAssertEqual(photo.pixels.count, photo.width * photo.height * 3)
+        XCTAssertEqual(Double(photo.width) / Double(photo.height), 53.0 / 37.0, accuracy: 0.05, "the aspect ratio")
+        XCTAssertGreaterThan(photo.width, 53, "the pane is magnified, drawn at its pixel size")
+        // Magnified by nearest sampling: the corners are the image's own pixels, the mask's are predict's.
+        for (x, y, sourceX, sourceY) in [(0, 0, 0, 0), (photo.width - 1, photo.height - 1, 52, 36)] {
+            XCTAssertEqual(pixel(photo.pixels, width: photo.width, x, y), pixel(picture.pixels, width: 53, sourceX, sourceY))
+            XCTAssertEqual(pixel(masks.pixels, width: masks.width, x, y), pixel(mask.pixels, width: 53, sourceX, sourceY))
+        }
+        let before = terminal.output.count
+        terminal.send("l")
+        terminal.read(timeout: 1.5)
+        let moved = terminal.output[before...]
+        XCTAssertFalse(moved.isEmpty, "the cursor move redrew something")
+        XCTAssertFalse(String(decoding: moved, as: UTF8.self).contains("\u{1b}_Ga=T"), "no image is sent again")
+        XCTAssertLessThan(moved.count, 1024, "a cursor move costs under 1 KB")
+        terminal.send("q")
+        XCTAssertTrue(terminal.read(timeout: 5) { String(decoding: $0, as: UTF8.self).contains("\u{1b}_Ga=d,d=A,q=2") },
+                      "the images are deleted at exit")
+    }
+
+    func testSixelPanesDecodeToTheirPixels() throws {
+        let terminal = try viewer(["--graphics", "sixel"])
+        XCTAssertTrue(terminal.read(timeout: 20) { EscapeImages.sixel($0).count >= 3 })
+        let images = EscapeImages.sixel(terminal.output)
+        let picture = try PNG.read(image), mask = try predictedMask()
+        let photo = images[0], masks = images[1]
+        XCTAssertEqual(Double(photo.width) / Double(photo.height), 53.0 / 37.0, accuracy: 0.05)
+        // 252 registers: each channel within half a level step of the source.
+        for (x, y, sourceX, sourceY) in [(0, 0, 0, 0), (photo.width - 1, photo.height - 1, 52, 36)] {
+            for (shown, source) in [(pixel(photo.pixels, width: photo.width, x, y), pixel(picture.pixels, width: 53, sourceX, sourceY)),
+                                    (pixel(masks.pixels, width: masks.width, x, y), pixel(mask.pixels, width: 53, sourceX, sourceY))] {
+                for channel in 0..<3 { XCTAssertEqual(Double(shown[channel]), Double(source[channel]), accuracy: 27) }
+            }
+        }
+    }
+
+    /// auto: kitty where the terminal answers kitty's query, whatever TERM says; half blocks where
+    /// nothing answers (within the 100 ms the query waits) and inside tmux (which is not asked).
+    func testAutoDetectionAndItsFallbacks() throws {
+        let kitty = try viewer([])
+        XCTAssertTrue(kitty.read(timeout: 5) { String(decoding: $0, as: UTF8.self).contains("\u{1b}[c") }, "queried")
+        kitty.send("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[?62;22c")
+        XCTAssertTrue(kitty.read(timeout: 20) { !EscapeImages.kitty($0).isEmpty })
+        // The environment says kitty; nothing answers (a plain xterm under a kitty-set KITTY_WINDOW_ID).
+        let silent = try viewer([], environment: ["KITTY_WINDOW_ID": "1"])
+        XCTAssertTrue(silent.read(timeout: 20) { String(decoding: $0, as: UTF8.self).contains("Legend") })
+        XCTAssertTrue(silent.text.contains("▀"), "half blocks")
+        XCTAssertFalse(silent.text.contains("\u{1b}_Ga=T"), "TERM said kitty, nothing answered: no images")
+        let tmux = try viewer([], environment: ["TMUX": "/tmp/tmux-0/default,1,0"])
+        XCTAssertTrue(tmux.read(timeout: 20) { String(decoding: $0, as: UTF8.self).contains("Legend") })
+        XCTAssertFalse(tmux.text.contains("\u{1b}_Gi=31"), "inside tmux nothing is asked")
+        XCTAssertTrue(tmux.text.contains("▀"))
+    }
+
+    /// The encoders alone, on a seeded random picture with runs: sixel within half a register step
+    /// per channel, kitty exact over several chunks.
+    func testEncodersRoundTrip() {
+        var state: UInt64 = 20261206
+        func next() -> UInt8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        let (width, height) = (61, 47)
+        let pixels = (0..<width * height).map { i -> RGB in
+            i % 7 < 3 ? RGB(200, 30, 90) : RGB(next(), next(), next())  // runs of one colour, then noise
+        }
+        let flat = pixels.flatMap { [$0.r, $0.g, $0.b] }
+        let sixel = EscapeImages.sixel(Data(GraphicsEncoder.sixel(pixels: pixels, width: width, height: height).utf8))
+        XCTAssertEqual(sixel.count, 1)
+        XCTAssertEqual([sixel[0].width, sixel[0].height], [width, height])
+        let worst = zip(sixel[0].pixels, flat).map { abs(Int($0) - Int($1)) }.max() ?? 999
+        XCTAssertLessThanOrEqual(worst, 26, "half of the 51-level step of red and blue, and rounding")
+        let kitty = GraphicsEncoder.kitty(id: 3, pixels: pixels, width: width, height: height)
+        XCTAssertTrue(kitty.hasPrefix(GraphicsEncoder.deleteKitty(id: 3)), "the old image goes first")
+        let decoded = EscapeImages.kitty(Data(kitty.utf8))
+        XCTAssertEqual(decoded.count, 1)
+        XCTAssertEqual(decoded[0].id, 3)
+        XCTAssertEqual([decoded[0].width, decoded[0].height], [width, height])
+        XCTAssertEqual(decoded[0].pixels, flat)
+        XCTAssertGreaterThan(kitty.components(separatedBy: "\u{1b}_G").count - 1, 3, "sent in chunks")
+    }
+
+    /// Detection without a terminal: what is asked, and what each answer gives.
+    func testDetectionRules() {
+        var asked: [String] = []
+        func detect(_ mode: GraphicsMode, _ environment: [String: String], cell: (Int, Int) = (0, 0),
+                    answer: String) -> GraphicsSupport {
+            GraphicsSupport.detect(mode, environment: environment, pixelCell: cell) { query in
+                asked.append(query)
+                return answer
+            }
+        }
+        let kittyAnswer = "\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[6;18;9t\u{1b}[?62;22c"
+        XCTAssertEqual(detect(.auto, [:], answer: kittyAnswer), GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 18))
+        XCTAssertEqual(detect(.auto, [:], cell: (8, 16), answer: "\u{1b}[?62;4;22c"),
+                       GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 8, cellHeight: 16))
+        XCTAssertEqual(detect(.auto, ["TERM_PROGRAM": "iTerm.app"], cell: (8, 16), answer: "\u{1b}[?62;22c").graphicsProtocol,
+                       .iterm)
+        XCTAssertNil(detect(.auto, ["TERM": "xterm-kitty"], cell: (8, 16), answer: "").graphicsProtocol, "TERM lied")
+        XCTAssertNil(detect(.auto, [:], answer: "\u{1b}[?62;4c").graphicsProtocol, "sixel, but no cell size")
+        asked = []
+        XCTAssertEqual(detect(.auto, ["TMUX": "/tmp/t,1,0"], cell: (8, 16), answer: kittyAnswer), .halfBlocks)
+        XCTAssertEqual(detect(.none, [:], cell: (8, 16), answer: kittyAnswer), .halfBlocks)
+        XCTAssertEqual(detect(.kitty, [:], cell: (8, 16), answer: ""), GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 8, cellHeight: 16))
+        XCTAssertEqual(asked, [], "tmux, none and a named protocol with a known cell size ask nothing")
+        XCTAssertEqual(detect(.sixel, [:], answer: ""), GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20),
+                       "named: used without asking about it; an unanswered cell size is taken as 10x20")
+        XCTAssertEqual(asked, ["\u{1b}[16t\u{1b}[c"])
+    }
+}
