@@ -8,7 +8,18 @@ with its colours and drawn cell by cell (half blocks as two pixels, text in Deja
 
 A step is KEYS=TEXT: send KEYS (tmux key names separated by spaces, or plain characters), then wait
 for TEXT. The first wait, before any key, is for a finished pass (" ms ").
+
+With --graphics kitty (tmux keeps graphics from its panes) segview runs on a pseudo-terminal of this
+script's own instead, with 8x16-pixel cells: the text goes through a terminal emulator (pyte), the
+kitty images are decoded from the stream and drawn where they were placed. Steps are plain
+characters there, each followed by a second's wait.
 """
+import base64
+import fcntl
+import pty
+import select
+import struct
+import termios
 import argparse
 import os
 import re
@@ -99,15 +110,83 @@ def render(rows, path):
     image.save(path, optimize=True)
 
 
+def kitty_capture(command, columns, rows, steps):
+    """The screen of `command` on a pty: pyte's cells, and the kitty images at their cells."""
+    import pyte
+    master, slave = pty.openpty()
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, columns * CELL[0], rows * CELL[1]))
+    environment = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor", LANG="C.UTF-8")
+    process = subprocess.Popen(command + ["--graphics", "kitty"], stdin=slave, stdout=slave, stderr=slave,
+                               env=environment, cwd=ROOT)
+    output = b""
+
+    def read(seconds, until=None):
+        nonlocal output
+        deadline = time.time() + seconds
+        while time.time() < deadline and not (until and until in output):
+            if select.select([master], [], [], 0.1)[0]:
+                output += os.read(master, 1 << 16)
+
+    read(60, until=b" ms ")
+    for keys in steps:
+        os.write(master, keys.encode())
+        read(1.0)
+    read(1.0)
+    process.kill()
+    # Images: the cursor position written just before each transmission, and the chunks joined.
+    images, placed = {}, {}
+    for match in re.finditer(rb"\x1b\[(\d+);(\d+)H\x1b_Ga=d,d=I,i=(\d+)", output):
+        placed[int(match.group(3))] = (int(match.group(1)) - 1, int(match.group(2)) - 1)
+    current = None
+    for match in re.finditer(rb"\x1b_G([^;\x1b]*)(?:;([^\x1b]*))?\x1b\\", output):
+        keys = dict(pair.split(b"=", 1) for pair in match.group(1).split(b",") if b"=" in pair)
+        if keys.get(b"a") == b"T":
+            current = [int(keys[b"i"]), int(keys[b"s"]), int(keys[b"v"]), match.group(2) or b""]
+        elif b"a" not in keys and current:
+            current[3] += match.group(2) or b""
+        if keys.get(b"m") == b"0" and current:
+            images[current[0]] = (current[1], current[2], base64.b64decode(current[3]))
+            current = None
+    screen = pyte.Screen(columns, rows)
+    pyte.ByteStream(screen).feed(re.sub(rb"\x1b_G[^\x1b]*\x1b\\", b"", output))
+    cells = []
+    for y in range(rows):
+        row = []
+        for x in range(columns):
+            char = screen.buffer[y][x]
+
+            def colour(name, default):
+                if name == "default":
+                    return default
+                try:
+                    return tuple(int(name[i:i + 2], 16) for i in (0, 2, 4))
+                except ValueError:
+                    return default
+            row.append((char.data, colour(char.fg, (220, 220, 220)), colour(char.bg, (16, 16, 16)), char.bold))
+        cells.append(row)
+    return cells, [(placed[i], images[i]) for i in sorted(images) if i in placed]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
     parser.add_argument("--size", default="160x48", help="COLUMNSxROWS")
     parser.add_argument("--step", action="append", default=[], help="KEYS=TEXT")
     parser.add_argument("--segview", default=os.path.join(ROOT, ".build", "release", "segview"))
+    parser.add_argument("--graphics", choices=["kitty"], help="draw the panes as kitty images, on a pty")
     parser.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     columns, rows = (int(v) for v in args.size.split("x"))
+    if args.graphics:
+        cells, images = kitty_capture([args.segview] + [a for a in args.arguments if a != "--"], columns, rows,
+                                      [step.partition("=")[0] for step in args.step])
+        render(cells, args.out)
+        picture = Image.open(args.out)
+        for (row, column), (width, height, pixels) in images:
+            picture.paste(Image.frombytes("RGB", (width, height), pixels), (column * CELL[0], row * CELL[1]))
+        picture.save(args.out, optimize=True)
+        print(f"wrote {args.out}")
+        return
     command = " ".join([args.segview] + [a for a in args.arguments if a != "--"])
     tmux("kill-server", check=False)
     tmux("new-session", "-d", "-s", "shot", "-x", str(columns), "-y", str(rows), "-e", "TERM=xterm-256color",
