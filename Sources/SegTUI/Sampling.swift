@@ -136,10 +136,16 @@ public enum Sampling {
                             counts[s] += 1
                         }
                     }
-                    let best = touched.map { counts[$0] }.max() ?? 0
+                    // Loops, not map and filter: this runs for every pixel of the pane.
+                    var best = 0
+                    for s in touched where counts[s] > best { best = counts[s] }
                     let centre = slot(labels[(sourceRows.lowerBound + sourceRows.count / 2) * width
                                              + sourceColumns.lowerBound + sourceColumns.count / 2])
-                    let winner = counts[centre] == best ? centre : touched.filter { counts[$0] == best }.min()!
+                    var winner = centre
+                    if counts[centre] != best {
+                        winner = Int.max
+                        for s in touched where counts[s] == best && s < winner { winner = s }
+                    }
                     row[tx] = winner == classes ? -1 : Int32(winner)
                     for s in touched { counts[s] = 0 }
                     touched.removeAll(keepingCapacity: true)
