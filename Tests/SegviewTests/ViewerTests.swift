@@ -440,8 +440,10 @@ final class ViewerTests: XCTestCase {
         XCTAssertFalse(try session.capture().contains("Inspector"), "the alternate screen was left")
         XCTAssertEqual(try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
                        "\(128 + SIGSEGV)")
-        let screen = try session.tmux(["display-message", "-t", "main", "-p", "#{alternate_on}"])
-        XCTAssertEqual(screen.trimmingCharacters(in: .whitespacesAndNewlines), "0", "back on the main screen")
+        let flags = try session.tmux(["display-message", "-t", "main", "-p",
+                                      "#{alternate_on} #{mouse_standard_flag} #{mouse_sgr_flag}"])
+        XCTAssertEqual(flags.trimmingCharacters(in: .whitespacesAndNewlines), "0 0 0",
+                       "back on the main screen, mouse reports off")
     }
 
     func testUnknownTerminalIsRefusedWithAHint() throws {
