@@ -360,7 +360,8 @@ public final class Renderer {
         switch state.maskView {
         case .mask, .truth:
             return zip(labels, image).map { label, pixel in
-                classRGB(label) != nil ? coloring.classColor(Int(label)) : coloring.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
+                classRGB(label) != nil ? coloring.classColor(Int(label))
+                    : coloring.color(pixel.mixed(with: RGB(0, 0, 0), 0.6))
             }
         case .blend:
             return zip(labels, image).map { label, pixel in
@@ -375,7 +376,8 @@ public final class Renderer {
             }
         case .heatmap:
             let plane = result.probabilities.planePointer(min(state.selectedClass, result.probabilities.channels - 1))
-            return average(Array(UnsafeBufferPointer(start: plane, count: w * h))).map { coloring.color(Colormap.heat($0)) }
+            let probabilities = Array(UnsafeBufferPointer(start: plane, count: w * h))
+            return average(probabilities).map { coloring.color(Colormap.heat($0)) }
         case .confidence:
             return average(result.maxProbability).map { coloring.color(Colormap.heat($0)) }
         case .entropy:
@@ -466,8 +468,8 @@ public final class Renderer {
     private func scaleMeaning(_ scene: Scene, _ state: ViewState) -> String? {
         switch state.maskView {
         case .heatmap:
-            let name = scene.classNames.indices.contains(state.selectedClass) ? scene.classNames[state.selectedClass] : "?"
-            return "probability of \(name)"
+            let names = scene.classNames
+            return "probability of \(names.indices.contains(state.selectedClass) ? names[state.selectedClass] : "?")"
         case .confidence: return "top-class probability"
         case .entropy: return "entropy: 0 sure, 1 uniform"
         default: return nil

@@ -27,7 +27,8 @@ public struct PaneGeometry: Equatable, Sendable {
     public init(pane: Int, x: Int, y: Int, gridWidth: Int, gridHeight: Int, pixelColumnsPerCell: Int = 1,
                 pixelRowsPerCell: Int, viewport: Viewport) {
         (self.pane, self.x, self.y, self.gridWidth, self.gridHeight) = (pane, x, y, gridWidth, gridHeight)
-        (self.pixelColumnsPerCell, self.pixelRowsPerCell, self.viewport) = (pixelColumnsPerCell, pixelRowsPerCell, viewport)
+        (self.pixelColumnsPerCell, self.pixelRowsPerCell) = (pixelColumnsPerCell, pixelRowsPerCell)
+        self.viewport = viewport
     }
 
     public func contains(row: Int, col: Int) -> Bool {
@@ -41,7 +42,8 @@ public struct PaneGeometry: Equatable, Sendable {
     public func pixel(row: Int, col: Int) -> (x: Int, y: Int)? {
         guard contains(row: row, col: col), gridWidth > 0, gridHeight > 0 else { return nil }
         let gridX = (Double(col - x) + 0.5) * Double(pixelColumnsPerCell)
-        let gridY = Double(row - y) * Double(pixelRowsPerCell) + (pixelRowsPerCell > 2 ? Double(pixelRowsPerCell) / 2 : 0.5)
+        let withinCell = pixelRowsPerCell > 2 ? Double(pixelRowsPerCell) / 2 : 0.5
+        let gridY = Double(row - y) * Double(pixelRowsPerCell) + withinCell
         return (Int(viewport.x + gridX * viewport.width / Double(gridWidth)),
                 Int(viewport.y + gridY * viewport.height / Double(gridHeight)))
     }

@@ -13,7 +13,9 @@ public struct RGB: Hashable, Sendable {
     /// Colours as interleaved RGB bytes (an image's pixels).
     public static func bytes(_ colors: [RGB]) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: 3 * colors.count)
-        for (i, color) in colors.enumerated() { (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]) = (color.r, color.g, color.b) }
+        for (i, color) in colors.enumerated() {
+            (bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]) = (color.r, color.g, color.b)
+        }
         return bytes
     }
 

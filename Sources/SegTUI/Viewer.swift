@@ -431,7 +431,8 @@ public final class Viewer {
             case .none: score = ""
             case .some(.none): score = "n/a"
             case .some(.some(let value)):
-                score = run.order == .leastConfident ? String(format: "%.3f", value) : String(format: "%.1f%%", value * 100)
+                score = run.order == .leastConfident ? String(format: "%.3f", value)
+                    : String(format: "%.1f%%", value * 100)
             }
             return ImageListing.Entry(image: index, name: imageNames[index], score: score)
         }

@@ -112,8 +112,9 @@ struct BenchView: ParsableCommand {
             func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
             print("viewer frames: \(width)x\(height) input drawn from \(display.width)x\(display.height) "
                   + "(scale \(scale)), \(cols)x\(rows) cells, \(mode.label), "
-                  + (support.graphicsProtocol.map { "\($0.rawValue) pixels (\(cellPixels.first)x\(cellPixels.second) cells), " }
-                     ?? "") + "median of \(runs)")
+                  + (support.graphicsProtocol.map {
+                      "\($0.rawValue) pixels (\(cellPixels.first)x\(cellPixels.second) cells), "
+                  } ?? "") + "median of \(runs)")
             print(String(format: "load: to the working resolution %.2f ms (once per image)", load))
             print(String(format: "full frame build: %.2f ms; terminal output %d bytes", median(fullFrame), fullBytes))
             print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes",

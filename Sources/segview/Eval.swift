@@ -82,9 +82,10 @@ struct EvalRun: ParsableCommand {
         }
 
         var reports = zip(modelOptions.models, segmenters).map { path, segmenter in
-            var report = EvalReport(model: path, architecture: segmenter.model.name(outputStride: segmenter.outputStride),
-                                    backbone: segmenter.model.metadata.backbone, outputStride: segmenter.outputStride,
-                                    scale: "\(segmenter.scale)", classNames: segmenter.model.metadata.classNames,
+            let (model, stride) = (segmenter.model, segmenter.outputStride)
+            var report = EvalReport(model: path, architecture: model.name(outputStride: stride),
+                                    backbone: model.metadata.backbone, outputStride: stride,
+                                    scale: "\(segmenter.scale)", classNames: model.metadata.classNames,
                                     tolerance: boundaryTolerance)
             report.tta = "\(segmenter.augmentation)"
             return report

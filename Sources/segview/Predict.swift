@@ -43,8 +43,8 @@ struct Predict: ParsableCommand {
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
-    @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (the split eval --shard makes).",
-                               valueName: "K/N"))
+    @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (the split eval --shard "
+                               + "makes).", valueName: "K/N"))
     var shard: Shard?
 
     @OptionGroup var imageOptions: ImageOptions

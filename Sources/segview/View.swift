@@ -41,7 +41,8 @@ struct View: ParsableCommand {
                                + "or none (half blocks).", valueName: "auto|kitty|sixel|iterm|none"))
     var graphics = GraphicsMode.auto
 
-    @Flag(name: .customLong("no-mouse"), help: "Leave the mouse to the terminal (text selection) instead of clicks and the wheel.")
+    @Flag(name: .customLong("no-mouse"),
+          help: "Leave the mouse to the terminal (text selection) instead of clicks and the wheel.")
     var noMouse = false
 
     @OptionGroup var checkpoint: CheckpointArguments

@@ -22,7 +22,8 @@ final class KeyFuzzTests: XCTestCase {
     }
 
     static let keys: [Terminal.Key] = [.up, .down, .left, .right, .shiftLeft, .shiftRight, .shiftUp, .shiftDown, .backTab,
-                                       .resize] + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxgit\u{1b}\r09".map { .character($0) }
+                                       .resize]
+        + "hjklHJKLmMOovcb[]\t SnprwsS+=-?qxgit\u{1b}\r09".map { .character($0) }
 
     /// A screen map as a frame may have left it, stale ones included (panes showing more or other
     /// than the image, list rows anywhere).
@@ -39,17 +40,20 @@ final class KeyFuzzTests: XCTestCase {
                                              gridWidth: Int.random(in: 1...300, using: &random),
                                              gridHeight: Int.random(in: 1...200, using: &random),
                                              pixelColumnsPerCell: Int.random(in: 1...20, using: &random),
-                                             pixelRowsPerCell: Int.random(in: 1...40, using: &random), viewport: viewport))
+                                             pixelRowsPerCell: Int.random(in: 1...40, using: &random),
+                                             viewport: viewport))
         }
-        for row in 0..<Int.random(in: 0...30, using: &random) { screen.listEntries[row] = Int.random(in: 0...500, using: &random) }
+        for row in 0..<Int.random(in: 0...30, using: &random) {
+            screen.listEntries[row] = Int.random(in: 0...500, using: &random)
+        }
         screen.listColumns = 0..<Int.random(in: 0...300, using: &random)
         return screen
     }
 
     static func randomMouse(_ random: inout Generator) -> Terminal.Key {
         let actions: [Terminal.Mouse.Action] = [.press, .wheelUp, .wheelDown]
-        return .mouse(.init(row: Int.random(in: -2...102, using: &random), col: Int.random(in: -2...302, using: &random),
-                            action: actions.randomElement(using: &random)!))
+        let (row, col) = (Int.random(in: -2...102, using: &random), Int.random(in: -2...302, using: &random))
+        return .mouse(.init(row: row, col: col, action: actions.randomElement(using: &random)!))
     }
 
     /// The first broken invariant of `state`, or nil.
@@ -120,7 +124,8 @@ final class KeyFuzzTests: XCTestCase {
             let renderer = Renderer()
             renderer.graphics = [.halfBlocks, GraphicsSupport(graphicsProtocol: .kitty),
                                  GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 7, cellHeight: 15)][sequence % 3]
-            XCTAssertEqual(renderer.render(scene, state, rows: rows, cols: cols, palette: palette).cells.count, rows * cols)
+            let grid = renderer.render(scene, state, rows: rows, cols: cols, palette: palette)
+            XCTAssertEqual(grid.cells.count, rows * cols)
         }
     }
 

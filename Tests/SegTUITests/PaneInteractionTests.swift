@@ -10,7 +10,7 @@ import XCTest
 final class PaneInteractionTests: XCTestCase {
     let engine = EngineContext()
     let colors = [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)]
-    let truecolor = TerminalPalette(mode: .truecolor, classColors: [RGB(10, 20, 30), RGB(200, 100, 50), RGB(0, 160, 80)])
+    var truecolor: TerminalPalette { TerminalPalette(mode: .truecolor, classColors: colors) }
 
     func result(_ labels: [Int], classes: Int, width: Int, height: Int) -> SegmentationResult {
         var scores = [Float](repeating: 0, count: classes * width * height)
@@ -49,8 +49,8 @@ final class PaneInteractionTests: XCTestCase {
                 // Where the renderer draws the cursor for that pixel is the cell clicked.
                 let v = pane.viewport
                 XCTAssertEqual(Int((Double(state.cursorX) + 0.5 - v.x) / v.width * Double(pane.gridWidth)), col)
-                XCTAssertEqual(Int((Double(state.cursorY) + 0.5 - v.y) / v.height * Double(pane.gridHeight)) / rowsPerCell,
-                               row, "half blocks \(halfBlocks)")
+                let drawnRow = Int((Double(state.cursorY) + 0.5 - v.y) / v.height * Double(pane.gridHeight))
+                XCTAssertEqual(drawnRow / rowsPerCell, row, "half blocks \(halfBlocks)")
             }
             let cursor = (state.cursorX, state.cursorY)
             _ = KeyMap.apply(.mouse(.init(row: 39, col: 5, action: .press)), to: &state, context(scene, renderer))
@@ -115,14 +115,16 @@ final class PaneInteractionTests: XCTestCase {
         XCTAssertEqual(renderer.picture(ofPane: 1, scene, state)?.name, "entropy")
         XCTAssertNil(renderer.picture(ofPane: 3, scene, state), "no fourth pane outside compare")
         // Compare: B and where A and B differ (magenta).
-        scene.comparison = result((0..<53 * 37).map { $0 < 100 ? 2 : $0 % 53 / 3 % 3 }, classes: 3, width: 53, height: 37)
+        let labelsB = (0..<53 * 37).map { $0 < 100 ? 2 : $0 % 53 / 3 % 3 }
+        scene.comparison = result(labelsB, classes: 3, width: 53, height: 37)
         state.compare = true
         state.maskView = .mask
         XCTAssertEqual(renderer.picture(ofPane: 2, scene, state)?.name, "B-mask")
         let differences = try XCTUnwrap(renderer.picture(ofPane: 3, scene, state))
         XCTAssertEqual(differences.name, "disagreement")
         let magenta = (0..<53 * 37).filter { differences.image.pixels[3 * $0 ..< 3 * $0 + 3] == [255, 0, 255] }
-        let differing = zip(scene.result!.labels, scene.comparison!.labels).enumerated().filter { $1.0 != $1.1 }.map(\.offset)
+        let differing = zip(scene.result!.labels, scene.comparison!.labels).enumerated()
+            .filter { $1.0 != $1.1 }.map(\.offset)
         XCTAssertEqual(magenta, differing)
     }
 

@@ -204,7 +204,8 @@ final class RendererTests: XCTestCase {
                                      palette: truecolor)
         let screen = (0..<24).map(grid.line)
         for (key, meaning) in Renderer.keys {
-            XCTAssertTrue(screen.contains { $0.contains(key.padding(toLength: 13, withPad: " ", startingAt: 0) + meaning) },
+            let line = key.padding(toLength: 13, withPad: " ", startingAt: 0) + meaning
+            XCTAssertTrue(screen.contains { $0.contains(line) },
                           "'\(key) \(meaning)' is cut or missing:\n\(screen.joined(separator: "\n"))")
         }
     }

@@ -59,12 +59,19 @@ enum EscapeImages {
                 while i < body.count, (48...57).contains(body[i]) { value = value * 10 + Int(body[i] - 48); i += 1 }
                 return value
             }
+            /// `count` numbers separated by semicolons.
+            func numbers(_ count: Int) -> [Int] {
+                (0..<count).map { _ in
+                    let value = number()
+                    if i < body.count, body[i] == UInt8(ascii: ";") { i += 1 }
+                    return value
+                }
+            }
             var width = 0, height = 0
             if body.first == UInt8(ascii: "\"") {
                 i = 1
-                var values: [Int] = []
-                for _ in 0..<4 { values.append(number()); if i < body.count, body[i] == UInt8(ascii: ";") { i += 1 } }
-                (width, height) = (values[2], values[3])
+                let raster = numbers(4)
+                (width, height) = (raster[2], raster[3])
             }
             var pixels = [UInt8](repeating: 0, count: width * height * 3)
             var palette: [Int: (UInt8, UInt8, UInt8)] = [:]
@@ -89,8 +96,7 @@ enum EscapeImages {
                     let register = number()
                     if i < body.count, body[i] == UInt8(ascii: ";") {
                         i += 1
-                        var values: [Int] = []
-                        for _ in 0..<4 { values.append(number()); if i < body.count, body[i] == UInt8(ascii: ";") { i += 1 } }
+                        let values = numbers(4)
                         func level(_ percent: Int) -> UInt8 { UInt8(min(255, (percent * 255 + 50) / 100)) }
                         palette[register] = (level(values[1]), level(values[2]), level(values[3]))
                     }
@@ -135,6 +141,15 @@ final class GraphicsTests: XCTestCase {
         Array(pixels[3 * (y * width + x)..<3 * (y * width + x) + 3])
     }
 
+    /// The top-left and bottom-right pixels of a pane's image beside those of the 53x37 picture it
+    /// magnifies (nearest sampling: the same pixels).
+    func corners(_ shown: [UInt8], width: Int, height: Int, of source: RGBImage)
+        -> [(shown: [UInt8], source: [UInt8])] {
+        [((0, 0), (0, 0)), ((width - 1, height - 1), (52, 36))].map { target, origin in
+            (pixel(shown, width: width, target.0, target.1), pixel(source.pixels, width: 53, origin.0, origin.1))
+        }
+    }
+
     func testKittyPanesArriveAsTheirPixelsAndTheCursorMovesWithoutThem() throws {
         let terminal = try viewer(["--graphics", "kitty"])
         XCTAssertTrue(terminal.read(timeout: 20) { EscapeImages.kitty($0).count >= 3 },
@@ -147,9 +162,9 @@ final class GraphicsTests: XCTestCase {
         XCTAssertEqual(Double(photo.width) / Double(photo.height), 53.0 / 37.0, accuracy: 0.05, "the aspect ratio")
         XCTAssertGreaterThan(photo.width, 53, "the pane is magnified, drawn at its pixel size")
         // Magnified by nearest sampling: the corners are the image's own pixels, the mask's are predict's.
-        for (x, y, sourceX, sourceY) in [(0, 0, 0, 0), (photo.width - 1, photo.height - 1, 52, 36)] {
-            XCTAssertEqual(pixel(photo.pixels, width: photo.width, x, y), pixel(picture.pixels, width: 53, sourceX, sourceY))
-            XCTAssertEqual(pixel(masks.pixels, width: masks.width, x, y), pixel(mask.pixels, width: 53, sourceX, sourceY))
+        for (shown, source) in corners(photo.pixels, width: photo.width, height: photo.height, of: picture)
+            + corners(masks.pixels, width: masks.width, height: masks.height, of: mask) {
+            XCTAssertEqual(shown, source)
         }
         let before = terminal.output.count
         terminal.send("l")
@@ -171,11 +186,9 @@ final class GraphicsTests: XCTestCase {
         let photo = images[0], masks = images[1]
         XCTAssertEqual(Double(photo.width) / Double(photo.height), 53.0 / 37.0, accuracy: 0.05)
         // 252 registers: each channel within half a level step of the source.
-        for (x, y, sourceX, sourceY) in [(0, 0, 0, 0), (photo.width - 1, photo.height - 1, 52, 36)] {
-            for (shown, source) in [(pixel(photo.pixels, width: photo.width, x, y), pixel(picture.pixels, width: 53, sourceX, sourceY)),
-                                    (pixel(masks.pixels, width: masks.width, x, y), pixel(mask.pixels, width: 53, sourceX, sourceY))] {
-                for channel in 0..<3 { XCTAssertEqual(Double(shown[channel]), Double(source[channel]), accuracy: 27) }
-            }
+        for (shown, source) in corners(photo.pixels, width: photo.width, height: photo.height, of: picture)
+            + corners(masks.pixels, width: masks.width, height: masks.height, of: mask) {
+            for channel in 0..<3 { XCTAssertEqual(Double(shown[channel]), Double(source[channel]), accuracy: 27) }
         }
     }
 
@@ -236,19 +249,22 @@ final class GraphicsTests: XCTestCase {
             }
         }
         let kittyAnswer = "\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[6;18;9t\u{1b}[?62;22c"
-        XCTAssertEqual(detect(.auto, [:], answer: kittyAnswer), GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 18))
+        XCTAssertEqual(detect(.auto, [:], answer: kittyAnswer),
+                       GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 18))
         XCTAssertEqual(detect(.auto, [:], cell: (8, 16), answer: "\u{1b}[?62;4;22c"),
                        GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 8, cellHeight: 16))
-        XCTAssertEqual(detect(.auto, ["TERM_PROGRAM": "iTerm.app"], cell: (8, 16), answer: "\u{1b}[?62;22c").graphicsProtocol,
-                       .iterm)
+        let iTerm = detect(.auto, ["TERM_PROGRAM": "iTerm.app"], cell: (8, 16), answer: "\u{1b}[?62;22c")
+        XCTAssertEqual(iTerm.graphicsProtocol, .iterm)
         XCTAssertNil(detect(.auto, ["TERM": "xterm-kitty"], cell: (8, 16), answer: "").graphicsProtocol, "TERM lied")
         XCTAssertNil(detect(.auto, [:], answer: "\u{1b}[?62;4c").graphicsProtocol, "sixel, but no cell size")
         asked = []
         XCTAssertEqual(detect(.auto, ["TMUX": "/tmp/t,1,0"], cell: (8, 16), answer: kittyAnswer), .halfBlocks)
         XCTAssertEqual(detect(.none, [:], cell: (8, 16), answer: kittyAnswer), .halfBlocks)
-        XCTAssertEqual(detect(.kitty, [:], cell: (8, 16), answer: ""), GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 8, cellHeight: 16))
+        XCTAssertEqual(detect(.kitty, [:], cell: (8, 16), answer: ""),
+                       GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 8, cellHeight: 16))
         XCTAssertEqual(asked, [], "tmux, none and a named protocol with a known cell size ask nothing")
-        XCTAssertEqual(detect(.sixel, [:], answer: ""), GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20),
+        XCTAssertEqual(detect(.sixel, [:], answer: ""),
+                       GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20),
                        "named: used without asking about it; an unanswered cell size is taken as 10x20")
         XCTAssertEqual(asked, ["\u{1b}[16t\u{1b}[c"])
     }

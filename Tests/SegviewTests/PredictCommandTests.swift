@@ -94,13 +94,15 @@ final class PredictCommandTests: XCTestCase {
         let labels = scratch.appendingPathComponent("labels")
         try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
         for name in names {
-            try PNG.write(RGBImage(width: 53, height: 37, channels: 1, filledWith: 2), to: labels.appendingPathComponent(name).path)
+            let label = RGBImage(width: 53, height: 37, channels: 1, filledWith: 2)
+            try PNG.write(label, to: labels.appendingPathComponent(name).path)
         }
         var written: [String] = []
         for k in 1...3 {
             let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks\(k)",
                                                 "--shard", "\(k)/3"])
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: scratch.appendingPathComponent("masks\(k)").path)) ?? []
+            let masks = scratch.appendingPathComponent("masks\(k)").path
+            let files = (try? FileManager.default.contentsOfDirectory(atPath: masks)) ?? []
             XCTAssertEqual(status, files.isEmpty ? 1 : 0, output)
             let eval = try segview(["eval", "--model", model, "--images", "photos", "--labels", labels.path,
                                     "--shard", "\(k)/3", "--json"])

@@ -282,10 +282,11 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "saved \(base)-boundaries.png (53x37)")
         let files = try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".png") }.sorted()
         XCTAssertEqual(files, ["\(base)-boundaries.png", "\(base)-mask-2.png", "\(base)-mask.png"])
-        let run = try runSegview(["predict", image, "--model", fiveClasses, "--out", scratch.appendingPathComponent("p.png").path])
+        let predicted = scratch.appendingPathComponent("p.png").path
+        let run = try runSegview(["predict", image, "--model", fiveClasses, "--out", predicted])
         XCTAssertEqual(run.status, 0, run.output)
         let saved = try PNG.read(scratch.appendingPathComponent("\(base)-mask.png").path)
-        XCTAssertEqual(saved.pixels, try PNG.read(scratch.appendingPathComponent("p.png").path).pixels)
+        XCTAssertEqual(saved.pixels, try PNG.read(predicted).pixels)
     }
 
     /// A click puts the cursor on the pixel under the pointer and focuses that pane; the wheel zooms.
@@ -316,7 +317,9 @@ final class ViewerTests: XCTestCase {
         let session = try viewer("photos --model \(fiveClasses) --labels \(labels.path)")
         _ = try session.waitFor(text: "1/3 a_street.png")
         try session.send("i")
-        let screen = try session.waitFor("every image scored") { $0.contains("Images: mIoU") && !$0.contains("scoring") }
+        let screen = try session.waitFor("every image scored") {
+            $0.contains("Images: mIoU") && !$0.contains("scoring")
+        }
         for row in rows {
             let name = try XCTUnwrap(row["image"] as? String), meanIoU = try XCTUnwrap(row["mean_iou"] as? Double)
             let line = try XCTUnwrap(screen.text.first { $0.contains(" \(name) ") }, "\(name) not listed")
@@ -357,7 +360,8 @@ final class ViewerTests: XCTestCase {
         var rows: [Int] = []
         for (name, share) in agreement.sorted(by: { $0.value < $1.value }) {
             let row = try XCTUnwrap(screen.text.firstIndex { $0.contains(" \(name) ") }, "\(name) not listed")
-            XCTAssertTrue(screen.text[row].contains(String(format: "%.1f%%", share * 100)), "\(screen.text[row]) vs \(share)")
+            XCTAssertTrue(screen.text[row].contains(String(format: "%.1f%%", share * 100)),
+                          "\(screen.text[row]) vs \(share)")
             rows.append(row)
         }
         XCTAssertEqual(rows, rows.sorted(), "listed least agreement first")
@@ -524,7 +528,9 @@ final class ViewerTests: XCTestCase {
         try session.send("t")
         _ = try session.waitFor(text: "TTA flip │")
         try session.send("t")
-        let augmented = try session.waitFor("the flip,scales result") { $0.contains("TTA flip,scales") && $0.contains(" ms ") }
+        let augmented = try session.waitFor("the flip,scales result") {
+            $0.contains("TTA flip,scales") && $0.contains(" ms ")
+        }
         XCTAssertNotEqual(inspector(augmented)?.probabilities, inspector(plain)?.probabilities)
         let (values, shape) = try NumPyFile.decode(Data(contentsOf: scratch.appendingPathComponent("tta.npy")))
         // The inspector's top probability at the centre pixel (26, 18) is predict's, from the saved scores.
