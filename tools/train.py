@@ -363,12 +363,15 @@ def main():
     if last:
         say(f"val mIoU, mean of the last {len(last)} epochs: {sum(last) / len(last):.4f} (best epoch {best:.4f})")
     if args.out:
+        if args.export == "final" and not last:
+            raise SystemExit(f"{args.run} has no val figures of its epochs (a checkpoint from before they were kept)")
         if args.export == "best":
             model.load_state_dict(torch.load(os.path.join(args.run, "best.pt"), weights_only=False)["model"])
             chosen = f"best val epoch, val mIoU {best:.4f}"
         else:
             model = averaged.copy_of(model) if averaged else model
-            chosen = f"final epoch {epoch}, val mIoU {last[-1]:.4f}, mean of the last {len(last)} {sum(last) / len(last):.4f}"
+            mean = sum(last) / len(last)
+            chosen = f"final epoch {epoch}, val mIoU {last[-1]:.4f}, mean of the last {len(last)} {mean:.4f}"
         description = f"{args.arch} trained on CamVid train by tools/train.py, {chosen}"
         if args.arch in TORCHVISION:
             extra = dict(backbone_layers=layers, backbone_width=args.backbone_width)

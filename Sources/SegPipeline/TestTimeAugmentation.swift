@@ -40,7 +40,7 @@ public struct TestTimeAugmentation: OptionSet, Hashable, Sendable, CustomStringC
 
     /// The averaged prediction for a normalised input: scores are the logarithm of the mean
     /// probabilities (so that their softmax is that mean), the border map the mean border map.
-    func predict(_ model: SegmentationModel, _ input: Tensor, outputStride: Int) -> Prediction {
+    public func predict(_ model: SegmentationModel, _ input: Tensor, outputStride: Int) -> Prediction {
         guard !isEmpty else { return model.predict(input, outputStride: outputStride) }
         let (height, width) = (input.height, input.width)
         let factors = [1.0] + (contains(.scales) ? Self.extraScales : [])

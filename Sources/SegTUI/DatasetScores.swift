@@ -33,7 +33,7 @@ public enum ImageOrder: Sendable {
     }
 }
 
-/// Per-image scores (mean IoU or mean confidence) of one model run, computed in the background one
+/// Per-image scores (mean IoU, mean confidence or A/B agreement) of one run, computed in the background one
 /// image at a time (so the view's own passes wait for at most one), cached per model, stride, scale
 /// and measure, and the lowest-first order they give.
 final class DatasetScores: @unchecked Sendable {

@@ -43,7 +43,7 @@ public struct GraphicsSupport: Equatable, Sendable {
         let term = environment["TERM"] ?? ""
         let inTmux = environment["TMUX"] != nil || term.hasPrefix("tmux") || term.hasPrefix("screen")
         guard mode != .none, !(mode == .auto && inTmux) else { return .halfBlocks }
-        let known = pixelCell.0 > 0 && pixelCell.1 > 0 ? pixelCell : nil
+        let known = (1...512).contains(pixelCell.0) && (1...512).contains(pixelCell.1) ? pixelCell : nil
         if let explicit = GraphicsProtocol(rawValue: mode.rawValue) {
             let cell = known ?? parse(ask("\u{1b}[16t\u{1b}[c")).cell ?? (10, 20)
             return GraphicsSupport(graphicsProtocol: explicit, cellWidth: cell.0, cellHeight: cell.1)
@@ -113,7 +113,8 @@ public enum GraphicsEncoder {
         repeat {
             let end = payload.index(offset, offsetBy: 4096, limitedBy: payload.endIndex) ?? payload.endIndex
             let more = end < payload.endIndex ? 1 : 0
-            let control = first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),C=1,z=-1,q=2,m=\(more)" : "m=\(more)"
+            // q=2 on every chunk: some terminals take it from the last one and would answer otherwise.
+            let control = (first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),C=1,z=-1," : "") + "q=2,m=\(more)"
             out += "\u{1b}_G\(control);\(payload[offset..<end])\u{1b}\\"
             offset = end
             first = false

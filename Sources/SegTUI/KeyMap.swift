@@ -155,8 +155,8 @@ public enum KeyMap {
     /// A press on a pane focuses it and puts the cursor on the pixel under the pointer; on the list
     /// it shows that image; the wheel zooms (around the pixel under the pointer when over a pane).
     private static func click(_ mouse: Terminal.Mouse, _ state: inout ViewState, _ context: KeyContext) -> KeyEffect {
-        if mouse.action == .press, let image = context.screen.listEntries[mouse.row],
-           context.screen.listColumns.contains(mouse.col) {
+        if context.screen.listColumns.contains(mouse.col) && context.screen.listRows.contains(mouse.row) {
+            guard mouse.action == .press, let image = context.screen.listEntries[mouse.row] else { return .none }
             return .showImage(image)
         }
         if let pane = context.screen.panes.first(where: { $0.contains(row: mouse.row, col: mouse.col) }),

@@ -104,6 +104,7 @@ public final class Renderer {
             if state.showList { drawList(scene, into: &grid, frame: panel) }
             else { drawPanel(scene, state, into: &grid, frame: panel, palette: palette) }
         } else if state.showList {
+            screenMap.panes = []  // covered by the list
             drawList(scene, into: &grid, frame: (0, 0, cols, layout.summaryRow ?? rows - 1))
         }
         if let row = layout.summaryRow { drawSummary(scene, state, into: &grid, row: row) }
@@ -250,10 +251,10 @@ public final class Renderer {
         let x = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
         let y = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))
         if x >= 0 && x < size.width && y >= 0 && y < size.height {
-            let contrast = pixels[y * size.width + x].luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255)
             if graphics.graphicsProtocol == .kitty {
                 grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
             } else {
+                let contrast = pixels[y * size.width + x].luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255)
                 // A cross a cell wide and tall, one pixel thick.
                 for dx in -cellWidth / 2...cellWidth / 2 where (0..<size.width).contains(x + dx) {
                     pixels[y * size.width + x + dx] = contrast
@@ -270,7 +271,7 @@ public final class Renderer {
 
     /// The image layer, cached by image, viewport and grid size.
     private func imagePixels(_ scene: Scene, viewport: Viewport, size: (width: Int, height: Int)) -> [RGB] {
-        let key = "\(scene.imageName)|\(scene.image.width)x\(scene.image.height)|\(viewport)|\(size.width)x\(size.height)"
+        let key = "\(scene.imageID)|\(scene.image.width)x\(scene.image.height)|\(viewport)|\(size.width)x\(size.height)"
         if let cached = imageLayers[key] { return cached }
         let pixels = Sampling.averageRGB(scene.image.pixels, width: scene.image.width, height: scene.image.height,
                                          viewport: viewport, gridWidth: size.width, gridHeight: size.height)
@@ -294,12 +295,12 @@ public final class Renderer {
     private func layerKey(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
                           size: (width: Int, height: Int)) -> String {
         func id(_ result: SegmentationResult?) -> String { result.map { "\(ObjectIdentifier($0).hashValue)" } ?? "-" }
-        let picture = [scene.imageName, "\(scene.image.width)x\(scene.image.height)", "\(viewport)",
+        let picture = [scene.imageID, "\(scene.image.width)x\(scene.image.height)", "\(viewport)",
                        "\(size.width)x\(size.height)"]
         // The photo does not change with the results or the view.
         guard kind != .image else { return (["image"] + picture).joined(separator: "|") }
         return [
-            "\(kind)", scene.imageName, id(scene.result), id(scene.comparison), state.maskView.rawValue,
+            "\(kind)", scene.imageID, id(scene.result), id(scene.comparison), state.maskView.rawValue,
             "\(state.opacity)", "\(state.selectedClass)", "\(state.hiddenClasses.sorted())", "\(state.solo)",
             "\(scene.truth != nil)", "\(viewport)", "\(size.width)x\(size.height)",
         ].joined(separator: "|")
@@ -485,6 +486,7 @@ public final class Renderer {
         let first = max(0, min(listing.current - rows / 2, listing.entries.count - rows))
         let numberWidth = String(listing.entries.count).count
         screenMap.listColumns = frame.x..<(frame.x + frame.width)
+        screenMap.listRows = frame.y..<(frame.y + frame.height)
         for position in first..<min(listing.entries.count, first + rows) {
             let entry = listing.entries[position], y = frame.y + 1 + position - first
             let current = position == listing.current
@@ -592,7 +594,7 @@ public final class Renderer {
         ("+ / -", "zoom in / out around the cursor (or the wheel)"),
         ("click", "focus a pane, put the cursor on that pixel"),
         ("w", "focus the next pane (then the legend, under 100 cols)"),
-        ("s", "save the focused pane as PNG, at image resolution"),
+        ("s", "save the focused pane as PNG (working resolution)"),
         ("r / t", "working resolution / test-time augmentation"),
         ("? / q", "this help (any key closes it) / quit"),
     ]

@@ -6,6 +6,8 @@ import SegPipeline
 public struct Scene {
     public var image: RGBImage
     public var imageName: String
+    /// What tells this picture from another of the same name and size (the viewer: path and scale).
+    public var imageID: String
     public var classNames: [String]
     public var classColors: [RGB]
     public var modelTitle: String
@@ -37,6 +39,7 @@ public struct Scene {
     public init(image: RGBImage, imageName: String, classNames: [String], classColors: [RGB], modelTitle: String) {
         self.image = image
         self.imageName = imageName
+        imageID = imageName
         self.classNames = classNames
         self.classColors = classColors
         self.modelTitle = modelTitle

@@ -4,7 +4,9 @@ public struct ScreenMap: Equatable, Sendable {
     public var panes: [PaneGeometry] = []
     /// Screen row -> image index, for the rows of the image list.
     public var listEntries: [Int: Int] = [:]
+    /// The list's rectangle: mouse events there are the list's, whatever lies under it.
     public var listColumns: Range<Int> = 0..<0
+    public var listRows: Range<Int> = 0..<0
     /// No panel at the side: `w` goes on from the panes to the panel (inspector and legend) in their place.
     public var panelInPanes = false
 

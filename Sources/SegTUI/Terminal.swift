@@ -237,7 +237,29 @@ public final class Terminal {
         }
         if function != 0 { return codes[code] }
         guard let scalar = Unicode.Scalar(UInt32(code)) else { return nil }
+        if scalar == "\u{1b}" { return escape() }
         return .character(Character(scalar))
+    }
+
+    /// After ESC: the Esc key alone, or a sequence ncurses does not know, swallowed whole so that
+    /// its characters do not act as keys: a terminal's late answer to the graphics query (an
+    /// APC or DCS string, a CSI report) or an unknown function key.
+    private func escape() -> Key? {
+        func next() -> UInt32? {
+            var function: Int32 = 0
+            let code = seg_term_key(0, &function)
+            return code >= 0 && function == 0 ? UInt32(code) : nil
+        }
+        guard let introducer = next() else { return .character("\u{1b}") }
+        switch introducer {
+        case 0x5B:  // CSI: parameters up to a final byte
+            while let byte = next(), !(0x40...0x7E).contains(byte) {}
+        case 0x5F, 0x50, 0x5D:  // APC, DCS, OSC: up to ST (ESC \) or BEL
+            var previous: UInt32 = 0
+            while let byte = next(), !(byte == 0x07 || (previous == 0x1B && byte == 0x5C)) { previous = byte }
+        default: break  // Alt and a key: neither is a key here
+        }
+        return nil
     }
 
     /// Compiles (once per run) a terminfo entry `segview-direct` = $TERM + direct colour with

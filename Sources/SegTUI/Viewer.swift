@@ -341,6 +341,7 @@ public final class Viewer {
                           classNames: model.metadata.classNames, classColors: model.metadata.classColors.map(RGB.init),
                           modelTitle: Self.title(options.models[state.modelIndex], stride: key(model: state.modelIndex).stride))
         scene.sourceSize = "\(loaded.sourceWidth)x\(loaded.sourceHeight)"
+        scene.imageID = "\(options.images[loaded.index])|\(state.scale)"
         if options.images.count > 1 { scene.position = positionLabel }
         if state.showList { scene.listing = listing }
         scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
@@ -482,7 +483,7 @@ public final class Viewer {
 
     /// `g`: an image number (from 1) or the start of a file name (case does not matter).
     private func jump(to target: String) {
-        let names = options.images.map { URL(fileURLWithPath: $0).lastPathComponent.lowercased() }
+        let names = imageNames.map { $0.lowercased() }
         if let number = Int(target), (1...options.images.count).contains(number) {
             loadImage(position: number - 1, step: 1)
         } else if let index = names.firstIndex(where: { $0.hasPrefix(target.lowercased()) }) {
@@ -511,8 +512,15 @@ public final class Viewer {
             return
         }
         let stem = URL(fileURLWithPath: options.images[loaded.index]).deletingPathExtension().lastPathComponent
-        let stride = key(model: state.modelIndex).stride
-        let base = "segview-\(stem)-\(currentModel.name(outputStride: stride))-os\(stride)-\(view)"
+        func run(_ model: Int) -> String {
+            let stride = key(model: model).stride
+            return "\(options.models[model].model.name(outputStride: stride))-os\(stride)"
+        }
+        // The model whose result the pane shows: B's pane is named by B, the difference by both.
+        var shown = run(state.modelIndex)
+        if let other = comparisonIndex, view.hasPrefix("B-") { shown = run(other) }
+        if let other = comparisonIndex, view == "disagreement" { shown += "-vs-" + run(other) }
+        let base = "segview-\(stem)-\(shown)-\(view)"
         var name = base + ".png"
         var number = 1
         while FileManager.default.fileExists(atPath: name) {

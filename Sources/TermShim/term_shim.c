@@ -233,7 +233,8 @@ int seg_term_query(const char *query, char *answer, int capacity, int timeout_ms
         }
     }
     answer[length_read] = 0;
-    tcsetattr(in, TCSANOW, &saved);
+    // TCSAFLUSH drops what came and was not read; a reply later still is swallowed as keys arrive.
+    tcsetattr(in, TCSAFLUSH, &saved);
     return length_read;
 }
 

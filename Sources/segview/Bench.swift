@@ -70,7 +70,8 @@ struct Bench: ParsableCommand {
         }
         let parts = [input.height, input.width]
 
-        for _ in 0..<warmup { _ = network.predict(input, outputStride: stride) }
+        let augmentation = segmenter.augmentation
+        for _ in 0..<warmup { _ = augmentation.predict(network, input, outputStride: stride) }
         context.pool.resetPeak()
         // Memory of the passes themselves: the loaded weights (and what the warm-up made of them,
         // such as Winograd filters) are resting memory; loading the file's peak is left out.
@@ -81,7 +82,7 @@ struct Bench: ParsableCommand {
         for _ in 0..<runs {
             context.counters.reset()
             var clock = Stopwatch()
-            _ = network.predict(input, outputStride: stride)
+            _ = augmentation.predict(network, input, outputStride: stride)
             times.append(clock.lap())
         }
         times.sort()
@@ -122,6 +123,9 @@ struct Bench: ParsableCommand {
             return
         }
         print("\(modelOptions.model): \(network.name(outputStride: stride)) \(network.metadata.backbone), \(size), output stride \(stride), \(context.threads) threads (OpenBLAS \(EngineContext.blasCore))")
+        if !augmentation.isEmpty {
+            print("test-time augmentation \(augmentation): \(augmentation.passes) forward passes per run")
+        }
         print(String(format: "forward: min %.1f ms, median %.1f ms, max %.1f ms over %d runs", times[0], median, times[times.count - 1], runs))
         print(String(format: "work: %.1f GFLOP (%.1f in bounds), %.0f GFLOP/s", flop / 1e9, flopInBounds / 1e9, flop / 1e6 / median))
         print("memory: \(weightsAndActivationPeak(network, context.pool)); "

@@ -58,6 +58,27 @@ final class PaneInteractionTests: XCTestCase {
         }
     }
 
+    /// With a graphics protocol a pane's pixels are the cells' pixels: a click still lands on the
+    /// pixel drawn in that cell (the one at its centre).
+    func testAClickOnAGraphicsPaneLandsOnThePixelDrawnThere() {
+        let renderer = Renderer()
+        renderer.graphics = GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 17)
+        let scene = scene(width: 53, height: 37)
+        var state = ViewState()
+        _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+        let pane = renderer.screenMap.panes[1]
+        let placement = renderer.placements.first { $0.pane == 1 }!
+        XCTAssertEqual([pane.gridWidth, pane.gridHeight], [placement.width, placement.height])
+        for (col, row) in [(0, 0), (5, 3), ((pane.gridWidth - 1) / 9, (pane.gridHeight - 1) / 17)] {
+            _ = KeyMap.apply(.mouse(.init(row: pane.y + row, col: pane.x + col, action: .press)), to: &state,
+                             context(scene, renderer))
+            // The image pixel under the centre of that cell's 9x17 pixels.
+            let centre = (x: (Double(col) + 0.5) * 9, y: (Double(row) + 0.5) * 17)
+            XCTAssertEqual(state.cursorX, min(52, Int(centre.x * 53 / Double(pane.gridWidth))), "column \(col)")
+            XCTAssertEqual(state.cursorY, min(36, Int(centre.y * 37 / Double(pane.gridHeight))), "row \(row)")
+        }
+    }
+
     func testTheWheelZoomsAroundThePixelUnderThePointer() {
         let renderer = Renderer()
         let scene = scene(width: 53, height: 37)
@@ -95,8 +116,13 @@ final class PaneInteractionTests: XCTestCase {
         let effect = KeyMap.apply(.mouse(.init(row: current + 1, col: 100, action: .press)), to: &state,
                                   context(scene, renderer))
         XCTAssertEqual(effect, .showImage(18))
-        XCTAssertEqual(KeyMap.apply(.mouse(.init(row: current + 1, col: 10, action: .press)), to: &state,
-                                   context(scene, renderer)), .none, "outside the list: a pane or nothing")
+        // On the list, the wheel and the title belong to it: the state under it stays as it is.
+        let unchanged = state
+        for (row, action) in [(current, Terminal.Mouse.Action.wheelUp), (0, .press)] {
+            XCTAssertEqual(KeyMap.apply(.mouse(.init(row: row, col: 100, action: action)), to: &state,
+                                       context(scene, renderer)), .none)
+        }
+        XCTAssertEqual(state, unchanged)
     }
 
     func testSavedPanesAreWhatTheyShowAtImageResolution() throws {

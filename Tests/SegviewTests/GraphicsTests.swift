@@ -203,7 +203,18 @@ final class GraphicsTests: XCTestCase {
         let silent = try viewer([], environment: ["KITTY_WINDOW_ID": "1"])
         XCTAssertTrue(silent.read(timeout: 20) { String(decoding: $0, as: UTF8.self).contains("Legend") })
         XCTAssertTrue(silent.text.contains("▀"), "half blocks")
-        XCTAssertFalse(silent.text.contains("\u{1b}_Ga=T"), "TERM said kitty, nothing answered: no images")
+        XCTAssertFalse(silent.text.contains("\u{1b}_Ga=T"), "KITTY_WINDOW_ID said kitty, nothing answered: no images")
+        // The answers, too late: swallowed, not taken for keys ('?' help, 'i' list, 'O' order, 'c' compare).
+        let before = silent.output.count
+        silent.send("\u{1b}_Gi=31;OK\u{1b}\\\u{1b}[6;20;10t\u{1b}[?62;4;c\u{1b}P?ic\u{1b}\\")
+        silent.read(timeout: 1.5)
+        let after = String(decoding: silent.output[before...], as: UTF8.self)
+        for sign in ["Keys", "Images:", "least confident", "compare needs"] {
+            XCTAssertFalse(after.contains(sign), "a late answer acted as keys: \(sign)")
+        }
+        silent.send("?")
+        XCTAssertTrue(silent.read(timeout: 5) { String(decoding: $0[before...], as: UTF8.self).contains("Keys") },
+                      "keys still work")
         let tmux = try viewer([], environment: ["TMUX": "/tmp/tmux-0/default,1,0"])
         XCTAssertTrue(tmux.read(timeout: 20) { String(decoding: $0, as: UTF8.self).contains("Legend") })
         XCTAssertFalse(tmux.text.contains("\u{1b}_Gi=31"), "inside tmux nothing is asked")

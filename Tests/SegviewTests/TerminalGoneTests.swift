@@ -11,17 +11,8 @@ final class TerminalGoneTests: XCTestCase {
         // Wait for the first frame, then close our end.
         XCTAssertTrue(terminal.read(timeout: 20) { $0.count > 2000 }, "the viewer drew")
         terminal.hangUp()
-        let pid = terminal.pid
-
-        var status: Int32 = 0
-        let exitDeadline = Date().addingTimeInterval(5)
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            guard Date() < exitDeadline else {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                return XCTFail("the viewer kept running after its terminal closed")
-            }
-            usleep(50_000)
+        guard let status = terminal.waitForExit(timeout: 5) else {
+            return XCTFail("the viewer kept running after its terminal closed")
         }
         XCTAssertEqual(status & 0x7F, 0, "it exits, not killed by signal \(status & 0x7F)")
         XCTAssertEqual((status >> 8) & 0xFF, 128 + SIGHUP, "it ends as a hangup would")

@@ -205,11 +205,27 @@ final class PseudoTerminal {
         pid = child
     }
 
+    /// The child's wait status once reaped; its pid is not signalled after that (it may be reused).
+    private(set) var exitStatus: Int32?
+
     deinit {
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        if exitStatus == nil {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
         hangUp()
+    }
+
+    /// Waits up to `timeout` seconds for the child to exit; its wait status, or nil if it still runs.
+    func waitForExit(timeout: Double) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while exitStatus == nil {
+            if waitpid(pid, &status, WNOHANG) == pid { exitStatus = status } else if Date() >= deadline { break }
+            else { usleep(50_000) }
+        }
+        return exitStatus
     }
 
     /// Closes the test's end: the terminal goes away.
