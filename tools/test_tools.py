@@ -5,7 +5,9 @@
   tools/train.py uses (DFN: deep supervision and the border focal loss) and its loss goes down;
 - tools/export.py refuses a state_dict that does not fit and converts one that does, and
   tools/reference rebuilds the same model from the file (widths read back from the shapes);
-- tools/bench_peers.py --layers matches segview's and ONNX Runtime's profiles by convolution shape.
+- tools/bench_peers.py --layers matches segview's and ONNX Runtime's profiles by convolution shape;
+- tools/train.py's recipe parts: class weighting schemes, hard-pixel mining, rotation (labels stay
+  labels, uncovered corners void) and the moving average of the weights.
 """
 import os
 import subprocess
@@ -57,6 +59,27 @@ def training_steps_reduce_the_loss():
     print("ok: border targets from labels")
 
 
+def recipe_parts_do_what_they_say():
+    labels = [np.array([[0] * 90 + [1] * 9 + [2]] * 10)]
+    median, root = train.class_weights(labels, 3, "median"), train.class_weights(labels, 3, "sqrt")
+    assert torch.allclose(root, median.sqrt()) and median[2] > median[1] > median[0], (median, root)
+    assert train.class_weights(labels, 3, "none") is None and train.class_weights(labels, 3, "ohem") is None
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 0] = 5  # confident class 0 everywhere
+    y = torch.tensor([[[0, 0], [0, 1]]])
+    hard = train.hard_pixel_loss(logits, y)  # the hardest quarter: the one pixel labelled 1
+    assert torch.isclose(hard, torch.nn.functional.cross_entropy(logits, y, reduction="none")[0, 1, 1]), hard
+    x, labelled = train.rotated(torch.rand(3, 40, 40), torch.full((40, 40), 4), np.radians(30))
+    assert set(labelled.unique().tolist()) == {4, 11} and labelled[20, 20] == 4 and labelled[0, 0] == 11
+    model = torch.nn.Linear(2, 1)
+    average = train.EMA(model, 0.5)
+    with torch.no_grad():
+        model.weight.add_(2.0)
+    average.update(model)
+    assert torch.allclose(average.copy_of(model).weight, model.weight - 1.0)
+    print("ok: class weights, hard pixels, rotation and the weight average")
+
+
 def export_checks_the_state_dict():
     here = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory() as tmp:
@@ -103,5 +126,6 @@ def layer_profiles_meet_by_shape():
 
 if __name__ == "__main__":
     training_steps_reduce_the_loss()
+    recipe_parts_do_what_they_say()
     export_checks_the_state_dict()
     layer_profiles_meet_by_shape()

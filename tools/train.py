@@ -98,7 +98,7 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25):
     return (weight * (1 - p_t) ** gamma * ce).mean()
 
 
-def training_loss(model, arch, x, y, weights, hard_pixels):
+def training_loss(model, arch, x, y, weights, hard_pixels=False):
     def ce(logits):
         if hard_pixels:
             return hard_pixel_loss(logits, y)
