@@ -218,8 +218,15 @@ public final class Terminal {
     /// Whether the terminal went away (its input ended or hung up) without a signal saying so.
     public private(set) var gone = false
 
+    /// A key read after ESC that was not part of a sequence: the next `key` returns it.
+    private var pendingKey: Key?
+
     /// The next key, or nil after `timeout` milliseconds (or once the terminal is `gone`).
     public func key(timeout: Int) -> Key? {
+        if let pendingKey {
+            self.pendingKey = nil
+            return pendingKey
+        }
         var function: Int32 = 0
         let code = seg_term_key(Int32(timeout), &function)
         if code == -2 { gone = true }
@@ -241,23 +248,28 @@ public final class Terminal {
         return .character(Character(scalar))
     }
 
-    /// After ESC: the Esc key alone, or a sequence ncurses does not know, swallowed whole so that
-    /// its characters do not act as keys: a terminal's late answer to the graphics query (an
-    /// APC or DCS string, a CSI report) or an unknown function key.
+    /// After ESC: the Esc key (with the key that came right after it, if any), or a sequence
+    /// ncurses does not know, swallowed whole so that its characters do not act as keys: a
+    /// terminal's late answer to the graphics query (an APC or DCS string, a CSI report).
     private func escape() -> Key? {
         func next() -> UInt32? {
             var function: Int32 = 0
             let code = seg_term_key(0, &function)
             return code >= 0 && function == 0 ? UInt32(code) : nil
         }
-        guard let introducer = next() else { return .character("\u{1b}") }
+        guard let introducer = next(), let scalar = Unicode.Scalar(introducer) else {
+            return .character("\u{1b}")
+        }
         switch introducer {
         case 0x5B:  // CSI: parameters up to a final byte
             while let byte = next(), !(0x40...0x7E).contains(byte) {}
         case 0x5F, 0x50, 0x5D:  // APC, DCS, OSC: up to ST (ESC \) or BEL
             var previous: UInt32 = 0
             while let byte = next(), !(byte == 0x07 || (previous == 0x1B && byte == 0x5C)) { previous = byte }
-        default: break  // Alt and a key: neither is a key here
+        default:
+            // Esc and then a key, sent together (or Alt and a key): both count.
+            pendingKey = .character(Character(scalar))
+            return .character("\u{1b}")
         }
         return nil
     }

@@ -142,6 +142,13 @@ public final class Viewer {
             message = nil
             needsFrame = true
             guard let loaded else { continue }
+            if key == .resize && support.graphicsProtocol != nil {
+                // A font size change resizes the cells in pixels too (kitty reports it as a resize).
+                let cell = Terminal.pixelCellSize
+                if (1...512).contains(cell.0) && (1...512).contains(cell.1) {
+                    (renderer.graphics.cellWidth, renderer.graphics.cellHeight) = cell
+                }
+            }
             switch KeyMap.apply(key, to: &state, keyContext(loaded.image)) {
             case .quit: return 0
             case .moveImage(let places): loadImage(position: position + places, step: places < 0 ? -1 : 1)

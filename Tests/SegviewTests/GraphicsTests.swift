@@ -178,6 +178,28 @@ final class GraphicsTests: XCTestCase {
                       "the images are deleted at exit")
     }
 
+    /// The image pane's pixel size for a terminal of `cols` x `rows` cells of `cell` pixels: the
+    /// whole 53x37 image fitted into the pane's cells.
+    func expectedImagePane(cols: Int, rows: Int, cell: (Int, Int)) -> [Int] {
+        let frame = Renderer.layout(rows: rows, cols: cols, imageWidth: 53, imageHeight: 37, singlePane: false).panes[0]
+        let size = Viewport(x: 0, y: 0, width: 53, height: 37).gridSize(maxWidth: frame.width * cell.0,
+                                                                       maxHeight: frame.height * cell.1)
+        return [size.width, size.height]
+    }
+
+    /// A font size change (fewer cells, each bigger in pixels) redraws the panes at the new cell size.
+    func testANewCellSizeRedrawsThePanesAtIt() throws {
+        let terminal = try viewer(["--graphics", "kitty"])
+        XCTAssertTrue(terminal.read(timeout: 20) { EscapeImages.kitty($0).count >= 3 })
+        let first = try XCTUnwrap(EscapeImages.kitty(terminal.output).first { $0.id == 1 })
+        XCTAssertEqual([first.width, first.height], expectedImagePane(cols: 120, rows: 40, cell: (10, 20)))
+        let count = terminal.output.count
+        terminal.resize(rows: 30, cols: 80, cellPixels: (15, 30))
+        XCTAssertTrue(terminal.read(timeout: 10) { EscapeImages.kitty(Data($0[count...])).contains { $0.id == 1 } })
+        let second = try XCTUnwrap(EscapeImages.kitty(Data(terminal.output[count...])).first { $0.id == 1 })
+        XCTAssertEqual([second.width, second.height], expectedImagePane(cols: 80, rows: 30, cell: (15, 30)))
+    }
+
     func testSixelPanesDecodeToTheirPixels() throws {
         let terminal = try viewer(["--graphics", "sixel"])
         XCTAssertTrue(terminal.read(timeout: 20) { EscapeImages.sixel($0).count >= 3 })

@@ -255,5 +255,14 @@ final class PseudoTerminal {
         _ = write(master, bytes, bytes.count)
     }
 
+    /// A new window size, and the SIGWINCH a terminal sends (this pty is not the child's
+    /// controlling terminal, so the kernel sends none).
+    func resize(rows: Int, cols: Int, cellPixels: (Int, Int)) {
+        var size = winsize(ws_row: UInt16(rows), ws_col: UInt16(cols), ws_xpixel: UInt16(cols * cellPixels.0),
+                           ws_ypixel: UInt16(rows * cellPixels.1))
+        _ = ioctl(master, UInt(TIOCSWINSZ), &size)
+        kill(pid, SIGWINCH)
+    }
+
     var text: String { String(decoding: output, as: UTF8.self) }
 }
