@@ -7,7 +7,7 @@ final class BundledModelTests: XCTestCase {
     /// where recorded, on the first `camvidSubset` CamVid val frames.
     static let recorded: [(file: String, samples: Double, camvidSubset: Double?)] = [
         ("camvid_deeplabv3", 64.08, 55.81),
-        ("camvid_deeplabv3plus", 76.41, 60.93),
+        ("camvid_deeplabv3plus", 76.34, 61.65),
         ("camvid_fcn8s", 67.67, 46.22),
         ("camvid_refinenet", 70.86, 56.01),
         ("camvid_dfn", 63.71, 49.61),
