@@ -127,11 +127,10 @@ public final class Terminal {
             previous = nil
             removal = forgetImages()
         } else if let graphics {
+            // Images no longer wanted, or wanted elsewhere or at another size.
+            func place(_ image: GraphicsPlacement) -> [Int] { [image.column, image.row, image.width, image.height] }
             let wanted = Dictionary(images.map { ($0.pane, $0) }, uniquingKeysWith: { first, _ in first })
-            let gone = shownImages.filter { pane, shown in
-                wanted[pane].map { ($0.column, $0.row, $0.width, $0.height) != (shown.column, shown.row, shown.width,
-                                                                                  shown.height) } ?? true
-            }
+            let gone = shownImages.filter { pane, shown in wanted[pane].map(place) != place(shown) }
             if graphics == .kitty {
                 for pane in gone.keys { removal += GraphicsEncoder.deleteKitty(id: pane + 1) }
                 for pane in gone.keys { shownImages[pane] = nil }
