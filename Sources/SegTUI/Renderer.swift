@@ -81,7 +81,7 @@ public final class Renderer {
             }
             return grid
         }
-        let panes = Self.paneKinds(compare: state.compare && scene.comparison != nil)
+        let panes = Self.paneKinds(compare: state.compare && scene.comparing)
         let layout = Self.layout(rows: rows, cols: cols, imageWidth: scene.image.width, imageHeight: scene.image.height,
                                  singlePane: false, paneCount: panes.count)
         // Pixels go under text, or replace it: where text covers the panes, they are drawn as cells.
@@ -129,7 +129,7 @@ public final class Renderer {
     /// class colours themselves, the photo undithered), and a word for it to name a file by; nil
     /// when there is no such pane or its result is not there.
     public func picture(ofPane index: Int, _ scene: Scene, _ state: ViewState) -> (name: String, image: RGBImage)? {
-        let kinds = Self.paneKinds(compare: state.compare && scene.comparison != nil)
+        let kinds = Self.paneKinds(compare: state.compare && scene.comparing)
         guard kinds.indices.contains(index) else { return nil }
         let (width, height) = (scene.image.width, scene.image.height)
         let whole = Viewport(x: 0, y: 0, width: Double(width), height: Double(height))
@@ -161,7 +161,7 @@ public final class Renderer {
             case .truth: view = scene.truth == nil ? "no ground truth for this image" : state.maskView.title
             case .errors, .mask: view = state.maskView.title
             }
-            guard state.compare && scene.comparison != nil else { return "\(view): \(scene.modelTitle)" }
+            guard state.compare && scene.comparing else { return "\(view): \(scene.modelTitle)" }
             // The file first: two checkpoints of one architecture must not look alike in a narrow pane.
             return second ? "B \(scene.comparisonFile): \(view), \(scene.comparisonTitle ?? "")"
                 : "A \(scene.modelFile): \(view), \(scene.modelTitle)"

@@ -21,7 +21,7 @@ public struct Scene {
     /// "12/233" when the viewer holds more than one image.
     public var position: String?
     public var result: SegmentationResult?
-    /// The second model in compare mode.
+    /// The second model in compare mode (its result may still be running).
     public var comparisonTitle: String?
     public var comparison: SegmentationResult?
     public var truth: [UInt8]?
@@ -35,6 +35,10 @@ public struct Scene {
     /// Shown with a spinner while a model runs.
     public var busy: String?
     public var message: String?
+
+    /// Whether compare's panes show: a model B is chosen, whether or not its result is in yet (so
+    /// that the layout does not jump when it arrives).
+    public var comparing: Bool { comparisonTitle != nil }
 
     public init(image: RGBImage, imageName: String, classNames: [String], classColors: [RGB], modelTitle: String) {
         self.image = image

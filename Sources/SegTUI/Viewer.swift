@@ -514,7 +514,7 @@ public final class Viewer {
         guard let loaded else { return }
         let scene = makeScene(spinner: nil)
         guard let (view, picture) = renderer.picture(ofPane: state.focusedPane, scene, state) else {
-            message = Renderer.paneKinds(compare: state.compare && scene.comparison != nil)
+            message = Renderer.paneKinds(compare: state.compare && scene.comparing)
                 .indices.contains(state.focusedPane) ? "nothing to save yet" : "s saves a pane: focus one with w"
             return
         }

@@ -111,6 +111,7 @@ final class KeyFuzzTests: XCTestCase {
             let classes = classCounts[state.modelIndex]
             var scene = Scene(image: picture, imageName: "fuzz.png", classNames: (0..<classes).map { "class \($0)" },
                               classColors: (0..<classes).map { RGB(UInt8($0 * 20), 90, 200) }, modelTitle: "fuzz")
+            if state.compare { scene.comparisonTitle = "fuzz B" }  // B's result may not be in yet
             if display.width * display.height <= 120 * 90 {
                 let scores = Tensor(channels: classes, height: display.height, width: display.width,
                                     values: (0..<classes * display.width * display.height).map { Float(($0 * 7919) % 13) },

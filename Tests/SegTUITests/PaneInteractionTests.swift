@@ -143,6 +143,7 @@ final class PaneInteractionTests: XCTestCase {
         // Compare: B and where A and B differ (magenta).
         let labelsB = (0..<53 * 37).map { $0 < 100 ? 2 : $0 % 53 / 3 % 3 }
         scene.comparison = result(labelsB, classes: 3, width: 53, height: 37)
+        scene.comparisonTitle = "test B"
         state.compare = true
         state.maskView = .mask
         XCTAssertEqual(renderer.picture(ofPane: 2, scene, state)?.name, "B-mask")
