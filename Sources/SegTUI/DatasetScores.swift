@@ -47,6 +47,8 @@ final class DatasetScores: @unchecked Sendable {
     /// Image index -> score, nil where the image could not be scored.
     private var scores: [Run: [Int: Double?]] = [:]
     private var inFlight = false
+    /// Complete runs' orders, sorted once: every frame asks for them.
+    private var orders: [Run: [Int]] = [:]
 
     /// How many of the `scored` images `run` has scored.
     func progress(_ run: Run, scored: [Int]) -> Int {
@@ -84,9 +86,12 @@ final class DatasetScores: @unchecked Sendable {
     func lowestFirst(_ run: Run, scored: [Int], count: Int) -> [Int]? {
         lock.lock()
         defer { lock.unlock() }
+        if let order = orders[run], order.count == count { return order }
         guard let known = scores[run], scored.allSatisfy({ known[$0] != nil }) else { return nil }
         func key(_ index: Int) -> Double { (known[index] ?? nil) ?? .infinity }
-        return (0..<count).sorted { (key($0), $0) < (key($1), $1) }
+        let order = (0..<count).sorted { (key($0), $0) < (key($1), $1) }
+        orders[run] = order
+        return order
     }
 }
 
