@@ -48,6 +48,16 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertGreaterThan(total, 0)
     }
 
+    /// `--tta` times the augmented passes: flip does the work of two passes, flip and scales of six
+    /// (the 0.75x and 1.25x passes together doing about 0.56 + 1.56 of one).
+    func testAugmentationIsTimedAsTheWorkItDoes() throws {
+        let plain = try XCTUnwrap(try bench([])["gflop"] as? Double)
+        let flip = try bench(["--tta", "flip"]), both = try bench(["--tta", "flip,scales"])
+        XCTAssertEqual(flip["tta"] as? String, "flip")
+        XCTAssertEqual(try XCTUnwrap(flip["gflop"] as? Double) / plain, 2, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(both["gflop"] as? Double) / plain, 2 * (1 + 0.5625 + 1.5625), accuracy: 0.35)
+    }
+
     func testByShapeNeedsProfile() throws {
         let (status, output) = try runSegview(["bench", "--model", model, "--size", "37x53", "--by-shape"])
         XCTAssertNotEqual(status, 0)
