@@ -44,7 +44,8 @@ struct BenchView: ParsableCommand {
         guard size.allSatisfy({ $0.within(8...30000) }), cells.within(1...2000), colors != .auto, runs >= 1,
               resizeSize >= 8, cellPixels.within(1...512), graphics != .auto else {
             throw ValidationError("--size HxW (8 to 30000), --cells COLSxROWS, --colors 24bit|256|16|8, --runs >= 1, "
-                                  + "--resize-size >= 8, --cell-pixels WxH (1 to 512), --graphics kitty|sixel|iterm|none")
+                                  + "--resize-size >= 8, --cell-pixels WxH (1 to 512), "
+                                  + "--graphics kitty|sixel|iterm|none")
         }
     }
 
