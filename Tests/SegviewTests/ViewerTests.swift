@@ -268,7 +268,7 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "/3 \(ranked[1])")
     }
 
-    /// `s` saves the focused pane at the image's resolution, never over an existing file: the mask
+    /// `s` saves the focused pane at the working resolution, never over an existing file: the mask
     /// pane is predict's mask, pixel for pixel.
     func testSavingTheFocusedPaneNeverOverwrites() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
