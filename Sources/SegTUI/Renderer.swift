@@ -539,44 +539,53 @@ public final class Renderer {
     private func drawStatus(_ scene: Scene, _ state: ViewState, into grid: inout CellGrid, row: Int, palette: TerminalPalette) {
         let stride = "OS \(state.outputStride)"
             + (state.outputStride == state.trainedStride ? "" : " (trained \(state.trainedStride))")
-        // Parts with the rank at which they give way when the line is too long (higher goes first);
-        // image, model, stride, metrics and the help hint stay.
+        // Parts with the rank at which they give way when the line is too long (higher goes first),
+        // and the shorter words that image, model, stride, metrics and the help hint, which stay,
+        // take after that (lower `shortens` first).
+        struct Part {
+            var text: String, drop: Int
+            var short: String? = nil, shortens = 0
+        }
         let place = scene.position.map { "\($0) " } ?? ""
-        var parts: [(text: String, drop: Int)] = [
-            (place + "\(scene.imageName) \(scene.sourceSize)", 0), (scene.modelTitle, 0), (stride, 0),
-            ("scale \(scene.scaleLabel)", 6),
+        var parts = [
+            Part(text: place + "\(scene.imageName) \(scene.sourceSize)", drop: 0, short: place + scene.imageName),
+            Part(text: scene.modelTitle, drop: 0, short: scene.modelTitle.split(separator: " ").first.map(String.init),
+                 shortens: 3),
+            Part(text: stride, drop: 0), Part(text: "scale \(scene.scaleLabel)", drop: 6),
         ]
-        if let busy = scene.busy { parts.append((busy, 2)) } else if let result = scene.result {
-            parts.append((String(format: "%.0f ms", result.inferenceMilliseconds), 4))
+        if let busy = scene.busy { parts.append(Part(text: busy, drop: 2)) } else if let result = scene.result {
+            parts.append(Part(text: String(format: "%.0f ms", result.inferenceMilliseconds), drop: 4))
         }
-        parts.append((palette.mode.label + (graphics.graphicsProtocol.map { ", \($0.rawValue) pixels" } ?? ""), 5))
-        if let agreement = scene.agreement {
+        parts.append(Part(text: palette.mode.label + (graphics.graphicsProtocol.map { ", \($0.rawValue) pixels" } ?? ""),
+                          drop: 5))
+        func metrics(_ agreement: ConfusionMatrix, _ label: String, shortens: Int) -> Part {
             let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
-            let metrics = String(format: "acc %.1f%% mIoU %.1f%%", accuracy, meanIoU)
-            parts.append((metrics, 0))
+            return Part(text: String(format: "%@acc %.1f%% mIoU %.1f%%", label, accuracy, meanIoU), drop: 0,
+                        short: String(format: "%@%.1f/%.1f%%", label, accuracy, meanIoU), shortens: shortens)
         }
+        if let agreement = scene.agreement { parts.append(metrics(agreement, "", shortens: 1)) }
         if state.compare, let title = scene.comparisonTitle {
-            parts.append(("vs \(title)", 1))
-            if let agreement = scene.comparisonAgreement {
-                let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
-                parts.append((String(format: "B acc %.1f%% mIoU %.1f%%", accuracy, meanIoU), 0))
-            }
+            parts.append(Part(text: "vs \(title)", drop: 1))
+            if let agreement = scene.comparisonAgreement { parts.append(metrics(agreement, "B ", shortens: 2)) }
         }
-        if state.zoom > 0 { parts.append(("zoom \(1 << state.zoom)x", 3)) }
-        if !state.augmentation.isEmpty { parts.append(("TTA \(state.augmentation)", 3)) }
+        if state.zoom > 0 { parts.append(Part(text: "zoom \(1 << state.zoom)x", drop: 3)) }
+        if !state.augmentation.isEmpty { parts.append(Part(text: "TTA \(state.augmentation)", drop: 3)) }
         if let typed = state.jumpPrompt {
-            parts = [("go to image (number or name, Enter, Esc): \(typed)_", 0)]
+            parts = [Part(text: "go to image (number or name, Enter, Esc): \(typed)_", drop: 0)]
         }
         // A message (an error, a saved file) goes first so that a narrow terminal still shows it.
-        else if let message = scene.message { parts.insert((message, 0), at: 0) } else { parts.append(("? help", 0)) }
-        let separator = halfBlocks ? " │ " : " | "
+        else if let message = scene.message { parts.insert(Part(text: message, drop: 0), at: 0) }
+        else { parts.append(Part(text: "? help", drop: 0)) }
+        var separator = halfBlocks ? " │ " : " | "
         func line() -> String { " " + parts.map(\.text).joined(separator: separator) }
         while line().count > grid.cols, let rank = parts.map(\.drop).max(), rank > 0 {
             parts.remove(at: parts.lastIndex { $0.drop == rank }!)
         }
-        if line().count > grid.cols, scene.message == nil, state.jumpPrompt == nil {
-            parts[0].text = place + scene.imageName  // the size goes before what stays
+        for index in parts.indices.sorted(by: { parts[$0].shortens < parts[$1].shortens })
+        where line().count > grid.cols {
+            if let short = parts[index].short { parts[index].text = short }
         }
+        if line().count > grid.cols { separator = halfBlocks ? "│" : "|" }  // the last room to make
         let text = line()
         grid.fill(y: row, x: 0, height: 1, width: grid.cols, bg: palette.color(RGB(40, 40, 60)))
         grid.text(text, y: row, x: 0, fg: palette.color(RGB(255, 255, 255)), bg: palette.color(RGB(40, 40, 60)))

@@ -250,6 +250,29 @@ final class RendererTests: XCTestCase {
         XCTAssertTrue(status.contains("B acc 75.0% mIoU 55.6%"), status)
     }
 
+    /// At 80 columns compare's status line still ends with the help hint: both models' metrics
+    /// take their short form ("90.6/64.2%") once everything that may go has gone.
+    func testCompareStatusAt80ColumnsShortensWordsAndKeepsTheHelpHint() {
+        var scene = scene(image(2, 2, [red, green, blue, white]), labels: [0, 1, 2, 1])
+        scene.imageName = "0001TP_008550.png"
+        scene.position = "12/233"
+        scene.modelTitle = "deeplabv3plus resnet"
+        scene.comparisonTitle = "refinenet resnet"
+        scene.comparison = result([0, 1, 1, 1], classes: 3, width: 2, height: 2)
+        var (truthA, truthB) = (ConfusionMatrix(classes: 3), ConfusionMatrix(classes: 3))
+        truthA.add(prediction: scene.result!.labels, truth: [0, 1, 2, 1], ignore: 255)
+        truthB.add(prediction: scene.comparison!.labels, truth: [0, 1, 2, 1], ignore: 255)
+        (scene.agreement, scene.comparisonAgreement) = (truthA, truthB)
+        var state = ViewState()
+        state.compare = true
+        let status = Renderer().render(scene, state, rows: 24, cols: 80, palette: truecolor).line(23)
+        for part in ["12/233 0001TP_008550.png", "OS 8", "100.0/100.0%", "B 75.0/55.6%"] {
+            XCTAssertTrue(status.contains(part), "'\(part)' missing from: \(status)")
+        }
+        XCTAssertTrue(status.trimmingCharacters(in: .whitespaces).hasSuffix("? help"), status)
+        XCTAssertLessThanOrEqual(status.count, 80)
+    }
+
     func testBPicksTheComparedModelAmongThoseWithTheSameClasses() {
         let context = KeyContext(imageWidth: 4, imageHeight: 4, classCounts: [3, 3, 5, 3],
                                  strides: [[8], [8], [8], [8]],
