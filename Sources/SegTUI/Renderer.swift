@@ -556,8 +556,8 @@ public final class Renderer {
         if let busy = scene.busy { parts.append(Part(text: busy, drop: 2)) } else if let result = scene.result {
             parts.append(Part(text: String(format: "%.0f ms", result.inferenceMilliseconds), drop: 4))
         }
-        parts.append(Part(text: palette.mode.label + (graphics.graphicsProtocol.map { ", \($0.rawValue) pixels" } ?? ""),
-                          drop: 5))
+        let pixels = graphics.graphicsProtocol.map { ", \($0.rawValue) pixels" } ?? ""
+        parts.append(Part(text: palette.mode.label + pixels, drop: 5))
         func metrics(_ agreement: ConfusionMatrix, _ label: String, shortens: Int) -> Part {
             let (accuracy, meanIoU) = (agreement.pixelAccuracy * 100, agreement.meanIoU * 100)
             return Part(text: String(format: "%@acc %.1f%% mIoU %.1f%%", label, accuracy, meanIoU), drop: 0,
