@@ -224,14 +224,10 @@ final class RendererTests: XCTestCase {
         for part in ["test.png 2x2", "test model", "OS 16", "24-bit"] { XCTAssertTrue(status.contains(part), status) }
     }
 
-    /// Compare keeps the input in view, names both files, counts the differing pixels and shows B's
-    /// metrics beside A's.
-    func testCompareShowsTheInputBothFilesTheDifferenceAndBothScores() {
-        let picture = image(2, 2, [red, green, blue, white])
-        var scene = scene(picture, labels: [0, 1, 2, 1])
-        scene.modelFile = "first.safetensors"
-        scene.comparisonFile = "second.safetensors"
-        scene.comparisonTitle = "test model"
+    /// A 2x2 picture labelled 0 1 / 2 1: A gets it right, B calls the 2 a 1; both scored, compare on.
+    func comparedScene(titleB: String) -> (scene: Scene, state: ViewState) {
+        var scene = scene(image(2, 2, [red, green, blue, white]), labels: [0, 1, 2, 1])
+        scene.comparisonTitle = titleB
         scene.comparison = result([0, 1, 1, 1], classes: 3, width: 2, height: 2)
         var (truthA, truthB) = (ConfusionMatrix(classes: 3), ConfusionMatrix(classes: 3))
         truthA.add(prediction: scene.result!.labels, truth: [0, 1, 2, 1], ignore: 255)
@@ -239,6 +235,15 @@ final class RendererTests: XCTestCase {
         (scene.agreement, scene.comparisonAgreement) = (truthA, truthB)
         var state = ViewState()
         state.compare = true
+        return (scene, state)
+    }
+
+    /// Compare keeps the input in view, names both files, counts the differing pixels and shows B's
+    /// metrics beside A's.
+    func testCompareShowsTheInputBothFilesTheDifferenceAndBothScores() {
+        var (scene, state) = comparedScene(titleB: "test model")
+        scene.modelFile = "first.safetensors"
+        scene.comparisonFile = "second.safetensors"
         let grid = Renderer().render(scene, state, rows: 40, cols: 200, palette: truecolor)
         let screen = (0..<40).map(grid.line).joined(separator: "\n")
         for title in ["image 2x2", "A first.safetensors: mask, test model", "B second.safetensors: mask, test model",
@@ -253,18 +258,10 @@ final class RendererTests: XCTestCase {
     /// At 80 columns compare's status line still ends with the help hint: both models' metrics
     /// take their short form ("90.6/64.2%") once everything that may go has gone.
     func testCompareStatusAt80ColumnsShortensWordsAndKeepsTheHelpHint() {
-        var scene = scene(image(2, 2, [red, green, blue, white]), labels: [0, 1, 2, 1])
+        var (scene, state) = comparedScene(titleB: "refinenet resnet")
         scene.imageName = "0001TP_008550.png"
         scene.position = "12/233"
         scene.modelTitle = "deeplabv3plus resnet"
-        scene.comparisonTitle = "refinenet resnet"
-        scene.comparison = result([0, 1, 1, 1], classes: 3, width: 2, height: 2)
-        var (truthA, truthB) = (ConfusionMatrix(classes: 3), ConfusionMatrix(classes: 3))
-        truthA.add(prediction: scene.result!.labels, truth: [0, 1, 2, 1], ignore: 255)
-        truthB.add(prediction: scene.comparison!.labels, truth: [0, 1, 2, 1], ignore: 255)
-        (scene.agreement, scene.comparisonAgreement) = (truthA, truthB)
-        var state = ViewState()
-        state.compare = true
         let status = Renderer().render(scene, state, rows: 24, cols: 80, palette: truecolor).line(23)
         for part in ["12/233 0001TP_008550.png", "OS 8", "100.0/100.0%", "B 75.0/55.6%"] {
             XCTAssertTrue(status.contains(part), "'\(part)' missing from: \(status)")
