@@ -247,7 +247,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--run", required=True, help="folder for checkpoints and the log")
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--init", help="start from this checkpoint's weights (fine-tuning), not from scratch")
+    parser.add_argument("--init", help="start from this checkpoint's or model file's weights (fine-tuning)")
     parser.add_argument("--synthetic", type=int, default=0,
                         help="mix this many tools/synth.py scenes (seeds 1000, 1001, ...) into the training set")
     parser.add_argument("--class-weights", default="median", choices=["none", "sqrt", "median", "ohem"],
@@ -297,7 +297,10 @@ def main():
         train_images.append(np.asarray(picture))
         train_labels.append(np.asarray(labels))
     if args.init:
-        model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
+        if args.init.endswith(".safetensors"):  # a bundled model, stored in float16
+            model.load_state_dict(read_model_file(args.init)[0])
+        else:
+            model.load_state_dict(torch.load(args.init, weights_only=False)["model"])
     val_images, val_labels = camvid.load_split(args.data, "val")
     weights = class_weights(train_labels, classes, args.class_weights)
     scales = tuple(float(n) for n in args.scales.split(","))

@@ -76,14 +76,82 @@ public struct GraphicsSupport: Equatable, Sendable {
     }
 }
 
-/// One pane drawn as pixels: where (cells), how big (pixels) and what; `key` names the content, so
-/// that an unchanged pane is not sent again.
+/// One pane drawn as pixels: where (cells), how big (pixels), at what cell size, and what; `key`
+/// names the content, so that an unchanged pane is not sent again. `painted` (sixel patches) marks
+/// the pixels to paint; the others keep what the screen shows.
 public struct GraphicsPlacement: Equatable {
     public var pane: Int
     public var column: Int, row: Int
     public var width: Int, height: Int
+    public var cellWidth: Int, cellHeight: Int
     public var pixels: [RGB]
     public var key: String
+    public var painted: [Bool]?
+
+    /// What changed since `shown` (the same pane at the same place and size), as patches of whole
+    /// cells, one per cluster of changed cells: sixel and iTerm2 paint into the cells, so a cursor
+    /// move sends the few cells it crosses instead of the pane. A `transparent` patch paints only the
+    /// pixels that changed. Nil where the place or size differ or over a quarter of the cells changed.
+    func patches(since shown: GraphicsPlacement, transparent: Bool) -> [GraphicsPlacement]? {
+        guard [shown.column, shown.row, shown.width, shown.height, shown.cellWidth, shown.cellHeight]
+                == [column, row, width, height, cellWidth, cellHeight], shown.pixels.count == pixels.count,
+              !pixels.isEmpty else { return nil }
+        let columns = (width + cellWidth - 1) / cellWidth, rows = (height + cellHeight - 1) / cellHeight
+        var changed = [Bool](repeating: false, count: columns * rows)
+        var changedCount = 0
+        pixels.withUnsafeBufferPointer { new in
+            shown.pixels.withUnsafeBufferPointer { old in
+                let rowBytes = width * MemoryLayout<RGB>.stride
+                for y in 0..<height where memcmp(new.baseAddress! + y * width, old.baseAddress! + y * width, rowBytes) != 0 {
+                    for x in 0..<width where new[y * width + x] != old[y * width + x] {
+                        let cell = y / cellHeight * columns + x / cellWidth
+                        if !changed[cell] { changed[cell] = true; changedCount += 1 }
+                    }
+                }
+            }
+        }
+        guard changedCount * 4 <= columns * rows else { return nil }
+        return CellBox.clusters(of: changed, columns: columns).map { box in
+            let left = box.left * cellWidth, right = min(width, (box.right + 1) * cellWidth)
+            let top = box.top * cellHeight, bottom = min(height, (box.bottom + 1) * cellHeight)
+            var part: [RGB] = [], paint: [Bool] = []
+            for y in top..<bottom {
+                part += pixels[(y * width + left)..<(y * width + right)]
+                if transparent { paint += (left..<right).map { pixels[y * width + $0] != shown.pixels[y * width + $0] } }
+            }
+            return GraphicsPlacement(pane: pane, column: column + box.left, row: row + box.top, width: right - left,
+                                     height: bottom - top, cellWidth: cellWidth, cellHeight: cellHeight,
+                                     pixels: part, key: key, painted: transparent ? paint : nil)
+        }
+    }
+}
+
+/// A rectangle of cells, both ends included.
+struct CellBox: Equatable {
+    var left: Int, top: Int, right: Int, bottom: Int
+
+    /// Whether the boxes overlap or touch, diagonals included.
+    func touches(_ other: CellBox) -> Bool {
+        left <= other.right + 1 && other.left <= right + 1 && top <= other.bottom + 1 && other.top <= bottom + 1
+    }
+
+    func union(_ other: CellBox) -> CellBox {
+        CellBox(left: min(left, other.left), top: min(top, other.top), right: max(right, other.right),
+                bottom: max(bottom, other.bottom))
+    }
+
+    /// The bounding boxes of the groups of marked cells (row-major, `columns` wide) that touch.
+    static func clusters(of marked: [Bool], columns: Int) -> [CellBox] {
+        var boxes: [CellBox] = []
+        for (index, isMarked) in marked.enumerated() where isMarked {
+            var box = CellBox(left: index % columns, top: index / columns, right: index % columns,
+                              bottom: index / columns)
+            // Grown boxes may reach others: fold every box it touches into it.
+            while let other = boxes.firstIndex(where: { $0.touches(box) }) { box = box.union(boxes.remove(at: other)) }
+            boxes.append(box)
+        }
+        return boxes
+    }
 }
 
 /// The escape sequences of each protocol, as pure functions of the pixels.
@@ -93,7 +161,7 @@ public enum GraphicsEncoder {
     public static func encode(_ image: GraphicsPlacement, with graphicsProtocol: GraphicsProtocol?) -> String {
         switch graphicsProtocol {
         case .kitty: return kitty(id: image.pane + 1, pixels: image.pixels, width: image.width, height: image.height)
-        case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height)
+        case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
             let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
             guard let png = try? PNG.encode(picture) else { return "" }
@@ -128,16 +196,21 @@ public enum GraphicsEncoder {
     }
 
     /// A sixel image: colours matched to 252 registers (6 red, 7 green, 6 blue levels), defined
-    /// in percent, six pixel rows per band, runs of one sixel compressed with `!`.
-    public static func sixel(pixels: [RGB], width: Int, height: Int) -> String {
+    /// in percent, six pixel rows per band, runs of one sixel compressed with `!`. With `painted`,
+    /// only the marked pixels are drawn (background mode 1: the rest keep what the screen shows).
+    public static func sixel(pixels: [RGB], width: Int, height: Int, painted: [Bool]? = nil) -> String {
         let levels = (r: 6, g: 7, b: 6), count = 6 * 7 * 6
         func level(_ value: UInt8, _ steps: Int) -> Int { (Int(value) * (steps - 1) + 127) / 255 }
-        let registers = pixels.map { level($0.r, levels.r) * levels.g * levels.b + level($0.g, levels.g) * levels.b
-            + level($0.b, levels.b) }
-        var out = Array("\u{1b}Pq\"1;1;\(width);\(height)".utf8)
+        let registers = pixels.indices.map { index -> Int in
+            if let painted, !painted[index] { return -1 }
+            let pixel = pixels[index]
+            return level(pixel.r, levels.r) * levels.g * levels.b + level(pixel.g, levels.g) * levels.b
+                + level(pixel.b, levels.b)
+        }
+        var out = Array("\u{1b}P\(painted == nil ? "" : "0;1;0")q\"1;1;\(width);\(height)".utf8)
         func append(_ text: String) { out.append(contentsOf: text.utf8) }
         var used = [Bool](repeating: false, count: count)
-        for register in registers { used[register] = true }
+        for register in registers where register >= 0 { used[register] = true }
         for register in 0..<count where used[register] {
             let (r, rest) = register.quotientAndRemainder(dividingBy: levels.g * levels.b)
             let (g, b) = rest.quotientAndRemainder(dividingBy: levels.b)
@@ -151,10 +224,12 @@ public enum GraphicsEncoder {
             for y in top..<min(height, top + 6) {
                 for x in 0..<width {
                     let register = registers[y * width + x]
+                    guard register >= 0 else { continue }
                     if !present.contains(register) { present.append(register) }
                     bits[register * width + x] |= 1 << (y - top)
                 }
             }
+            if present.isEmpty { out.append(UInt8(ascii: "-")) }  // a band left as it is, in a patch
             for (index, register) in present.sorted().enumerated() {
                 append("#\(register)")
                 let row = register * width

@@ -266,7 +266,8 @@ public final class Renderer {
             }
         }
         placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,
-                                            height: size.height, pixels: pixels, key: key))
+                                            height: size.height, cellWidth: cellWidth, cellHeight: cellHeight,
+                                            pixels: pixels, key: key))
     }
 
     /// The image layer, cached by image, viewport and grid size.

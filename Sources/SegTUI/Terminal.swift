@@ -145,8 +145,13 @@ public final class Terminal {
         let drawn = drawCells(grid)
         var out = ""
         for image in images where shownImages[image.pane]?.key != image.key {
-            out += "\u{1b}7\u{1b}[\(image.row + 1);\(image.column + 1)H" + GraphicsEncoder.encode(image, with: graphics)
-                + "\u{1b}8"
+            // kitty replaces an image by id; the painting protocols send only what changed, where little did.
+            let patches = graphics == .kitty ? nil
+                : shownImages[image.pane].flatMap { image.patches(since: $0, transparent: graphics == .sixel) }
+            for part in patches ?? [image] {
+                out += "\u{1b}7\u{1b}[\(part.row + 1);\(part.column + 1)H" + GraphicsEncoder.encode(part, with: graphics)
+                    + "\u{1b}8"
+            }
             shownImages[image.pane] = image
         }
         writeRaw(out)

@@ -48,11 +48,19 @@ enum EscapeImages {
         return images
     }
 
-    /// Every sixel image: its raster size and RGB pixels (registers' colours from their percentages).
-    static func sixel(_ data: Data) -> [(width: Int, height: Int, pixels: [UInt8])] {
-        var images: [(width: Int, height: Int, pixels: [UInt8])] = []
-        for slice in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "P"), UInt8(ascii: "q")]) {
-            let body = Array(slice)
+    typealias Sixel = (width: Int, height: Int, pixels: [UInt8], painted: [Bool], transparent: Bool)
+
+    /// Every sixel image: its raster size, RGB pixels (registers' colours from their percentages),
+    /// which pixels it paints, and whether the others are left as they were (background mode 1).
+    static func sixel(_ data: Data) -> [Sixel] {
+        var images: [Sixel] = []
+        for slice in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "P")]) {
+            guard let q = slice.firstIndex(of: UInt8(ascii: "q")),
+                  slice[slice.startIndex..<q].allSatisfy({ (48...59).contains($0) }) else { continue }
+            let parameters = String(decoding: slice[slice.startIndex..<q], as: UTF8.self).split(separator: ";",
+                                                                                               omittingEmptySubsequences: false)
+            let transparent = parameters.count > 1 && parameters[1] == "1"
+            let body = Array(slice[(q + 1)...])
             var i = 0
             func number() -> Int {
                 var value = 0
@@ -74,6 +82,7 @@ enum EscapeImages {
                 (width, height) = (raster[2], raster[3])
             }
             var pixels = [UInt8](repeating: 0, count: width * height * 3)
+            var painted = [Bool](repeating: false, count: width * height)
             var palette: [Int: (UInt8, UInt8, UInt8)] = [:]
             var color = (UInt8(0), UInt8(0), UInt8(0)), x = 0, band = 0
             func paint(_ sixel: UInt8, times: Int) {
@@ -83,6 +92,7 @@ enum EscapeImages {
                         if x < width && y < height {
                             let p = 3 * (y * width + x)
                             (pixels[p], pixels[p + 1], pixels[p + 2]) = color
+                            painted[y * width + x] = true
                         }
                     }
                     x += 1
@@ -110,7 +120,7 @@ enum EscapeImages {
                 default: break
                 }
             }
-            images.append((width, height, pixels))
+            images.append((width, height, pixels, painted, transparent))
         }
         return images
     }
@@ -212,6 +222,16 @@ final class GraphicsTests: XCTestCase {
             + corners(masks.pixels, width: masks.width, height: masks.height, of: mask) {
             for channel in 0..<3 { XCTAssertEqual(Double(shown[channel]), Double(source[channel]), accuracy: 27) }
         }
+        // A cursor move paints the crosses' cells over the panes, leaving the rest of the cells as they are.
+        let before = terminal.output.count
+        terminal.send("l")
+        terminal.read(timeout: 1.5)
+        let moved = Data(terminal.output[before...])
+        let patches = EscapeImages.sixel(moved)
+        XCTAssertFalse(patches.isEmpty, "the cursor was drawn again")
+        XCTAssertTrue(patches.allSatisfy { $0.transparent && $0.width <= 20 && $0.height <= 40 },
+                      "\(patches.map { [$0.width, $0.height] })")
+        XCTAssertLessThan(moved.count, 1024, "a cursor move costs under 1 KB")
     }
 
     /// auto: kitty where the terminal answers kitty's query, whatever TERM says; half blocks where
@@ -269,6 +289,61 @@ final class GraphicsTests: XCTestCase {
         XCTAssertEqual([decoded[0].width, decoded[0].height], [width, height])
         XCTAssertEqual(decoded[0].pixels, flat)
         XCTAssertGreaterThan(kitty.components(separatedBy: "\u{1b}_G").count - 1, 3, "sent in chunks")
+    }
+
+    /// A cursor move with sixel or iTerm2 sends the cells the two crosses touch, not the pane:
+    /// the old image with the patches painted over it is the new image.
+    func testPatchesCarryExactlyWhatChanged() throws {
+        var state: UInt64 = 6122026
+        func next() -> UInt8 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        let (width, height) = (95, 83)  // 10x5 cells of 10x20 pixels, the last ones partly covered
+        let old = GraphicsPlacement(pane: 0, column: 3, row: 2, width: width, height: height, cellWidth: 10,
+                                    cellHeight: 20, pixels: (0..<width * height).map { _ in RGB(next(), next(), next()) },
+                                    key: "a")
+        var new = old
+        new.key = "b"
+        for (x, y) in [(12, 15), (13, 16), (90, 80)] { new.pixels[y * width + x] = RGB(255, 255, 255) }  // two clusters
+        let sixelPatches = try XCTUnwrap(new.patches(since: old, transparent: true))
+        XCTAssertEqual(sixelPatches.map { [$0.column, $0.row, $0.width, $0.height] }, [[4, 2, 10, 20], [12, 6, 5, 3]],
+                       "one patch per cluster of cells, in cells of the screen, clipped to the image")
+        let full = { (image: GraphicsPlacement) in
+            EscapeImages.sixel(Data(GraphicsEncoder.encode(image, with: .sixel).utf8))[0]
+        }
+        var composite = full(old).pixels
+        for (index, patch) in sixelPatches.enumerated() {
+            let decoded = full(patch)
+            XCTAssertTrue(decoded.transparent)
+            XCTAssertEqual(decoded.painted.filter { $0 }.count, index == 0 ? 2 : 1, "only the changed pixels")
+            for y in 0..<patch.height {
+                for x in 0..<patch.width where decoded.painted[y * patch.width + x] {
+                    let target = 3 * (((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x)
+                    composite[target..<target + 3] = decoded.pixels[3 * (y * patch.width + x)..<3 * (y * patch.width + x) + 3]
+                }
+            }
+        }
+        let expected = full(new).pixels
+        let wrong = (0..<width * height).filter { composite[3 * $0..<3 * $0 + 3] != expected[3 * $0..<3 * $0 + 3] }
+        XCTAssertEqual(wrong.map { [$0 % width, $0 / width] }, [], "pixels that differ from the new image's")
+        // iTerm2 patches are opaque cells of the new image.
+        var opaque = old.pixels
+        for patch in try XCTUnwrap(new.patches(since: old, transparent: false)) {
+            XCTAssertNil(patch.painted)
+            for y in 0..<patch.height {
+                for x in 0..<patch.width {
+                    opaque[((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x] = patch.pixels[y * patch.width + x]
+                }
+            }
+        }
+        XCTAssertEqual(opaque, new.pixels)
+        var moved = new
+        moved.column += 1
+        XCTAssertNil(new.patches(since: moved, transparent: true), "a pane that moved is sent whole")
+        var repainted = old
+        for x in 0..<width { for y in 0..<height where (x / 10 + y / 20) % 3 == 0 { repainted.pixels[y * width + x] = RGB(0, 0, 0) } }
+        XCTAssertNil(repainted.patches(since: old, transparent: true), "over a quarter of the cells changed: sent whole")
     }
 
     /// Detection without a terminal: what is asked, and what each answer gives.
