@@ -1,18 +1,25 @@
 import TermShim
 
-/// One terminal cell: a character, foreground and background terminal colours (-1: the
-/// terminal's default) and bold.
+/// One terminal cell: a character with up to two combining marks (0: none), foreground and
+/// background terminal colours (-1: the terminal's default) and bold.
 public struct Cell: Equatable, Sendable {
     public var glyph: UInt32
+    public var marks: (UInt32, UInt32)
     public var fg: Int32
     public var bg: Int32
     public var bold: Bool
 
-    public init(glyph: UInt32 = 32, fg: Int32 = -1, bg: Int32 = -1, bold: Bool = false) {
+    public init(glyph: UInt32 = 32, marks: (UInt32, UInt32) = (0, 0), fg: Int32 = -1, bg: Int32 = -1,
+                bold: Bool = false) {
         self.glyph = glyph
+        self.marks = marks
         self.fg = fg
         self.bg = bg
         self.bold = bold
+    }
+
+    public static func == (a: Cell, b: Cell) -> Bool {
+        a.glyph == b.glyph && a.marks == b.marks && a.fg == b.fg && a.bg == b.bg && a.bold == b.bold
     }
 
     /// U+2580 UPPER HALF BLOCK: the foreground paints the upper pixel, the background the lower one.

@@ -16,16 +16,20 @@ public enum GraphicsProtocol: String, Sendable {
     case iterm
 }
 
-/// What the terminal can show, found before the screen opens: a protocol (nil: half blocks) and
-/// the size of a cell in pixels.
+/// What the terminal can show, found before the screen opens: a protocol (nil: half blocks), the
+/// size of a cell in pixels, and whether the images go through tmux (kitty only: sent through its
+/// passthrough, drawn by Unicode placeholder cells, which tmux keeps as text).
 public struct GraphicsSupport: Equatable, Sendable {
     public var graphicsProtocol: GraphicsProtocol?
     public var cellWidth: Int
     public var cellHeight: Int
+    public var throughTmux: Bool
 
-    public init(graphicsProtocol: GraphicsProtocol?, cellWidth: Int = 10, cellHeight: Int = 20) {
+    public init(graphicsProtocol: GraphicsProtocol?, cellWidth: Int = 10, cellHeight: Int = 20,
+                throughTmux: Bool = false) {
         self.graphicsProtocol = graphicsProtocol
         (self.cellWidth, self.cellHeight) = (cellWidth, cellHeight)
+        self.throughTmux = throughTmux
     }
 
     public static let halfBlocks = GraphicsSupport(graphicsProtocol: nil)
@@ -35,15 +39,23 @@ public struct GraphicsSupport: Equatable, Sendable {
     static let query = "\u{1b}_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\u{1b}\\\u{1b}[16t\u{1b}[c"
 
     /// The support `mode` asks for. `auto` queries the terminal (`ask` sends a query and returns
-    /// what came back within its timeout) unless inside tmux, which keeps graphics from the outer
-    /// terminal unless passthrough is set up; a protocol named explicitly is used without asking
-    /// about it. `pixelCell` is the cell size from the window size's pixel fields (0 when unknown).
+    /// what came back within its timeout); a protocol named explicitly is used without asking about
+    /// it. `pixelCell` is the cell size from the window size's pixel fields (0 when unknown).
+    /// Inside tmux (or screen) nothing is asked: tmux keeps images from the outer terminal unless
+    /// its passthrough is on (`tmux`: what tmux says), and only kitty's placeholders survive its
+    /// redraws, so kitty is used where named or where the outer terminal is kitty or Ghostty.
     public static func detect(_ mode: GraphicsMode, environment: [String: String], pixelCell: (Int, Int),
-                              ask: (String) -> String) -> GraphicsSupport {
+                              tmux: TmuxFacts? = nil, ask: (String) -> String) -> GraphicsSupport {
         let term = environment["TERM"] ?? ""
         let inTmux = environment["TMUX"] != nil || term.hasPrefix("tmux") || term.hasPrefix("screen")
-        guard mode != .none, !(mode == .auto && inTmux) else { return .halfBlocks }
+        guard mode != .none else { return .halfBlocks }
         let known = (1...512).contains(pixelCell.0) && (1...512).contains(pixelCell.1) ? pixelCell : nil
+        if inTmux {
+            guard let tmux, tmux.passthrough, mode == .kitty || (mode == .auto && tmux.outerHasKittyPlaceholders)
+            else { return .halfBlocks }
+            let cell = known ?? (10, 20)  // kitty fits the image to its cells whatever the guess
+            return GraphicsSupport(graphicsProtocol: .kitty, cellWidth: cell.0, cellHeight: cell.1, throughTmux: true)
+        }
         if let explicit = GraphicsProtocol(rawValue: mode.rawValue) {
             let cell = known ?? parse(ask("\u{1b}[16t\u{1b}[c")).cell ?? (10, 20)
             return GraphicsSupport(graphicsProtocol: explicit, cellWidth: cell.0, cellHeight: cell.1)
@@ -73,6 +85,45 @@ public struct GraphicsSupport: Equatable, Sendable {
             }
         }
         return (kitty, sixel, cell)
+    }
+}
+
+/// What tmux says about the pane the viewer runs in: whether escape sequences may pass through
+/// to the outer terminal (`allow-passthrough`, tmux 3.3), and the outer terminal's names.
+public struct TmuxFacts: Equatable, Sendable {
+    public var passthrough: Bool
+    /// The client's TERM and the terminal's own name (XTVERSION), e.g. "xterm-kitty kitty(0.35.2)".
+    public var outerTerminal: String
+
+    public init(passthrough: Bool, outerTerminal: String) {
+        (self.passthrough, self.outerTerminal) = (passthrough, outerTerminal)
+    }
+
+    /// Terminals that draw kitty's Unicode placeholders.
+    var outerHasKittyPlaceholders: Bool {
+        let name = outerTerminal.lowercased()
+        return name.contains("kitty") || name.contains("ghostty")
+    }
+
+    /// Asks the tmux the viewer runs in; nil where tmux cannot be run.
+    public static func query() -> TmuxFacts? {
+        func tmux(_ arguments: [String]) -> String? {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["tmux"] + arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return nil }
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else { return nil }
+            return String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        // Before tmux 3.3 the option does not exist: no passthrough.
+        let passthrough = tmux(["show-options", "-Apv", "allow-passthrough"]).map { ["on", "all"].contains($0) }
+        guard let outer = tmux(["display-message", "-p", "#{client_termname} #{client_termtype}"]) else { return nil }
+        return TmuxFacts(passthrough: passthrough ?? false, outerTerminal: outer)
     }
 }
 
@@ -158,9 +209,15 @@ struct CellBox: Equatable {
 public enum GraphicsEncoder {
     /// A pane's image in `graphicsProtocol`, to be written with the cursor at its top-left cell
     /// (kitty's id is the pane's number from 1, so that its next image replaces it).
-    public static func encode(_ image: GraphicsPlacement, with graphicsProtocol: GraphicsProtocol?) -> String {
+    /// With `placeholders`, kitty's image gets a virtual placement of the pane's cells instead.
+    public static func encode(_ image: GraphicsPlacement, with graphicsProtocol: GraphicsProtocol?,
+                              placeholders: Bool = false) -> String {
         switch graphicsProtocol {
-        case .kitty: return kitty(id: image.pane + 1, pixels: image.pixels, width: image.width, height: image.height)
+        case .kitty:
+            let cells = placeholders ? (columns: (image.width + image.cellWidth - 1) / image.cellWidth,
+                                        rows: (image.height + image.cellHeight - 1) / image.cellHeight) : nil
+            return kitty(id: image.pane + 1, pixels: image.pixels, width: image.width, height: image.height,
+                         cells: cells)
         case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
             let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
@@ -172,8 +229,10 @@ public enum GraphicsEncoder {
 
     /// Transmits and places an RGB image at the cursor under the text (z -1, so the cursor marker
     /// and overlays drawn as text stay on top), replacing any earlier image with this id, in
-    /// chunks of 4096 base64 bytes; `q=2` keeps the terminal from answering.
-    public static func kitty(id: Int, pixels: [RGB], width: Int, height: Int) -> String {
+    /// chunks of 4096 base64 bytes; `q=2` keeps the terminal from answering. With `cells`, the
+    /// placement is virtual, that many cells, drawn where placeholder cells name the image.
+    public static func kitty(id: Int, pixels: [RGB], width: Int, height: Int,
+                             cells: (columns: Int, rows: Int)? = nil) -> String {
         let payload = Data(RGB.bytes(pixels)).base64EncodedString()
         var out = deleteKitty(id: id)
         var offset = payload.startIndex
@@ -182,12 +241,21 @@ public enum GraphicsEncoder {
             let end = payload.index(offset, offsetBy: 4096, limitedBy: payload.endIndex) ?? payload.endIndex
             let more = end < payload.endIndex ? 1 : 0
             // q=2 on every chunk: some terminals take it from the last one and would answer otherwise.
-            let control = (first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),C=1,z=-1," : "") + "q=2,m=\(more)"
+            let placement = cells.map { "U=1,c=\($0.columns),r=\($0.rows)" } ?? "C=1,z=-1"
+            let control = (first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),\(placement)," : "") + "q=2,m=\(more)"
             out += "\u{1b}_G\(control);\(payload[offset..<end])\u{1b}\\"
             offset = end
             first = false
         } while offset < payload.endIndex
         return out
+    }
+
+    /// `sequence` (escape strings, each ended by ST) wrapped for tmux to pass to the outer terminal,
+    /// their escapes doubled; one passthrough per string keeps each within tmux's input buffer.
+    public static func tmuxPassthrough(_ sequence: String) -> String {
+        sequence.components(separatedBy: "\u{1b}\\").filter { !$0.isEmpty }.map {
+            "\u{1b}Ptmux;" + ($0 + "\u{1b}\\").replacingOccurrences(of: "\u{1b}", with: "\u{1b}\u{1b}") + "\u{1b}\\"
+        }.joined()
     }
 
     /// Deletes the image with `id` and frees its data (nil: every image this program placed).

@@ -222,9 +222,10 @@ public final class Renderer {
     }
 
     /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn;
-    /// its cells stay blank. With kitty the cursor is a `+` drawn as text over the image, so that a
-    /// move does not send the image again; sixel and iTerm2 paint images into the cells, where text
-    /// would cut a hole, so the cursor is drawn into the pixels.
+    /// its cells stay blank, or hold kitty's placeholders through tmux. With kitty the cursor is a
+    /// `+` drawn as text over the image (through tmux, in place of the image's cell), so that a
+    /// move does not send the image again; sixel and iTerm2 paint images into the cells, where
+    /// text would cut a hole, so the cursor is drawn into the pixels.
     private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
                                into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
                                viewport: Viewport) {
@@ -247,6 +248,15 @@ public final class Renderer {
         if pixelLayers[key] == nil {
             if pixelLayers.count >= Self.cachedLayers { pixelLayers.removeAll() }
             pixelLayers[key] = pixels
+        }
+        if graphics.throughTmux {
+            for row in 0..<(size.height + cellHeight - 1) / cellHeight {
+                for column in 0..<columns {
+                    if let cell = KittyPlaceholder.cell(id: index + 1, row: row, column: column) {
+                        grid[frame.y + row, originX + column] = cell
+                    }
+                }
+            }
         }
         let x = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
         let y = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))

@@ -27,6 +27,8 @@ public final class Terminal {
     public let mode: ColorMode
     /// Panes drawn as pixels with this protocol (nil: half blocks in the cells).
     public var graphics: GraphicsProtocol?
+    /// kitty's images sent through tmux's passthrough, as virtual placements its placeholder cells show.
+    public var graphicsThroughTmux = false
     /// The image each pane shows: its key and where it is.
     private var shownImages: [Int: GraphicsPlacement] = [:]
     private var previous: CellGrid?
@@ -103,7 +105,7 @@ public final class Terminal {
 
     public func close() {
         guard open else { return }
-        if graphics == .kitty { writeRaw(GraphicsEncoder.deleteKitty(id: nil)) }
+        if graphics == .kitty { writeRaw(toOuterTerminal(GraphicsEncoder.deleteKitty(id: nil))) }
         seg_term_close()
         open = false
     }
@@ -141,10 +143,15 @@ public final class Terminal {
                 removal = forgetImages()
             }
         }
-        writeRaw(removal)
+        writeRaw(toOuterTerminal(removal))
         let drawn = drawCells(grid)
         var out = ""
         for image in images where shownImages[image.pane]?.key != image.key {
+            if graphicsThroughTmux {  // placed by its placeholder cells, not at the cursor
+                out += toOuterTerminal(GraphicsEncoder.encode(image, with: graphics, placeholders: true))
+                shownImages[image.pane] = image
+                continue
+            }
             // kitty replaces an image by id; the painting protocols send only what changed, where little did.
             let patches = graphics == .kitty ? nil
                 : shownImages[image.pane].flatMap { image.patches(since: $0, transparent: graphics == .sixel) }
@@ -163,6 +170,10 @@ public final class Terminal {
         let removal = graphics == .kitty && !shownImages.isEmpty ? GraphicsEncoder.deleteKitty(id: nil) : ""
         shownImages = [:]
         return removal
+    }
+
+    private func toOuterTerminal(_ sequence: String) -> String {
+        graphicsThroughTmux && !sequence.isEmpty ? GraphicsEncoder.tmuxPassthrough(sequence) : sequence
     }
 
     private func writeRaw(_ text: String) {
@@ -201,7 +212,7 @@ public final class Terminal {
                     if graphics != .kitty { shownImages = [:] }  // repainted cells cover painted images
                     return drawCells(grid)
                 }
-                seg_term_cell(Int32(y), Int32(x), cell.glyph, pair, cell.bold ? 1 : 0)
+                seg_term_cell(Int32(y), Int32(x), cell.glyph, cell.marks.0, cell.marks.1, pair, cell.bold ? 1 : 0)
                 drawn += 1
             }
         }

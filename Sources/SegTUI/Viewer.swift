@@ -115,13 +115,16 @@ public final class Viewer {
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
         // Asked before the screen opens: the answers must not reach ncurses as keys.
-        let support = GraphicsSupport.detect(options.graphics, environment: ProcessInfo.processInfo.environment,
-                                             pixelCell: Terminal.pixelCellSize, ask: Terminal.ask)
+        let environment = ProcessInfo.processInfo.environment
+        let tmux = environment["TMUX"] != nil && options.graphics != .none ? TmuxFacts.query() : nil
+        let support = GraphicsSupport.detect(options.graphics, environment: environment,
+                                             pixelCell: Terminal.pixelCellSize, tmux: tmux, ask: Terminal.ask)
         let terminal = try Terminal(requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks
         renderer.graphics = support
         terminal.graphics = support.graphicsProtocol
+        terminal.graphicsThroughTmux = support.throughTmux
         var tick = 0
         var needsFrame = true
         while terminal.signalReceived == 0 && !terminal.gone {

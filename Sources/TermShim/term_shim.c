@@ -132,9 +132,9 @@ int seg_term_pair(int fg, int bg) { return has_colors() ? alloc_pair(fg, bg) : 0
 
 void seg_term_reset_pairs(void) { reset_color_pairs(); }
 
-void seg_term_cell(int y, int x, uint32_t glyph, int pair, int bold) {
+void seg_term_cell(int y, int x, uint32_t glyph, uint32_t mark, uint32_t second_mark, int pair, int bold) {
     cchar_t cell;
-    wchar_t text[2] = {(wchar_t)glyph, 0};
+    wchar_t text[4] = {(wchar_t)glyph, (wchar_t)mark, mark ? (wchar_t)second_mark : 0, 0};
     setcchar(&cell, text, bold ? A_BOLD : A_NORMAL, 0, &pair);
     mvadd_wch(y, x, &cell);
 }

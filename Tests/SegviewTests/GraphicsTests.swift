@@ -20,10 +20,13 @@ enum EscapeImages {
         return found
     }
 
-    /// Every kitty image transmitted (`a=T`), its chunks joined: id, size and RGB pixels.
-    static func kitty(_ data: Data) -> [(id: Int, width: Int, height: Int, pixels: [UInt8])] {
-        var images: [(id: Int, width: Int, height: Int, pixels: [UInt8])] = []
-        var current: (id: Int, width: Int, height: Int, payload: [UInt8])?
+    typealias Kitty = (id: Int, width: Int, height: Int, pixels: [UInt8], control: [String: String])
+
+    /// Every kitty image transmitted (`a=T`), its chunks joined: id, size, RGB pixels and the keys
+    /// of its first chunk.
+    static func kitty(_ data: Data) -> [Kitty] {
+        var images: [Kitty] = []
+        var current: (id: Int, width: Int, height: Int, payload: [UInt8], control: [String: String])?
         for body in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "_"), UInt8(ascii: "G")]) {
             let split = body.firstIndex(of: UInt8(ascii: ";")) ?? body.endIndex
             var keys: [String: String] = [:]
@@ -33,7 +36,8 @@ enum EscapeImages {
             }
             let payload = split < body.endIndex ? Array(body[(split + 1)...]) : []
             if keys["a"] == "T" {
-                current = (Int(keys["i"] ?? "") ?? -1, Int(keys["s"] ?? "") ?? 0, Int(keys["v"] ?? "") ?? 0, payload)
+                current = (Int(keys["i"] ?? "") ?? -1, Int(keys["s"] ?? "") ?? 0, Int(keys["v"] ?? "") ?? 0,
+                           payload, keys)
             } else if keys["a"] == nil, current != nil {
                 current!.payload += payload
             } else {
@@ -41,7 +45,7 @@ enum EscapeImages {
             }
             if keys["m"] == "0", let image = current {
                 let pixels = Data(base64Encoded: Data(image.payload)).map { [UInt8]($0) } ?? []
-                images.append((image.id, image.width, image.height, pixels))
+                images.append((image.id, image.width, image.height, pixels, image.control))
                 current = nil
             }
         }
@@ -263,6 +267,92 @@ final class GraphicsTests: XCTestCase {
         XCTAssertTrue(tmux.text.contains("▀"))
     }
 
+    /// Inside tmux with its passthrough on, kitty outside (tmux asks the outer terminal its name,
+    /// and the test answers as kitty): kitty's images reach the outer terminal through tmux as
+    /// virtual placements of the panes' cells, and the panes' cells are kitty's placeholders.
+    func testKittyThroughTmuxPassthrough() throws {
+        let tmux = "/usr/bin/tmux"
+        guard FileManager.default.isExecutableFile(atPath: tmux) else { throw XCTSkip("tmux is not installed") }
+        let socket = "segview-graphics-\(getpid())"
+        let config = scratch.appendingPathComponent("tmux.conf")
+        try "set -g allow-passthrough on\nset -g status off\nset -g default-terminal tmux-256color\n"
+            .write(to: config, atomically: true, encoding: .utf8)
+        defer { _ = try? TmuxSession.tmux(socket: socket, ["kill-server"]) }
+        let outer = try PseudoTerminal(["-L", socket, "-f", config.path, "new-session", segviewBinary.path, image,
+                                        "--model", model], executable: tmux, environment: ["TERM": "xterm-256color"])
+        XCTAssertTrue(outer.read(timeout: 10) { String(decoding: $0, as: UTF8.self).contains("\u{1b}[>q") })
+        outer.send("\u{1b}P>|kitty(0.35.2)\u{1b}\\")  // XTVERSION's answer
+        XCTAssertTrue(outer.read(timeout: 20) { EscapeImages.kitty($0).count >= 2 },
+                      "images through tmux; got:\n\(outer.text.debugDescription.suffix(600))")
+        let images = Dictionary(EscapeImages.kitty(outer.output).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        let photo = try XCTUnwrap(images[1]), masks = try XCTUnwrap(images[2])
+        for (shown, source) in try corners(photo.pixels, width: photo.width, height: photo.height, of: PNG.read(image))
+            + corners(masks.pixels, width: masks.width, height: masks.height, of: predictedMask()) {
+            XCTAssertEqual(shown, source)
+        }
+        XCTAssertEqual(photo.control["U"], "1", "a virtual placement")
+        let columns = try XCTUnwrap(Int(photo.control["c"] ?? "")), rows = try XCTUnwrap(Int(photo.control["r"] ?? ""))
+        XCTAssertEqual([columns, rows], [(photo.width + 9) / 10, (photo.height + 19) / 20], "the pane's cells")
+
+        // The panes as tmux holds them: every cell of each image is a placeholder in the image's id as
+        // its colour, numbered by row and column, but for the cell each pane's cursor takes.
+        let screen = try TmuxSession.tmux(socket: socket, ["capture-pane", "-p", "-e"])
+        var found: [Int: [(line: Int, row: Int, column: Int)]] = [:]
+        for (y, line) in screen.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            for cell in Self.placeholders(in: String(line)) {
+                found[cell.id, default: []].append((y, cell.row, cell.column))
+            }
+        }
+        for id in [1, 2] {
+            let image = try XCTUnwrap(images[id])
+            let columns = Int(image.control["c"] ?? "") ?? 0, rows = Int(image.control["r"] ?? "") ?? 0
+            let all = Set((0..<rows).flatMap { row in (0..<columns).map { [row, $0] } })
+            let cells = found[id] ?? [], top = cells.map(\.line).min() ?? 0
+            XCTAssertTrue(cells.allSatisfy { $0.row == $0.line - top }, "image \(id): rows numbered from its top line")
+            let shown = Set(cells.map { [$0.row, $0.column] })
+            XCTAssertTrue(shown.isSubset(of: all), "image \(id): no cell outside its placement")
+            XCTAssertGreaterThanOrEqual(shown.count, all.count - 1, "image \(id): every cell but the cursor's")
+        }
+    }
+
+    /// The placeholder cells of a line captured with its colours: the image id (the foreground's
+    /// palette index) and the row and column their marks number.
+    static func placeholders(in line: String) -> [(id: Int, row: Int, column: Int)] {
+        let scalars = Array(line.unicodeScalars)
+        var cells: [(id: Int, row: Int, column: Int)] = [], foreground = 0, i = 0
+        while i < scalars.count {
+            if scalars[i] == "\u{1b}", i + 1 < scalars.count, scalars[i + 1] == "[" {
+                var end = i + 2
+                while end < scalars.count, !(0x40...0x7E).contains(scalars[end].value) { end += 1 }
+                if end < scalars.count, scalars[end] == "m" {
+                    let codes = String(String.UnicodeScalarView(scalars[(i + 2)..<end])).split(separator: ";",
+                        omittingEmptySubsequences: false).map { Int($0) ?? 0 }
+                    var k = 0
+                    while k < codes.count {
+                        switch codes[k] {
+                        case 0, 39: foreground = 0
+                        case 30...37: foreground = codes[k] - 30
+                        case 38 where k + 2 < codes.count && codes[k + 1] == 5: foreground = codes[k + 2]; k += 2
+                        default: break
+                        }
+                        k += 1
+                    }
+                }
+                i = end + 1
+                continue
+            }
+            if scalars[i] == "\u{10EEEE}", i + 2 < scalars.count,
+               let row = KittyPlaceholder.diacritics.firstIndex(of: scalars[i + 1].value),
+               let column = KittyPlaceholder.diacritics.firstIndex(of: scalars[i + 2].value) {
+                cells.append((foreground, row, column))
+                i += 3
+                continue
+            }
+            i += 1
+        }
+        return cells
+    }
+
     /// The encoders alone, on a seeded random picture with runs: sixel within half a register step
     /// per channel, kitty exact over several chunks.
     func testEncodersRoundTrip() {
@@ -375,5 +465,33 @@ final class GraphicsTests: XCTestCase {
                        GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20),
                        "named: used without asking about it; an unanswered cell size is taken as 10x20")
         XCTAssertEqual(asked, ["\u{1b}[16t\u{1b}[c"])
+    }
+
+    /// Inside tmux: kitty through passthrough where it is on and kitty is named or outside; half
+    /// blocks otherwise (tmux would keep the images), whatever is named; tmux is never asked.
+    func testDetectionRulesInsideTmux() {
+        func detect(_ mode: GraphicsMode, passthrough: Bool, outer: String) -> GraphicsSupport {
+            let tmux = TmuxFacts(passthrough: passthrough, outerTerminal: outer)
+            return GraphicsSupport.detect(mode, environment: ["TMUX": "/tmp/t,1,0", "TERM": "tmux-256color"],
+                                          pixelCell: (9, 18), tmux: tmux) {
+                XCTFail("asked \($0.debugDescription) through tmux")
+                return ""
+            }
+        }
+        let throughTmux = GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 18, throughTmux: true)
+        XCTAssertEqual(detect(.auto, passthrough: true, outer: "xterm-kitty "), throughTmux)
+        XCTAssertEqual(detect(.auto, passthrough: true, outer: "xterm-ghostty ghostty 1.1"), throughTmux)
+        XCTAssertEqual(detect(.auto, passthrough: true, outer: "xterm-256color XTerm(390)"), .halfBlocks)
+        XCTAssertEqual(detect(.kitty, passthrough: true, outer: "xterm-256color "), throughTmux, "named")
+        XCTAssertEqual(detect(.auto, passthrough: false, outer: "xterm-kitty kitty(0.35.2)"), .halfBlocks)
+        XCTAssertEqual(detect(.kitty, passthrough: false, outer: "xterm-kitty "), .halfBlocks, "tmux would keep it")
+        XCTAssertEqual(detect(.sixel, passthrough: true, outer: "foot "), .halfBlocks, "painted over by tmux's redraws")
+        let unknown = GraphicsSupport.detect(.auto, environment: ["TMUX": "/tmp/t,1,0"], pixelCell: (9, 18)) { _ in "" }
+        XCTAssertEqual(unknown, .halfBlocks, "tmux that cannot be asked")
+        let (escape, end) = ("\u{1b}", "\u{1b}\\")
+        XCTAssertEqual(GraphicsEncoder.tmuxPassthrough(escape + "_Ga=T;AA" + end + escape + "_Gm=0;BB" + end),
+                       escape + "Ptmux;" + escape + escape + "_Ga=T;AA" + escape + end + end
+                       + escape + "Ptmux;" + escape + escape + "_Gm=0;BB" + escape + end + end,
+                       "one passthrough per escape string, its escapes doubled")
     }
 }

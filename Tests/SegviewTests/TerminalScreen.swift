@@ -106,7 +106,11 @@ final class TmuxSession {
     /// Process: the tmux server that the first command starts inherits Process's internal
     /// descriptors, and Process would then wait for the server to exit.
     @discardableResult
-    func tmux(_ arguments: [String]) throws -> String {
+    func tmux(_ arguments: [String]) throws -> String { try Self.tmux(socket: socket, arguments) }
+
+    /// Runs a tmux command on the server at `socket` and returns its output.
+    @discardableResult
+    static func tmux(socket: String, _ arguments: [String]) throws -> String {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("\(socket)-\(UUID().uuidString).out").path
         defer { unlink(output) }
         var actions = posix_spawn_file_actions_t()
@@ -165,15 +169,16 @@ final class TmuxSession {
     }
 }
 
-/// The viewer on a pseudo-terminal of the test's own (tmux keeps graphics from its panes): every
-/// byte it writes, and answers to its queries when the test gives them.
+/// The viewer (or tmux running it) on a pseudo-terminal of the test's own: every byte it writes,
+/// and answers to its queries when the test gives them.
 final class PseudoTerminal {
     private(set) var master: Int32
     let pid: pid_t
     private(set) var output = Data()
 
-    init(_ arguments: [String], environment: [String: String], rows: Int = 40, cols: Int = 120,
-         cellPixels: (Int, Int) = (10, 20)) throws {
+    /// Runs `executable` (segview unless given) with `arguments` on a new pseudo-terminal.
+    init(_ arguments: [String], executable: String = segviewBinary.path, environment: [String: String],
+         rows: Int = 40, cols: Int = 120, cellPixels: (Int, Int) = (10, 20)) throws {
         // posix_openpt and friends are not visible to Swift here: their ioctls, as glibc makes them
         // (Linux's TIOCSPTLCK and TIOCGPTN).
         master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)  // the viewer must not hold it open
@@ -192,15 +197,15 @@ final class PseudoTerminal {
         for descriptor in Int32(0)...2 {
             posix_spawn_file_actions_addopen(&actions, descriptor, name, O_RDWR | O_NOCTTY, 0)
         }
-        let argv = ([segviewBinary.path] + arguments).map { strdup($0) } + [nil]
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let settings: [String] = ["PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8"]
             + environment.map { "\($0.key)=\($0.value)" }
         let env = settings.map { strdup($0) } + [nil]
         defer { env.forEach { free($0) } }
         var child: pid_t = 0
-        guard posix_spawn(&child, segviewBinary.path, &actions, nil, argv, env) == 0 else {
-            throw XCTSkip("cannot start segview on a pseudo-terminal")
+        guard posix_spawn(&child, executable, &actions, nil, argv, env) == 0 else {
+            throw XCTSkip("cannot start \(executable) on a pseudo-terminal")
         }
         pid = child
     }

@@ -39,7 +39,7 @@ int seg_term_pair(int fg, int bg);
 void seg_term_reset_pairs(void);
 
 /// One cell: a character with a colour pair, optionally bold.
-void seg_term_cell(int y, int x, uint32_t glyph, int pair, int bold);
+void seg_term_cell(int y, int x, uint32_t glyph, uint32_t mark, uint32_t second_mark, int pair, int bold);
 void seg_term_clear(void);
 void seg_term_refresh(void);
 
