@@ -146,7 +146,7 @@ void seg_png_free(seg_png_image *image) {
 }
 
 int seg_png_write(int descriptor, const uint8_t *pixels, uint32_t width, uint32_t height,
-                  uint32_t channels, char *error, size_t error_size) {
+                  uint32_t channels, int fast, char *error, size_t error_size) {
     int color_type;
     switch (channels) {
         case 1: color_type = PNG_COLOR_TYPE_GRAY; break;
@@ -180,6 +180,10 @@ int seg_png_write(int descriptor, const uint8_t *pixels, uint32_t width, uint32_
     png_init_io(png, file);
     png_set_IHDR(png, info, width, height, 8, color_type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (fast) {  // for a terminal, where each frame's images are encoded anew
+        png_set_compression_level(png, 3);
+        png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
+    }
     png_write_info(png, info);
     for (uint32_t y = 0; y < height; y++)
         png_write_row(png, (png_const_bytep)(pixels + (size_t)y * width * channels));

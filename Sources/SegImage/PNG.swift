@@ -43,8 +43,9 @@ public enum PNG {
                         pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
     }
 
-    /// `image` encoded as PNG (for a terminal's inline images).
-    public static func encode(_ image: RGBImage) throws -> Data {
+    /// `image` encoded as PNG (for a terminal's inline images); `fast` compresses less, in a
+    /// fraction of the time.
+    public static func encode(_ image: RGBImage, fast: Bool = false) throws -> Data {
         // An unlinked temporary file: the encoder writes to a descriptor.
         guard let file = tmpfile() else { throw ImageError(path: "(memory)", reason: String(cString: strerror(errno))) }
         defer { fclose(file) }
@@ -52,7 +53,7 @@ public enum PNG {
         var message = [CChar](repeating: 0, count: 512)
         let status = image.pixels.withUnsafeBufferPointer {
             seg_png_write(descriptor, $0.baseAddress, UInt32(image.width), UInt32(image.height),
-                          UInt32(image.channels), &message, message.count)
+                          UInt32(image.channels), fast ? 1 : 0, &message, message.count)
         }
         if status != 0 { throw ImageError(path: "(memory)", reason: String(cString: message)) }
         let size = Int(lseek(descriptor, 0, SEEK_END))
@@ -70,7 +71,7 @@ public enum PNG {
             var message = [CChar](repeating: 0, count: 512)
             let status = image.pixels.withUnsafeBufferPointer {
                 seg_png_write(descriptor, $0.baseAddress, UInt32(image.width), UInt32(image.height),
-                              UInt32(image.channels), &message, message.count)
+                              UInt32(image.channels), 0, &message, message.count)
             }
             if status != 0 { throw ImageError(path: path, reason: String(cString: message)) }
         }

@@ -221,7 +221,7 @@ public enum GraphicsEncoder {
         case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
             let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
-            guard let png = try? PNG.encode(picture) else { return "" }
+            guard let png = try? PNG.encode(picture, fast: true) else { return "" }
             return iterm(png: png, width: image.width, height: image.height)
         case nil: return ""
         }
@@ -233,20 +233,17 @@ public enum GraphicsEncoder {
     /// placement is virtual, that many cells, drawn where placeholder cells name the image.
     public static func kitty(id: Int, pixels: [RGB], width: Int, height: Int,
                              cells: (columns: Int, rows: Int)? = nil) -> String {
-        let payload = Data(RGB.bytes(pixels)).base64EncodedString()
+        let bytes = Data(RGB.bytes(pixels))
         var out = deleteKitty(id: id)
-        var offset = payload.startIndex
-        var first = true
-        repeat {
-            let end = payload.index(offset, offsetBy: 4096, limitedBy: payload.endIndex) ?? payload.endIndex
-            let more = end < payload.endIndex ? 1 : 0
+        let placement = cells.map { "U=1,c=\($0.columns),r=\($0.rows)" } ?? "C=1,z=-1"
+        // 3072 bytes a chunk: 4096 in base64, each chunk encoded on its own (no padding inside).
+        for start in stride(from: 0, to: max(1, bytes.count), by: 3072) {
+            let end = min(bytes.count, start + 3072)
+            let more = end < bytes.count ? 1 : 0
             // q=2 on every chunk: some terminals take it from the last one and would answer otherwise.
-            let placement = cells.map { "U=1,c=\($0.columns),r=\($0.rows)" } ?? "C=1,z=-1"
-            let control = (first ? "a=T,f=24,i=\(id),s=\(width),v=\(height),\(placement)," : "") + "q=2,m=\(more)"
-            out += "\u{1b}_G\(control);\(payload[offset..<end])\u{1b}\\"
-            offset = end
-            first = false
-        } while offset < payload.endIndex
+            let control = (start == 0 ? "a=T,f=24,i=\(id),s=\(width),v=\(height),\(placement)," : "") + "q=2,m=\(more)"
+            out += "\u{1b}_G\(control);\(bytes[start..<end].base64EncodedString())\u{1b}\\"
+        }
         return out
     }
 

@@ -31,9 +31,9 @@ int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode m
 void seg_png_free(seg_png_image *image);
 
 /// Encodes 8-bit pixels (1 = gray, 3 = RGB, 4 = RGBA channels) to the open file `descriptor` (which
-/// stays open). Returns 0 on success, otherwise writes the reason to `error`; the caller removes
-/// the partial file.
+/// stays open); `fast` trades size for speed (zlib level 3, the Up filter on every row). Returns 0
+/// on success, otherwise writes the reason to `error`; the caller removes the partial file.
 int seg_png_write(int descriptor, const uint8_t *pixels, uint32_t width, uint32_t height,
-                  uint32_t channels, char *error, size_t error_size);
+                  uint32_t channels, int fast, char *error, size_t error_size);
 
 #endif
