@@ -284,13 +284,14 @@ public enum GraphicsEncoder {
         }
         // Per band: each register's sixels (bit n: the band's row n has that colour) along the row.
         var bits = [UInt8](repeating: 0, count: count * width)
+        var inBand = [Bool](repeating: false, count: count)
         for top in stride(from: 0, to: height, by: 6) {
             var present: [Int] = []
             for y in top..<min(height, top + 6) {
                 for x in 0..<width {
                     let register = registers[y * width + x]
                     guard register >= 0 else { continue }
-                    if !present.contains(register) { present.append(register) }
+                    if !inBand[register] { inBand[register] = true; present.append(register) }
                     bits[register * width + x] |= 1 << (y - top)
                 }
             }
@@ -308,6 +309,7 @@ public enum GraphicsEncoder {
                     x += run
                 }
                 for x in 0..<width { bits[row + x] = 0 }
+                inBand[register] = false
                 out.append(index == present.count - 1 ? UInt8(ascii: "-") : UInt8(ascii: "$"))
             }
         }
