@@ -221,7 +221,8 @@ public enum GraphicsEncoder {
         case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
             let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
-            guard let png = try? PNG.encode(picture, fast: true) else { return "" }
+            // Whole panes are encoded fast; a cursor's patch is small enough to compress fully.
+            guard let png = try? PNG.encode(picture, fast: image.width * image.height > 4096) else { return "" }
             return iterm(png: png, width: image.width, height: image.height)
         case nil: return ""
         }
