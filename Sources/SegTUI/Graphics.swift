@@ -128,8 +128,10 @@ public struct TmuxFacts: Equatable, Sendable {
 }
 
 /// One pane drawn as pixels: where (cells), how big (pixels), at what cell size, and what; `key`
-/// names the content, so that an unchanged pane is not sent again. `painted` (sixel patches) marks
-/// the pixels to paint; the others keep what the screen shows.
+/// names the content, so that an unchanged pane is not sent again. `cursor` is drawn into the
+/// pixels as they are sent (sixel and iTerm2, which paint into the cells), so that a move changes
+/// the overlay, not the layer. `painted` (sixel patches) marks the pixels to paint; the others keep
+/// what the screen shows.
 public struct GraphicsPlacement: Equatable {
     public var pane: Int
     public var column: Int, row: Int
@@ -137,42 +139,67 @@ public struct GraphicsPlacement: Equatable {
     public var cellWidth: Int, cellHeight: Int
     public var pixels: [RGB]
     public var key: String
+    public var cursor: PixelPoint?
     public var painted: [Bool]?
 
-    /// What changed since `shown` (the same pane at the same place and size), as patches of whole
-    /// cells, one per cluster of changed cells: sixel and iTerm2 paint into the cells, so a cursor
-    /// move sends the few cells it crosses instead of the pane. A `transparent` patch paints only the
-    /// pixels that changed. Nil where the place or size differ or over a quarter of the cells changed.
-    func patches(since shown: GraphicsPlacement, transparent: Bool) -> [GraphicsPlacement]? {
-        guard [shown.column, shown.row, shown.width, shown.height, shown.cellWidth, shown.cellHeight]
-                == [column, row, width, height, cellWidth, cellHeight], shown.pixels.count == pixels.count,
-              !pixels.isEmpty else { return nil }
-        let columns = (width + cellWidth - 1) / cellWidth, rows = (height + cellHeight - 1) / cellHeight
-        var changed = [Bool](repeating: false, count: columns * rows)
-        var changedCount = 0
-        pixels.withUnsafeBufferPointer { new in
-            shown.pixels.withUnsafeBufferPointer { old in
-                let rowBytes = width * MemoryLayout<RGB>.stride
-                for y in 0..<height where memcmp(new.baseAddress! + y * width, old.baseAddress! + y * width, rowBytes) != 0 {
-                    for x in 0..<width where new[y * width + x] != old[y * width + x] {
-                        let cell = y / cellHeight * columns + x / cellWidth
-                        if !changed[cell] { changed[cell] = true; changedCount += 1 }
-                    }
-                }
-            }
+    /// A pixel of the pane.
+    public struct PixelPoint: Equatable, Sendable {
+        public var x: Int, y: Int
+    }
+
+    /// The pixels as sent: the layer with the cursor, a cross a cell wide and tall and one pixel
+    /// thick, in black or white against the pixel under it.
+    var shownPixels: [RGB] { cursor == nil ? pixels : shown(left: 0, top: 0, right: width, bottom: height) }
+
+    /// The shown pixels of the rectangle `left..<right` x `top..<bottom`.
+    private func shown(left: Int, top: Int, right: Int, bottom: Int) -> [RGB] {
+        var part: [RGB] = []
+        part.reserveCapacity((right - left) * (bottom - top))
+        for y in top..<bottom { part += pixels[(y * width + left)..<(y * width + right)] }
+        guard let cursor else { return part }
+        let contrast = pixels[cursor.y * width + cursor.x].luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255)
+        let partWidth = right - left
+        func clipped(_ from: Int, _ to: Int, _ low: Int, _ high: Int) -> Range<Int> {
+            max(low, from)..<max(low, from, min(high, to))
         }
-        guard changedCount * 4 <= columns * rows else { return nil }
-        return CellBox.clusters(of: changed, columns: columns).map { box in
+        let across = clipped(cursor.x - cellWidth / 2, cursor.x + cellWidth / 2 + 1, left, right)
+        let down = clipped(cursor.y - cellHeight / 2, cursor.y + cellHeight / 2 + 1, top, bottom)
+        if (top..<bottom).contains(cursor.y) {
+            for x in across { part[(cursor.y - top) * partWidth + x - left] = contrast }
+        }
+        if (left..<right).contains(cursor.x) {
+            for y in down { part[(y - top) * partWidth + cursor.x - left] = contrast }
+        }
+        return part
+    }
+
+    /// The cells the cursor's cross covers.
+    private func cells(of cursor: PixelPoint) -> CellBox {
+        CellBox(left: max(0, cursor.x - cellWidth / 2) / cellWidth, top: max(0, cursor.y - cellHeight / 2) / cellHeight,
+                right: min(width - 1, cursor.x + cellWidth / 2) / cellWidth,
+                bottom: min(height - 1, cursor.y + cellHeight / 2) / cellHeight)
+    }
+
+    /// What a cursor move since `shown` (the same layer at the same place) changes, as patches of
+    /// whole cells: the cells under the old and the new cross, one patch where they touch. A
+    /// `transparent` patch paints only the pixels that changed. Nil where anything else changed.
+    func patches(since shown: GraphicsPlacement, transparent: Bool) -> [GraphicsPlacement]? {
+        guard shown.key == key, [shown.column, shown.row, shown.width, shown.height, shown.cellWidth, shown.cellHeight]
+                == [column, row, width, height, cellWidth, cellHeight] else { return nil }
+        var boxes: [CellBox] = []
+        for box in [shown.cursor, cursor].compactMap({ $0.map(cells) }) {
+            if let near = boxes.firstIndex(where: { $0.touches(box) }) { boxes[near] = boxes[near].union(box) }
+            else { boxes.append(box) }
+        }
+        return boxes.map { box in
             let left = box.left * cellWidth, right = min(width, (box.right + 1) * cellWidth)
             let top = box.top * cellHeight, bottom = min(height, (box.bottom + 1) * cellHeight)
-            var part: [RGB] = [], paint: [Bool] = []
-            for y in top..<bottom {
-                part += pixels[(y * width + left)..<(y * width + right)]
-                if transparent { paint += (left..<right).map { pixels[y * width + $0] != shown.pixels[y * width + $0] } }
-            }
+            let part = self.shown(left: left, top: top, right: right, bottom: bottom)
+            let before = transparent ? shown.shown(left: left, top: top, right: right, bottom: bottom) : []
             return GraphicsPlacement(pane: pane, column: column + box.left, row: row + box.top, width: right - left,
                                      height: bottom - top, cellWidth: cellWidth, cellHeight: cellHeight,
-                                     pixels: part, key: key, painted: transparent ? paint : nil)
+                                     pixels: part, key: key,
+                                     painted: transparent ? zip(part, before).map { $0 != $1 } : nil)
         }
     }
 }
@@ -190,19 +217,6 @@ struct CellBox: Equatable {
         CellBox(left: min(left, other.left), top: min(top, other.top), right: max(right, other.right),
                 bottom: max(bottom, other.bottom))
     }
-
-    /// The bounding boxes of the groups of marked cells (row-major, `columns` wide) that touch.
-    static func clusters(of marked: [Bool], columns: Int) -> [CellBox] {
-        var boxes: [CellBox] = []
-        for (index, isMarked) in marked.enumerated() where isMarked {
-            var box = CellBox(left: index % columns, top: index / columns, right: index % columns,
-                              bottom: index / columns)
-            // Grown boxes may reach others: fold every box it touches into it.
-            while let other = boxes.firstIndex(where: { $0.touches(box) }) { box = box.union(boxes.remove(at: other)) }
-            boxes.append(box)
-        }
-        return boxes
-    }
 }
 
 /// The escape sequences of each protocol, as pure functions of the pixels.
@@ -216,11 +230,12 @@ public enum GraphicsEncoder {
         case .kitty:
             let cells = placeholders ? (columns: (image.width + image.cellWidth - 1) / image.cellWidth,
                                         rows: (image.height + image.cellHeight - 1) / image.cellHeight) : nil
-            return kitty(id: image.pane + 1, pixels: image.pixels, width: image.width, height: image.height,
+            return kitty(id: image.pane + 1, pixels: image.shownPixels, width: image.width, height: image.height,
                          cells: cells)
-        case .sixel: return sixel(pixels: image.pixels, width: image.width, height: image.height, painted: image.painted)
+        case .sixel:
+            return sixel(pixels: image.shownPixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
-            let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.pixels))
+            let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.shownPixels))
             // Whole panes are encoded fast; a cursor's patch is small enough to compress fully.
             guard let png = try? PNG.encode(picture, fast: image.width * image.height > 4096) else { return "" }
             return iterm(png: png, width: image.width, height: image.height)

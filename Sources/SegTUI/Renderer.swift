@@ -225,7 +225,8 @@ public final class Renderer {
     /// its cells stay blank, or hold kitty's placeholders through tmux. With kitty the cursor is a
     /// `+` drawn as text over the image (through tmux, in place of the image's cell), so that a
     /// move does not send the image again; sixel and iTerm2 paint images into the cells, where
-    /// text would cut a hole, so the cursor is drawn into the pixels.
+    /// text would cut a hole, so the cursor is drawn into the pixels as they are sent (the
+    /// placement's `cursor`), and a move sends only the cells it changes.
     private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
                                into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
                                viewport: Viewport) {
@@ -236,10 +237,10 @@ public final class Renderer {
         screenMap.panes.append(PaneGeometry(pane: index, x: originX, y: frame.y, gridWidth: size.width,
                                             gridHeight: size.height, pixelColumnsPerCell: cellWidth,
                                             pixelRowsPerCell: cellHeight, viewport: viewport))
-        var key = layerKey(kind, scene, state, viewport: viewport, size: size)
+        let key = layerKey(kind, scene, state, viewport: viewport, size: size)
         let cached = pixelLayers[key] ?? paneColors(kind, scene, state, viewport: viewport, size: size,
                                                     coloring: PaneColoring(classColors: scene.classColors))
-        guard var pixels = cached else {
+        guard let pixels = cached else {
             let text = scene.busy ?? "no result"
             grid.text(text, y: frame.y + frame.height / 2, x: frame.x + max(0, (frame.width - text.count) / 2),
                       width: frame.width)
@@ -260,24 +261,17 @@ public final class Renderer {
         }
         let x = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
         let y = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))
+        var cursor: GraphicsPlacement.PixelPoint?
         if x >= 0 && x < size.width && y >= 0 && y < size.height {
             if graphics.graphicsProtocol == .kitty {
                 grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
             } else {
-                let contrast = pixels[y * size.width + x].luminance > 128 ? RGB(0, 0, 0) : RGB(255, 255, 255)
-                // A cross a cell wide and tall, one pixel thick.
-                for dx in -cellWidth / 2...cellWidth / 2 where (0..<size.width).contains(x + dx) {
-                    pixels[y * size.width + x + dx] = contrast
-                }
-                for dy in -cellHeight / 2...cellHeight / 2 where (0..<size.height).contains(y + dy) {
-                    pixels[(y + dy) * size.width + x] = contrast
-                }
-                key += "|cursor \(x),\(y)"
+                cursor = GraphicsPlacement.PixelPoint(x: x, y: y)
             }
         }
         placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,
                                             height: size.height, cellWidth: cellWidth, cellHeight: cellHeight,
-                                            pixels: pixels, key: key))
+                                            pixels: pixels, key: key, cursor: cursor))
     }
 
     /// The image layer, cached by image, viewport and grid size.

@@ -146,7 +146,8 @@ public final class Terminal {
         writeRaw(toOuterTerminal(removal))
         let drawn = drawCells(grid)
         var out = ""
-        for image in images where shownImages[image.pane]?.key != image.key {
+        for image in images {
+            if let shown = shownImages[image.pane], shown.key == image.key, shown.cursor == image.cursor { continue }
             if graphicsThroughTmux {  // placed by its placeholder cells, not at the cursor
                 out += toOuterTerminal(GraphicsEncoder.encode(image, with: graphics, placeholders: true))
                 shownImages[image.pane] = image

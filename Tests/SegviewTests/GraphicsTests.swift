@@ -383,7 +383,7 @@ final class GraphicsTests: XCTestCase {
 
     /// A cursor move with sixel or iTerm2 sends the cells the two crosses touch, not the pane:
     /// the old image with the patches painted over it is the new image.
-    func testPatchesCarryExactlyWhatChanged() throws {
+    func testCursorPatchesCarryExactlyWhatChanged() throws {
         var state: UInt64 = 6122026
         func next() -> UInt8 {
             state = state &* 6364136223846793005 &+ 1442695040888963407
@@ -392,25 +392,25 @@ final class GraphicsTests: XCTestCase {
         let (width, height) = (95, 83)  // 10x5 cells of 10x20 pixels, the last ones partly covered
         let old = GraphicsPlacement(pane: 0, column: 3, row: 2, width: width, height: height, cellWidth: 10,
                                     cellHeight: 20, pixels: (0..<width * height).map { _ in RGB(next(), next(), next()) },
-                                    key: "a")
+                                    key: "layer", cursor: .init(x: 12, y: 15))
         var new = old
-        new.key = "b"
-        for (x, y) in [(12, 15), (13, 16), (90, 80)] { new.pixels[y * width + x] = RGB(255, 255, 255) }  // two clusters
+        new.cursor = .init(x: 80, y: 60)
         let sixelPatches = try XCTUnwrap(new.patches(since: old, transparent: true))
-        XCTAssertEqual(sixelPatches.map { [$0.column, $0.row, $0.width, $0.height] }, [[4, 2, 10, 20], [12, 6, 5, 3]],
-                       "one patch per cluster of cells, in cells of the screen, clipped to the image")
+        XCTAssertEqual(sixelPatches.map { [$0.column, $0.row, $0.width, $0.height] }, [[3, 2, 20, 40], [10, 4, 20, 40]],
+                       "the cells under each cross, in cells of the screen")
         let full = { (image: GraphicsPlacement) in
             EscapeImages.sixel(Data(GraphicsEncoder.encode(image, with: .sixel).utf8))[0]
         }
         var composite = full(old).pixels
-        for (index, patch) in sixelPatches.enumerated() {
+        for patch in sixelPatches {
             let decoded = full(patch)
             XCTAssertTrue(decoded.transparent)
-            XCTAssertEqual(decoded.painted.filter { $0 }.count, index == 0 ? 2 : 1, "only the changed pixels")
+            XCTAssertEqual(decoded.painted.filter { $0 }.count, 31, "only the cross's pixels: 11 across, 21 down")
             for y in 0..<patch.height {
                 for x in 0..<patch.width where decoded.painted[y * patch.width + x] {
                     let target = 3 * (((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x)
-                    composite[target..<target + 3] = decoded.pixels[3 * (y * patch.width + x)..<3 * (y * patch.width + x) + 3]
+                    let source = 3 * (y * patch.width + x)
+                    composite[target..<target + 3] = decoded.pixels[source..<source + 3]
                 }
             }
         }
@@ -418,7 +418,7 @@ final class GraphicsTests: XCTestCase {
         let wrong = (0..<width * height).filter { composite[3 * $0..<3 * $0 + 3] != expected[3 * $0..<3 * $0 + 3] }
         XCTAssertEqual(wrong.map { [$0 % width, $0 / width] }, [], "pixels that differ from the new image's")
         // iTerm2 patches are opaque cells of the new image.
-        var opaque = old.pixels
+        var opaque = old.shownPixels
         for patch in try XCTUnwrap(new.patches(since: old, transparent: false)) {
             XCTAssertNil(patch.painted)
             for y in 0..<patch.height {
@@ -427,13 +427,41 @@ final class GraphicsTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(opaque, new.pixels)
+        XCTAssertEqual(opaque, new.shownPixels)
+        var near = old
+        near.cursor = .init(x: 25, y: 15)
+        XCTAssertEqual(near.patches(since: old, transparent: true)?.map { [$0.column, $0.width] }, [[3, 40]],
+                       "crosses in touching cells: one patch")
         var moved = new
         moved.column += 1
-        XCTAssertNil(new.patches(since: moved, transparent: true), "a pane that moved is sent whole")
-        var repainted = old
-        for x in 0..<width { for y in 0..<height where (x / 10 + y / 20) % 3 == 0 { repainted.pixels[y * width + x] = RGB(0, 0, 0) } }
-        XCTAssertNil(repainted.patches(since: old, transparent: true), "over a quarter of the cells changed: sent whole")
+        XCTAssertNil(moved.patches(since: old, transparent: true), "a pane that moved is sent whole")
+        var changed = new
+        changed.key = "another layer"
+        XCTAssertNil(changed.patches(since: old, transparent: true), "new content is sent whole")
+        // Any two cursors (edges and corners included) on panes of any size and cell size.
+        for _ in 0..<300 {
+            let cell = (Int(next() % 12) + 1, Int(next() % 24) + 1)
+            let (w, h) = (Int(next() % 60) + 1, Int(next() % 60) + 1)
+            let layer = (0..<w * h).map { _ in RGB(next(), next(), next()) }
+            var before = GraphicsPlacement(pane: 1, column: 0, row: 0, width: w, height: h, cellWidth: cell.0,
+                                           cellHeight: cell.1, pixels: layer, key: "layer",
+                                           cursor: .init(x: Int(next()) % w, y: Int(next()) % h))
+            if next() % 8 == 0 { before.cursor = nil }
+            var after = before
+            after.cursor = next() % 8 == 0 ? nil : .init(x: Int(next()) % w, y: Int(next()) % h)
+            var screen = before.shownPixels
+            for patch in try XCTUnwrap(after.patches(since: before, transparent: true)) {
+                let painted = try XCTUnwrap(patch.painted)
+                for y in 0..<patch.height {
+                    for x in 0..<patch.width where painted[y * patch.width + x] {
+                        let target = (patch.row * cell.1 + y) * w + patch.column * cell.0 + x
+                        screen[target] = patch.pixels[y * patch.width + x]
+                    }
+                }
+            }
+            XCTAssertEqual(screen, after.shownPixels,
+                           "\(w)x\(h), cells \(cell), \(String(describing: before.cursor)) -> \(String(describing: after.cursor))")
+        }
     }
 
     /// Detection without a terminal: what is asked, and what each answer gives.
