@@ -459,8 +459,8 @@ final class GraphicsTests: XCTestCase {
                     }
                 }
             }
-            XCTAssertEqual(screen, after.shownPixels,
-                           "\(w)x\(h), cells \(cell), \(String(describing: before.cursor)) -> \(String(describing: after.cursor))")
+            let cursors = [before.cursor, after.cursor].map { String(describing: $0) }
+            XCTAssertEqual(screen, after.shownPixels, "\(w)x\(h), cells \(cell), cursor \(cursors)")
         }
     }
 
