@@ -17,18 +17,21 @@ public enum GraphicsProtocol: String, Sendable {
 }
 
 /// What the terminal can show, found before the screen opens: a protocol (nil: half blocks), the
-/// size of a cell in pixels, and whether the images go through tmux (kitty only: sent through its
-/// passthrough, drawn by Unicode placeholder cells, which tmux keeps as text).
+/// size of a cell in pixels (or a guess: then a cursor move redraws whole panes, since patches of
+/// cells would land beside the cells they mean), and whether the images go through tmux (kitty
+/// only: sent through its passthrough, drawn by Unicode placeholder cells that tmux keeps as text).
 public struct GraphicsSupport: Equatable, Sendable {
     public var graphicsProtocol: GraphicsProtocol?
     public var cellWidth: Int
     public var cellHeight: Int
+    public var cellSizeKnown: Bool
     public var throughTmux: Bool
 
     public init(graphicsProtocol: GraphicsProtocol?, cellWidth: Int = 10, cellHeight: Int = 20,
-                throughTmux: Bool = false) {
+                cellSizeKnown: Bool = true, throughTmux: Bool = false) {
         self.graphicsProtocol = graphicsProtocol
         (self.cellWidth, self.cellHeight) = (cellWidth, cellHeight)
+        self.cellSizeKnown = cellSizeKnown
         self.throughTmux = throughTmux
     }
 
@@ -41,24 +44,29 @@ public struct GraphicsSupport: Equatable, Sendable {
     /// The support `mode` asks for. `auto` queries the terminal (`ask` sends a query and returns
     /// what came back within its timeout); a protocol named explicitly is used without asking about
     /// it. `pixelCell` is the cell size from the window size's pixel fields (0 when unknown).
-    /// Inside tmux (or screen) nothing is asked: tmux keeps images from the outer terminal unless
+    /// Inside tmux (or screen) auto asks nothing: tmux keeps images from the outer terminal unless
     /// its passthrough is on (`tmux`: what tmux says), and only kitty's placeholders survive its
-    /// redraws, so kitty is used where named or where the outer terminal is kitty or Ghostty.
+    /// redraws, so kitty is used, through tmux, where named or where kitty or Ghostty is outside.
+    /// A named sixel is used in tmux too (tmux 3.4 draws sixel itself); iTerm2's images never
+    /// get through tmux.
     public static func detect(_ mode: GraphicsMode, environment: [String: String], pixelCell: (Int, Int),
                               tmux: TmuxFacts? = nil, ask: (String) -> String) -> GraphicsSupport {
         let term = environment["TERM"] ?? ""
         let inTmux = environment["TMUX"] != nil || term.hasPrefix("tmux") || term.hasPrefix("screen")
         guard mode != .none else { return .halfBlocks }
         let known = (1...512).contains(pixelCell.0) && (1...512).contains(pixelCell.1) ? pixelCell : nil
-        if inTmux {
+        if inTmux && mode != .sixel {
             guard let tmux, tmux.passthrough, mode == .kitty || (mode == .auto && tmux.outerHasKittyPlaceholders)
             else { return .halfBlocks }
             let cell = known ?? (10, 20)  // kitty fits the image to its cells whatever the guess
-            return GraphicsSupport(graphicsProtocol: .kitty, cellWidth: cell.0, cellHeight: cell.1, throughTmux: true)
+            return GraphicsSupport(graphicsProtocol: .kitty, cellWidth: cell.0, cellHeight: cell.1,
+                                   cellSizeKnown: known != nil, throughTmux: true)
         }
         if let explicit = GraphicsProtocol(rawValue: mode.rawValue) {
-            let cell = known ?? parse(ask("\u{1b}[16t\u{1b}[c")).cell ?? (10, 20)
-            return GraphicsSupport(graphicsProtocol: explicit, cellWidth: cell.0, cellHeight: cell.1)
+            let answered = known ?? parse(ask("\u{1b}[16t\u{1b}[c")).cell
+            let cell = answered ?? (10, 20)
+            return GraphicsSupport(graphicsProtocol: explicit, cellWidth: cell.0, cellHeight: cell.1,
+                                   cellSizeKnown: answered != nil)
         }
         let answer = parse(ask(query))
         guard let cell = known ?? answer.cell else { return .halfBlocks }  // pixels need a known cell size
@@ -90,7 +98,7 @@ public struct GraphicsSupport: Equatable, Sendable {
 
 /// What tmux says about the pane the viewer runs in: whether escape sequences may pass through
 /// to the outer terminal (`allow-passthrough`, tmux 3.3), and the outer terminal's names.
-public struct TmuxFacts: Equatable, Sendable {
+public struct TmuxFacts: Sendable {
     public var passthrough: Bool
     /// The client's TERM and the terminal's own name (XTVERSION), e.g. "xterm-kitty kitty(0.35.2)".
     public var outerTerminal: String
@@ -205,7 +213,7 @@ public struct GraphicsPlacement: Equatable {
 }
 
 /// A rectangle of cells, both ends included.
-struct CellBox: Equatable {
+struct CellBox {
     var left: Int, top: Int, right: Int, bottom: Int
 
     /// Whether the boxes overlap or touch, diagonals included.
@@ -236,8 +244,9 @@ public enum GraphicsEncoder {
             return sixel(pixels: image.shownPixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
             let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.shownPixels))
-            // Whole panes are encoded fast; a cursor's patch is small enough to compress fully.
-            guard let png = try? PNG.encode(picture, fast: image.width * image.height > 4096) else { return "" }
+            // Panes are encoded fast; a cursor's patch (a few cells) is small enough to compress fully.
+            let patch = image.width * image.height <= 16 * image.cellWidth * image.cellHeight
+            guard let png = try? PNG.encode(picture, fast: !patch) else { return "" }
             return iterm(png: png, width: image.width, height: image.height)
         case nil: return ""
         }

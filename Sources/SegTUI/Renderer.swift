@@ -237,7 +237,7 @@ public final class Renderer {
         screenMap.panes.append(PaneGeometry(pane: index, x: originX, y: frame.y, gridWidth: size.width,
                                             gridHeight: size.height, pixelColumnsPerCell: cellWidth,
                                             pixelRowsPerCell: cellHeight, viewport: viewport))
-        let key = layerKey(kind, scene, state, viewport: viewport, size: size)
+        var key = layerKey(kind, scene, state, viewport: viewport, size: size)
         let cached = pixelLayers[key] ?? paneColors(kind, scene, state, viewport: viewport, size: size,
                                                     coloring: PaneColoring(classColors: scene.classColors))
         guard let pixels = cached else {
@@ -267,6 +267,7 @@ public final class Renderer {
                 grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
             } else {
                 cursor = GraphicsPlacement.PixelPoint(x: x, y: y)
+                if !graphics.cellSizeKnown { key += "|cursor \(x),\(y)" }  // sent whole, not patched
             }
         }
         placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,
@@ -287,7 +288,7 @@ public final class Renderer {
 
     private func cachedPaneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
                                   size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
-        let key = layerKey(kind, scene, state, viewport: viewport, size: size) + "|" + palette.mode.rawValue
+        var key = layerKey(kind, scene, state, viewport: viewport, size: size) + "|" + palette.mode.rawValue
         if let cached = paneLayers[key] { return cached }
         guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size,
                                       coloring: PaneColoring(palette)) else { return nil }

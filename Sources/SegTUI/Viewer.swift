@@ -150,6 +150,7 @@ public final class Viewer {
                 let cell = Terminal.pixelCellSize
                 if (1...512).contains(cell.0) && (1...512).contains(cell.1) {
                     (renderer.graphics.cellWidth, renderer.graphics.cellHeight) = cell
+                    renderer.graphics.cellSizeKnown = true
                 }
             }
             switch KeyMap.apply(key, to: &state, keyContext(loaded.image)) {

@@ -92,7 +92,7 @@ struct BenchView: ParsableCommand {
                 previous = grid
             }
 
-            // Terminal bytes: draw a full frame, then one cursor move, into a file through ncurses.
+            // Terminal bytes: draw a full frame, then `runs` cursor moves, into a file through ncurses.
             let path = FileManager.default.temporaryDirectory
                 .appendingPathComponent("segview-frame-\(getpid()).out").path
             defer { unlink(path) }

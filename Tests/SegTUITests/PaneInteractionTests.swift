@@ -58,6 +58,27 @@ final class PaneInteractionTests: XCTestCase {
         }
     }
 
+    /// Sixel draws the cursor as an overlay of the pane's layer, so that a move is patched; where the
+    /// cell size is a guess, patches of cells would land beside the cells they mean, and a move
+    /// changes the layer's key instead (the pane is sent whole).
+    func testASixelCursorIsAnOverlayOnlyWhereTheCellSizeIsKnown() {
+        for known in [true, false] {
+            let renderer = Renderer()
+            renderer.graphics = GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 9, cellHeight: 17,
+                                                cellSizeKnown: known)
+            let scene = scene(width: 53, height: 37)
+            var state = ViewState()
+            _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+            let before = renderer.placements.first { $0.pane == 0 }!
+            state.cursorX += 3
+            _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+            let after = renderer.placements.first { $0.pane == 0 }!
+            XCTAssertNotEqual(before.cursor, after.cursor)
+            XCTAssertEqual(before.key == after.key, known, "cell size known: \(known)")
+            XCTAssertEqual(after.patches(since: before, transparent: true) != nil, known)
+        }
+    }
+
     /// With a graphics protocol a pane's pixels are the cells' pixels: a click still lands on the
     /// pixel drawn in that cell (the one at its centre).
     func testAClickOnAGraphicsPaneLandsOnThePixelDrawnThere() {

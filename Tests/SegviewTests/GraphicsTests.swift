@@ -233,9 +233,41 @@ final class GraphicsTests: XCTestCase {
         let moved = Data(terminal.output[before...])
         let patches = EscapeImages.sixel(moved)
         XCTAssertFalse(patches.isEmpty, "the cursor was drawn again")
-        XCTAssertTrue(patches.allSatisfy { $0.transparent && $0.width <= 20 && $0.height <= 40 },
-                      "\(patches.map { [$0.width, $0.height] })")
+        XCTAssertTrue(patches.allSatisfy { $0.transparent && $0.width <= 40 && $0.height <= 40 },
+                      "a few 10x20 cells: \(patches.map { [$0.width, $0.height] })")
         XCTAssertLessThan(moved.count, 1024, "a cursor move costs under 1 KB")
+    }
+
+    /// iTerm2's cursor moves send whole cells under the crosses, as small PNGs, not the panes.
+    func testITermCursorMovesSendCellsNotPanes() throws {
+        let terminal = try viewer(["--graphics", "iterm"])
+        /// The pixel size of each complete inline image (its PNG ended by BEL).
+        func sizes(_ data: Data) -> [[Int]] {
+            let text = String(decoding: data, as: UTF8.self)
+            return text.components(separatedBy: "\u{1b}]1337;File=").dropFirst().compactMap { image in
+                guard image.contains("\u{07}") else { return nil }
+                let fields = image.prefix { $0 != ":" }.split(separator: ";")
+                let size = ["width=", "height="].compactMap { key in
+                    fields.first { $0.hasPrefix(key) }.flatMap { Int($0.dropFirst(key.count).dropLast(2)) }
+                }
+                return size.count == 2 ? size : nil
+            }
+        }
+        XCTAssertTrue(terminal.read(timeout: 20) { sizes($0).count >= 3 })
+        terminal.read(timeout: 1)  // the rest of the first frame
+        let panes = sizes(terminal.output)
+        XCTAssertGreaterThan(panes[0][0], 100, "the panes first, whole: \(panes)")
+        let before = terminal.output.count
+        terminal.send("l")
+        terminal.read(timeout: 1.5)
+        let moved = Data(terminal.output[before...])
+        let patches = sizes(moved)
+        XCTAssertFalse(patches.isEmpty, "the cursor was drawn again")
+        XCTAssertTrue(patches.allSatisfy { $0[0] <= 40 && $0[1] <= 40 && $0[0] % 10 == 0 && $0[1] % 20 == 0 },
+                      "whole 10x20 cells: \(patches)")
+        // The panes' PNGs are 4-13 KB here; the move's six patches 1.7 KB in all (over kitty's and
+        // sixel's 1 KB: each opaque PNG carries its own headers).
+        XCTAssertLessThan(moved.count, 2048, "a cursor move costs under 2 KB")
     }
 
     /// auto: kitty where the terminal answers kitty's query, whatever TERM says; half blocks where
@@ -278,8 +310,11 @@ final class GraphicsTests: XCTestCase {
         try "set -g allow-passthrough on\nset -g status off\nset -g default-terminal tmux-256color\n"
             .write(to: config, atomically: true, encoding: .utf8)
         defer { _ = try? TmuxSession.tmux(socket: socket, ["kill-server"]) }
-        let outer = try PseudoTerminal(["-L", socket, "-f", config.path, "new-session", segviewBinary.path, image,
-                                        "--model", model], executable: tmux, environment: ["TERM": "xterm-256color"])
+        // segview starts once tmux knows the outer terminal's name (from the test's answer below).
+        let command = "i=0; until tmux display -p '#{client_termtype}' | grep -q kitty || [ $i -ge 200 ]; "
+            + "do sleep 0.05; i=$((i + 1)); done; exec '\(segviewBinary.path)' '\(image)' --model '\(model)'"
+        let outer = try PseudoTerminal(["-L", socket, "-f", config.path, "new-session", command], executable: tmux,
+                                       environment: ["TERM": "xterm-256color"])
         XCTAssertTrue(outer.read(timeout: 10) { String(decoding: $0, as: UTF8.self).contains("\u{1b}[>q") })
         outer.send("\u{1b}P>|kitty(0.35.2)\u{1b}\\")  // XTVERSION's answer
         XCTAssertTrue(outer.read(timeout: 20) { EscapeImages.kitty($0).count >= 2 },
@@ -490,13 +525,13 @@ final class GraphicsTests: XCTestCase {
                        GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 8, cellHeight: 16))
         XCTAssertEqual(asked, [], "tmux, none and a named protocol with a known cell size ask nothing")
         XCTAssertEqual(detect(.sixel, [:], answer: ""),
-                       GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20),
+                       GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 10, cellHeight: 20, cellSizeKnown: false),
                        "named: used without asking about it; an unanswered cell size is taken as 10x20")
         XCTAssertEqual(asked, ["\u{1b}[16t\u{1b}[c"])
     }
 
     /// Inside tmux: kitty through passthrough where it is on and kitty is named or outside; half
-    /// blocks otherwise (tmux would keep the images), whatever is named; tmux is never asked.
+    /// blocks otherwise (tmux would keep the images) but for a named sixel; tmux is never asked.
     func testDetectionRulesInsideTmux() {
         func detect(_ mode: GraphicsMode, passthrough: Bool, outer: String) -> GraphicsSupport {
             let tmux = TmuxFacts(passthrough: passthrough, outerTerminal: outer)
@@ -513,7 +548,10 @@ final class GraphicsTests: XCTestCase {
         XCTAssertEqual(detect(.kitty, passthrough: true, outer: "xterm-256color "), throughTmux, "named")
         XCTAssertEqual(detect(.auto, passthrough: false, outer: "xterm-kitty kitty(0.35.2)"), .halfBlocks)
         XCTAssertEqual(detect(.kitty, passthrough: false, outer: "xterm-kitty "), .halfBlocks, "tmux would keep it")
-        XCTAssertEqual(detect(.sixel, passthrough: true, outer: "foot "), .halfBlocks, "painted over by tmux's redraws")
+        XCTAssertEqual(detect(.iterm, passthrough: true, outer: "xterm-256color iTerm2 3.5"), .halfBlocks,
+                       "tmux does not pass iTerm2's images")
+        XCTAssertEqual(detect(.sixel, passthrough: false, outer: "foot "),
+                       GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 9, cellHeight: 18), "tmux 3.4 draws sixel")
         let unknown = GraphicsSupport.detect(.auto, environment: ["TMUX": "/tmp/t,1,0"], pixelCell: (9, 18)) { _ in "" }
         XCTAssertEqual(unknown, .halfBlocks, "tmux that cannot be asked")
         let (escape, end) = ("\u{1b}", "\u{1b}\\")
