@@ -157,8 +157,8 @@ public final class Terminal {
             let patches = graphics == .kitty ? nil
                 : shownImages[image.pane].flatMap { image.patches(since: $0, transparent: graphics == .sixel) }
             for part in patches ?? [image] {
-                out += "\u{1b}7\u{1b}[\(part.row + 1);\(part.column + 1)H" + GraphicsEncoder.encode(part, with: graphics)
-                    + "\u{1b}8"
+                let place = "\u{1b}7\u{1b}[\(part.row + 1);\(part.column + 1)H"
+                out += place + GraphicsEncoder.encode(part, with: graphics) + "\u{1b}8"
             }
             shownImages[image.pane] = image
         }

@@ -61,8 +61,8 @@ enum EscapeImages {
         for slice in bodies([UInt8](data), opening: [0x1b, UInt8(ascii: "P")]) {
             guard let q = slice.firstIndex(of: UInt8(ascii: "q")),
                   slice[slice.startIndex..<q].allSatisfy({ (48...59).contains($0) }) else { continue }
-            let parameters = String(decoding: slice[slice.startIndex..<q], as: UTF8.self).split(separator: ";",
-                                                                                               omittingEmptySubsequences: false)
+            let parameters = String(decoding: slice[slice.startIndex..<q], as: UTF8.self)
+                .split(separator: ";", omittingEmptySubsequences: false)
             let transparent = parameters.count > 1 && parameters[1] == "1"
             let body = Array(slice[(q + 1)...])
             var i = 0
@@ -425,9 +425,9 @@ final class GraphicsTests: XCTestCase {
             return UInt8(truncatingIfNeeded: state >> 33)
         }
         let (width, height) = (95, 83)  // 10x5 cells of 10x20 pixels, the last ones partly covered
+        let layer = (0..<width * height).map { _ in RGB(next(), next(), next()) }
         let old = GraphicsPlacement(pane: 0, column: 3, row: 2, width: width, height: height, cellWidth: 10,
-                                    cellHeight: 20, pixels: (0..<width * height).map { _ in RGB(next(), next(), next()) },
-                                    key: "layer", cursor: .init(x: 12, y: 15))
+                                    cellHeight: 20, pixels: layer, key: "layer", cursor: .init(x: 12, y: 15))
         var new = old
         new.cursor = .init(x: 80, y: 60)
         let sixelPatches = try XCTUnwrap(new.patches(since: old, transparent: true))
@@ -458,7 +458,8 @@ final class GraphicsTests: XCTestCase {
             XCTAssertNil(patch.painted)
             for y in 0..<patch.height {
                 for x in 0..<patch.width {
-                    opaque[((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x] = patch.pixels[y * patch.width + x]
+                    let target = ((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x
+                    opaque[target] = patch.pixels[y * patch.width + x]
                 }
             }
         }
