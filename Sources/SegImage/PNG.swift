@@ -43,8 +43,8 @@ public enum PNG {
                         pixels: Array(UnsafeBufferPointer(start: image.pixels, count: count)))
     }
 
-    /// `image` encoded as PNG (for a terminal's inline images); `fast` compresses less, in a
-    /// fraction of the time.
+    /// `image` encoded as PNG (for a terminal's inline images); `fast` compresses less, in about
+    /// two thirds of the time.
     public static func encode(_ image: RGBImage, fast: Bool = false) throws -> Data {
         // An unlinked temporary file: the encoder writes to a descriptor.
         guard let file = tmpfile() else { throw ImageError(path: "(memory)", reason: String(cString: strerror(errno))) }
