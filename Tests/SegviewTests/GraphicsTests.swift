@@ -331,12 +331,11 @@ final class GraphicsTests: XCTestCase {
 
         // The panes as tmux holds them: every cell of each image is a placeholder in the image's id as
         // its colour, numbered by row and column, but for the cell each pane's cursor takes.
-        let screen = try TmuxSession.tmux(socket: socket, ["capture-pane", "-p", "-e"])
+        let screen = TerminalScreen(capture: try TmuxSession.tmux(socket: socket, ["capture-pane", "-p", "-e"]),
+                                    width: 0)
         var found: [Int: [(line: Int, row: Int, column: Int)]] = [:]
-        for (y, line) in screen.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            for cell in Self.placeholders(in: String(line)) {
-                found[cell.id, default: []].append((y, cell.row, cell.column))
-            }
+        for (y, line) in screen.rows.enumerated() {
+            for cell in Self.placeholders(in: line) { found[cell.id, default: []].append((y, cell.row, cell.column)) }
         }
         for id in [1, 2] {
             let image = try XCTUnwrap(images[id])
@@ -350,42 +349,18 @@ final class GraphicsTests: XCTestCase {
         }
     }
 
-    /// The placeholder cells of a line captured with its colours: the image id (the foreground's
-    /// palette index) and the row and column their marks number.
-    static func placeholders(in line: String) -> [(id: Int, row: Int, column: Int)] {
-        let scalars = Array(line.unicodeScalars)
-        var cells: [(id: Int, row: Int, column: Int)] = [], foreground = 0, i = 0
-        while i < scalars.count {
-            if scalars[i] == "\u{1b}", i + 1 < scalars.count, scalars[i + 1] == "[" {
-                var end = i + 2
-                while end < scalars.count, !(0x40...0x7E).contains(scalars[end].value) { end += 1 }
-                if end < scalars.count, scalars[end] == "m" {
-                    let codes = String(String.UnicodeScalarView(scalars[(i + 2)..<end])).split(separator: ";",
-                        omittingEmptySubsequences: false).map { Int($0) ?? 0 }
-                    var k = 0
-                    while k < codes.count {
-                        switch codes[k] {
-                        case 0, 39: foreground = 0
-                        case 30...37: foreground = codes[k] - 30
-                        case 38 where k + 2 < codes.count && codes[k + 1] == 5: foreground = codes[k + 2]; k += 2
-                        default: break
-                        }
-                        k += 1
-                    }
-                }
-                i = end + 1
-                continue
-            }
-            if scalars[i] == "\u{10EEEE}", i + 2 < scalars.count,
-               let row = KittyPlaceholder.diacritics.firstIndex(of: scalars[i + 1].value),
-               let column = KittyPlaceholder.diacritics.firstIndex(of: scalars[i + 2].value) {
-                cells.append((foreground, row, column))
-                i += 3
-                continue
-            }
-            i += 1
+    /// The placeholder cells of a captured line (each mark of a character parsed as a cell of its
+    /// own): the image id (the foreground's palette index) and the row and column their marks number.
+    static func placeholders(in line: [TerminalScreen.Cell]) -> [(id: Int, row: Int, column: Int)] {
+        let diacritics = KittyPlaceholder.diacritics
+        func number(_ cell: TerminalScreen.Cell) -> Int? {
+            cell.character.unicodeScalars.first.flatMap { diacritics.firstIndex(of: $0.value) }
         }
-        return cells
+        return line.indices.compactMap { x in
+            guard line[x].character == "\u{10EEEE}", x + 2 < line.count, case .indexed(let id) = line[x].fg,
+                  let row = number(line[x + 1]), let column = number(line[x + 2]) else { return nil }
+            return (id, row, column)
+        }
     }
 
     /// The encoders alone, on a seeded random picture with runs: sixel within half a register step
