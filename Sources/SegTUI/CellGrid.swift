@@ -27,6 +27,12 @@ public struct Cell: Equatable, Sendable {
 
     /// The second column of a wide character: drawn by the character before it, never on its own.
     public static let continuation: UInt32 = 0
+
+    /// The cursor over a pane drawn as pixels (kitty, iTerm2): a bold `+` in the terminal's colours.
+    public static let cursorMarker = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
+
+    /// `cursorMarker` as raw output, to write over an image painted after ncurses drew the marker.
+    static let cursorMarkerEscape = "\u{1b}[0;1m+"
 }
 
 /// The whole screen as the renderer wants it; the terminal layer draws only the cells that changed.

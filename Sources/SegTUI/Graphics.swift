@@ -1,4 +1,5 @@
 import Foundation
+import SegEngine
 import SegImage
 
 /// How the image, mask and border panes are drawn: `--graphics auto|kitty|sixel|iterm|none`.
@@ -136,10 +137,11 @@ public struct TmuxFacts: Sendable {
 }
 
 /// One pane drawn as pixels: where (cells), how big (pixels), at what cell size, and what; `key`
-/// names the content, so that an unchanged pane is not sent again. `cursor` is drawn into the
-/// pixels as they are sent (sixel and iTerm2, which paint into the cells), so that a move changes
-/// the overlay, not the layer. `painted` (sixel patches) marks the pixels to paint; the others keep
-/// what the screen shows.
+/// names the content, so that an unchanged pane is not sent again. `cursor` (sixel) is drawn into
+/// the pixels as they are sent, so that a move changes the overlay, not the layer. `marker`
+/// (iTerm2) is the pane's cell where the cursor stands as text: the text cuts a hole in the
+/// painted image, and a move sends back only the cell it left. `painted` (sixel patches) marks the
+/// pixels to paint; the others keep what the screen shows.
 public struct GraphicsPlacement: Equatable {
     public var pane: Int
     public var column: Int, row: Int
@@ -148,11 +150,17 @@ public struct GraphicsPlacement: Equatable {
     public var pixels: [RGB]
     public var key: String
     public var cursor: PixelPoint?
+    public var marker: CellPoint?
     public var painted: [Bool]?
 
     /// A pixel of the pane.
     public struct PixelPoint: Equatable, Sendable {
         public var x: Int, y: Int
+    }
+
+    /// A cell of the pane, counted from its top-left cell.
+    public struct CellPoint: Equatable, Sendable {
+        public var column: Int, row: Int
     }
 
     /// The pixels as sent: the layer with the cursor, a cross a cell wide and tall and one pixel
@@ -188,27 +196,43 @@ public struct GraphicsPlacement: Equatable {
                 bottom: min(height - 1, cursor.y + cellHeight / 2) / cellHeight)
     }
 
-    /// What a cursor move since `shown` (the same layer at the same place) changes, as patches of
-    /// whole cells: the cells under the old and the new cross, one patch where they touch. A
-    /// `transparent` patch paints only the pixels that changed. Nil where anything else changed.
-    func patches(since shown: GraphicsPlacement, transparent: Bool) -> [GraphicsPlacement]? {
-        guard shown.key == key, [shown.column, shown.row, shown.width, shown.height, shown.cellWidth, shown.cellHeight]
-                == [column, row, width, height, cellWidth, cellHeight] else { return nil }
+    /// What a cursor move since `shown` (the same layer at the same place) changes, as sixel's
+    /// patches: the cells under the old and the new cross, one patch where they touch, each
+    /// painting only the pixels that changed. Nil where anything else changed.
+    func patches(since shown: GraphicsPlacement) -> [GraphicsPlacement]? {
+        guard sameLayerAndPlace(as: shown) else { return nil }
         var boxes: [CellBox] = []
         for box in [shown.cursor, cursor].compactMap({ $0.map(cells) }) {
             if let near = boxes.firstIndex(where: { $0.touches(box) }) { boxes[near] = boxes[near].union(box) }
             else { boxes.append(box) }
         }
-        return boxes.map { box in
-            let left = box.left * cellWidth, right = min(width, (box.right + 1) * cellWidth)
-            let top = box.top * cellHeight, bottom = min(height, (box.bottom + 1) * cellHeight)
-            let part = self.shown(left: left, top: top, right: right, bottom: bottom)
-            let before = transparent ? shown.shown(left: left, top: top, right: right, bottom: bottom) : []
-            return GraphicsPlacement(pane: pane, column: column + box.left, row: row + box.top, width: right - left,
-                                     height: bottom - top, cellWidth: cellWidth, cellHeight: cellHeight,
-                                     pixels: part, key: key,
-                                     painted: transparent ? zip(part, before).map { $0 != $1 } : nil)
-        }
+        return boxes.map { patch(of: $0, over: shown) }
+    }
+
+    /// What a text marker's move since `shown` (the same layer at the same place) changes, as
+    /// iTerm2's patches: the cell it left, whole (the text there erased the image's cell).
+    /// Nil where anything else changed.
+    func restoredCells(since shown: GraphicsPlacement) -> [GraphicsPlacement]? {
+        guard sameLayerAndPlace(as: shown) else { return nil }
+        guard let left = shown.marker, left != marker else { return [] }
+        return [patch(of: CellBox(left: left.column, top: left.row, right: left.column, bottom: left.row), over: nil)]
+    }
+
+    private func sameLayerAndPlace(as shown: GraphicsPlacement) -> Bool {
+        shown.key == key && [shown.column, shown.row, shown.width, shown.height, shown.cellWidth, shown.cellHeight]
+            == [column, row, width, height, cellWidth, cellHeight]
+    }
+
+    /// The shown pixels of `box`'s cells as a placement of their own; over `shown`, a transparent
+    /// one that paints only the pixels that differ from it.
+    private func patch(of box: CellBox, over shown: GraphicsPlacement?) -> GraphicsPlacement {
+        let left = box.left * cellWidth, right = min(width, (box.right + 1) * cellWidth)
+        let top = box.top * cellHeight, bottom = min(height, (box.bottom + 1) * cellHeight)
+        let part = self.shown(left: left, top: top, right: right, bottom: bottom)
+        let before = shown?.shown(left: left, top: top, right: right, bottom: bottom)
+        return GraphicsPlacement(pane: pane, column: column + box.left, row: row + box.top, width: right - left,
+                                 height: bottom - top, cellWidth: cellWidth, cellHeight: cellHeight,
+                                 pixels: part, key: key, painted: before.map { zip(part, $0).map { $0 != $1 } })
     }
 }
 
@@ -243,13 +267,32 @@ public enum GraphicsEncoder {
         case .sixel:
             return sixel(pixels: image.shownPixels, width: image.width, height: image.height, painted: image.painted)
         case .iterm:
-            let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(image.shownPixels))
+            let pixels = image.shownPixels
+            // A whole cell of one colour (inside a mask's region) is a coloured space: the same pixels in 20 bytes.
+            if image.width == image.cellWidth, image.height == image.cellHeight, let first = pixels.first,
+               pixels.allSatisfy({ $0 == first }) {
+                return "\u{1b}[48;2;\(first.r);\(first.g);\(first.b)m "
+            }
+            let picture = RGBImage(width: image.width, height: image.height, pixels: RGB.bytes(pixels))
             // Panes are encoded fast; a cursor's patch (a few cells) is small enough to compress fully.
             let patch = image.width * image.height <= 16 * image.cellWidth * image.cellHeight
             guard let png = try? PNG.encode(picture, fast: !patch) else { return "" }
             return iterm(png: png, width: image.width, height: image.height)
         case nil: return ""
         }
+    }
+
+    /// A frame's images, each encoded as `encode` does, on up to `threads` threads at once (the
+    /// panes are independent, and a photo's PNG or sixel is most of a frame's time).
+    public static func encode(_ images: [GraphicsPlacement], with graphicsProtocol: GraphicsProtocol?,
+                              placeholders: Bool = false, threads: Int) -> [String] {
+        var encoded = [String](repeating: "", count: images.count)
+        encoded.withUnsafeMutableBufferPointer { out in
+            Parallel.forEach(images.count, threads: threads) {
+                out[$0] = encode(images[$0], with: graphicsProtocol, placeholders: placeholders)
+            }
+        }
+        return encoded
     }
 
     /// Transmits and places an RGB image at the cursor under the text (z -1, so the cursor marker

@@ -224,9 +224,10 @@ public final class Renderer {
     /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn;
     /// its cells stay blank, or hold kitty's placeholders through tmux. With kitty the cursor is a
     /// `+` drawn as text over the image (through tmux, in place of the image's cell), so that a
-    /// move does not send the image again; sixel and iTerm2 paint images into the cells, where
-    /// text would cut a hole, so the cursor is drawn into the pixels as they are sent (the
-    /// placement's `cursor`), and a move sends only the cells it changes.
+    /// move does not send the image again. iTerm2 paints images into the cells, where the same `+`
+    /// cuts a hole of one cell (the placement's `marker`): a move sends back the cell it left.
+    /// Sixel's cursor is drawn into the pixels as they are sent (the placement's `cursor`), and a
+    /// move sends only the pixels it changes.
     private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
                                into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
                                viewport: Viewport) {
@@ -262,17 +263,24 @@ public final class Renderer {
         let x = Int((Double(state.cursorX) + 0.5 - viewport.x) / viewport.width * Double(size.width))
         let y = Int((Double(state.cursorY) + 0.5 - viewport.y) / viewport.height * Double(size.height))
         var cursor: GraphicsPlacement.PixelPoint?
+        var marker: GraphicsPlacement.CellPoint?
         if x >= 0 && x < size.width && y >= 0 && y < size.height {
-            if graphics.graphicsProtocol == .kitty {
-                grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
-            } else {
+            // Where the cell size is a guess, patches would land beside the cells they mean: a move
+            // changes the key, and the pane is sent whole.
+            if graphics.graphicsProtocol == .sixel {
                 cursor = GraphicsPlacement.PixelPoint(x: x, y: y)
-                if !graphics.cellSizeKnown { key += "|cursor \(x),\(y)" }  // sent whole, not patched
+                if !graphics.cellSizeKnown { key += "|cursor \(x),\(y)" }
+            } else {
+                grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell.cursorMarker
+                if graphics.graphicsProtocol == .iterm {
+                    marker = .init(column: x / cellWidth, row: y / cellHeight)
+                    if !graphics.cellSizeKnown { key += "|marker \(x / cellWidth),\(y / cellHeight)" }
+                }
             }
         }
         placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,
                                             height: size.height, cellWidth: cellWidth, cellHeight: cellHeight,
-                                            pixels: pixels, key: key, cursor: cursor))
+                                            pixels: pixels, key: key, cursor: cursor, marker: marker))
     }
 
     /// The image layer, cached by image, viewport and grid size.

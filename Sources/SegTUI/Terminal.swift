@@ -1,4 +1,5 @@
 import Foundation
+import SegEngine
 import TermShim
 
 /// The terminal through ncursesw: opening and restoring it, choosing the colour mode, drawing a
@@ -145,22 +146,31 @@ public final class Terminal {
         }
         writeRaw(toOuterTerminal(removal))
         let drawn = drawCells(grid)
-        var out = ""
+        // What each image needs (nothing, patches for a cursor move, or the whole image with the
+        // marker that ncurses drew and will not draw again over it), then all of it encoded at once.
+        var parts: [(image: GraphicsPlacement, marker: GraphicsPlacement.CellPoint?)] = []
         for image in images {
-            if let shown = shownImages[image.pane], shown.key == image.key, shown.cursor == image.cursor { continue }
-            if graphicsThroughTmux {  // placed by its placeholder cells, not at the cursor
-                out += toOuterTerminal(GraphicsEncoder.encode(image, with: graphics, placeholders: true))
-                shownImages[image.pane] = image
+            let shown = shownImages[image.pane]
+            if let shown, shown.key == image.key, shown.cursor == image.cursor, shown.marker == image.marker {
                 continue
             }
-            // kitty replaces an image by id; the painting protocols send only what changed, where little did.
-            let patches = graphics == .kitty ? nil
-                : shownImages[image.pane].flatMap { image.patches(since: $0, transparent: graphics == .sixel) }
-            for part in patches ?? [image] {
-                let place = "\u{1b}7\u{1b}[\(part.row + 1);\(part.column + 1)H"
-                out += place + GraphicsEncoder.encode(part, with: graphics) + "\u{1b}8"
-            }
             shownImages[image.pane] = image
+            // kitty replaces an image by id; the painting protocols send only what changed, where little did.
+            let patches = graphicsThroughTmux ? nil
+                : graphics == .sixel ? shown.flatMap { image.patches(since: $0) }
+                : graphics == .iterm ? shown.flatMap { image.restoredCells(since: $0) } : nil
+            parts += patches?.map { ($0, nil) } ?? [(image, image.marker)]
+        }
+        let encoded = GraphicsEncoder.encode(parts.map(\.image), with: graphics, placeholders: graphicsThroughTmux,
+                                             threads: Parallel.cores)
+        func at(_ column: Int, _ row: Int, _ text: String) -> String {
+            "\u{1b}7\u{1b}[\(row + 1);\(column + 1)H" + text + "\u{1b}8"
+        }
+        var out = ""
+        for ((image, marker), sequence) in zip(parts, encoded) {
+            // Through tmux, placed by its placeholder cells, not at the cursor.
+            out += graphicsThroughTmux ? toOuterTerminal(sequence) : at(image.column, image.row, sequence)
+            if let marker { out += at(image.column + marker.column, image.row + marker.row, Cell.cursorMarkerEscape) }
         }
         writeRaw(out)
         return drawn

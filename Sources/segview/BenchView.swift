@@ -17,6 +17,10 @@ struct BenchView: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Input sizes as HxW (synthetic pictures).")
     var size = [SizeArgument(1080, 1920)]
 
+    @Option(help: ArgumentHelp("A picture (PNG or JPEG) to draw instead of the synthetic ones (then --size "
+                               + "is not used).", valueName: "file"))
+    var image: String?
+
     @Option(help: "Terminal size as COLSxROWS.")
     var cells = SizeArgument(120, 40)
 
@@ -53,9 +57,10 @@ struct BenchView: ParsableCommand {
         let mode = colors.mode!
         let (cols, rows) = (cells.first, cells.second)
         var frames: [(size: String, milliseconds: Double)] = []
-        for text in size {
-            let (height, width) = (text.first, text.second)
-            let picture = benchImage(height: height, width: width)
+        let pictures = try image.map { [try ImageFile.read($0)] }
+            ?? size.map { benchImage(height: $0.first, width: $0.second) }
+        for picture in pictures {
+            let (height, width) = (picture.height, picture.width)
             var clock = Stopwatch()
             let working = scale.workingSize(width: width, height: height, resizeSize: resizeSize)
             let display = DisplayPicture.make(picture, size: DisplayPicture.size(source: (width, height),
@@ -76,7 +81,7 @@ struct BenchView: ParsableCommand {
                 let renderer = Renderer()
                 renderer.graphics = support
                 _ = renderer.render(scene, state, rows: rows, cols: cols, palette: palette)
-                for image in renderer.placements { _ = GraphicsEncoder.encode(image, with: support.graphicsProtocol) }
+                _ = GraphicsEncoder.encode(renderer.placements, with: support.graphicsProtocol, threads: Parallel.cores)
                 fullFrame.append(clock.lap())
             }
             let renderer = Renderer()
@@ -122,10 +127,10 @@ struct BenchView: ParsableCommand {
                   } ?? "") + "median of \(runs)")
             print(String(format: "load: to the working resolution %.2f ms (once per image)", load))
             print(String(format: "full frame build: %.2f ms; terminal output %d bytes", median(fullFrame), fullBytes))
-            print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes",
+            print(String(format: "cursor move: build %.3f ms + draw %.3f ms, %d cells changed, %d bytes (at most %d)",
                          median(cursorMove), median(moveDraws), changed.sorted()[changed.count / 2],
-                         moveBytes.sorted()[moveBytes.count / 2]))
-            frames.append(("\(text)", median(fullFrame)))
+                         moveBytes.sorted()[moveBytes.count / 2], moveBytes.max() ?? 0))
+            frames.append(("\(height)x\(width)", median(fullFrame)))
         }
         if frames.count > 1, let first = frames.first {
             for frame in frames.dropFirst() {

@@ -75,7 +75,35 @@ final class PaneInteractionTests: XCTestCase {
             let after = renderer.placements.first { $0.pane == 0 }!
             XCTAssertNotEqual(before.cursor, after.cursor)
             XCTAssertEqual(before.key == after.key, known, "cell size known: \(known)")
-            XCTAssertEqual(after.patches(since: before, transparent: true) != nil, known)
+            XCTAssertEqual(after.patches(since: before) != nil, known)
+        }
+    }
+
+    /// iTerm2's cursor is kitty's `+`, in the cell the placement names as its marker; a move to
+    /// another cell keeps the layer's key where the cell size is known (the cell left is sent back)
+    /// and changes it where it is a guess.
+    func testAnITermCursorIsATextMarkerInItsCell() throws {
+        for known in [true, false] {
+            let renderer = Renderer()
+            renderer.graphics = GraphicsSupport(graphicsProtocol: .iterm, cellWidth: 9, cellHeight: 17,
+                                                cellSizeKnown: known)
+            let scene = scene(width: 53, height: 37)
+            var state = ViewState()
+            func pane() -> (placement: GraphicsPlacement, grid: CellGrid) {
+                let grid = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
+                return (renderer.placements.first { $0.pane == 0 }!, grid)
+            }
+            let before = pane()
+            let marker = try XCTUnwrap(before.placement.marker)
+            XCTAssertNil(before.placement.cursor, "not drawn into the pixels")
+            XCTAssertEqual(before.grid[before.placement.row + marker.row, before.placement.column + marker.column],
+                           Cell.cursorMarker)
+            repeat { state.cursorX += 1 } while pane().placement.marker == marker
+            let after = pane().placement
+            XCTAssertEqual(after.marker, .init(column: marker.column + 1, row: marker.row))
+            XCTAssertEqual(before.placement.key == after.key, known, "cell size known: \(known)")
+            XCTAssertEqual(after.restoredCells(since: before.placement)?.map { [$0.column, $0.row] },
+                           known ? [[after.column + marker.column, after.row + marker.row]] : nil)
         }
     }
 

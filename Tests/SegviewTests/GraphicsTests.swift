@@ -238,8 +238,9 @@ final class GraphicsTests: XCTestCase {
         XCTAssertLessThan(moved.count, 1024, "a cursor move costs under 1 KB")
     }
 
-    /// iTerm2's cursor moves send whole cells under the crosses, as small PNGs, not the panes.
-    func testITermCursorMovesSendCellsNotPanes() throws {
+    /// iTerm2's cursor is a `+` written over the painted panes; a move sends back only the cell it
+    /// left in each pane (the picture is magnified here: each move leaves a cell).
+    func testITermCursorMovesSendTheCellsLeft() throws {
         let terminal = try viewer(["--graphics", "iterm"])
         /// The pixel size of each complete inline image (its PNG ended by BEL).
         func sizes(_ data: Data) -> [[Int]] {
@@ -257,17 +258,27 @@ final class GraphicsTests: XCTestCase {
         terminal.read(timeout: 1)  // the rest of the first frame
         let panes = sizes(terminal.output)
         XCTAssertGreaterThan(panes[0][0], 100, "the panes first, whole: \(panes)")
-        let before = terminal.output.count
-        terminal.send("l")
-        terminal.read(timeout: 1.5)
-        let moved = Data(terminal.output[before...])
-        let patches = sizes(moved)
-        XCTAssertFalse(patches.isEmpty, "the cursor was drawn again")
-        XCTAssertTrue(patches.allSatisfy { $0[0] <= 40 && $0[1] <= 40 && $0[0] % 10 == 0 && $0[1] % 20 == 0 },
-                      "whole 10x20 cells: \(patches)")
-        // The panes' PNGs are 4-13 KB here; the move's six patches 1.7 KB in all (over kitty's and
-        // sixel's 1 KB: each opaque PNG carries its own headers).
-        XCTAssertLessThan(moved.count, 2048, "a cursor move costs under 2 KB")
+        let marker = "\u{1b}[0;1m+\u{1b}8"
+        let first = String(decoding: terminal.output, as: UTF8.self)
+        let lastImage = try XCTUnwrap(first.range(of: "\u{1b}]1337;File=", options: .backwards))
+        XCTAssertTrue(first[lastImage.upperBound...].contains(marker), "the marker written again over its pane")
+        // A cell of one colour comes back as a space of that colour, any other as a PNG.
+        let space = try NSRegularExpression(pattern: "\u{1b}\\[48;2;[0-9]+;[0-9]+;[0-9]+m \u{1b}8")
+        var moves: [(bytes: Int, patches: [[Int]], spaces: Int)] = []
+        for _ in 0..<6 {  // four pixels a move from the middle of 53: short of the right edge
+            let before = terminal.output.count
+            terminal.send("l")
+            XCTAssertTrue(terminal.read(timeout: 5) { $0.count > before })
+            terminal.read(timeout: 0.5)
+            let moved = Data(terminal.output[before...])
+            let text = String(decoding: moved, as: UTF8.self)
+            let spaces = space.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text))
+            moves.append((moved.count, sizes(moved), spaces))
+        }
+        XCTAssertTrue(moves.allSatisfy { $0.patches.allSatisfy { $0 == [10, 20] } }, "whole 10x20 cells: \(moves)")
+        XCTAssertTrue(moves.allSatisfy { $0.patches.count + $0.spaces == 3 }, "a cell a pane at each move: \(moves)")
+        XCTAssertTrue(moves.contains { !$0.patches.isEmpty }, "photo cells come back as PNGs")
+        XCTAssertLessThan(moves.map(\.bytes).max() ?? 0, 1024, "a cursor move costs under 1 KB: \(moves)")
     }
 
     /// auto: kitty where the terminal answers kitty's query, whatever TERM says; half blocks where
@@ -405,7 +416,7 @@ final class GraphicsTests: XCTestCase {
                                     cellHeight: 20, pixels: layer, key: "layer", cursor: .init(x: 12, y: 15))
         var new = old
         new.cursor = .init(x: 80, y: 60)
-        let sixelPatches = try XCTUnwrap(new.patches(since: old, transparent: true))
+        let sixelPatches = try XCTUnwrap(new.patches(since: old))
         XCTAssertEqual(sixelPatches.map { [$0.column, $0.row, $0.width, $0.height] }, [[3, 2, 20, 40], [10, 4, 20, 40]],
                        "the cells under each cross, in cells of the screen")
         let full = { (image: GraphicsPlacement) in
@@ -427,28 +438,41 @@ final class GraphicsTests: XCTestCase {
         let expected = full(new).pixels
         let wrong = (0..<width * height).filter { composite[3 * $0..<3 * $0 + 3] != expected[3 * $0..<3 * $0 + 3] }
         XCTAssertEqual(wrong.map { [$0 % width, $0 / width] }, [], "pixels that differ from the new image's")
-        // iTerm2 patches are opaque cells of the new image.
-        var opaque = old.shownPixels
-        for patch in try XCTUnwrap(new.patches(since: old, transparent: false)) {
-            XCTAssertNil(patch.painted)
-            for y in 0..<patch.height {
-                for x in 0..<patch.width {
-                    let target = ((patch.row - 2) * 20 + y) * width + (patch.column - 3) * 10 + x
-                    opaque[target] = patch.pixels[y * patch.width + x]
-                }
-            }
+        // iTerm2's marker: the cell it left comes back whole and opaque, the partial last column too.
+        let lefts = [(GraphicsPlacement.CellPoint(column: 1, row: 0), [10, 20]), (.init(column: 9, row: 4), [5, 3])]
+        for (left, size) in lefts {
+            var before = old, after = old
+            (before.cursor, after.cursor) = (nil, nil)
+            (before.marker, after.marker) = (left, .init(column: 5, row: 2))
+            let restored = try XCTUnwrap(after.restoredCells(since: before))
+            XCTAssertEqual(restored.map { [$0.column, $0.row, $0.width, $0.height] },
+                           [[3 + left.column, 2 + left.row] + size])
+            XCTAssertNil(restored[0].painted)
+            let (x0, y0) = (left.column * 10, left.row * 20)
+            let expected = (y0..<y0 + size[1]).flatMap { layer[($0 * width + x0)...].prefix(size[0]) }
+            XCTAssertEqual(restored[0].pixels, expected)
+            XCTAssertEqual(after.restoredCells(since: after), [], "a marker that stayed: nothing")
         }
-        XCTAssertEqual(opaque, new.shownPixels)
+        // A whole cell of one colour goes as a space of that colour; a part of a cell as a PNG.
+        var flat = old
+        (flat.cursor, flat.pixels) = (nil, [RGB](repeating: RGB(1, 2, 3), count: width * height))
+        var cells = [GraphicsPlacement.CellPoint(column: 2, row: 1), .init(column: 9, row: 1)].map { marker in
+            var shown = flat
+            shown.marker = marker
+            return flat.restoredCells(since: shown)?.first.map { GraphicsEncoder.encode($0, with: .iterm) } ?? ""
+        }
+        XCTAssertEqual(cells.removeFirst(), "\u{1b}[48;2;1;2;3m ")
+        XCTAssertTrue(cells.removeFirst().hasPrefix("\u{1b}]1337;File=inline=1;"), "a 5x20 part of a cell")
         var near = old
         near.cursor = .init(x: 25, y: 15)
-        XCTAssertEqual(near.patches(since: old, transparent: true)?.map { [$0.column, $0.width] }, [[3, 40]],
+        XCTAssertEqual(near.patches(since: old)?.map { [$0.column, $0.width] }, [[3, 40]],
                        "crosses in touching cells: one patch")
         var moved = new
         moved.column += 1
-        XCTAssertNil(moved.patches(since: old, transparent: true), "a pane that moved is sent whole")
+        XCTAssertNil(moved.patches(since: old), "a pane that moved is sent whole")
         var changed = new
         changed.key = "another layer"
-        XCTAssertNil(changed.patches(since: old, transparent: true), "new content is sent whole")
+        XCTAssertNil(changed.patches(since: old), "new content is sent whole")
         // Any two cursors (edges and corners included) on panes of any size and cell size.
         for _ in 0..<300 {
             let cell = (Int(next() % 12) + 1, Int(next() % 24) + 1)
@@ -461,7 +485,7 @@ final class GraphicsTests: XCTestCase {
             var after = before
             after.cursor = next() % 8 == 0 ? nil : .init(x: Int(next()) % w, y: Int(next()) % h)
             var screen = before.shownPixels
-            for patch in try XCTUnwrap(after.patches(since: before, transparent: true)) {
+            for patch in try XCTUnwrap(after.patches(since: before)) {
                 let painted = try XCTUnwrap(patch.painted)
                 for y in 0..<patch.height {
                     for x in 0..<patch.width where painted[y * patch.width + x] {
