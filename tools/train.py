@@ -16,7 +16,8 @@ bar on a terminal.
 
 `--arch` is torchvision's deeplabv3/fcn (narrow ResNet flags) or any tools/reference architecture,
 whose constructor options go in `--options` as JSON. `--init-backbone` starts the ResNet backbone
-from another model file or checkpoint of ours (our substitute for ImageNet pre-training).
+from another model file or checkpoint of ours (our substitute for ImageNet pre-training). `--teacher`
+adds pixel-wise distillation from a trained model file of ours (a larger or better architecture).
 """
 import argparse
 import copy
@@ -35,7 +36,7 @@ import reference
 import synth
 from segtools import model_metadata, write_model_file
 import torchvision_models
-from torch_reference import read_model_file
+from torch_reference import build_from_file, read_model_file
 
 TORCHVISION = ["deeplabv3", "fcn"]
 
@@ -77,6 +78,20 @@ def to_input(pixels, preprocessing):
     return (x - mean) / std
 
 
+def converted(x, source, target):
+    """A batch preprocessed as `source` describes, preprocessed as `target` describes instead."""
+    def channels(values):
+        return torch.tensor(values, dtype=x.dtype)[None, :, None, None]
+    pixels = x * channels(source["std"]) + channels(source["mean"])
+    if source["input_range"] == "0-1":
+        pixels = pixels * 255
+    if source["input_channels"] != target["input_channels"]:
+        pixels = pixels.flip(1)
+    if target["input_range"] == "0-1":
+        pixels = pixels / 255
+    return (pixels - channels(target["mean"])) / channels(target["std"])
+
+
 def boundaries(labels):
     """1 where a pixel's 3x3 neighbourhood holds another class, 0 elsewhere, void (-1) near void."""
     padded = F.pad(labels[:, None].float(), [1, 1, 1, 1], mode="replicate")
@@ -98,11 +113,43 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25):
     return (weight * (1 - p_t) ** gamma * ce).mean()
 
 
-def training_loss(model, arch, x, y, weights, hard_pixels=False):
+def distillation_loss(student, teacher, y, temperature):
+    """Pixel-wise knowledge distillation: KL divergence from the teacher's softened class distribution to
+    the student's over the labelled pixels (rotation's void corners carry no picture), scaled by T^2."""
+    labelled = (y != camvid.VOID)[:, None]
+    target = F.softmax(teacher / temperature, dim=1)
+    divergence = target * (torch.log(target.clamp_min(1e-8)) - F.log_softmax(student / temperature, dim=1))
+    return (divergence * labelled).sum() / labelled.sum().clamp_min(1) * temperature ** 2
+
+
+class Teacher:
+    """A trained model file of ours whose predictions the student learns to match (--teacher)."""
+
+    def __init__(self, path, student_preprocessing):
+        stride = int(read_model_file(path)[1]["output_stride"])
+        self.model, metadata = build_from_file(path, stride)
+        self.arch = metadata["architecture"]
+        self.student_preprocessing = student_preprocessing
+        self.preprocessing = dict(input_channels=metadata["input_channels"], input_range=metadata["input_range"],
+                                  mean=[float(v) for v in metadata["input_mean"].split(",")],
+                                  std=[float(v) for v in metadata["input_std"].split(",")])
+
+    def logits(self, x):
+        with torch.no_grad():
+            return class_logits(self.model, self.arch, converted(x, self.student_preprocessing, self.preprocessing))
+
+
+def training_loss(model, arch, x, y, weights, hard_pixels=False, teacher=None, distill=0.0, temperature=1.0):
+    taught = teacher.logits(x) if teacher else None
+
     def ce(logits):
         if hard_pixels:
-            return hard_pixel_loss(logits, y)
-        return F.cross_entropy(logits, y, weight=weights, ignore_index=camvid.VOID)
+            loss = hard_pixel_loss(logits, y)
+        else:
+            loss = F.cross_entropy(logits, y, weight=weights, ignore_index=camvid.VOID)
+        if taught is None:
+            return loss
+        return (1 - distill) * loss + distill * distillation_loss(logits, taught, y, temperature)
     if arch in TORCHVISION:
         return ce(model(x)["out"])
     if arch == "dfn":
@@ -258,6 +305,10 @@ def main():
     parser.add_argument("--blur", type=float, default=0.0, help="probability of a 3x3 blur")
     parser.add_argument("--ema", type=float, default=0.0,
                         help="evaluate and export an exponential moving average of the weights with this decay")
+    parser.add_argument("--teacher", help="model file of ours to distil from (pixel-wise KL to its predictions)")
+    parser.add_argument("--distill", type=float, default=0.5,
+                        help="weight of the distillation loss (the labels' loss weighs 1 - this)")
+    parser.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the distillation")
     parser.add_argument("--export", default="final", choices=["final", "best"],
                         help="export the final weights of the schedule (honest) or the best val epoch (fits val)")
     parser.add_argument("--out", help="model file to export to (F16)")
@@ -305,6 +356,9 @@ def main():
     weights = class_weights(train_labels, classes, args.class_weights)
     scales = tuple(float(n) for n in args.scales.split(","))
     averaged = EMA(model, args.ema) if args.ema else None
+    teacher = Teacher(args.teacher, preprocessing) if args.teacher else None
+    if teacher:
+        say(f"distilling from {args.teacher} ({teacher.arch}), weight {args.distill}, temperature {args.temperature}")
     steps_per_epoch = len(train_images) // args.batch
     total_steps = steps_per_epoch * args.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -335,7 +389,8 @@ def main():
             lr = args.lr * (1 - (epoch * steps_per_epoch + step) / total_steps) ** 0.9
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = training_loss(model, args.arch, x, y, weights, args.class_weights == "ohem")
+            loss = training_loss(model, args.arch, x, y, weights, args.class_weights == "ohem",
+                                 teacher, args.distill, args.temperature)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
