@@ -664,8 +664,10 @@ extension PaneColoring where Color == RGB {
 
 /// Colour ramps for probabilities and maps (SegImage's, as terminal colours).
 enum Colormap {
-    static func grey(_ v: Float) -> RGB { RGB(ValueMap.grey.color(v)) }
-    static func heat(_ v: Float) -> RGB { RGB(ValueMap.heat.color(v)) }
+    static func grey(_ v: Float) -> RGB { rgb(ValueMap.grey.color(v)) }
+    static func heat(_ v: Float) -> RGB { rgb(ValueMap.heat.color(v)) }
+
+    private static func rgb(_ color: (r: UInt8, g: UInt8, b: UInt8)) -> RGB { RGB(color.r, color.g, color.b) }
 }
 
 extension String {
