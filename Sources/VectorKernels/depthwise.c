@@ -37,6 +37,31 @@ static inline __attribute__((always_inline)) void row_3x3(float *out, int out_w,
     }
 }
 
+/// Stride 1 on a small plane (Xception's 728 channels of 32x32): the plane copied once into a
+/// zero-bordered scratch on the stack, so that every output of a row takes one branch-free loop.
+/// row_3x3 would leave a 32-wide row's edges and the remainder of its one vector to scalar code.
+static inline __attribute__((always_inline)) void plane_3x3_bordered(const float *in, int in_h, int in_w, float *out,
+                                                                      int out_h, int out_w, const float *w,
+                                                                      int padding, int dilation, float bias,
+                                                                      float cap, float *scratch) {
+    const int pw = in_w + 2 * padding, d = dilation;
+    memset(scratch, 0, sizeof(float) * pw * (in_h + 2 * padding));
+    for (int y = 0; y < in_h; y++)
+        memcpy(scratch + (long)(y + padding) * pw + padding, in + (long)y * in_w, sizeof(float) * in_w);
+    for (int oy = 0; oy < out_h; oy++) {
+        const float *r0 = scratch + (long)oy * pw, *r1 = r0 + (long)d * pw, *r2 = r1 + (long)d * pw;
+        float *row = out + (long)oy * out_w;
+        for (int x = 0; x < out_w; x++) {
+            float sum = bias + w[0] * r0[x] + w[1] * r0[x + d] + w[2] * r0[x + 2 * d] + w[3] * r1[x]
+                + w[4] * r1[x + d] + w[5] * r1[x + 2 * d] + w[6] * r2[x] + w[7] * r2[x + d] + w[8] * r2[x + 2 * d];
+            row[x] = clamp(sum, cap);
+        }
+    }
+}
+
+/// Planes of at most this many floats with their border take plane_3x3_bordered (32 KB of stack).
+enum { BORDERED_PLANE_LIMIT = 8192 };
+
 /// The 3x3 kernels of MobileNets at stride 1 or 2: see row_3x3. Inlined, so each instruction set's
 /// version of seg_depthwise_plane has its own.
 static inline __attribute__((always_inline)) void plane_3x3(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
@@ -61,6 +86,11 @@ static inline __attribute__((always_inline)) void plane_3x3(const float *in, int
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
                          int kh, int kw, int stride, int padding, int dilation, float bias, float cap) {
+    if (kh == 3 && kw == 3 && stride == 1 && (in_w + 2 * padding) * (in_h + 2 * padding) <= BORDERED_PLANE_LIMIT) {
+        float scratch[BORDERED_PLANE_LIMIT];
+        plane_3x3_bordered(in, in_h, in_w, out, out_h, out_w, filter, padding, dilation, bias, cap, scratch);
+        return;
+    }
     if (kh == 3 && kw == 3 && (stride == 1 || stride == 2)) {
         plane_3x3(in, in_h, in_w, out, out_h, out_w, filter, stride, padding, dilation, bias, cap);
         return;

@@ -114,9 +114,11 @@ final class FastPathTests: XCTestCase {
         var diagonal = [Float](repeating: 0, count: channels * channels * 9)
         for c in 0..<channels { for t in 0..<9 { diagonal[(c * channels + c) * 9 + t] = filters[c * 9 + t] } }
         let dense = ConvWeights(outChannels: channels, inChannels: channels, kernelH: 3, kernelW: 3, weights: diagonal, bias: bias)
-        // Widths past a vector (the interior of a row), odd sizes, both strides, dilation and no padding.
+        // Widths past a vector (the interior of a row), odd sizes, both strides, dilation and no padding;
+        // small planes at stride 1 go through a bordered copy, the 90x100 ones row by row.
         for (h, w, stride, padding, dilation) in [(7, 45, 1, 1, 1), (9, 50, 2, 1, 1), (12, 37, 1, 2, 2), (11, 67, 2, 2, 2),
-                                                  (5, 6, 2, 0, 1), (8, 33, 1, 0, 1), (4, 4, 1, 4, 4)] {
+                                                  (5, 6, 2, 0, 1), (8, 33, 1, 0, 1), (4, 4, 1, 4, 4), (32, 32, 1, 2, 2),
+                                                  (90, 100, 1, 1, 1), (90, 100, 1, 2, 2)] {
             let x = random(channels, h, w)
             let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
             let fast = conv2d(x, depthwise, geometry, activation: .relu6).toArray()
