@@ -115,7 +115,8 @@ def focal_loss(logits, target, gamma=2.0, alpha=0.25):
 
 def distillation_loss(student, teacher, y, temperature):
     """Pixel-wise knowledge distillation: KL divergence from the teacher's softened class distribution to
-    the student's over the labelled pixels (rotation's void corners carry no picture), scaled by T^2."""
+    the student's over the labelled pixels (void, which includes rotation's corners without picture, is
+    left out), scaled by T^2."""
     labelled = (y != camvid.VOID)[:, None]
     target = F.softmax(teacher / temperature, dim=1)
     divergence = target * (torch.log(target.clamp_min(1e-8)) - F.log_softmax(student / temperature, dim=1))
@@ -125,12 +126,15 @@ def distillation_loss(student, teacher, y, temperature):
 class Teacher:
     """A trained model file of ours whose predictions the student learns to match (--teacher)."""
 
-    def __init__(self, path, student_preprocessing):
-        stride = int(read_model_file(path)[1]["output_stride"])
-        self.model, metadata = build_from_file(path, stride)
+    def __init__(self, path, student_preprocessing, classes):
+        _, metadata = read_model_file(path)
+        if int(metadata["num_classes"]) != classes:
+            raise SystemExit(f"{path} has {metadata['num_classes']} classes; the student has {classes}")
+        self.model, _ = build_from_file(path, int(metadata["output_stride"]))
         self.arch = metadata["architecture"]
         self.student_preprocessing = student_preprocessing
-        self.preprocessing = dict(input_channels=metadata["input_channels"], input_range=metadata["input_range"],
+        self.preprocessing = dict(input_channels=metadata.get("input_channels", "RGB"),
+                                  input_range=metadata.get("input_range", "0-1"),
                                   mean=[float(v) for v in metadata["input_mean"].split(",")],
                                   std=[float(v) for v in metadata["input_std"].split(",")])
 
@@ -356,7 +360,7 @@ def main():
     weights = class_weights(train_labels, classes, args.class_weights)
     scales = tuple(float(n) for n in args.scales.split(","))
     averaged = EMA(model, args.ema) if args.ema else None
-    teacher = Teacher(args.teacher, preprocessing) if args.teacher else None
+    teacher = Teacher(args.teacher, preprocessing, classes) if args.teacher else None
     if teacher:
         say(f"distilling from {args.teacher} ({teacher.arch}), weight {args.distill}, temperature {args.temperature}")
     steps_per_epoch = len(train_images) // args.batch

@@ -31,8 +31,22 @@ public struct Cell: Equatable, Sendable {
     /// The cursor over a pane drawn as pixels (kitty, iTerm2): a bold `+` in the terminal's colours.
     public static let cursorMarker = Cell(glyph: 43, fg: -1, bg: -1, bold: true)
 
-    /// `cursorMarker` as raw output, to write over an image painted after ncurses drew the marker.
+    /// `cursorMarker` as raw output, written over a painted image (iTerm2) by the terminal layer.
     static let cursorMarkerEscape = "\u{1b}[0;1m+"
+
+    /// A cell under an image: a character that looks blank but that ncurses does not take for a
+    /// space, so it never erases a run of them to redraw a line. The first two columns of a row
+    /// number the screen row (in base 13), so that no two rows under images are alike: ncurses
+    /// scrolls a region of the screen where it finds lines that moved up or down, and that would
+    /// move the pixels of the images on those rows with them.
+    public static func underImage(row: Int, column: Int) -> Cell {
+        let digit = column == 0 ? row % blanks.count : column == 1 ? row / blanks.count % blanks.count : 0
+        return Cell(glyph: blanks[digit])
+    }
+
+    /// Characters of one column that draw nothing: U+2800 BRAILLE PATTERN BLANK, no-break space
+    /// and the spaces U+2000-U+200A.
+    private static let blanks: [UInt32] = [0x2800, 0xA0] + Array(0x2000...0x200A)
 }
 
 /// The whole screen as the renderer wants it; the terminal layer draws only the cells that changed.

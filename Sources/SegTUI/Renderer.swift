@@ -221,13 +221,15 @@ public final class Renderer {
         }
     }
 
-    /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn;
-    /// its cells stay blank, or hold kitty's placeholders through tmux. With kitty the cursor is a
-    /// `+` drawn as text over the image (through tmux, in place of the image's cell), so that a
-    /// move does not send the image again. iTerm2 paints images into the cells, where the same `+`
-    /// cuts a hole of one cell (the placement's `marker`): a move sends back the cell it left.
-    /// Sixel's cursor is drawn into the pixels as they are sent (the placement's `cursor`), and a
-    /// move sends only the pixels it changes.
+    /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn.
+    /// Its cells hold kitty's placeholders through tmux, else characters that look blank but keep
+    /// ncurses from erasing or scrolling them (`Cell.underImage`), which would wipe or move the
+    /// pixels on those rows. With kitty the cursor is a `+` drawn as text
+    /// over the image (through tmux, in place of the image's cell), so that a move does not send
+    /// the image again. iTerm2's cursor is the same `+`, written by the terminal layer over the
+    /// painted cell (the placement's `marker`): a move sends back the cell it left. Sixel's cursor,
+    /// and iTerm2's where the cell size is a guess, is drawn into the pixels as they are sent (the
+    /// placement's `cursor`), and a move sends only the pixels it changes.
     private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
                                into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
                                viewport: Viewport) {
@@ -251,12 +253,12 @@ public final class Renderer {
             if pixelLayers.count >= Self.cachedLayers { pixelLayers.removeAll() }
             pixelLayers[key] = pixels
         }
-        if graphics.throughTmux {
+        if graphics.throughTmux || halfBlocks {  // else a non-UTF-8 locale: spaces, which ncurses may erase
             for row in 0..<(size.height + cellHeight - 1) / cellHeight {
                 for column in 0..<columns {
-                    if let cell = KittyPlaceholder.cell(id: index + 1, row: row, column: column) {
-                        grid[frame.y + row, originX + column] = cell
-                    }
+                    let cell = graphics.throughTmux ? KittyPlaceholder.cell(id: index + 1, row: row, column: column)
+                        : Cell.underImage(row: frame.y + row, column: column)
+                    if let cell { grid[frame.y + row, originX + column] = cell }
                 }
             }
         }
@@ -265,17 +267,16 @@ public final class Renderer {
         var cursor: GraphicsPlacement.PixelPoint?
         var marker: GraphicsPlacement.CellPoint?
         if x >= 0 && x < size.width && y >= 0 && y < size.height {
-            // Where the cell size is a guess, patches would land beside the cells they mean: a move
-            // changes the key, and the pane is sent whole.
-            if graphics.graphicsProtocol == .sixel {
-                cursor = GraphicsPlacement.PixelPoint(x: x, y: y)
-                if !graphics.cellSizeKnown { key += "|cursor \(x),\(y)" }
-            } else {
+            switch graphics.graphicsProtocol {
+            case .kitty:
                 grid[frame.y + y / cellHeight, originX + x / cellWidth] = Cell.cursorMarker
-                if graphics.graphicsProtocol == .iterm {
-                    marker = .init(column: x / cellWidth, row: y / cellHeight)
-                    if !graphics.cellSizeKnown { key += "|marker \(x / cellWidth),\(y / cellHeight)" }
-                }
+            case .iterm where graphics.cellSizeKnown:
+                marker = .init(column: x / cellWidth, row: y / cellHeight)
+            default:
+                cursor = GraphicsPlacement.PixelPoint(x: x, y: y)
+                // Where the cell size is a guess, patches would land beside the cells they mean: a
+                // move changes the key, and the pane is sent whole.
+                if !graphics.cellSizeKnown { key += "|cursor \(x),\(y)" }
             }
         }
         placements.append(GraphicsPlacement(pane: index, column: originX, row: frame.y, width: size.width,

@@ -146,9 +146,10 @@ public final class Terminal {
         }
         writeRaw(toOuterTerminal(removal))
         let drawn = drawCells(grid)
-        // What each image needs (nothing, patches for a cursor move, or the whole image with the
-        // marker that ncurses drew and will not draw again over it), then all of it encoded at once.
-        var parts: [(image: GraphicsPlacement, marker: GraphicsPlacement.CellPoint?)] = []
+        // What each image needs (nothing, patches for a cursor move, or the whole image), then all of
+        // it encoded at once. iTerm2's marker is written over the pixels after them (see Renderer).
+        enum Write { case image(Int), marker(column: Int, row: Int) }
+        var parts: [GraphicsPlacement] = [], writes: [Write] = []
         for image in images {
             let shown = shownImages[image.pane]
             if let shown, shown.key == image.key, shown.cursor == image.cursor, shown.marker == image.marker {
@@ -159,18 +160,29 @@ public final class Terminal {
             let patches = graphicsThroughTmux ? nil
                 : graphics == .sixel ? shown.flatMap { image.patches(since: $0) }
                 : graphics == .iterm ? shown.flatMap { image.restoredCells(since: $0) } : nil
-            parts += patches?.map { ($0, nil) } ?? [(image, image.marker)]
+            for part in patches ?? [image] {
+                writes.append(.image(parts.count))
+                parts.append(part)
+            }
+            if let marker = image.marker {
+                writes.append(.marker(column: image.column + marker.column, row: image.row + marker.row))
+            }
         }
-        let encoded = GraphicsEncoder.encode(parts.map(\.image), with: graphics, placeholders: graphicsThroughTmux,
+        let encoded = GraphicsEncoder.encode(parts, with: graphics, placeholders: graphicsThroughTmux,
                                              threads: Parallel.cores)
         func at(_ column: Int, _ row: Int, _ text: String) -> String {
             "\u{1b}7\u{1b}[\(row + 1);\(column + 1)H" + text + "\u{1b}8"
         }
         var out = ""
-        for ((image, marker), sequence) in zip(parts, encoded) {
-            // Through tmux, placed by its placeholder cells, not at the cursor.
-            out += graphicsThroughTmux ? toOuterTerminal(sequence) : at(image.column, image.row, sequence)
-            if let marker { out += at(image.column + marker.column, image.row + marker.row, Cell.cursorMarkerEscape) }
+        for write in writes {
+            switch write {
+            case .image(let index) where graphicsThroughTmux:  // placed by its placeholder cells
+                out += toOuterTerminal(encoded[index])
+            case .image(let index):
+                out += at(parts[index].column, parts[index].row, encoded[index])
+            case .marker(let column, let row):
+                out += at(column, row, Cell.cursorMarkerEscape)
+            }
         }
         writeRaw(out)
         return drawn

@@ -62,6 +62,9 @@ static int start(const char *term, FILE *out, FILE *in) {
     keypad(stdscr, TRUE);
     curs_set(0);
     leaveok(stdscr, TRUE);
+    // No inserting or deleting characters to redraw a line: that shifts the rest of the line, and
+    // with it the pixels of images painted into the cells (sixel, iTerm2).
+    idcok(stdscr, FALSE);
     restore_length = 0;
     append_restore(exit_attribute_mode);
     append_restore(exit_ca_mode);

@@ -86,7 +86,8 @@ static inline __attribute__((always_inline)) void plane_3x3(const float *in, int
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void seg_depthwise_plane(const float *in, int in_h, int in_w, float *out, int out_h, int out_w, const float *filter,
                          int kh, int kw, int stride, int padding, int dilation, float bias, float cap) {
-    if (kh == 3 && kw == 3 && stride == 1 && (in_w + 2 * padding) * (in_h + 2 * padding) <= BORDERED_PLANE_LIMIT) {
+    if (kh == 3 && kw == 3 && stride == 1
+        && (long)(in_w + 2 * padding) * (in_h + 2 * padding) <= BORDERED_PLANE_LIMIT) {
         float scratch[BORDERED_PLANE_LIMIT];
         plane_3x3_bordered(in, in_h, in_w, out, out_h, out_w, filter, padding, dilation, bias, cap, scratch);
         return;

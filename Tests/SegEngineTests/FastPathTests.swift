@@ -118,7 +118,8 @@ final class FastPathTests: XCTestCase {
         // small planes at stride 1 go through a bordered copy, the 90x100 ones row by row.
         for (h, w, stride, padding, dilation) in [(7, 45, 1, 1, 1), (9, 50, 2, 1, 1), (12, 37, 1, 2, 2), (11, 67, 2, 2, 2),
                                                   (5, 6, 2, 0, 1), (8, 33, 1, 0, 1), (4, 4, 1, 4, 4), (32, 32, 1, 2, 2),
-                                                  (90, 100, 1, 1, 1), (90, 100, 1, 2, 2)] {
+                                                  (6, 9, 1, 3, 1), (10, 12, 1, 0, 2), (90, 100, 1, 1, 1),
+                                                  (90, 100, 1, 2, 2)] {
             let x = random(channels, h, w)
             let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
             let fast = conv2d(x, depthwise, geometry, activation: .relu6).toArray()

@@ -79,10 +79,12 @@ final class PaneInteractionTests: XCTestCase {
         }
     }
 
-    /// iTerm2's cursor is kitty's `+`, in the cell the placement names as its marker; a move to
-    /// another cell keeps the layer's key where the cell size is known (the cell left is sent back)
-    /// and changes it where it is a guess.
-    func testAnITermCursorIsATextMarkerInItsCell() throws {
+    /// iTerm2's cursor is a marker cell the terminal layer writes over the pixels; the grid keeps
+    /// `Cell.underImage` under every painted cell, the marker's too, so that ncurses leaves them be.
+    /// A move to another cell keeps the layer's key (the cell left is sent back). Where the cell size
+    /// is a guess the marker's cell is not where the terminal puts it: the cursor is then a cross in
+    /// the pixels, and a move changes the key.
+    func testAnITermCursorIsAMarkerWhereTheCellSizeIsKnown() throws {
         for known in [true, false] {
             let renderer = Renderer()
             renderer.graphics = GraphicsSupport(graphicsProtocol: .iterm, cellWidth: 9, cellHeight: 17,
@@ -94,17 +96,43 @@ final class PaneInteractionTests: XCTestCase {
                 return (renderer.placements.first { $0.pane == 0 }!, grid)
             }
             let before = pane()
-            let marker = try XCTUnwrap(before.placement.marker)
-            XCTAssertNil(before.placement.cursor, "not drawn into the pixels")
-            XCTAssertEqual(before.grid[before.placement.row + marker.row, before.placement.column + marker.column],
-                           Cell.cursorMarker)
-            repeat { state.cursorX += 1 } while pane().placement.marker == marker
+            let (placement, grid) = before
+            for row in 0..<(placement.height + 16) / 17 {
+                for column in 0..<(placement.width + 8) / 9 {
+                    XCTAssertEqual(grid[placement.row + row, placement.column + column],
+                                   Cell.underImage(row: placement.row + row, column: column), "\(row), \(column)")
+                }
+            }
+            XCTAssertEqual(placement.marker != nil, known)
+            XCTAssertEqual(placement.cursor == nil, known)
+            repeat { state.cursorX += 1 } while pane().placement.marker == placement.marker && known
             let after = pane().placement
-            XCTAssertEqual(after.marker, .init(column: marker.column + 1, row: marker.row))
-            XCTAssertEqual(before.placement.key == after.key, known, "cell size known: \(known)")
-            XCTAssertEqual(after.restoredCells(since: before.placement)?.map { [$0.column, $0.row] },
-                           known ? [[after.column + marker.column, after.row + marker.row]] : nil)
+            XCTAssertEqual(placement.key == after.key, known, "cell size known: \(known)")
+            if let marker = placement.marker {
+                XCTAssertEqual(after.marker, .init(column: marker.column + 1, row: marker.row))
+                XCTAssertEqual(after.restoredCells(since: placement)?.map { [$0.column, $0.row] },
+                               [[after.column + marker.column, after.row + marker.row]])
+            }
         }
+    }
+
+    /// The cells under images look blank, are never spaces, and make every screen row that holds
+    /// them unlike every other, as ncurses compares lines (by their characters) to find scrolls.
+    func testRowsUnderImagesAreBlankToTheEyeAndUnlikeEachOther() {
+        let rows = (0..<169).map { row in (0..<4).map { Cell.underImage(row: row, column: $0).glyph } }
+        XCTAssertEqual(Set(rows).count, rows.count)
+        for glyph in Set(rows.joined()) {
+            let scalar = Unicode.Scalar(glyph)!
+            XCTAssertNotEqual(glyph, 32)
+            // Spaces of one column (not U+3000, the ideographic space of two), or the braille blank.
+            XCTAssertTrue(scalar.properties.generalCategory == .spaceSeparator && glyph != 0x3000 || glyph == 0x2800)
+        }
+        let renderer = Renderer()
+        renderer.graphics = GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 9, cellHeight: 17)
+        let grid = renderer.render(scene(width: 53, height: 37), ViewState(), rows: 40, cols: 160, palette: truecolor)
+        let paneRows = Set(renderer.placements.flatMap { $0.row..<$0.row + ($0.height + 16) / 17 })
+        let texts = paneRows.map { y in (0..<grid.cols).map { grid[y, $0].glyph } }
+        XCTAssertEqual(Set(texts).count, paneRows.count, "rows under images alike")
     }
 
     /// With a graphics protocol a pane's pixels are the cells' pixels: a click still lands on the

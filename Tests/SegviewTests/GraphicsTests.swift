@@ -239,7 +239,8 @@ final class GraphicsTests: XCTestCase {
     }
 
     /// iTerm2's cursor is a `+` written over the painted panes; a move sends back only the cell it
-    /// left in each pane (the picture is magnified here: each move leaves a cell).
+    /// left in each pane (the picture is magnified here: each move leaves a cell), and ncurses,
+    /// which sees cells that never change there, erases and shifts nothing.
     func testITermCursorMovesSendTheCellsLeft() throws {
         let terminal = try viewer(["--graphics", "iterm"])
         /// The pixel size of each complete inline image (its PNG ended by BEL).
@@ -264,16 +265,22 @@ final class GraphicsTests: XCTestCase {
         XCTAssertTrue(first[lastImage.upperBound...].contains(marker), "the marker written again over its pane")
         // A cell of one colour comes back as a space of that colour, any other as a PNG.
         let space = try NSRegularExpression(pattern: "\u{1b}\\[48;2;[0-9]+;[0-9]+;[0-9]+m \u{1b}8")
+        // ncurses must leave the painted rows alone: no scroll region or scroll, no inserted or deleted
+        // lines or characters, no erase of a line's start, a whole line or the screen (an erase to the
+        // end of a line starts after its last non-blank, and the cells under images are not blank).
+        let erase = try NSRegularExpression(pattern: "\u{1b}(\\[[0-9;]*[rJLMP@]|\\[[12]K|[DM])")
         var moves: [(bytes: Int, patches: [[Int]], spaces: Int)] = []
-        for _ in 0..<6 {  // four pixels a move from the middle of 53: short of the right edge
+        for key in ["l", "j", "h", "k", "l", "j"] {  // four pixels a move, each to another cell
             let before = terminal.output.count
-            terminal.send("l")
+            terminal.send(key)
             XCTAssertTrue(terminal.read(timeout: 5) { $0.count > before })
             terminal.read(timeout: 0.5)
             let moved = Data(terminal.output[before...])
             let text = String(decoding: moved, as: UTF8.self)
             let spaces = space.numberOfMatches(in: text, range: NSRange(text.startIndex..., in: text))
             moves.append((moved.count, sizes(moved), spaces))
+            let erased = erase.matches(in: text, range: NSRange(text.startIndex..., in: text))
+            XCTAssertEqual(erased.map { text[Range($0.range, in: text)!].dropFirst() }, [], "after \(key)")
         }
         XCTAssertTrue(moves.allSatisfy { $0.patches.allSatisfy { $0 == [10, 20] } }, "whole 10x20 cells: \(moves)")
         XCTAssertTrue(moves.allSatisfy { $0.patches.count + $0.spaces == 3 }, "a cell a pane at each move: \(moves)")
@@ -402,8 +409,9 @@ final class GraphicsTests: XCTestCase {
         XCTAssertGreaterThan(kitty.components(separatedBy: "\u{1b}_G").count - 1, 3, "sent in chunks")
     }
 
-    /// A cursor move with sixel or iTerm2 sends the cells the two crosses touch, not the pane:
-    /// the old image with the patches painted over it is the new image.
+    /// A cursor move with sixel sends the cells the two crosses touch, not the pane: the old image
+    /// with the patches painted over it is the new image. With iTerm2 it sends the cell the marker
+    /// left, whole, or a space of its colour.
     func testCursorPatchesCarryExactlyWhatChanged() throws {
         var state: UInt64 = 6122026
         func next() -> UInt8 {
