@@ -58,14 +58,20 @@ final class PaneInteractionTests: XCTestCase {
         }
     }
 
+    /// A renderer drawing panes as pixels with `graphicsProtocol`, in cells of 9x17 pixels.
+    func pixelRenderer(_ graphicsProtocol: GraphicsProtocol, cellSizeKnown: Bool = true) -> Renderer {
+        let renderer = Renderer()
+        renderer.graphics = GraphicsSupport(graphicsProtocol: graphicsProtocol, cellWidth: 9, cellHeight: 17,
+                                            cellSizeKnown: cellSizeKnown)
+        return renderer
+    }
+
     /// Sixel draws the cursor as an overlay of the pane's layer, so that a move is patched; where the
     /// cell size is a guess, patches of cells would land beside the cells they mean, and a move
     /// changes the layer's key instead (the pane is sent whole).
     func testASixelCursorIsAnOverlayOnlyWhereTheCellSizeIsKnown() {
         for known in [true, false] {
-            let renderer = Renderer()
-            renderer.graphics = GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 9, cellHeight: 17,
-                                                cellSizeKnown: known)
+            let renderer = pixelRenderer(.sixel, cellSizeKnown: known)
             let scene = scene(width: 53, height: 37)
             var state = ViewState()
             _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
@@ -86,9 +92,7 @@ final class PaneInteractionTests: XCTestCase {
     /// the pixels, and a move changes the key.
     func testAnITermCursorIsAMarkerWhereTheCellSizeIsKnown() throws {
         for known in [true, false] {
-            let renderer = Renderer()
-            renderer.graphics = GraphicsSupport(graphicsProtocol: .iterm, cellWidth: 9, cellHeight: 17,
-                                                cellSizeKnown: known)
+            let renderer = pixelRenderer(.iterm, cellSizeKnown: known)
             let scene = scene(width: 53, height: 37)
             var state = ViewState()
             func pane() -> (placement: GraphicsPlacement, grid: CellGrid) {
@@ -127,8 +131,7 @@ final class PaneInteractionTests: XCTestCase {
             // Spaces of one column (not U+3000, the ideographic space of two), or the braille blank.
             XCTAssertTrue(scalar.properties.generalCategory == .spaceSeparator && glyph != 0x3000 || glyph == 0x2800)
         }
-        let renderer = Renderer()
-        renderer.graphics = GraphicsSupport(graphicsProtocol: .sixel, cellWidth: 9, cellHeight: 17)
+        let renderer = pixelRenderer(.sixel)
         let grid = renderer.render(scene(width: 53, height: 37), ViewState(), rows: 40, cols: 160, palette: truecolor)
         let paneRows = Set(renderer.placements.flatMap { $0.row..<$0.row + ($0.height + 16) / 17 })
         let texts = paneRows.map { y in (0..<grid.cols).map { grid[y, $0].glyph } }
@@ -138,8 +141,7 @@ final class PaneInteractionTests: XCTestCase {
     /// With a graphics protocol a pane's pixels are the cells' pixels: a click still lands on the
     /// pixel drawn in that cell (the one at its centre).
     func testAClickOnAGraphicsPaneLandsOnThePixelDrawnThere() {
-        let renderer = Renderer()
-        renderer.graphics = GraphicsSupport(graphicsProtocol: .kitty, cellWidth: 9, cellHeight: 17)
+        let renderer = pixelRenderer(.kitty)
         let scene = scene(width: 53, height: 37)
         var state = ViewState()
         _ = renderer.render(scene, state, rows: 40, cols: 160, palette: truecolor)
