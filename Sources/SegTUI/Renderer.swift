@@ -224,12 +224,12 @@ public final class Renderer {
     /// A pane as pixels at the cells' pixel size, placed by the terminal after the cells are drawn.
     /// Its cells hold kitty's placeholders through tmux, else characters that look blank but keep
     /// ncurses from erasing or scrolling them (`Cell.underImage`), which would wipe or move the
-    /// pixels on those rows. With kitty the cursor is a `+` drawn as text
-    /// over the image (through tmux, in place of the image's cell), so that a move does not send
-    /// the image again. iTerm2's cursor is the same `+`, written by the terminal layer over the
-    /// painted cell (the placement's `marker`): a move sends back the cell it left. Sixel's cursor,
-    /// and iTerm2's where the cell size is a guess, is drawn into the pixels as they are sent (the
-    /// placement's `cursor`), and a move sends only the pixels it changes.
+    /// pixels on those rows. With kitty the cursor is a `+` drawn as text over the image (through
+    /// tmux, in place of the image's cell), so that a move does not send the image again. iTerm2's
+    /// cursor is the same `+`, written by the terminal layer over the painted cell (the placement's
+    /// `marker`): a move sends back the cell it left. Sixel's cursor, and iTerm2's where the cell
+    /// size is a guess, is drawn into the pixels as they are sent (the placement's `cursor`), and a
+    /// move sends only the pixels it changes.
     private func drawPixelPane(_ index: Int, _ kind: PaneKind, _ scene: Scene, _ state: ViewState,
                                into grid: inout CellGrid, frame: (x: Int, y: Int, width: Int, height: Int),
                                viewport: Viewport) {
