@@ -48,16 +48,22 @@ def build_from_file(path, output_stride):
     return model.eval(), metadata
 
 
+def preprocessing(metadata):
+    """A model file's input preprocessing, in the form of reference.IMAGENET_PREPROCESSING."""
+    return dict(input_channels=metadata.get("input_channels", "RGB"), input_range=metadata.get("input_range", "0-1"),
+                mean=[float(v) for v in metadata["input_mean"].split(",")],
+                std=[float(v) for v in metadata["input_std"].split(",")])
+
+
 def preprocess(image_path, metadata):
     """The same preprocessing segview applies, from the model file's metadata."""
+    steps = preprocessing(metadata)
     pixels = np.asarray(Image.open(image_path).convert("RGB"), dtype=np.float32)
-    if metadata.get("input_channels", "RGB") == "BGR":
+    if steps["input_channels"] == "BGR":
         pixels = pixels[:, :, ::-1]
-    if metadata.get("input_range", "0-1") == "0-1":
+    if steps["input_range"] == "0-1":
         pixels = pixels / 255.0
-    mean = np.array([float(v) for v in metadata["input_mean"].split(",")], dtype=np.float32)
-    std = np.array([float(v) for v in metadata["input_std"].split(",")], dtype=np.float32)
-    pixels = (pixels - mean) / std
+    pixels = (pixels - np.array(steps["mean"], dtype=np.float32)) / np.array(steps["std"], dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None]
 
 

@@ -36,7 +36,7 @@ import reference
 import synth
 from segtools import model_metadata, write_model_file
 import torchvision_models
-from torch_reference import build_from_file, read_model_file
+from torch_reference import build_from_file, preprocessing as preprocessing_of, read_model_file
 
 TORCHVISION = ["deeplabv3", "fcn"]
 
@@ -133,10 +133,7 @@ class Teacher:
         self.model, _ = build_from_file(path, int(metadata["output_stride"]))
         self.arch = metadata["architecture"]
         self.student_preprocessing = student_preprocessing
-        self.preprocessing = dict(input_channels=metadata.get("input_channels", "RGB"),
-                                  input_range=metadata.get("input_range", "0-1"),
-                                  mean=[float(v) for v in metadata["input_mean"].split(",")],
-                                  std=[float(v) for v in metadata["input_std"].split(",")])
+        self.preprocessing = preprocessing_of(metadata)
 
     def logits(self, x):
         with torch.no_grad():
