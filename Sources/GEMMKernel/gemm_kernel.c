@@ -266,3 +266,164 @@ void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_strid
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// int8: the same blocking with AVX-512 VNNI. vpdpbusd multiplies 4 unsigned bytes by 4 signed bytes
+// and adds the 4 products to a 32-bit lane: a quarter of the instructions fp32 needs for the same
+// depth. Activations come as "quads", the bytes of 4 consecutive input channels in one 32-bit
+// element, so a matrix of quads has the fp32 kernel's shape and is packed by pack_b unchanged (it
+// only moves 32-bit elements). Weights are signed bytes in panels of [depth quads][MR][4].
+
+int seg_int8_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512vnni");
+}
+
+void seg_int8_pack_panels(int M, int K4, const int8_t *A, int8_t *panels) {
+    for (int row0 = 0; row0 < M; row0 += MR) {
+        int8_t *panel = panels + (size_t)row0 * K4 * 4;
+        for (int q = 0; q < K4; q++)
+            for (int r = 0; r < MR; r++)
+                for (int j = 0; j < 4; j++)
+                    panel[((size_t)q * MR + r) * 4 + j] = row0 + r < M ? A[(size_t)(row0 + r) * K4 * 4 + q * 4 + j] : 0;
+    }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
+                             uint32_t *quads, long quad_start, long quad_count) {
+    for (long q = quad_start; q < quad_start + quad_count; q++) {
+        uint32_t *target = quads + q * plane;
+        for (long p = 0; p < plane; p++) target[p] = 0;
+        for (int j = 0; j < 4; j++) {
+            int channel = (int)q * 4 + j;
+            uint32_t shift = 8 * j;
+            if (channel >= channels) {  // past the last channel: the zero point, times a zero weight
+                for (long p = 0; p < plane; p++) target[p] |= (uint32_t)zero_point << shift;
+                continue;
+            }
+            const float *source = x + (long)channel * plane;
+            // Round to nearest even, as PyTorch's quantize_per_tensor does; a NaN becomes 0.
+            for (long p = 0; p < plane; p++) {
+                float byte = fminf(fmaxf(rintf(source[p] * inverse_scale) + (float)zero_point, 0), 255);
+                target[p] |= (uint32_t)byte << shift;
+            }
+        }
+    }
+}
+
+/// The int8 MR x NR tile: acc = a_panel x b_sliver in 32-bit lanes, then C = (accumulate ? C : 0)
+/// + scale[r] * acc, and the epilogue when `last` (shift, addend, clamp) as in tile_kernel.
+__attribute__((target("avx512f,avx512bw,avx512vnni,prfchw"), always_inline))
+static inline void int8_tile_kernel(const int VECTORS, int depth, const int8_t *a, const uint32_t *b, float *c,
+                                    long ldc, const vector_runs *plans, int rows, int accumulate, int last,
+                                    const float *scale, const float *shift, const float *addend, float cap) {
+    __m512i acc[MR][3];
+    for (int r = 0; r < MR; r++)
+        for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_setzero_si512();
+    const long at = plans[0].offset[0];
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < VECTORS; j++) {
+            if (accumulate) _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_T0);
+            else _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_ET0);
+            if (last && addend) _mm_prefetch((const char *)(addend + at + r * ldc + 16 * j), _MM_HINT_T0);
+        }
+    const int32_t *weights = (const int32_t *)a;
+    for (int k = 0; k < depth; k++) {
+        __m512i bv[3];
+        for (int j = 0; j < VECTORS; j++) {
+            bv[j] = _mm512_loadu_si512(b + 16 * j);
+            _mm_prefetch((const char *)(b + PREFETCH * NR + 16 * j), _MM_HINT_T0);
+        }
+        for (int r = 0; r < MR; r++) {
+            __m512i ar = _mm512_set1_epi32(weights[r]);
+            for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], bv[j], ar);
+        }
+        weights += MR;
+        b += NR;
+    }
+    for (int r = 0; r < rows; r++) {
+        __m512 rowScale = _mm512_set1_ps(scale[r]);
+        __m512 rowShift = last && shift ? _mm512_set1_ps(shift[r]) : _mm512_setzero_ps();
+        const float *extra = last && addend ? addend + r * ldc : NULL;
+        for (int j = 0; j < VECTORS; j++)
+            store_vector(_mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][j]), rowScale), c + r * ldc, extra, &plans[j],
+                         accumulate, rowShift, last ? cap : 0);
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni,prfchw")))
+static void int8_micro_kernel(int depth, const int8_t *a, const uint32_t *b, float *c, long ldc,
+                              const vector_runs *plans, int rows, int cols, int accumulate, int last,
+                              const float *scale, const float *shift, const float *addend, float cap) {
+    switch ((cols + 15) / 16) {
+    case 3: int8_tile_kernel(3, depth, a, b, c, ldc, plans, rows, accumulate, last, scale, shift, addend, cap); break;
+    case 2: int8_tile_kernel(2, depth, a, b, c, ldc, plans, rows, accumulate, last, scale, shift, addend, cap); break;
+    default: int8_tile_kernel(1, depth, a, b, c, ldc, plans, rows, accumulate, last, scale, shift, addend, cap); break;
+    }
+}
+
+void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
+                   long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch) {
+    uint32_t *packedB = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    int blocks = (K4 + KC - 1) / KC, block = (K4 + blocks - 1) / blocks;
+    for (int k0 = 0; k0 < K4; k0 += block) {
+        int depth = min_int(block, K4 - k0);
+        int first = k0 == 0, last = k0 + depth == K4;
+        for (int col0 = 0; col0 < N; col0 += NC) {
+            int cols = min_int(NC, N - col0);
+            pack_b((const float *)B, ldb, NULL, k0, depth, col0, cols, (float *)packedB);
+            vector_runs plans[NC / 16];
+            for (int v = 0; v < (cols + 15) / 16; v++) plan_vector(&plans[v], NULL, col0 + 16 * v, min_int(16, cols - 16 * v));
+            for (int row0 = 0; row0 < M; row0 += MR) {
+                const int8_t *panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR * 4;
+                for (int s = 0; s < cols; s += NR)
+                    int8_micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc,
+                                      plans + s / 16, min_int(MR, M - row0), min_int(NR, cols - s), !first, last,
+                                      scale + row0, shift ? shift + row0 : NULL,
+                                      addend ? addend + (long)row0 * ldc : NULL, cap);
+            }
+        }
+    }
+}
+
+/// seg_int8_gemm's arithmetic without VNNI, a column block at a time in plain loops (the compiler
+/// vectorises them): the same exact integer sums, so a CPU without VNNI measures what int8 costs
+/// in accuracy (`segview quantize`), and the tests check both kernels against one reference.
+__attribute__((target_clones("avx2", "default")))
+void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
+                            float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
+                            float *scratch) {
+    enum { COLUMNS = 256 };
+    int32_t *acc = (int32_t *)scratch;  // MR x COLUMNS
+    for (int row0 = 0; row0 < M; row0 += MR) {
+        int rows = min_int(MR, M - row0);
+        const int8_t *panel = A + (long)(row0 / MR) * a_panel_stride;
+        for (int col0 = 0; col0 < N; col0 += COLUMNS) {
+            int cols = min_int(COLUMNS, N - col0);
+            for (int i = 0; i < MR * COLUMNS; i++) acc[i] = 0;
+            for (int q = 0; q < K4; q++) {
+                const uint32_t *b = B + (long)q * ldb + col0;
+                for (int r = 0; r < rows; r++) {
+                    const int8_t *w = panel + ((long)q * MR + r) * 4;
+                    int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], *sums = acc + r * COLUMNS;
+                    for (int n = 0; n < cols; n++) {
+                        uint32_t v = b[n];
+                        sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
+                            + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
+                    }
+                }
+            }
+            for (int r = 0; r < rows; r++) {
+                float *row = C + (long)(row0 + r) * ldc + col0;
+                const float *extra = addend ? addend + (long)(row0 + r) * ldc + col0 : NULL;
+                for (int n = 0; n < cols; n++) {
+                    float v = scale[row0 + r] * (float)acc[r * COLUMNS + n] + (shift ? shift[row0 + r] : 0)
+                        + (extra ? extra[n] : 0);
+                    row[n] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                }
+            }
+        }
+    }
+}

@@ -57,7 +57,7 @@ public final class ConvWeights: @unchecked Sendable {
     var taps: Int { kernelH * kernelW }
     var inPerGroup: Int { inChannels / groups }
     var outPerGroup: Int { outChannels / groups }
-    var isDepthwise: Bool { groups == inChannels && groups == outChannels }
+    public var isDepthwise: Bool { groups == inChannels && groups == outChannels }
     /// A single-channel conv is also depthwise, whose kernel reads rows.
     var isPanelled: Bool { groups == 1 && !isDepthwise }
     /// Columns of the matrix: taps x input channels of a group.
@@ -107,6 +107,13 @@ public final class ConvWeights: @unchecked Sendable {
         guard isPanelled else { return .rows(packed + rows.lowerBound * rowLength + column, ld: rowLength) }
         precondition(rows.lowerBound % GEMM.panelRows == 0, "panelled weights split at a panel boundary")
         return .panels(packed + rows.lowerBound * rowLength + column * GEMM.panelRows, stride: GEMM.panelRows * rowLength)
+    }
+
+    /// Output channel `o`'s weights as the product sees them: tap-major, BatchNorm folded in.
+    func matrixRow(_ o: Int) -> [Float] {
+        guard isPanelled else { return Array(UnsafeBufferPointer(start: packed + o * rowLength, count: rowLength)) }
+        let stride = GEMM.panelRows * rowLength
+        return (0..<rowLength).map { packed[GEMM.panelIndex(row: o, column: $0, stride: stride)] }
     }
 
     deinit { packed.deallocate() }
@@ -254,13 +261,13 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
 
 /// Adds the bias (when given) and applies the activation to output positions `start..<start+count` of channels `channels`.
 @inline(__always)
-private func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias: [Float]?, _ activation: Activation) {
+func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias: [Float]?, _ activation: Activation) {
     for c in channels { activation.apply(output.planePointer(c) + start, count: count, bias: bias?[c] ?? 0) }
 }
 
 /// Splits `positions` into tiles of at most `limit` (a multiple of `granule`), as many as a multiple
 /// of the threads so that equal threads finish together, each a whole number of granules but the last.
-private func tiles(_ positions: Int, limit: Int, granule: Int, threads: Int) -> [(start: Int, count: Int)] {
+func tiles(_ positions: Int, limit: Int, granule: Int, threads: Int) -> [(start: Int, count: Int)] {
     let wanted = ((positions + limit - 1) / limit + threads - 1) / threads * threads
     let size = ((positions + wanted - 1) / wanted + granule - 1) / granule * granule
     return stride(from: 0, to: positions, by: size).map { ($0, min(size, positions - $0)) }
@@ -377,7 +384,7 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
                 seg_im2col_row(columns + row * count, inputBase + channel * input.plane, Int32(input.width), Int32(outW),
                                Int32(tapY * geometry.dilation - geometry.padding), Int32(tapX * geometry.dilation - geometry.padding),
                                Int32(geometry.stride), Int32(validY.lowerBound), Int32(validY.upperBound),
-                               Int32(validX.lowerBound), Int32(validX.upperBound), start, count)
+                               Int32(validX.lowerBound), Int32(validX.upperBound), start, count, 0)
             }
             var columnRow = 0
             weights.bias.withUnsafeBufferPointer { bias in

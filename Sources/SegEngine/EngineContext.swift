@@ -15,6 +15,8 @@ public final class EngineContext: @unchecked Sendable {
     public let pool = BufferPool()
     /// Where the passes spend their time, when profiling (`segview bench --profile`).
     public let profile: Profile?
+    /// What the layers report while a model is quantized (`segview quantize`); nil otherwise.
+    public let calibration: Calibration?
     /// Multiply-adds of the convolutions run in this context.
     public let counters = Counters()
     /// Whether `watch` checks what layers produce: the pass that looks for where a model's scores
@@ -25,12 +27,13 @@ public final class EngineContext: @unchecked Sendable {
 
     /// `threads` 0: one per core.
     public init(threads: Int = 0, kernels: KernelChoices = KernelChoices(), profile: Profile? = nil,
-                watchesNumerics: Bool = false) {
+                watchesNumerics: Bool = false, calibration: Calibration? = nil) {
         _ = Self.blasCore  // OpenBLAS configured before any product
         self.threads = threads > 0 ? threads : Parallel.cores
         self.kernels = kernels
         self.profile = profile
         self.watchesNumerics = watchesNumerics
+        self.calibration = calibration
     }
 
     /// `output`, noting `layer` as `firstNonFinite` if it is the first with a non-finite value
@@ -104,6 +107,9 @@ public struct KernelChoices: Sendable {
     /// when thin: such products (MobileNet's expansions: depth 16-32 on large maps) are bound by
     /// writing the result, which OpenBLAS would then read and write again for the epilogue.
     public var thinProduct = 64
+    /// int8 products by AVX-512 VNNI where the CPU has it; off, by the portable kernel, which gives
+    /// the same sums several times slower (what runs int8 on a CPU without VNNI, for accuracy only).
+    public var int8VNNI = Int8Kernels.available
 
     public init() {}
 }

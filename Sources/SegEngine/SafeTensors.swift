@@ -90,6 +90,13 @@ public final class SafeTensorsFile {
         }
     }
 
+    /// Tensor `name` as stored, in its own dtype (nil where the file has no such tensor).
+    public func stored(_ name: String) -> SafeTensorsWriter.Stored? {
+        guard let entry = entries[name] else { return nil }
+        return SafeTensorsWriter.Stored(name: name, dtype: entry.dtype, shape: entry.shape,
+                                        bytes: Data(bytes: base + entry.bytes.lowerBound, count: entry.bytes.count))
+    }
+
     deinit {
         if mapped { munmap(UnsafeMutableRawPointer(mutating: base), size) } else { base.deallocate() }
     }
@@ -176,30 +183,46 @@ public final class SafeTensorsFile {
 }
 
 /// Writes `.safetensors` files: the JSON header (padded with spaces to 8 bytes, as the reference
-/// writer does), then every tensor's little-endian float32 values in the order given.
+/// writer does), then every tensor's little-endian bytes in the order given.
 public enum SafeTensorsWriter {
+    /// One tensor as stored: its dtype's name (F32, F16, ...), shape and encoded bytes.
+    public struct Stored {
+        public let name: String
+        public let dtype: String
+        public let shape: [Int]
+        public let bytes: Data
+
+        public init(name: String, dtype: String, shape: [Int], bytes: Data) {
+            precondition(SafeTensorsFile.itemSizes[dtype].map { $0 * shape.reduce(1, *) } == bytes.count,
+                         "\(name): \(bytes.count) bytes do not hold \(shape) of \(dtype)")
+            (self.name, self.dtype, self.shape, self.bytes) = (name, dtype, shape, bytes)
+        }
+
+        /// float32 values (little-endian on every platform segview runs on).
+        public init(name: String, shape: [Int], values: [Float]) {
+            self.init(name: name, dtype: "F32", shape: shape, bytes: values.withUnsafeBufferPointer { Data(buffer: $0) })
+        }
+    }
+
     public static func encode(_ tensors: [(name: String, shape: [Int], values: [Float])],
                               metadata: [String: String]) throws -> Data {
+        try encode(tensors.map { Stored(name: $0.name, shape: $0.shape, values: $0.values) }, metadata: metadata)
+    }
+
+    public static func encode(_ tensors: [Stored], metadata: [String: String]) throws -> Data {
         var header: [String: Any] = ["__metadata__": metadata]
         var offset = 0
         for tensor in tensors {
-            precondition(tensor.values.count == tensor.shape.reduce(1, *),
-                         "\(tensor.name): values do not fill the shape")
-            header[tensor.name] = ["dtype": "F32", "shape": tensor.shape,
-                                   "data_offsets": [offset, offset + 4 * tensor.values.count]]
-            offset += 4 * tensor.values.count
+            header[tensor.name] = ["dtype": tensor.dtype, "shape": tensor.shape,
+                                   "data_offsets": [offset, offset + tensor.bytes.count]]
+            offset += tensor.bytes.count
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
         json.append(contentsOf: [UInt8](repeating: 0x20, count: (8 - json.count % 8) % 8))
         var file = Data(capacity: 8 + json.count + offset)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
         file.append(json)
-        for tensor in tensors {
-            tensor.values.withUnsafeBufferPointer { values in
-                // Little-endian on every platform segview runs on.
-                file.append(contentsOf: UnsafeRawBufferPointer(values))
-            }
-        }
+        for tensor in tensors { file.append(tensor.bytes) }
         return file
     }
 }

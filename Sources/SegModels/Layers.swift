@@ -4,12 +4,19 @@ import SegEngine
 /// counts the weights of the layers it made.
 final class WeightReader {
     let file: SafeTensorsFile
+    /// int8: the convolutions the file has int8 scales for run in int8.
+    let precision: Precision
+    /// Every convolution made so far, in order (what `ModelQuantizer` calibrates).
+    private(set) var layers: [ConvLayer] = []
     /// Weight values (after BatchNorm folding) of every convolution and linear layer read so far.
     private(set) var parameterCount = 0
     /// The names of the tensors read so far: a checkpoint's others do not belong to the architecture.
     private(set) var read: Set<String> = []
 
-    init(file: SafeTensorsFile) { self.file = file }
+    init(file: SafeTensorsFile, precision: Precision = .fp32) {
+        self.file = file
+        self.precision = precision
+    }
 
     func tensor(_ name: String, _ shape: [Int]) throws -> [Float] {
         read.insert(name)
@@ -70,10 +77,42 @@ final class WeightReader {
                             bias: try tensor(name + ".bias", [out])))
     }
 
+    /// The int8 form of convolution `name`, when running in int8 and the file has its scales
+    /// (`<name>.int8_input`: the input's scale and zero point; `<name>.int8_weight_scale`: one per
+    /// output channel).
+    func int8(_ name: String, _ weights: ConvWeights) throws -> Int8ConvWeights? {
+        let inputName = name + Int8Names.input, scalesName = name + Int8Names.weightScale
+        guard precision == .int8, contains(inputName) else { return nil }
+        let input = try tensor(inputName, [2])
+        guard input[0] > 0 && input[0].isFinite, (0...255).contains(input[1]), input[1] == input[1].rounded() else {
+            throw SafeTensorsError.outOfRange(name: inputName, index: 0, value: input[0],
+                                              expected: "a positive scale and a whole zero point of 0 to 255")
+        }
+        let scales = try tensor(scalesName, [weights.outChannels])
+        if let index = scales.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
+            throw SafeTensorsError.outOfRange(name: scalesName, index: index, value: scales[index],
+                                              expected: "a weight scale must be positive and finite")
+        }
+        guard weights.groups == 1 && !weights.isDepthwise else {
+            throw SafeTensorsError.outOfRange(name: inputName, index: 0, value: input[0],
+                                              expected: "int8 scales only for a dense convolution")
+        }
+        return Int8ConvWeights(weights, weightScales: scales, input: ActivationQuantization(scale: input[0],
+                                                                                             zeroPoint: Int(input[1])))
+    }
+
+    func register(_ layer: ConvLayer) { layers.append(layer) }
+
     private func counted(_ weights: ConvWeights) -> ConvWeights {
         parameterCount += weights.parameterCount
         return weights
     }
+}
+
+/// The tensors `segview quantize` adds for a convolution, after its state_dict name.
+enum Int8Names {
+    static let input = ".int8_input"
+    static let weightScale = ".int8_weight_scale"
 }
 
 /// A convolution with its BatchNorm folded in and the activation after it, read once from the file
@@ -88,6 +127,8 @@ final class ConvLayer {
     let dilation: Int
     let padding: Int?
     let activation: Activation
+    /// The int8 form, where the model runs in int8 (set at load, or by `ModelQuantizer` before any pass).
+    var int8: Int8ConvWeights?
 
     var inChannels: Int { weights.inChannels }
     var outChannels: Int { weights.outChannels }
@@ -102,6 +143,8 @@ final class ConvLayer {
         self.dilation = dilation
         self.padding = padding
         self.activation = activation
+        int8 = try w.int8(name, weights)
+        w.register(self)
     }
 
     /// A PyTorch `nn.Linear` and its activation, on Cx1x1 tensors.
@@ -110,6 +153,8 @@ final class ConvLayer {
         weights = try w.linear(name, out: out, in: inChannels)
         (stride, dilation, padding) = (1, 1, 0)
         self.activation = activation
+        int8 = try w.int8(name, weights)
+        w.register(self)
     }
 
     /// `activation(conv(x) + residual)`; the output is watched for non-finite values when the context asks.
@@ -119,6 +164,18 @@ final class ConvLayer {
         let geometry = ConvGeometry(stride: stride ?? self.stride,
                                     padding: padding ?? self.padding ?? dilation * (weights.kernelH - 1) / 2,
                                     dilation: dilation)
-        return x.context.watch(conv2d(x, weights, geometry, activation: activation, adding: residual), name)
+        let context = x.context
+        guard let int8 else {
+            if context.calibration?.stage == .ranges { context.calibration?.observe(name, input: x) }
+            return context.watch(conv2d(x, weights, geometry, activation: activation, adding: residual), name)
+        }
+        let output = conv2d(x, int8, geometry, activation: activation, adding: residual)
+        guard let calibration = context.calibration, calibration.stage == .errors else {
+            return context.watch(output, name)
+        }
+        // Each layer judged alone: its int8 output against its float32 one, the float32 one passed on.
+        let exact = conv2d(x, weights, geometry, activation: activation, adding: residual)
+        calibration.compare(name, int8: output, float32: exact)
+        return context.watch(exact, name)
     }
 }

@@ -1,5 +1,10 @@
 import Foundation
 
+/// The number format a model's convolutions run in.
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, int8
+}
+
 /// A model file whose metadata is missing a field, or has one of the wrong form.
 public struct ModelMetadataError: Error, CustomStringConvertible, Equatable {
     public let field: String
@@ -38,6 +43,8 @@ public struct ModelMetadata: Sendable, Equatable {
     /// The short side, in pixels, of the images the model was trained and evaluated at
     /// (`resize_size`, as torchvision's weight presets call it); nil when the file does not say.
     public var resizeSize: Int?
+    /// What the convolutions run in by default: int8 where `segview quantize` calibrated the file.
+    public var precision: Precision = .fp32
     /// Everything else (architecture options such as `aspp_rates`, `backbone_layers`, a description).
     public var extra: [String: String]
 
@@ -118,8 +125,15 @@ public struct ModelMetadata: Sendable, Equatable {
             }
             resizeSize = side
         }
+        if let text = map["precision"] {
+            guard let value = Precision(rawValue: text) else {
+                throw ModelMetadataError.badMetadata(field: "precision", reason: "'\(text)' is not fp32 or int8")
+            }
+            precision = value
+        }
         let known: Set = ["format_version", "architecture", "backbone", "num_classes", "class_names", "class_colors",
-                          "input_mean", "input_std", "input_range", "input_channels", "output_stride", "resize_size"]
+                          "input_mean", "input_std", "input_range", "input_channels", "output_stride", "resize_size",
+                          "precision"]
         extra = map.filter { !known.contains($0.key) }
     }
 

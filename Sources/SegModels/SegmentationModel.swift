@@ -35,22 +35,42 @@ public enum ModelLoader {
     public static let architectures = ["deeplabv3", "fcn", "fcn8s", "fcn16s", "fcn32s", "deeplabv3plus", "refinenet", "dfn"]
 
     /// A model file, or a PyTorch checkpoint converted on the way (`checkpoint` says what its
-    /// tensor names cannot).
-    public static func load(path: String, checkpoint: CheckpointOptions = CheckpointOptions()) throws
-        -> SegmentationModel {
-        if CheckpointConverter.isCheckpoint(path) {
-            let converted = try CheckpointConverter.modelFile(path, checkpoint)
-            return try load(SafeTensorsFile(contents: converted.contents, path: path))
-        }
-        return try load(SafeTensorsFile(path: path))
+    /// tensor names cannot), in `precision` (nil: the file's own).
+    public static func load(path: String, checkpoint: CheckpointOptions = CheckpointOptions(),
+                            precision: Precision? = nil) throws -> SegmentationModel {
+        try load(file(path: path, checkpoint: checkpoint), precision: precision)
     }
 
-    public static func load(_ file: SafeTensorsFile) throws -> SegmentationModel { try build(file).model }
+    /// A model file's tensors, or a checkpoint's converted to them.
+    public static func file(path: String, checkpoint: CheckpointOptions = CheckpointOptions()) throws
+        -> SafeTensorsFile {
+        if CheckpointConverter.isCheckpoint(path) {
+            let converted = try CheckpointConverter.modelFile(path, checkpoint)
+            return try SafeTensorsFile(contents: converted.contents, path: path)
+        }
+        return try SafeTensorsFile(path: path)
+    }
+
+    public static func load(_ file: SafeTensorsFile, precision: Precision? = nil) throws -> SegmentationModel {
+        try build(file, precision: precision).model
+    }
+
+    /// The precision a model file runs in when none is asked for (a checkpoint: fp32).
+    public static func precision(path: String) -> Precision {
+        guard !CheckpointConverter.isCheckpoint(path), let file = try? SafeTensorsFile(path: path),
+              let metadata = try? ModelMetadata(file.metadata) else { return .fp32 }
+        return metadata.precision
+    }
 
     /// The model and the reader that built it (which knows the tensors it read).
-    static func build(_ file: SafeTensorsFile) throws -> (model: SegmentationModel, reader: WeightReader) {
+    static func build(_ file: SafeTensorsFile, precision: Precision? = nil) throws
+        -> (model: SegmentationModel, reader: WeightReader) {
         let metadata = try ModelMetadata(file.metadata)
-        let reader = WeightReader(file: file)
+        if precision == .int8 && metadata.precision != .int8 {
+            throw ModelMetadataError.badMetadata(
+                field: "precision", reason: "the file is float32 only: make an int8 one with `segview quantize`")
+        }
+        let reader = WeightReader(file: file, precision: precision ?? metadata.precision)
         let model: SegmentationModel = switch metadata.architecture {
         case "deeplabv3": try DeepLabV3(reader, metadata: metadata)
         case "fcn": try FCNResNet(reader, metadata: metadata)

@@ -15,7 +15,7 @@ struct Segview: ParsableCommand {
         abstract: "Semantic segmentation in the terminal: FCN, DeepLabV3 and friends on the CPU.",
         version: version,
         subcommands: [View.self, Predict.self, Eval.self, Models.self, Bench.self, BenchView.self, Info.self,
-                      Convert.self],
+                      Convert.self, Quantize.self],
         defaultSubcommand: View.self)
 }
 
@@ -32,6 +32,8 @@ struct Failure: Error, CustomStringConvertible {
         }
     }
 }
+
+extension Precision: ExpressibleByArgument {}
 
 extension WorkingScale: ExpressibleByArgument {
     public init?(argument: String) { self.init(scaleArgument: argument) }
@@ -88,7 +90,7 @@ struct ModelOptions: ParsableArguments {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            let model = try ModelLoader.load(path: files[0], checkpoint: checkpoint.options())
+            let model = try engine.load(files[0], checkpoint: checkpoint.options())
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
                                           maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
             segmenter.allowTruncated = images.allowTruncated
@@ -136,8 +138,30 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    @Option(help: ArgumentHelp("The convolutions' number format: int8 needs a file made by `segview quantize` "
+                               + "(default: the file's own).", valueName: "fp32|int8"))
+    var precision: Precision?
+
     func validate() throws {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// Model file `path` in the precision asked for, else the file's own. Without AVX-512 VNNI an int8
+    /// file runs in float32, and an explicit `--precision int8` on the portable kernel, each with a note.
+    func load(_ path: String, checkpoint: CheckpointOptions) throws -> SegmentationModel {
+        var precision = self.precision
+        if !Int8Kernels.available {
+            let name = (path as NSString).lastPathComponent
+            if precision == .int8 {
+                printToStandardError("segview: this CPU has no AVX-512 VNNI: \(name) runs int8 on the portable kernel, "
+                                     + "slower than float32 (for checking accuracy)")
+            } else if precision == nil && ModelLoader.precision(path: path) == .int8 {
+                printToStandardError("segview: this CPU has no AVX-512 VNNI: \(name) runs in float32 "
+                                     + "(--precision int8 forces int8 on a slower portable kernel)")
+                precision = .fp32
+            }
+        }
+        return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
     }
 
     /// The context forward passes run in, with these threads.

@@ -25,6 +25,11 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
     Swift.print(terminalSafe(items.map { "\($0)" }.joined(separator: separator)), terminator: terminator)
 }
 
+/// A line on standard error, made terminal-safe.
+func printToStandardError(_ text: String) {
+    FileHandle.standardError.write(Data((terminalSafe(text) + "\n").utf8))
+}
+
 extension Segview {
     /// ArgumentParser's entry point with error messages made terminal-safe (they quote paths and
     /// file contents); help and version go through unchanged.
@@ -39,7 +44,7 @@ extension Segview {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }
             let message = fullMessage(for: error)
-            if !message.isEmpty { FileHandle.standardError.write(Data((terminalSafe(message) + "\n").utf8)) }
+            if !message.isEmpty { printToStandardError(message) }
             Foundation.exit(code.rawValue)
         }
     }

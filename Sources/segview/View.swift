@@ -65,7 +65,7 @@ struct View: ParsableCommand {
                           + "--out MASK.png`.")
         }
         let paths = models.isEmpty ? [ModelCatalog.bundledDirectory] : models
-        let loadedModels = try ModelCatalog.load(paths, checkpoint.options())
+        let loadedModels = try ModelCatalog.load(paths, checkpoint.options(), engine)
         var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
@@ -118,10 +118,10 @@ enum ModelCatalog {
         return files
     }
 
-    static func load(_ paths: [String], _ checkpoint: CheckpointOptions) throws
+    static func load(_ paths: [String], _ checkpoint: CheckpointOptions, _ engine: EngineOptions) throws
         -> [(name: String, model: SegmentationModel)] {
         try files(paths).map { file in
-            (URL(fileURLWithPath: file).lastPathComponent, try ModelLoader.load(path: file, checkpoint: checkpoint))
+            (URL(fileURLWithPath: file).lastPathComponent, try engine.load(file, checkpoint: checkpoint))
         }
     }
 }

@@ -2,6 +2,7 @@
 #define SEGVIEW_GEMM_KERNEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Whether this CPU runs seg_sgemm (AVX-512F); otherwise callers use OpenBLAS.
 int seg_gemm_supported(void);
@@ -46,5 +47,29 @@ typedef struct {
 void seg_sgemm(int M, int N, int K, const float *A, long lda, long a_panel_stride, const float *B, long ldb, float *C, long ldc,
                const seg_positions *positions, int accumulate, const float *bias, const float *addend, float cap,
                float *scratch);
+
+/// Whether the CPU has what the int8 kernels need (AVX-512 with VNNI).
+int seg_int8_supported(void);
+
+/// Signed-byte weights A (M rows of K4 * 4 values) as the int8 kernel's panels: [M/MR][K4][MR][4],
+/// rows past M zero. `panels` holds (M rounded up to MR) * K4 * 4 bytes.
+void seg_int8_pack_panels(int M, int K4, const int8_t *A, int8_t *panels);
+
+/// Quads quad_start..<quad_start+quad_count of `channels` planes of `plane` floats: quad q holds, in
+/// byte j of each element, channel 4q + j as clamp(round(x / scale) + zero_point, 0, 255) (the zero
+/// point past the last channel).
+void seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
+                             uint32_t *quads, long quad_start, long quad_count);
+
+/// C = scale[row] * (A x B) (+ shift[row], + addend, clamped to [0, cap] when cap > 0), where A is
+/// packed signed-byte panels (`a_panel_stride` bytes apart), B K4 rows of N unsigned quads (ldb
+/// apart) and each product sums over K4 * 4 bytes in exact 32-bit integers. `scratch` as seg_sgemm's.
+void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
+                   long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch);
+
+/// seg_int8_gemm's result on any CPU (plain loops: slower than float32, for measuring accuracy).
+void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
+                            float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
+                            float *scratch);
 
 #endif

@@ -1,6 +1,8 @@
 #ifndef SEGVIEW_VECTOR_KERNELS_H
 #define SEGVIEW_VECTOR_KERNELS_H
 
+#include <stdint.h>
+
 /// The three transforms of Winograd's F(4x4, 3x3) (Lavin & Gray 2016) for the engine's 3x3
 /// convolutions; the 36 matrix products between them are seg_sgemm's. A tile is 4x4 outputs read
 /// from a 6x6 input patch; with dilation d its elements are d apart (see Winograd.swift). Matrices
@@ -44,10 +46,11 @@ void seg_max_pool_plane(const float *in, int in_h, int in_w, float *out, int out
 /// The sum of `count` floats (in 32 interleaved partial sums: average pooling over whole planes).
 float seg_sum(const float *values, long count);
 
-/// Positions start..<start+count of one row of im2col: for output (oy, ox) at position oy * out_w + ox,
-/// plane[(oy * stride + offset_y) * in_w + ox * stride + offset_x] where oy lies in [valid_y0, valid_y1)
-/// and ox in [valid_x0, valid_x1) (the tap reads inside the plane), zero elsewhere.
-void seg_im2col_row(float *row, const float *plane, int in_w, int out_w, int offset_y, int offset_x, int stride,
-                    int valid_y0, int valid_y1, int valid_x0, int valid_x1, long start, long count);
+/// Positions start..<start+count of one row of im2col, on 32-bit elements (floats, or int8's quads of
+/// bytes): for output (oy, ox) at position oy * out_w + ox, plane[(oy * stride + offset_y) * in_w +
+/// ox * stride + offset_x] where oy lies in [valid_y0, valid_y1) and ox in [valid_x0, valid_x1) (the
+/// tap reads inside the plane), `fill` elsewhere (0: a float zero).
+void seg_im2col_row(void *row, const void *plane, int in_w, int out_w, int offset_y, int offset_x, int stride,
+                    int valid_y0, int valid_y1, int valid_x0, int valid_x1, long start, long count, uint32_t fill);
 
 #endif

@@ -1,0 +1,74 @@
+import Foundation
+import SegEngine
+import XCTest
+
+/// `segview quantize` end to end on a bundled model, and `--precision` in the commands that run one.
+final class QuantizeCommandTests: XCTestCase {
+    let bundled = repositoryRoot.appendingPathComponent("samples/models/camvid_deeplabv3plus.safetensors").path
+    let samples = repositoryRoot.appendingPathComponent("samples")
+    /// The bundled model's float32 figure on the sample scenes (BundledModelTests.recorded).
+    let recordedSamples = 76.34
+
+    func meanIoU(_ model: String, _ extra: [String] = []) throws -> (value: Double, output: String) {
+        let (status, output) = try runSegview(["eval", "--model", model, "--images", samples.path, "--labels",
+                                               samples.appendingPathComponent("labels").path, "--ignore", "11",
+                                               "--json"] + extra)
+        XCTAssertEqual(status, 0, output)
+        let json = try XCTUnwrap(output.firstIndex(of: "{").map { output[$0...] }, output)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        return (try XCTUnwrap(report["mean_iou"] as? Double) * 100, output)
+    }
+
+    func testAQuantizedBundledModelKeepsItsScore() throws {
+        let scratch = try makeScratchDirectory("segview-quantize")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("int8.safetensors").path
+        let arguments = ["quantize", bundled, "--images", samples.path, "--limit", "2", "--out", out]
+        let (status, output) = try runSegview(arguments)
+        XCTAssertEqual(status, 0, output)
+        let counts = try XCTUnwrap(output.firstMatch(of: try Regex("([0-9]+) of ([0-9]+) dense convolutions in int8")),
+                                   output)
+        let (int8, dense) = (Int(counts.output[1].substring!)!, Int(counts.output[2].substring!)!)
+        XCTAssertGreaterThan(int8, dense * 3 / 4, "most layers in int8: \(output)")
+        let agreement = try XCTUnwrap(output.firstMatch(of: try Regex("agree on ([0-9.]+) %")), output)
+        XCTAssertGreaterThanOrEqual(Double(agreement.output[1].substring!)!, 98, output)
+
+        XCTAssertEqual(try meanIoU(out, ["--precision", "int8"]).value, recordedSamples, accuracy: 0.5)
+        XCTAssertEqual(try meanIoU(out, ["--precision", "fp32"]).value, recordedSamples, accuracy: 0.01,
+                       "in float32 the int8 file is the original model")
+        let (_, byDefault) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path, "--model", out,
+                                             "--out", scratch.appendingPathComponent("mask.png").path])
+        XCTAssertEqual(byDefault.contains("no AVX-512 VNNI"), !Int8Kernels.available,
+                       "without VNNI an int8 file runs in float32, with a note: \(byDefault)")
+
+        let again = try runSegview(arguments)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.output.contains("already exists (use --force"), again.output)
+    }
+
+    func testABrokenImageStopsQuantizeBeforeAnythingIsWritten() throws {
+        let scratch = try makeScratchDirectory("segview-quantize")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let images = scratch.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: samples.appendingPathComponent("scene1.png"),
+                                         to: images.appendingPathComponent("a.png"))
+        try Data("\u{89}PNG\r\n\u{1a}\nnot really".utf8).write(to: images.appendingPathComponent("b.png"))
+        let out = scratch.appendingPathComponent("int8.safetensors")
+        let (status, output) = try runSegview(["quantize", bundled, "--images", images.path, "--out", out.path])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("b.png"), "the message names the file: \(output)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    func testInt8IsRefusedForAFloat32File() throws {
+        let scratch = try makeScratchDirectory("segview-quantize")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let out = scratch.appendingPathComponent("mask.png")
+        let (status, output) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path, "--model",
+                                               bundled, "--precision", "int8", "--out", out.path])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("segview quantize"), output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+}
