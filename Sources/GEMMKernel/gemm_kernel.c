@@ -375,7 +375,8 @@ void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, c
             int cols = min_int(NC, N - col0);
             pack_b((const float *)B, ldb, NULL, k0, depth, col0, cols, (float *)packedB);
             vector_runs plans[NC / 16];
-            for (int v = 0; v < (cols + 15) / 16; v++) plan_vector(&plans[v], NULL, col0 + 16 * v, min_int(16, cols - 16 * v));
+            for (int v = 0; v < (cols + 15) / 16; v++)
+                plan_vector(&plans[v], NULL, col0 + 16 * v, min_int(16, cols - 16 * v));
             for (int row0 = 0; row0 < M; row0 += MR) {
                 const int8_t *panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR * 4;
                 for (int s = 0; s < cols; s += NR)

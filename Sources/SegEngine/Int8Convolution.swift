@@ -117,7 +117,7 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
     precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW, in: context)
     if let residual {
-        precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
+        precondition(residual.shape == output.shape, "residual \(residual.shape) is not the output's \(output.shape)")
     }
     let flop = 2 * Double(weights.outChannels * weights.inChannels * weights.taps * output.plane)
     let shape = "\(weights.inChannels)->\(weights.outChannels) \(input.height)x\(input.width)"
@@ -128,7 +128,8 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
             scratch.withMemoryRebound(to: UInt32.self, capacity: quads * input.plane) { quantized in
                 let inverse = 1 / weights.input.scale, zero = Int32(weights.input.zeroPoint)
                 context.forEach(quads) { q in
-                    seg_int8_quantize_quads(input.data, Int32(input.channels), input.plane, inverse, zero, quantized, q, 1)
+                    seg_int8_quantize_quads(input.data, Int32(input.channels), input.plane, inverse, zero,
+                                            quantized, q, 1)
                 }
                 int8Products(quantized, input, weights, geometry, output, activation, residual)
             }
@@ -150,7 +151,9 @@ private func int8Products(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Te
     let fill = UInt32(weights.input.zeroPoint) * 0x0101_0101
     let kernelW = weights.kernelW
     let gemm = context.kernels.int8VNNI ? seg_int8_gemm : seg_int8_gemm_portable
-    let rowRanges = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height) }
+    let rowRanges = (0..<weights.kernelH).map {
+        geometry.validOutputs(tap: $0, input: input.height, output: output.height)
+    }
     let colRanges = (0..<kernelW).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width) }
 
     func product(channels: Range<Int>, start: Int, count: Int, columns: UnsafePointer<UInt32>, ldb: Int) {
@@ -173,8 +176,8 @@ private func int8Products(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Te
             let tap = row / quads, quad = row % quads
             let tapY = tap / kernelW, tapX = tap % kernelW
             let validY = rowRanges[tapY], validX = colRanges[tapX]
-            seg_im2col_row(columns + row * count, quantized + quad * input.plane, Int32(input.width), Int32(output.width),
-                           Int32(tapY * geometry.dilation - geometry.padding),
+            seg_im2col_row(columns + row * count, quantized + quad * input.plane, Int32(input.width),
+                           Int32(output.width), Int32(tapY * geometry.dilation - geometry.padding),
                            Int32(tapX * geometry.dilation - geometry.padding), Int32(geometry.stride),
                            Int32(validY.lowerBound), Int32(validY.upperBound), Int32(validX.lowerBound),
                            Int32(validX.upperBound), start, count, fill)

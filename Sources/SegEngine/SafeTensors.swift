@@ -200,7 +200,8 @@ public enum SafeTensorsWriter {
 
         /// float32 values (little-endian on every platform segview runs on).
         public init(name: String, shape: [Int], values: [Float]) {
-            self.init(name: name, dtype: "F32", shape: shape, bytes: values.withUnsafeBufferPointer { Data(buffer: $0) })
+            let bytes = values.withUnsafeBufferPointer { Data(buffer: $0) }
+            self.init(name: name, dtype: "F32", shape: shape, bytes: bytes)
         }
     }
 

@@ -39,7 +39,8 @@ public final class ModelQuantizer {
     public func quantize(from calibration: Calibration) -> Int {
         for layer in layers {
             layer.int8 = calibration.quantization(layer.name).map { input in
-                Int8ConvWeights(layer.weights, weightScales: Int8ConvWeights.weightScales(of: layer.weights), input: input)
+                let scales = Int8ConvWeights.weightScales(of: layer.weights)
+                return Int8ConvWeights(layer.weights, weightScales: scales, input: input)
             }
         }
         return layers.filter { $0.int8 != nil }.count

@@ -25,7 +25,7 @@ struct Info: ParsableCommand {
                 "parameters": network.parameterCount, "output_stride": meta.outputStride,
                 "output_strides": network.outputStrides, "input_channels": meta.channelOrder.rawValue,
                 "input_range": meta.inputRange.rawValue, "input_mean": meta.mean, "input_std": meta.std,
-                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull(),
+                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull(), "precision": meta.precision.rawValue,
                 "class_names": meta.classNames, "class_colors": meta.classColors.map { $0.map(Int.init) },
                 "extra": meta.extra,
             ] as [String: Any])
@@ -38,6 +38,7 @@ struct Info: ParsableCommand {
               + network.outputStrides.map(String.init).joined(separator: ", "))
         print("  input            \(meta.channelOrder.rawValue) \(meta.inputRange.rawValue), mean \(meta.mean), std \(meta.std)")
         print("  resize size      \(resize)")
+        print("  precision        \(meta.precision == .int8 ? "int8 (made by segview quantize)" : "fp32")")
         print("  classes          \(meta.numClasses): \(meta.classNames.joined(separator: ", "))")
         for (key, value) in meta.extra.sorted(by: { $0.key < $1.key }) {
             print("  \(key.padding(toLength: 16, withPad: " ", startingAt: 0)) \(value)")

@@ -24,11 +24,13 @@ struct Models: ParsableCommand {
                 entries.append(["file": file, "architecture": meta.architecture, "backbone": meta.backbone,
                                 "classes": meta.numClasses, "parameters": model.parameterCount,
                                 "output_stride": meta.outputStride, "output_strides": model.outputStrides,
-                                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull()])
+                                "resize_size": meta.resizeSize.map { $0 as Any } ?? NSNull(),
+                                "precision": meta.precision.rawValue])
                 guard !json else { continue }
                 let strides = model.outputStrides.map(String.init).joined(separator: "/")
                 print("\(name): \(meta.architecture) \(meta.backbone), \(meta.numClasses) classes, "
-                      + "\(model.parameterCount) parameters, trained at OS \(meta.outputStride), runs at \(strides)")
+                      + "\(model.parameterCount) parameters, trained at OS \(meta.outputStride), runs at \(strides)"
+                      + (meta.precision == .int8 ? ", int8" : ""))
             } catch {
                 entries.append(["file": file, "error": "\(error)"])
                 if !json { print("\(name): cannot be loaded: \(error)") }

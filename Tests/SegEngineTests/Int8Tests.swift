@@ -39,12 +39,14 @@ final class Int8Tests: XCTestCase {
                         let ix = ox * geometry.stride - geometry.padding + t % k * geometry.dilation
                         guard (0..<x.height).contains(iy) && (0..<x.width).contains(ix) else { continue }
                         for c in 0..<cin {
-                            let byte = min(max(Int((x[c, iy, ix] / q.scale).rounded(.toNearestOrEven)) + q.zeroPoint, 0), 255)
+                            let level = Int((x[c, iy, ix] / q.scale).rounded(.toNearestOrEven)) + q.zeroPoint
+                            let byte = min(max(level, 0), 255)
                             sum += row[t * cin + c] * (byte - q.zeroPoint)
                         }
                     }
                     let at = (o * outH + oy) * outW + ox
-                    var value = q.scale * int8.weightScales[o] * Float(sum) + weights.bias[o] + (residual?.data[at] ?? 0)
+                    var value = q.scale * int8.weightScales[o] * Float(sum) + weights.bias[o]
+                        + (residual?.data[at] ?? 0)
                     activation.apply(&value, count: 1, bias: 0)
                     out[at] = value
                 }
@@ -61,7 +63,9 @@ final class Int8Tests: XCTestCase {
     }
 
     func testInt8ConvolutionMatchesThePlainReference() {
-        for kernels in kernelChoices { checkAgainstTheReference(EngineContext(threads: 2, kernels: kernels, profile: Profile())) }
+        for kernels in kernelChoices {
+            checkAgainstTheReference(EngineContext(threads: 2, kernels: kernels, profile: Profile()))
+        }
     }
 
     func checkAgainstTheReference(_ context: EngineContext) {
@@ -85,7 +89,8 @@ final class Int8Tests: XCTestCase {
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
                                       weights: values(cout * cin * kernel * kernel, -0.5...0.5, &random),
                                       bias: values(cout, -1...1, &random))
-            let x = Tensor(channels: cin, height: h, width: w, values: values(cin * h * w, low...2, &random), in: context)
+            let x = Tensor(channels: cin, height: h, width: w, values: values(cin * h * w, low...2, &random),
+                           in: context)
             let geometry = ConvGeometry(stride: stride, padding: padding, dilation: dilation)
             let outH = geometry.outputSize(h, kernel: kernel), outW = geometry.outputSize(w, kernel: kernel)
             let residual = hasResidual
@@ -97,7 +102,8 @@ final class Int8Tests: XCTestCase {
             let expected = reference(x, weights, int8, geometry, activation, residual)
             XCTAssertEqual(got.count, expected.count, "case \(index), \(kernelName)")
             let error = zip(got, expected).map { abs($0 - $1) / max(1, abs($1)) }.max()!
-            XCTAssertLessThan(error, 1e-4, "\(kernelName) case \(index): \(cin)->\(cout) k\(kernel) s\(stride) p\(padding) d\(dilation)")
+            XCTAssertLessThan(error, 1e-4, "\(kernelName) case \(index): \(cin)->\(cout) k\(kernel) s\(stride) "
+                              + "p\(padding) d\(dilation)")
         }
         XCTAssertNotNil(context.profile?.entries["conv 1x1 int8"], "the int8 path ran")
     }
@@ -114,7 +120,8 @@ final class Int8Tests: XCTestCase {
                                    input: ActivationQuantization(minimum: 0, maximum: 4))
         let approximate = conv2d(x, int8, geometry).toArray()
         let spread = (exact.map { $0 * $0 }.reduce(0, +) / Float(exact.count)).squareRoot()
-        let error = (zip(exact, approximate).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) / Float(exact.count)).squareRoot()
+        let squares = zip(exact, approximate).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+        let error = (squares / Float(exact.count)).squareRoot()
         XCTAssertLessThan(error / spread, 0.01, "8-bit inputs and weights keep the output within 1 % (RMS)")
         XCTAssertGreaterThan(error, 0, "the int8 path ran, not the float one")
     }

@@ -15,7 +15,8 @@ final class QuantizationTests: XCTestCase {
         let (h, w) = (37, 45)
         let values = (0..<3 * h * w).map { i -> Float in
             let c = i / (h * w), y = i / w % h, x = i % w
-            return sin(Float(x * (c + 1) + seed) / 7) + cos(Float(y + 3 * seed) / 5) + Float((i * 7919 + seed) % 13) / 26
+            let noise = Float((i * 7919 + seed) % 13) / 26
+            return sin(Float(x * (c + 1) + seed) / 7) + cos(Float(y + 3 * seed) / 5) + noise
         }
         return Tensor(channels: 3, height: h, width: w, values: values, in: context)
     }

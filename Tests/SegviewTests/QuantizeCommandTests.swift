@@ -36,8 +36,8 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(try meanIoU(out, ["--precision", "int8"]).value, recordedSamples, accuracy: 0.5)
         XCTAssertEqual(try meanIoU(out, ["--precision", "fp32"]).value, recordedSamples, accuracy: 0.01,
                        "in float32 the int8 file is the original model")
-        let (_, byDefault) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path, "--model", out,
-                                             "--out", scratch.appendingPathComponent("mask.png").path])
+        let (_, byDefault) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path,
+                                             "--model", out, "--out", scratch.appendingPathComponent("mask.png").path])
         XCTAssertEqual(byDefault.contains("no AVX-512 VNNI"), !Int8Kernels.available,
                        "without VNNI an int8 file runs in float32, with a note: \(byDefault)")
 
