@@ -146,7 +146,8 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
         precondition(residual.context === context, "the residual belongs to another context")
     }
-    let (flop, inBounds) = countWork(input, weights, geometry, output)
+    let (flop, inBounds) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
+                                     inPerGroup: weights.inPerGroup, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
     let layerActivation = residual == nil ? activation : .identity
     // Winograd where it needs fewer multiplies than the taps that read inside the input, with room
@@ -196,16 +197,20 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     return output
 }
 
-/// Tallies the multiply-adds, including how many taps read inside the input (the rest read padding);
-/// returns the FLOP of this convolution and the share of its taps that read inside the input.
-private func countWork(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor)
-    -> (flop: Double, inBounds: Double) {
-    let rows = (0..<weights.kernelH).map { geometry.validOutputs(tap: $0, input: input.height, output: output.height).count }
-    let cols = (0..<weights.kernelW).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width).count }
+/// Tallies the multiply-adds of a convolution with `kernel` taps, `outChannels` and `inPerGroup`,
+/// including how many taps read inside the input (the rest read padding); returns its FLOP and the
+/// share of its taps that read inside the input.
+func countWork(_ input: Tensor, kernel: (height: Int, width: Int), outChannels: Int, inPerGroup: Int,
+               _ geometry: ConvGeometry, _ output: Tensor) -> (flop: Double, inBounds: Double) {
+    let rows = (0..<kernel.height).map {
+        geometry.validOutputs(tap: $0, input: input.height, output: output.height).count
+    }
+    let cols = (0..<kernel.width).map { geometry.validOutputs(tap: $0, input: input.width, output: output.width).count }
     let inBounds = Double(rows.reduce(0, +)) * Double(cols.reduce(0, +))
-    let flop = input.context.counters.addConvolution(outChannels: weights.outChannels, inPerGroup: weights.inPerGroup,
-                                       outputPlane: output.plane, taps: weights.taps, tapsInBounds: inBounds)
-    return (flop, inBounds / (Double(weights.taps) * Double(output.plane)))
+    let taps = kernel.height * kernel.width
+    let flop = input.context.counters.addConvolution(outChannels: outChannels, inPerGroup: inPerGroup,
+                                                     outputPlane: output.plane, taps: taps, tapsInBounds: inBounds)
+    return (flop, inBounds / (Double(taps) * Double(output.plane)))
 }
 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
@@ -302,7 +307,9 @@ private func pointwiseConv(_ input: Tensor, _ weights: ConvWeights, _ output: Te
         // Tiles of one column block of the product each: no more packing or passes over the
         // weights than one tile per thread, and a thread the host slows down takes fewer of them
         // (with a tile per thread, the other one waited for it at the end of every layer).
-        let work = tiles(plane, limit: GEMM.blockColumns, granule: GEMM.sliverColumns, threads: context.threads)
+        // OpenBLAS packs the whole weight matrix on every call: four blocks a tile halve that.
+        let limit = context.kernels.ownGEMM ? GEMM.blockColumns : 4 * GEMM.blockColumns
+        let work = tiles(plane, limit: limit, granule: GEMM.sliverColumns, threads: context.threads)
         context.forEach(work.count) { index in product(channels: 0..<cout, start: work[index].start, count: work[index].count) }
     }
 }

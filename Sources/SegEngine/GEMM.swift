@@ -1,6 +1,7 @@
 import COpenBLAS
 import Foundation
 import GEMMKernel
+import VectorKernels
 
 /// What a matrix product does to its result before storing it, fused so the result is touched
 /// once: add a value per row (the layer's bias), add a matrix of C's layout (a residual), then
@@ -122,21 +123,35 @@ enum GEMM {
         guard let window else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda), b,
                         Int32(ldb), accumulate ? 1 : 0, c, Int32(ldc))
-            applyEpilogue(epilogue, m: m, n: n, c: c, ldc: ldc) { $0 }
+            if !epilogue.isEmpty {
+                seg_epilogue_rows(c, ldc, Int32(m), Int32(n), epilogue.bias, epilogue.addend, epilogue.cap)
+            }
             return
         }
-        // OpenBLAS takes plain matrices: copy the window of B out, multiply, add the product into C's window.
-        context.withScratch(k * n) { columns in
-            context.withScratch(m * n) { product in
-                for row in 0..<k {
-                    for i in 0..<n { columns[row * n + i] = b[row * ldb + window.offset(i, row: window.inputRow)] }
-                }
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, weights, Int32(lda),
-                            columns, Int32(n), 0, product, Int32(n))
-                for row in 0..<m {
-                    for i in 0..<n {
-                        let at = row * ldc + window.offset(i, row: window.outputRow)
-                        c[at] = product[row * n + i] + (accumulate ? c[at] : 0)
+        // OpenBLAS takes plain matrices: copy the window of B out, multiply, add the product into
+        // C's window, in chunks of whole window rows (about 512 columns): scratch that does not grow
+        // with the product, which the memory estimate, extrapolated from small probe passes, needs.
+        let chunkColumns = max(1, 512 / window.width) * window.width
+        context.withScratch(k * chunkColumns) { columns in
+            context.withScratch(m * chunkColumns) { product in
+                for first in stride(from: 0, to: n, by: chunkColumns) {
+                    let count = min(chunkColumns, n - first)
+                    /// Each run of the chunk's columns that is contiguous in the window: (column, length).
+                    let runs = stride(from: 0, to: count, by: window.width).map { ($0, min(window.width, count - $0)) }
+                    for row in 0..<k {
+                        for (i, length) in runs {
+                            (columns + row * count + i).update(
+                                from: b + row * ldb + window.offset(first + i, row: window.inputRow), count: length)
+                        }
+                    }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(count), Int32(k), 1, weights,
+                                Int32(lda), columns, Int32(count), 0, product, Int32(count))
+                    for row in 0..<m {
+                        for (i, length) in runs {
+                            let target = c + row * ldc + window.offset(first + i, row: window.outputRow)
+                            let source = product + row * count + i
+                            for j in 0..<length { target[j] = source[j] + (accumulate ? target[j] : 0) }
+                        }
                     }
                 }
             }

@@ -119,7 +119,8 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
     if let residual {
         precondition(residual.shape == output.shape, "residual \(residual.shape) is not the output's \(output.shape)")
     }
-    let flop = 2 * Double(weights.outChannels * weights.inChannels * weights.taps * output.plane)
+    let (flop, _) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
+                              inPerGroup: weights.inChannels, geometry, output)
     let shape = "\(weights.inChannels)->\(weights.outChannels) \(input.height)x\(input.width)"
         + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
     context.measure("conv \(weights.kernelH)x\(weights.kernelW) int8", shape: shape, flop: flop) {

@@ -8,7 +8,7 @@ import SegEngine
 ///    input scale and zero point of their range;
 /// 3. passes in a context with an `.errors` calibration run each layer both ways;
 /// 4. `keepFloat32(where:maximumError:)` sends back to float32 the layers whose int8 output strays
-///    more than allowed (the first convolution on the image and the classifier, usually);
+///    more than allowed;
 /// 5. `encoded()` is the file: the original tensors unchanged, and per int8 layer its scales.
 public final class ModelQuantizer {
     public let model: SegmentationModel
@@ -56,7 +56,7 @@ public final class ModelQuantizer {
     }
 
     /// The int8 model file: every tensor of the original as it was, the scales of each int8 layer,
-    /// and the metadata with `precision` int8 and `description` (how it was calibrated) added.
+    /// and the metadata with `precision` int8 and `int8_calibration` (how it was calibrated) added.
     public func encoded(calibrationNote: String) throws -> Data {
         var tensors = file.entries.keys.sorted().compactMap { file.stored($0) }
             .filter { !$0.name.hasSuffix(Int8Names.input) && !$0.name.hasSuffix(Int8Names.weightScale) }

@@ -192,16 +192,29 @@ public struct Segmenter {
     }
 
     private func measurePassCost() -> PassCost {
-        func peak(_ side: Int) -> Double {
+        let (small, large) = (64.0 * 64, 128.0 * 128)
+        func peaks(_ pixels: Double) -> (all: Double, tensors: Double) {
+            let side = Int(pixels.squareRoot())
             let probe = EngineContext(threads: context.threads, kernels: context.kernels)
             _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0, in: probe),
                               outputStride: outputStride)
-            return Double(probe.pool.peakBytes)
+            return (Double(probe.pool.peakBytes), Double(probe.pool.peakTensorBytes))
         }
-        let (small, large) = (peak(64), peak(128))
-        let perPixel = max(0, large - small) / Double(128 * 128 - 64 * 64)
+        /// The line through two peaks: fixed part and slope.
+        func line(_ atSmall: Double, _ atLarge: Double) -> (fixed: Double, slope: Double) {
+            let slope = max(0, atLarge - atSmall) / (large - small)
+            return (max(0, atSmall - slope * small), slope)
+        }
+        let (first, second) = (peaks(small), peaks(large))
+        // The peak of all buffers may be scratch at one size and feature maps at the other (small
+        // probes of a small model on OpenBLAS's paths: the line through them gave 0.6x the pass at
+        // 384x256), so the estimate also bounds it by the most scratch beside the feature maps
+        // plus the feature maps' own line, and takes the larger part of each.
+        let all = line(first.all, second.all), tensors = line(first.tensors, second.tensors)
+        let scratch = max(first.all - first.tensors, second.all - second.tensors)
         let kept = Double(4 * (3 + 2 * model.metadata.numClasses + 1))
-        return PassCost(fixedBytes: max(0, small - perPixel * 64 * 64), bytesPerPixel: perPixel + kept)
+        return PassCost(fixedBytes: max(all.fixed, scratch + tensors.fixed),
+                        bytesPerPixel: max(all.slope, tensors.slope) + kept)
     }
 
     /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata

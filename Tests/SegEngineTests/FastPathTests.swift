@@ -178,7 +178,9 @@ final class FastPathTests: XCTestCase {
             // Chunks of at most 16 tiles: each chunk frames its own part of the input.
             let chunked = conv2d(x.copy(to: chunks), weights, geometry, activation: .relu).toArray()
             XCTAssertGreaterThan(whole.filter { $0 > 0 }.count, whole.count / 4, "the test sees real outputs")
-            XCTAssertLessThan(zip(whole, chunked).map { abs($0 - $1) }.max()!, 1e-5, "\(geometry)")
+            // Relative: OpenBLAS (CPUs without AVX-512) sums a product of other widths in another order.
+            let error = zip(whole, chunked).map { abs($0 - $1) / max(1, abs($0)) }.max()!
+            XCTAssertLessThan(error, 1e-4, "\(geometry)")
         }
     }
 

@@ -53,4 +53,8 @@ float seg_sum(const float *values, long count);
 void seg_im2col_row(void *row, const void *plane, int in_w, int out_w, int offset_y, int offset_x, int stride,
                     int valid_y0, int valid_y1, int valid_x0, int valid_x1, long start, long count, uint32_t fill);
 
+/// Rows 0..<m of C (ldc apart), columns 0..<n: C + bias[row] + addend (C's layout; either may be
+/// NULL), clamped to [0, cap] when cap > 0: the epilogue of a product that did not fuse it.
+void seg_epilogue_rows(float *c, long ldc, int m, int n, const float *bias, const float *addend, float cap);
+
 #endif
