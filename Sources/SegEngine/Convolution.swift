@@ -146,8 +146,8 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
         precondition(residual.context === context, "the residual belongs to another context")
     }
-    let (flop, inBounds) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
-                                     inPerGroup: weights.inPerGroup, geometry, output)
+    let (flop, inBounds) = countWork(input, kernel: (weights.kernelH, weights.kernelW),
+                                     outChannels: weights.outChannels, inPerGroup: weights.inPerGroup, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
     let layerActivation = residual == nil ? activation : .identity
     // Winograd where it needs fewer multiplies than the taps that read inside the input, with room
