@@ -16,6 +16,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { MR = 8, NR = 48, KC = 512, NC = 480, PREFETCH = 8, PACK_AHEAD = 4, PREFETCH_PANEL_SLIVERS = 6 };  // PREFETCH: steps of depth ahead
 
@@ -291,8 +292,9 @@ void seg_int8_pack_panels(int M, int K4, const int8_t *A, int8_t *panels) {
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
+long seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
                              uint32_t *quads, long quad_start, long quad_count) {
+    long nonFinite = 0;
     for (long q = quad_start; q < quad_start + quad_count; q++) {
         uint32_t *target = quads + q * plane;
         for (long p = 0; p < plane; p++) target[p] = 0;
@@ -304,13 +306,16 @@ void seg_int8_quantize_quads(const float *x, int channels, long plane, float inv
                 continue;
             }
             const float *source = x + (long)channel * plane;
-            // Round to nearest even, as PyTorch's quantize_per_tensor does; a NaN becomes 0.
+            // Round to nearest even, as PyTorch's quantize_per_tensor does; a NaN becomes byte 0
+            // and is counted, so that the caller can pass it on.
             for (long p = 0; p < plane; p++) {
                 float byte = fminf(fmaxf(rintf(source[p] * inverse_scale) + (float)zero_point, 0), 255);
                 target[p] |= (uint32_t)byte << shift;
+                nonFinite += !isfinite(source[p]);
             }
         }
     }
+    return nonFinite;
 }
 
 /// The int8 MR x NR tile: acc = a_panel x b_sliver in 32-bit lanes, then C = (accumulate ? C : 0)
@@ -329,7 +334,6 @@ static inline void int8_tile_kernel(const int VECTORS, int depth, const int8_t *
             else _mm_prefetch((const char *)(c + at + r * ldc + 16 * j), _MM_HINT_ET0);
             if (last && addend) _mm_prefetch((const char *)(addend + at + r * ldc + 16 * j), _MM_HINT_T0);
         }
-    const int32_t *weights = (const int32_t *)a;
     for (int k = 0; k < depth; k++) {
         __m512i bv[3];
         for (int j = 0; j < VECTORS; j++) {
@@ -337,10 +341,12 @@ static inline void int8_tile_kernel(const int VECTORS, int depth, const int8_t *
             _mm_prefetch((const char *)(b + PREFETCH * NR + 16 * j), _MM_HINT_T0);
         }
         for (int r = 0; r < MR; r++) {
-            __m512i ar = _mm512_set1_epi32(weights[r]);
+            int32_t quad;  // row r's 4 weight bytes, broadcast as one 32-bit element
+            memcpy(&quad, a + 4 * r, sizeof quad);
+            __m512i ar = _mm512_set1_epi32(quad);
             for (int j = 0; j < VECTORS; j++) acc[r][j] = _mm512_dpbusd_epi32(acc[r][j], bv[j], ar);
         }
-        weights += MR;
+        a += 4 * MR;
         b += NR;
     }
     for (int r = 0; r < rows; r++) {
@@ -364,10 +370,17 @@ static void int8_micro_kernel(int depth, const int8_t *a, const uint32_t *b, flo
     }
 }
 
+/// Depth blocks of at most KC quads, as even as that allows: each block's sums are exact 32-bit
+/// integers (at most KC * 4 * 255 * 127), then scaled and added in float32.
+static int int8_depth_block(int K4) {
+    int blocks = (K4 + KC - 1) / KC;
+    return (K4 + blocks - 1) / blocks;
+}
+
 void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
                    long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch) {
     uint32_t *packedB = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    int blocks = (K4 + KC - 1) / KC, block = (K4 + blocks - 1) / blocks;
+    int block = int8_depth_block(K4);
     for (int k0 = 0; k0 < K4; k0 += block) {
         int depth = min_int(block, K4 - k0);
         int first = k0 == 0, last = k0 + depth == K4;
@@ -389,40 +402,49 @@ void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, c
     }
 }
 
-/// seg_int8_gemm's arithmetic without VNNI, a column block at a time in plain loops (the compiler
-/// vectorises them): the same exact integer sums, so a CPU without VNNI measures what int8 costs
-/// in accuracy (`segview quantize`), and the tests check both kernels against one reference.
+/// seg_int8_gemm's arithmetic without VNNI, in plain loops the compiler vectorises: the same
+/// integer sums over the same depth blocks, scaled and added in the same order, so both kernels
+/// give the same floats; a CPU without VNNI measures what int8 costs in accuracy (`segview
+/// quantize`), and the tests check both kernels against one reference.
 __attribute__((target_clones("avx2", "default")))
 void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
                             float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
                             float *scratch) {
     enum { COLUMNS = 256 };
     int32_t *acc = (int32_t *)scratch;  // MR x COLUMNS
+    int block = int8_depth_block(K4);
     for (int row0 = 0; row0 < M; row0 += MR) {
         int rows = min_int(MR, M - row0);
         const int8_t *panel = A + (long)(row0 / MR) * a_panel_stride;
         for (int col0 = 0; col0 < N; col0 += COLUMNS) {
             int cols = min_int(COLUMNS, N - col0);
-            for (int i = 0; i < MR * COLUMNS; i++) acc[i] = 0;
-            for (int q = 0; q < K4; q++) {
-                const uint32_t *b = B + (long)q * ldb + col0;
-                for (int r = 0; r < rows; r++) {
-                    const int8_t *w = panel + ((long)q * MR + r) * 4;
-                    int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], *sums = acc + r * COLUMNS;
-                    for (int n = 0; n < cols; n++) {
-                        uint32_t v = b[n];
-                        sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
-                            + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
+            for (int k0 = 0; k0 < K4; k0 += block) {
+                int first = k0 == 0, last = k0 + block >= K4;
+                for (int i = 0; i < MR * COLUMNS; i++) acc[i] = 0;
+                for (int q = k0; q < min_int(K4, k0 + block); q++) {
+                    const uint32_t *b = B + (long)q * ldb + col0;
+                    for (int r = 0; r < rows; r++) {
+                        const int8_t *w = panel + ((long)q * MR + r) * 4;
+                        int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], *sums = acc + r * COLUMNS;
+                        for (int n = 0; n < cols; n++) {
+                            uint32_t v = b[n];
+                            sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
+                                + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
+                        }
                     }
                 }
-            }
-            for (int r = 0; r < rows; r++) {
-                float *row = C + (long)(row0 + r) * ldc + col0;
-                const float *extra = addend ? addend + (long)(row0 + r) * ldc + col0 : NULL;
-                for (int n = 0; n < cols; n++) {
-                    float v = scale[row0 + r] * (float)acc[r * COLUMNS + n] + (shift ? shift[row0 + r] : 0)
-                        + (extra ? extra[n] : 0);
-                    row[n] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                // As store_vector: scaled, plus the shift, plus C, plus the addend, clamped; one
+                // operation a statement, so that none is fused into a multiply-add.
+                for (int r = 0; r < rows; r++) {
+                    float *row = C + (long)(row0 + r) * ldc + col0, rowShift = last && shift ? shift[row0 + r] : 0;
+                    const float *extra = last && addend ? addend + (long)(row0 + r) * ldc + col0 : NULL;
+                    for (int n = 0; n < cols; n++) {
+                        float v = scale[row0 + r] * (float)acc[r * COLUMNS + n];
+                        v += rowShift;
+                        if (!first) v += row[n];
+                        if (extra) v += extra[n];
+                        row[n] = last && cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                    }
                 }
             }
         }

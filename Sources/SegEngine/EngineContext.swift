@@ -108,7 +108,7 @@ public struct KernelChoices: Sendable {
     /// writing the result, which OpenBLAS would then read and write again for the epilogue.
     public var thinProduct = 64
     /// int8 products by AVX-512 VNNI where the CPU has it; off, by the portable kernel, which gives
-    /// the same sums several times slower (what runs int8 on a CPU without VNNI, for accuracy only).
+    /// the same floats, slower (what runs int8 on a CPU without VNNI, for accuracy only).
     public var int8VNNI = Int8Kernels.available
 
     public init() {}

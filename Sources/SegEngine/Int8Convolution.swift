@@ -28,7 +28,7 @@ public struct ActivationQuantization: Equatable, Sendable {
 }
 
 /// Whether this CPU has the fast int8 kernel (AVX-512 VNNI); without, models run in float32 (the
-/// portable int8 kernel gives the same results, slower than float32: for measuring accuracy).
+/// portable int8 kernel gives the same floats, slower than float32: for measuring accuracy).
 public enum Int8Kernels {
     public static let available = seg_int8_supported() != 0
 }
@@ -118,6 +118,7 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
     let output = Tensor(channels: weights.outChannels, height: outH, width: outW, in: context)
     if let residual {
         precondition(residual.shape == output.shape, "residual \(residual.shape) is not the output's \(output.shape)")
+        precondition(residual.context === context, "the residual belongs to another context")
     }
     let (flop, _) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
                               inPerGroup: weights.inChannels, geometry, output)
@@ -128,11 +129,17 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
         context.withScratch(quads * input.plane) { scratch in
             scratch.withMemoryRebound(to: UInt32.self, capacity: quads * input.plane) { quantized in
                 let inverse = 1 / weights.input.scale, zero = Int32(weights.input.zeroPoint)
-                context.forEach(quads) { q in
-                    seg_int8_quantize_quads(input.data, Int32(input.channels), input.plane, inverse, zero,
-                                            quantized, q, 1)
+                var nonFinite = [Int](repeating: 0, count: quads)
+                nonFinite.withUnsafeMutableBufferPointer { counts in
+                    context.forEach(quads) { q in
+                        counts[q] = seg_int8_quantize_quads(input.data, Int32(input.channels), input.plane, inverse,
+                                                            zero, quantized, q, 1)
+                    }
                 }
                 int8Products(quantized, input, weights, geometry, output, activation, residual)
+                // A byte has no NaN: an input that had one makes the output NaN, as float32 would
+                // where it reaches, so that the checks for non-finite scores still see it.
+                if nonFinite.contains(where: { $0 > 0 }) { output.data.update(repeating: .nan, count: output.count) }
             }
         }
     }

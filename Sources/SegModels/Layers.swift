@@ -84,14 +84,20 @@ final class WeightReader {
         let inputName = name + Int8Names.input, scalesName = name + Int8Names.weightScale
         guard precision == .int8, contains(inputName) else { return nil }
         let input = try tensor(inputName, [2])
-        guard input[0] > 0 && input[0].isFinite, (0...255).contains(input[1]), input[1] == input[1].rounded() else {
+        // Scales whose products and inverses stay normal floats: a tiny one made the inverse infinite.
+        func usable(_ scale: Float) -> Bool { scale > 0 && scale.isNormal && (1 / scale).isNormal }
+        guard usable(input[0]) else {
             throw SafeTensorsError.outOfRange(name: inputName, index: 0, value: input[0],
-                                              expected: "a positive scale and a whole zero point of 0 to 255")
+                                              expected: "the input scale must be a positive normal float")
+        }
+        guard (0...255).contains(input[1]) && input[1] == input[1].rounded() else {
+            throw SafeTensorsError.outOfRange(name: inputName, index: 1, value: input[1],
+                                              expected: "the zero point must be a whole number of 0 to 255")
         }
         let scales = try tensor(scalesName, [weights.outChannels])
-        if let index = scales.firstIndex(where: { !($0 > 0 && $0.isFinite) }) {
+        if let index = scales.firstIndex(where: { !usable($0) || !usable($0 * input[0]) }) {
             throw SafeTensorsError.outOfRange(name: scalesName, index: index, value: scales[index],
-                                              expected: "a weight scale must be positive and finite")
+                                              expected: "a weight scale must be a positive normal float")
         }
         guard weights.groups == 1 && !weights.isDepthwise else {
             throw SafeTensorsError.outOfRange(name: inputName, index: 0, value: input[0],

@@ -11,11 +11,10 @@ void seg_epilogue_rows(float *c, long ldc, int m, int n, const float *bias, cons
     for (int row = 0; row < m; row++) {
         float shift = bias ? bias[row] : 0, *values = c + row * ldc;
         const float *extra = addend ? addend + row * ldc : NULL;
-        if (extra)
-            for (int i = 0; i < n; i++) values[i] += extra[i];
-        if (cap > 0)
-            for (int i = 0; i < n; i++) values[i] = fminf(fmaxf(values[i] + shift, 0), cap);
-        else if (shift != 0)
-            for (int i = 0; i < n; i++) values[i] += shift;
+        for (int i = 0; i < n; i++) {  // the order of the engine's kernel: bias, then addend, then clamp
+            float v = values[i] + shift;
+            if (extra) v += extra[i];
+            values[i] = cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+        }
     }
 }

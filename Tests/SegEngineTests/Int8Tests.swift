@@ -74,7 +74,8 @@ final class Int8Tests: XCTestCase {
         // (cin, cout, kernel, h, w, stride, padding, dilation, activation, residual, input low):
         // pointwise in place (a map wide enough for tiles, and a small one split by channels), a
         // channel count not a multiple of 4, strides, dilation past the map, a depth over one block
-        // (3x3 on 256 channels: 576 quads), inputs below zero (a zero point), unfused activations.
+        // (3x3 on 256 channels: 576 quads), inputs below zero (a zero point), unfused activations,
+        // tiles wider than one block of the VNNI kernel's columns (3x3 on 16 channels over 64x64).
         let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Activation, Bool, Float)] = [
             (16, 24, 1, 20, 30, 1, 0, 1, .relu, true, 0),
             (40, 20, 1, 5, 6, 1, 0, 1, .identity, false, -1),
@@ -83,6 +84,7 @@ final class Int8Tests: XCTestCase {
             (256, 16, 3, 9, 11, 1, 1, 1, .sigmoid, false, -0.5),
             (8, 17, 1, 13, 15, 2, 0, 1, .hardswish, true, -1),
             (6, 8, 3, 7, 6, 1, 12, 12, .relu, false, 0),
+            (16, 24, 3, 64, 64, 1, 1, 1, .relu, true, -0.25),
         ]
         for (index, (cin, cout, kernel, h, w, stride, padding, dilation, activation, hasResidual, low))
                 in cases.enumerated() {
@@ -106,6 +108,38 @@ final class Int8Tests: XCTestCase {
                               + "p\(padding) d\(dilation)")
         }
         XCTAssertNotNil(context.profile?.entries["conv 1x1 int8"], "the int8 path ran")
+    }
+
+    /// The two kernels round the same sums the same way: value for value, where both can run.
+    func testTheKernelsGiveTheSameFloats() throws {
+        try XCTSkipUnless(Int8Kernels.available, "this CPU has no AVX-512 VNNI: only the portable kernel runs here")
+        var random = Generator(state: 5)
+        let (cin, cout, h, w) = (300, 20, 30, 41)  // 3x3 on 300 channels: two depth blocks
+        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
+                                  weights: values(cout * cin * 9, -0.5...0.5, &random), bias: values(cout, -1...1, &random))
+        let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
+                                   input: ActivationQuantization(minimum: -1, maximum: 2))
+        let x = values(cin * h * w, -1...2, &random)
+        let outputs = kernelChoices.map { kernels in
+            let context = EngineContext(threads: 2, kernels: kernels)
+            return conv2d(Tensor(channels: cin, height: h, width: w, values: x, in: context), int8,
+                          ConvGeometry.same(kernel: 3), activation: .relu).toArray()
+        }
+        XCTAssertEqual(outputs[0], outputs[1])
+    }
+
+    func testANaNInTheInputMakesTheOutputNaN() {
+        var random = Generator(state: 9)
+        let context = EngineContext(threads: 2)
+        let weights = ConvWeights(outChannels: 8, inChannels: 4, kernelH: 1, kernelW: 1,
+                                  weights: values(32, -0.5...0.5, &random), bias: values(8, -1...1, &random))
+        let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
+                                   input: ActivationQuantization(minimum: -1, maximum: 1))
+        var x = values(4 * 5 * 5, -1...1, &random)
+        XCTAssertTrue(conv2d(Tensor(channels: 4, height: 5, width: 5, values: x, in: context), int8).isFinite)
+        x[7] = .nan
+        XCTAssertFalse(conv2d(Tensor(channels: 4, height: 5, width: 5, values: x, in: context), int8).isFinite,
+                       "a byte has no NaN: the layer says so")
     }
 
     func testInt8ConvolutionIsCloseToFloat32() {

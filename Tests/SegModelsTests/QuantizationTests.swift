@@ -81,6 +81,20 @@ final class QuantizationTests: XCTestCase {
             XCTAssertTrue("\(error)".contains(broken), "\(error)")
         }
         XCTAssertNoThrow(try ModelLoader.load(path: scratch.path, precision: .fp32), "float32 never reads the scales")
+        // A hostile input quantization: each is refused, naming the tensor, instead of running garbage.
+        let inputIndex = try XCTUnwrap(builder.items.firstIndex { $0.name.hasSuffix(".int8_input") })
+        let inputName = builder.items[inputIndex].name
+        for (values, shape) in [([0, 0], [2]), ([Float.infinity, 0], [2]), ([1e-39, 0], [2]), ([0.1, 256], [2]),
+                                ([0.1, 1.5], [2]), ([0.1, 0, 0], [3])] as [([Float], [Int])] {
+            var hostile = builder
+            hostile.items.removeAll { $0.name == broken || $0.name == inputName }
+            hostile.add(inputName, shape: shape, floats: values)
+            hostile.add(broken, shape: item.shape, floats: Array(repeating: 0.01, count: item.shape[0]))
+            try hostile.write(to: scratch)
+            XCTAssertThrowsError(try ModelLoader.load(path: scratch.path), "\(values)") { error in
+                XCTAssertTrue("\(error)".contains(inputName), "\(values): \(error)")
+            }
+        }
         XCTAssertThrowsError(try ModelLoader.load(path: path, precision: .int8)) { error in
             XCTAssertTrue("\(error)".contains("segview quantize"), "\(error)")
         }

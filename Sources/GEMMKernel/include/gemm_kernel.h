@@ -57,17 +57,19 @@ void seg_int8_pack_panels(int M, int K4, const int8_t *A, int8_t *panels);
 
 /// Quads quad_start..<quad_start+quad_count of `channels` planes of `plane` floats: quad q holds, in
 /// byte j of each element, channel 4q + j as clamp(round(x / scale) + zero_point, 0, 255) (the zero
-/// point past the last channel).
-void seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
+/// point past the last channel). Returns how many of the values read were NaN or infinite.
+long seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
                              uint32_t *quads, long quad_start, long quad_count);
 
 /// C = scale[row] * (A x B) (+ shift[row], + addend, clamped to [0, cap] when cap > 0), where A is
 /// packed signed-byte panels (`a_panel_stride` bytes apart), B K4 rows of N unsigned quads (ldb
-/// apart) and each product sums over K4 * 4 bytes in exact 32-bit integers. `scratch` as seg_sgemm's.
+/// apart); the sums over K4 * 4 bytes are exact 32-bit integers within blocks of up to 512 quads,
+/// added in float32 across blocks. `scratch` as seg_sgemm's.
 void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
                    long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch);
 
-/// seg_int8_gemm's result on any CPU (plain loops: slower than float32, for measuring accuracy).
+/// seg_int8_gemm's result, the same floats, on any CPU (plain loops: slower than float32, for
+/// measuring accuracy).
 void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
                             float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
                             float *scratch);
