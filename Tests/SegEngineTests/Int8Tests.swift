@@ -116,7 +116,8 @@ final class Int8Tests: XCTestCase {
         var random = Generator(state: 5)
         let (cin, cout, h, w) = (300, 20, 30, 41)  // 3x3 on 300 channels: two depth blocks
         let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
-                                  weights: values(cout * cin * 9, -0.5...0.5, &random), bias: values(cout, -1...1, &random))
+                                  weights: values(cout * cin * 9, -0.5...0.5, &random),
+                                  bias: values(cout, -1...1, &random))
         let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
                                    input: ActivationQuantization(minimum: -1, maximum: 2))
         let x = values(cin * h * w, -1...2, &random)
