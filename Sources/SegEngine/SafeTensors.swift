@@ -115,7 +115,7 @@ public final class SafeTensorsFile {
         }
         var metadata: [String: String] = [:]
         var entries: [String: Entry] = [:]
-        for (name, value) in header {
+        for (name, value) in header.sorted(by: { $0.key < $1.key }) {  // the same message on every run
             if name == "__metadata__" {
                 guard let map = value as? [String: Any] else { throw invalid("__metadata__ is not an object") }
                 for (key, item) in map {

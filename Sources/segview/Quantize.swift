@@ -15,7 +15,9 @@ struct Quantize: ParsableCommand {
             than --max-error (relative RMS). Depthwise and transposed convolutions stay float32. The file keeps \
             every original tensor and adds the scales; it runs in int8 by default (--precision fp32 runs it as the \
             original). Finally the int8 and float32 models' classes are compared pixel by pixel on the images. \
-            On a CPU without AVX-512 VNNI the int8 passes use the portable kernel: slower, with the same results.
+            On a CPU without AVX-512 VNNI the int8 passes use the portable kernel: slower, with the same results. \
+            An image that cannot be read stops the command before anything is written: the calibration set \
+            should be what you meant it to be.
             """)
 
     @Argument(help: "The model file (.safetensors or a PyTorch checkpoint) to quantize.")
@@ -50,7 +52,8 @@ struct Quantize: ParsableCommand {
 
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
-        guard maxError > 0 && maxError.isFinite else { throw ValidationError("--max-error must be positive") }
+        guard maxError > 0 && maxError.isFinite else { throw ValidationError("--max-error must be positive and finite") }
+        guard !out.isEmpty else { throw ValidationError("--out must name a file") }
         if let outputStride, ![8, 16, 32].contains(outputStride) {
             throw ValidationError("--output-stride must be 8, 16 or 32")
         }
@@ -66,14 +69,14 @@ struct Quantize: ParsableCommand {
         do {
             quantizer = try ModelQuantizer(ModelLoader.file(path: model, checkpoint: checkpoint.options()))
         } catch {
-            throw Failure("\(model): \(error)")
+            throw Failure(naming: model, error)
         }
         func segmenter(_ calibration: Calibration?) throws -> Segmenter {
             do {
                 return try Segmenter(model: quantizer.model, outputStride: outputStride, scale: scale,
                                      context: EngineContext(threads: threads ?? 0, calibration: calibration))
             } catch let error as UnsupportedStride {
-                throw Failure("\(model): \(error)")
+                throw Failure(naming: model, error)
             }
         }
         /// Each sample's classes, from passes with `segmenter`.
@@ -99,18 +102,26 @@ struct Quantize: ParsableCommand {
         let agreeing = zip(float32, int8).map { zip($0, $1).filter { $0 == $1 }.count }.reduce(0, +)
         let pixels = float32.map(\.count).reduce(0, +)
 
-        let note = "\(samples.count) images from \(images), max error \(maxError)"
-        try SafeFile.write(try quantizer.encoded(calibrationNote: note), to: out, overwrite: force)
         let kept = reports.filter { $0.error != nil && !$0.int8 }
-        print("wrote \(out): \(quantized - kept.count) of \(quantizer.candidates) dense convolutions in int8, "
-              + "calibrated on \(samples.count) images")
+        let int8Layers = quantized - kept.count
+        guard int8Layers > 0 else {
+            throw Failure("\(model): no convolution stays within --max-error \(maxError) in int8; nothing written")
+        }
+        let images = samples.count == 1 ? "1 image" : "\(samples.count) images"
+        let stride = quantizer.model.metadata.outputStride
+        let summary = "\(int8Layers) of \(quantizer.candidates) dense convolutions in int8"
+        let note = "\(summary); calibrated on \(images) from \(self.images) at output stride "
+            + "\(outputStride ?? stride), max error \(maxError)"
+        try SafeFile.write(try quantizer.encoded(calibrationNote: note), to: out, overwrite: force)
+        print("wrote \(out): \(summary), calibrated on \(images)")
         for report in kept {
             print("  float32: \(report.name) (int8 error \(String(format: "%.3f", report.error ?? 0)))")
         }
         print(String(format: "int8 and float32 classes agree on %.2f %% of %d pixels", 100 * Double(agreeing)
                      / Double(max(pixels, 1)), pixels))
         if !Int8Kernels.available {
-            print("note: this CPU has no AVX-512 VNNI: the file runs in float32 here unless --precision int8 is given")
+            printToStandardError("segview: this CPU has no AVX-512 VNNI: the file runs in float32 here unless "
+                                 + "--precision int8 is given")
         }
     }
 }

@@ -25,6 +25,12 @@ struct Failure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 
+    /// `error` about `path`, its message prefixed with the path unless it names it already.
+    init(naming path: String, _ error: Error) {
+        let message = "\(error)"
+        self.init(message.contains(path) ? message : "\(path): \(message)")
+    }
+
     /// Outputs are checked before the work, not after it.
     static func refuseExisting(_ paths: [String], force: Bool) throws {
         for path in paths where !force && FileManager.default.fileExists(atPath: path) {
@@ -90,9 +96,10 @@ struct ModelOptions: ParsableArguments {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            let model = try engine.load(files[0], checkpoint: checkpoint.options())
+            let (model, precision) = try engine.load(files[0], checkpoint: checkpoint.options())
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
                                           maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
+            segmenter.precision = precision
             segmenter.allowTruncated = images.allowTruncated
             segmenter.augmentation = tta
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
@@ -146,22 +153,32 @@ struct EngineOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
-    /// Model file `path` in the precision asked for, else the file's own. Without AVX-512 VNNI an int8
-    /// file runs in float32, and an explicit `--precision int8` on the portable kernel, each with a note.
-    func load(_ path: String, checkpoint: CheckpointOptions) throws -> SegmentationModel {
-        var precision = self.precision
-        if !Int8Kernels.available {
-            let name = (path as NSString).lastPathComponent
-            if precision == .int8 {
-                printToStandardError("segview: this CPU has no AVX-512 VNNI: \(name) runs int8 on the portable kernel, "
-                                     + "slower than float32 (for checking accuracy)")
-            } else if precision == nil && ModelLoader.precision(path: path) == .int8 {
-                printToStandardError("segview: this CPU has no AVX-512 VNNI: \(name) runs in float32 "
-                                     + "(--precision int8 forces int8 on a slower portable kernel)")
-                precision = .fp32
-            }
+    /// What model file `path` runs in: the precision asked for, else the file's own. Without AVX-512
+    /// VNNI an int8 file runs in float32, and an explicit `--precision int8` on the portable kernel,
+    /// each with a note saying so.
+    func precision(for path: String) throws -> (precision: Precision, note: String?) {
+        let own = ModelLoader.precision(path: path)
+        if precision == .int8 && own != .int8 {
+            throw Failure("\(path): the file is float32 only: make an int8 one with `segview quantize`")
         }
-        return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
+        let name = (path as NSString).lastPathComponent
+        switch (precision, own, Int8Kernels.available) {
+        case (.int8, _, false):
+            return (.int8, "segview: this CPU has no AVX-512 VNNI: \(name) runs int8 on the portable kernel, "
+                        + "slower than float32 (for checking accuracy)")
+        case (nil, .int8, false):
+            return (.fp32, "segview: this CPU has no AVX-512 VNNI: \(name) runs in float32 "
+                        + "(--precision int8 forces int8 on a slower portable kernel)")
+        default:
+            return (precision ?? own, nil)
+        }
+    }
+
+    /// Model file `path` in the precision `precision(for:)` gives, its note on standard error.
+    func load(_ path: String, checkpoint: CheckpointOptions) throws -> (model: SegmentationModel, precision: Precision) {
+        let (precision, note) = try precision(for: path)
+        if let note { printToStandardError(note) }
+        return (try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision), precision)
     }
 
     /// The context forward passes run in, with these threads.

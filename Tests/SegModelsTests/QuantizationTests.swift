@@ -98,5 +98,11 @@ final class QuantizationTests: XCTestCase {
         XCTAssertThrowsError(try ModelLoader.load(path: path, precision: .int8)) { error in
             XCTAssertTrue("\(error)".contains("segview quantize"), "\(error)")
         }
+        var claiming = try SafeTensorsBuilder(copying: SafeTensorsFile(path: path))
+        claiming.metadata["precision"] = "int8"
+        try claiming.write(to: scratch)
+        XCTAssertThrowsError(try ModelLoader.load(path: scratch.path), "int8 in name only") { error in
+            XCTAssertTrue("\(error)".contains("no convolution has int8 scales"), "\(error)")
+        }
     }
 }

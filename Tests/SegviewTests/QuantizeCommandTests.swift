@@ -59,6 +59,14 @@ final class QuantizeCommandTests: XCTestCase {
         XCTAssertEqual(status, 1, output)
         XCTAssertTrue(output.contains("b.png"), "the message names the file: \(output)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+
+        // No layer within the error allowed: no file that says int8 and runs float32.
+        try FileManager.default.removeItem(at: images.appendingPathComponent("b.png"))
+        let strict = try runSegview(["quantize", bundled, "--images", images.path, "--max-error", "1e-9",
+                                     "--out", out.path])
+        XCTAssertEqual(strict.status, 1, strict.output)
+        XCTAssertTrue(strict.output.contains("no convolution stays within --max-error"), strict.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
     func testInt8IsRefusedForAFloat32File() throws {
@@ -68,7 +76,9 @@ final class QuantizeCommandTests: XCTestCase {
         let (status, output) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path, "--model",
                                                bundled, "--precision", "int8", "--out", out.path])
         XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("\(bundled): the file is float32 only"), "names the file: \(output)")
         XCTAssertTrue(output.contains("segview quantize"), output)
+        XCTAssertFalse(output.contains("VNNI"), "no note about running it: \(output)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 }
