@@ -84,8 +84,8 @@ public enum ModelLoader {
                 reason: "'\(metadata.architecture)' is not one of \(architectures.joined(separator: ", "))")
         }
         if reader.precision == .int8 && reader.layers.allSatisfy({ $0.int8 == nil }) {
-            throw ModelMetadataError.badMetadata(field: "precision",
-                                                 reason: "int8, but no convolution has int8 scales (see segview quantize)")
+            throw ModelMetadataError.badMetadata(
+                field: "precision", reason: "int8, but no convolution has int8 scales (see segview quantize)")
         }
         return (model, reader)
     }

@@ -52,7 +52,9 @@ struct Quantize: ParsableCommand {
 
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
-        guard maxError > 0 && maxError.isFinite else { throw ValidationError("--max-error must be positive and finite") }
+        guard maxError > 0 && maxError.isFinite else {
+            throw ValidationError("--max-error must be positive and finite")
+        }
         guard !out.isEmpty else { throw ValidationError("--out must name a file") }
         if let outputStride, ![8, 16, 32].contains(outputStride) {
             throw ValidationError("--output-stride must be 8, 16 or 32")

@@ -175,7 +175,8 @@ struct EngineOptions: ParsableArguments {
     }
 
     /// Model file `path` in the precision `precision(for:)` gives, its note on standard error.
-    func load(_ path: String, checkpoint: CheckpointOptions) throws -> (model: SegmentationModel, precision: Precision) {
+    func load(_ path: String, checkpoint: CheckpointOptions) throws
+        -> (model: SegmentationModel, precision: Precision) {
         let (precision, note) = try precision(for: path)
         if let note { printToStandardError(note) }
         return (try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision), precision)
