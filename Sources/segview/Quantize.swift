@@ -99,23 +99,22 @@ struct Quantize: ParsableCommand {
         let quantized = quantizer.quantize(from: ranges)
         let errors = Calibration(.errors)
         let float32 = try classes(segmenter(errors), "compare layers")
-        let reports = quantizer.keepFloat32(where: errors, maximumError: maxError)
-        let int8 = try classes(segmenter(nil), "compare classes")
-        let agreeing = zip(float32, int8).map { zip($0, $1).filter { $0 == $1 }.count }.reduce(0, +)
-        let pixels = float32.map(\.count).reduce(0, +)
-
-        let kept = reports.filter { $0.error != nil && !$0.int8 }
+        let kept = quantizer.keepFloat32(where: errors, maximumError: maxError).filter { $0.error != nil && !$0.int8 }
         let int8Layers = quantized - kept.count
         guard int8Layers > 0 else {
             throw Failure("\(model): no convolution stays within --max-error \(maxError) in int8; nothing written")
         }
-        let images = samples.count == 1 ? "1 image" : "\(samples.count) images"
-        let stride = quantizer.model.metadata.outputStride
+        let int8 = try classes(segmenter(nil), "compare classes")
+        let agreeing = zip(float32, int8).map { zip($0, $1).filter { $0 == $1 }.count }.reduce(0, +)
+        let pixels = float32.map(\.count).reduce(0, +)
+
+        let calibrated = samples.count == 1 ? "1 image" : "\(samples.count) images"
+        let stride = outputStride ?? quantizer.model.metadata.outputStride
         let summary = "\(int8Layers) of \(quantizer.candidates) dense convolutions in int8"
-        let note = "\(summary); calibrated on \(images) from \(self.images) at output stride "
-            + "\(outputStride ?? stride), max error \(maxError)"
+        let note = "\(summary); calibrated on \(calibrated) from \(images) at output stride \(stride), "
+            + "max error \(maxError)"
         try SafeFile.write(try quantizer.encoded(calibrationNote: note), to: out, overwrite: force)
-        print("wrote \(out): \(summary), calibrated on \(images)")
+        print("wrote \(out): \(summary), calibrated on \(calibrated)")
         for report in kept {
             print("  float32: \(report.name) (int8 error \(String(format: "%.3f", report.error ?? 0)))")
         }
