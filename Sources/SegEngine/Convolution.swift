@@ -161,10 +161,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         && weights.inChannels >= 32
 
     // For `segview bench --profile --by-shape`: which layer this is.
-    func shape() -> String {
-        "\(weights.inChannels)->\(weights.outChannels) \(input.height)x\(input.width)"
-            + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
-    }
+    func shape() -> String { layerShape(input, weights.inChannels, weights.outChannels, geometry) }
     if weights.isDepthwise {
         context.measure("conv \(weights.kernelH)x\(weights.kernelW) depthwise", shape: shape(), flop: flop) {
             depthwiseConv(input, weights, geometry, output, layerActivation)
@@ -195,6 +192,12 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     }
     if let residual { addInPlace(output, residual, activation: activation) }
     return output
+}
+
+/// A convolution's shape as `bench --profile --by-shape` names it: channels, input size, stride, dilation.
+func layerShape(_ input: Tensor, _ inChannels: Int, _ outChannels: Int, _ geometry: ConvGeometry) -> String {
+    "\(inChannels)->\(outChannels) \(input.height)x\(input.width)"
+        + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
 }
 
 /// Tallies the multiply-adds of a convolution with `kernel` taps, `outChannels` and `inPerGroup`,

@@ -122,8 +122,7 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
     }
     let (flop, _) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
                               inPerGroup: weights.inChannels, geometry, output)
-    let shape = "\(weights.inChannels)->\(weights.outChannels) \(input.height)x\(input.width)"
-        + (geometry.stride > 1 ? " s\(geometry.stride)" : "") + (geometry.dilation > 1 ? " d\(geometry.dilation)" : "")
+    let shape = layerShape(input, weights.inChannels, weights.outChannels, geometry)
     context.measure("conv \(weights.kernelH)x\(weights.kernelW) int8", shape: shape, flop: flop) {
         let quads = weights.quadsPerTap
         context.withScratch(quads * input.plane) { scratch in
