@@ -43,7 +43,8 @@ public struct ModelMetadata: Sendable, Equatable {
     /// The short side, in pixels, of the images the model was trained and evaluated at
     /// (`resize_size`, as torchvision's weight presets call it); nil when the file does not say.
     public var resizeSize: Int?
-    /// What the convolutions run in by default: int8 where `segview quantize` calibrated the file.
+    /// What the convolutions run in: in a file, by default (int8 where `segview quantize` calibrated
+    /// it); in a loaded model, as loaded.
     public var precision: Precision = .fp32
     /// Everything else (architecture options such as `aspp_rates`, `backbone_layers`, a description).
     public var extra: [String: String]

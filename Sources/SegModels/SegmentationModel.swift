@@ -65,12 +65,13 @@ public enum ModelLoader {
     /// The model and the reader that built it (which knows the tensors it read).
     static func build(_ file: SafeTensorsFile, precision: Precision? = nil) throws
         -> (model: SegmentationModel, reader: WeightReader) {
-        let metadata = try ModelMetadata(file.metadata)
+        var metadata = try ModelMetadata(file.metadata)
         if precision == .int8 && metadata.precision != .int8 {
             throw ModelMetadataError.badMetadata(
                 field: "precision", reason: "the file is float32 only: make an int8 one with `segview quantize`")
         }
         let reader = WeightReader(file: file, precision: precision ?? metadata.precision)
+        metadata.precision = reader.precision  // a loaded model's: what it runs in
         let model: SegmentationModel = switch metadata.architecture {
         case "deeplabv3": try DeepLabV3(reader, metadata: metadata)
         case "fcn": try FCNResNet(reader, metadata: metadata)

@@ -83,8 +83,6 @@ public struct Segmenter {
     public var maxMemory = Segmenter.defaultMaxMemory
     /// Extra passes (mirrored, rescaled) whose probabilities are averaged with the plain one.
     public var augmentation: TestTimeAugmentation = []
-    /// What the model's convolutions run in, as its loader chose (for the title).
-    public var precision: Precision = .fp32
 
     /// Three quarters of the machine's physical memory.
     public static var defaultMaxMemory: Int {
@@ -119,7 +117,8 @@ public struct Segmenter {
 
     /// The network's name as run here and its backbone ("fcn8s vgg16", "deeplabv3plus resnet").
     public var title: String {
-        "\(model.name(outputStride: outputStride)) \(model.metadata.backbone)" + (precision == .int8 ? " int8" : "")
+        "\(model.name(outputStride: outputStride)) \(model.metadata.backbone)"
+            + (model.metadata.precision == .int8 ? " int8" : "")
     }
 
     /// The size a `width` x `height` image is run at.

@@ -384,9 +384,10 @@ public final class Viewer {
         return scene
     }
 
-    /// The model as run at `stride` (FCN-VGG's name changes with it) and its backbone.
+    /// The model as run at `stride` (FCN-VGG's name changes with it), its backbone, int8 where it runs so.
     static func title(_ entry: (name: String, model: SegmentationModel), stride: Int) -> String {
         "\(entry.model.name(outputStride: stride)) \(entry.model.metadata.backbone)"
+            + (entry.model.metadata.precision == .int8 ? " int8" : "")
     }
 
     // MARK: order

@@ -107,7 +107,7 @@ struct Bench: ParsableCommand {
             "model": modelOptions.model, "architecture": network.name(outputStride: stride), "backbone": network.metadata.backbone,
             "height": parts[0], "width": parts[1], "output_stride": stride, "threads": context.threads,
             "blas_core": EngineContext.blasCore, "runs": runs, "tta": "\(augmentation)",
-            "precision": segmenter.precision.rawValue,
+            "precision": network.metadata.precision.rawValue,
             "min_ms": times[0], "median_ms": median, "max_ms": times[times.count - 1],
             "gflop": flop / 1e9, "gflop_in_bounds": flopInBounds / 1e9, "gflops": flop / 1e6 / median,
             "weights_mb": Double(network.parameterCount * 4) / 1e6,

@@ -96,10 +96,9 @@ struct ModelOptions: ParsableArguments {
             throw Failure("\(model) holds \(files.count) model files; name one of them with --model")
         }
         do {
-            let (model, precision) = try engine.load(files[0], checkpoint: checkpoint.options())
+            let model = try engine.load(files[0], checkpoint: checkpoint.options())
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
                                           maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
-            segmenter.precision = precision
             segmenter.allowTruncated = images.allowTruncated
             segmenter.augmentation = tta
             if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
@@ -175,11 +174,10 @@ struct EngineOptions: ParsableArguments {
     }
 
     /// Model file `path` in the precision `precision(for:)` gives, its note on standard error.
-    func load(_ path: String, checkpoint: CheckpointOptions) throws
-        -> (model: SegmentationModel, precision: Precision) {
+    func load(_ path: String, checkpoint: CheckpointOptions) throws -> SegmentationModel {
         let (precision, note) = try precision(for: path)
         if let note { printToStandardError(note) }
-        return (try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision), precision)
+        return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
     }
 
     /// The context forward passes run in, with these threads.

@@ -121,7 +121,7 @@ enum ModelCatalog {
     static func load(_ paths: [String], _ checkpoint: CheckpointOptions, _ engine: EngineOptions) throws
         -> [(name: String, model: SegmentationModel)] {
         try files(paths).map { file in
-            (URL(fileURLWithPath: file).lastPathComponent, try engine.load(file, checkpoint: checkpoint).model)
+            (URL(fileURLWithPath: file).lastPathComponent, try engine.load(file, checkpoint: checkpoint))
         }
     }
 }

@@ -156,6 +156,16 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "OS 16 (trained 32)")
     }
 
+    /// A model running in int8 says so in the status line.
+    func testAnInt8ModelIsMarkedInTheStatusLine() throws {
+        let int8 = scratch.appendingPathComponent("five.int8.safetensors").path
+        let quantized = try runSegview(["quantize", fiveClasses, "--images", image, "--out", int8])
+        XCTAssertEqual(quantized.status, 0, quantized.output)
+        let session = try viewer("\(image) --model \(int8) --precision int8")
+        _ = try ready(session)
+        _ = try session.waitFor(text: "│ deeplabv3 resnet int8 │")
+    }
+
     /// At 80x24, the most common size, the status line keeps the image (with its place among the
     /// images), model, stride, metrics and the help hint (it used to end at "│ ac").
     func testStatusLineAt80x24KeepsWhatMatters() throws {
