@@ -136,16 +136,8 @@ let unfoldBudget = 256 << 10
 public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                    activation: Activation = .identity, adding residual: Tensor? = nil) -> Tensor {
     let context = input.context
-    precondition(input.channels == weights.inChannels,
-                 "conv expects \(weights.inChannels) input channels, got \(input.channels)")
-    let outH = geometry.outputSize(input.height, kernel: weights.kernelH)
-    let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
-    precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
-    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, in: context)
-    if let residual {
-        precondition(residual.shape == output.shape, "residual \(residual.shape) does not match the output \(output.shape)")
-        precondition(residual.context === context, "the residual belongs to another context")
-    }
+    let output = convOutput(input, inChannels: weights.inChannels, outChannels: weights.outChannels,
+                            kernel: (weights.kernelH, weights.kernelW), geometry, residual)
     let (flop, inBounds) = countWork(input, kernel: (weights.kernelH, weights.kernelW),
                                      outChannels: weights.outChannels, inPerGroup: weights.inPerGroup, geometry, output)
     // Paths other than the pointwise one finish without the residual, which is then added in one pass.
@@ -155,7 +147,7 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
     // only the in-bounds work). Tapwise also beats im2col's unfolded copy on the rest.
     let kernels = context.kernels
     let winograd = Winograd.applies(weights, geometry, kernels)
-        && Winograd.multiplyShare(outH: outH, outW: outW, dilation: geometry.dilation)
+        && Winograd.multiplyShare(outH: output.height, outW: output.width, dilation: geometry.dilation)
             < kernels.winogradAdvantage * inBounds
     let tapwiseApplies = kernels.tapwise && weights.groups == 1 && weights.taps > 1 && geometry.stride == 1
         && weights.inChannels >= 32
@@ -191,6 +183,21 @@ public func conv2d(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeom
         }
     }
     if let residual { addInPlace(output, residual, activation: activation) }
+    return output
+}
+
+/// The (uninitialised) output of a convolution of `input`, its shapes and the residual's checked.
+func convOutput(_ input: Tensor, inChannels: Int, outChannels: Int, kernel: (height: Int, width: Int),
+                _ geometry: ConvGeometry, _ residual: Tensor?) -> Tensor {
+    precondition(input.channels == inChannels, "conv expects \(inChannels) input channels, got \(input.channels)")
+    let outH = geometry.outputSize(input.height, kernel: kernel.height)
+    let outW = geometry.outputSize(input.width, kernel: kernel.width)
+    precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
+    let output = Tensor(channels: outChannels, height: outH, width: outW, in: input.context)
+    if let residual {
+        precondition(residual.shape == output.shape, "residual \(residual.shape) is not the output's \(output.shape)")
+        precondition(residual.context === input.context, "the residual belongs to another context")
+    }
     return output
 }
 

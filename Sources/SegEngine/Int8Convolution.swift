@@ -110,16 +110,8 @@ public final class Int8ConvWeights: @unchecked Sendable {
 public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                    activation: Activation = .identity, adding residual: Tensor? = nil) -> Tensor {
     let context = input.context
-    precondition(input.channels == weights.inChannels,
-                 "conv expects \(weights.inChannels) input channels, got \(input.channels)")
-    let outH = geometry.outputSize(input.height, kernel: weights.kernelH)
-    let outW = geometry.outputSize(input.width, kernel: weights.kernelW)
-    precondition(outH > 0 && outW > 0, "convolution output would be empty for input \(input.height)x\(input.width)")
-    let output = Tensor(channels: weights.outChannels, height: outH, width: outW, in: context)
-    if let residual {
-        precondition(residual.shape == output.shape, "residual \(residual.shape) is not the output's \(output.shape)")
-        precondition(residual.context === context, "the residual belongs to another context")
-    }
+    let output = convOutput(input, inChannels: weights.inChannels, outChannels: weights.outChannels,
+                            kernel: (weights.kernelH, weights.kernelW), geometry, residual)
     let (flop, _) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
                               inPerGroup: weights.inChannels, geometry, output)
     let shape = layerShape(input, weights.inChannels, weights.outChannels, geometry)
