@@ -39,16 +39,16 @@ public final class Terminal {
     private let mouseCode: Int32
     private let utf8: Bool
 
-    /// Opens the screen. `requested` overrides the colour mode the terminal advertises; `mouse` asks
-    /// for mouse reports (which take text selection from the terminal: most give it back with Shift).
-    public init(requested: ColorMode?, mouse: Bool = true) throws {
-        setlocale(LC_ALL, "")
-        utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
+    /// What terminfo says of `$TERM`: its colours and whether it takes direct (24-bit) colour. A
+    /// terminal the viewer cannot draw on is refused here, so the caller can ask before it sends the
+    /// terminal anything (graphics queries, the screen).
+    public static func capabilities() throws -> (colors: Int32, direct: Int32) {
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         var colors: Int32 = 0, direct: Int32 = 0
         guard !term.isEmpty, term != "dumb", seg_term_probe(nil, &colors, &direct) == 0 else {
             throw Failure(description: term.isEmpty || term == "dumb"
-                ? "TERM is \(term.isEmpty ? "not set" : "'dumb'"): the viewer needs a terminal that can move the cursor; use `segview predict` to write files"
+                ? "TERM is \(term.isEmpty ? "not set" : "'dumb'"): the viewer needs a terminal that can move the "
+                    + "cursor; use `segview predict` to write files"
                 : "no terminfo entry for TERM='\(term)'; try TERM=xterm-256color")
         }
         guard colors >= 8 else {
@@ -56,6 +56,16 @@ public final class Terminal {
                           + "more: set TERM to your terminal's real type (e.g. xterm-256color) or use "
                           + "`segview predict`")
         }
+        return (colors, direct)
+    }
+
+    /// Opens the screen. `requested` overrides the colour mode the terminal advertises; `mouse` asks
+    /// for mouse reports (which take text selection from the terminal: most give it back with Shift).
+    public init(requested: ColorMode?, mouse: Bool = true) throws {
+        setlocale(LC_ALL, "")
+        utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
+        let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
+        let (colors, direct) = try Self.capabilities()
         let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
         var mode: ColorMode
         if let requested { mode = requested }

@@ -114,6 +114,7 @@ public final class Viewer {
         }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
+        _ = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses
         // Asked before the screen opens: the answers must not reach ncurses as keys.
         let environment = ProcessInfo.processInfo.environment
         let tmux = environment["TMUX"] != nil && options.graphics != .none ? TmuxFacts.query() : nil

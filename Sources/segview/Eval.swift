@@ -80,6 +80,12 @@ struct EvalRun: ParsableCommand {
             throw Failure("no image in \(images)\(shard.map { " (shard \($0))" } ?? "") has a label file in \(labels) "
                           + "(NAME.png, NAME_L.png or NAME_label.png)")
         }
+        let unlabelled = imageFiles.filter { labelFiles[$0] == nil }.map { ($0 as NSString).lastPathComponent }
+        if !unlabelled.isEmpty {
+            let names = unlabelled.prefix(5).joined(separator: ", ") + (unlabelled.count > 5 ? ", ..." : "")
+            printToStandardError("segview: \(unlabelled.count) of \(imageFiles.count) images have no label file in "
+                                 + "\(labels) and are not scored: \(names)")
+        }
 
         var reports = zip(modelOptions.models, segmenters).map { path, segmenter in
             let (model, stride) = (segmenter.model, segmenter.outputStride)
@@ -88,6 +94,8 @@ struct EvalRun: ParsableCommand {
                                     scale: "\(segmenter.scale)", classNames: model.metadata.classNames,
                                     tolerance: boundaryTolerance)
             report.tta = "\(segmenter.augmentation)"
+            report.precision = model.metadata.precision.rawValue
+            report.ignore = ignore
             return report
         }
         let progress = ProgressBar(total: pairs.count, label: "eval")
@@ -234,7 +242,7 @@ struct EvalMerge: ParsableCommand {
                 throw Failure("\(file): not JSON")
             }
             let report = try EvalReport(json: json, file: file)
-            if merged == nil { merged = report } else { try merged!.merge(report) }
+            if merged == nil { merged = report } else { try merged!.merge(report, from: file) }
         }
         try output.emit(merged!, overwrite: force)
     }

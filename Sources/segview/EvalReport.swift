@@ -50,6 +50,10 @@ struct EvalReport {
     var scale: String
     /// Test-time augmentation ("none", "flip", ...).
     var tta = "none"
+    /// What the convolutions ran in ("fp32" or "int8").
+    var precision = "fp32"
+    /// The label value not scored (nil: a partial file written before it was recorded).
+    var ignore: Int?
     var classNames: [String]
     var matrix: ConfusionMatrix
     var boundary: BoundaryScore
@@ -60,14 +64,19 @@ struct EvalReport {
         images.sorted { ($0.meanIoU, $0.name) < ($1.meanIoU, $1.name) }
     }
 
-    /// Adds a partial report of the same model, run and classes.
-    mutating func merge(_ other: EvalReport) throws {
-        // The model file's path may differ between machines; what it is and how it ran may not.
-        guard (other.architecture, other.backbone, other.outputStride, other.scale, other.tta)
-                == (architecture, backbone, outputStride, scale, tta),
-              other.classNames == classNames, other.boundary.tolerance == boundary.tolerance else {
-            throw Failure("the partial results are of different architectures, strides, scales, test-time "
-                          + "augmentations, classes or tolerances")
+    /// What partial reports must share to add up: what the model is, how it ran and how it was
+    /// scored (the model file's path may differ between machines).
+    private var run: KeyValuePairs<String, String> {
+        ["architecture": architecture, "backbone": backbone, "output stride": "\(outputStride)", "scale": scale,
+         "test-time augmentation": tta, "precision": precision, "ignored label": ignore.map { "\($0)" } ?? "unknown",
+         "classes": classNames.joined(separator: ", "), "boundary tolerance": "\(boundary.tolerance)"]
+    }
+
+    /// Adds a partial report of the same model, run and classes, read from `file`.
+    mutating func merge(_ other: EvalReport, from file: String) throws {
+        for (mine, theirs) in zip(run, other.run) where mine.value != theirs.value {
+            throw Failure("\(file): \(mine.key) \(theirs.value), where the partial results before it have "
+                          + "\(mine.value): they do not add up")
         }
         let repeated = Set(images.map(\.name)).intersection(other.images.map(\.name))
         guard repeated.isEmpty else {
@@ -82,7 +91,8 @@ struct EvalReport {
     var json: [String: Any] {
         [
             "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
-            "scale": scale, "tta": tta, "images": images.count,
+            "scale": scale, "tta": tta, "precision": precision, "ignore": ignore as Any? ?? NSNull(),
+            "images": images.count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy,
             "mean_iou": matrix.meanIoU,
             "class_names": classNames, "class_iou": matrix.classIoU.map { $0 as Any? ?? NSNull() },
@@ -113,6 +123,8 @@ struct EvalReport {
                   scale: scale, classNames: classNames, tolerance: tolerance)
         self.matrix = matrix
         tta = json["tta"] as? String ?? "none"  // files written before --tta existed
+        precision = json["precision"] as? String ?? "fp32"  // ... or before int8
+        ignore = json["ignore"] as? Int
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)
         self.images = try images.map(Image.init(json:))
@@ -138,7 +150,8 @@ struct EvalReport {
     }
 
     func printText() {
-        print("\(model): \(architecture) \(backbone), output stride \(outputStride), scale \(scale), "
+        let int8 = precision == "int8" ? " int8" : ""
+        print("\(model): \(architecture) \(backbone)\(int8), output stride \(outputStride), scale \(scale), "
               + (tta == "none" ? "" : "test-time augmentation \(tta), ")
               + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% "

@@ -5,7 +5,8 @@ import SegModels
 struct Models: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the model files in a folder and what each one is.")
 
-    @Argument(help: "A folder of .safetensors files, or files (default: the bundled samples/models).")
+    @Argument(help: ArgumentHelp("A folder of model files (.safetensors, .pth, .pt, .pth.tar), or files "
+                                 + "(default: the bundled samples/models)."))
     var paths: [String] = []
 
     @Flag(help: "One JSON array on stdout, an object per file.")

@@ -64,6 +64,7 @@ struct Predict: ParsableCommand {
             let stem = image == "-" ? "stdin" : URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
             files.mask = stem + ".mask.png"
         }
+        try refuseCollidingFiles(files.all)
         try Failure.refuseExisting(files.all, force: force)  // before any work, not after a long forward pass
 
         var clock = Stopwatch()
@@ -126,6 +127,20 @@ struct Predict: ParsableCommand {
                 throw Failure("\(other) and \(path) would write the same output files (\(stem).png); rename one")
             }
             seen[stem] = path
+        }
+    }
+
+    /// One file named twice would get the first output and then refuse (or, with --force, take)
+    /// the second; the input named as an output would be replaced by its own mask.
+    private func refuseCollidingFiles(_ outputs: [String]) throws {
+        let resolved = outputs.map { URL(fileURLWithPath: $0).standardizedFileURL.resolvingSymlinksInPath().path }
+        if Set(resolved).count < resolved.count {
+            throw Failure("two outputs name the same file; give --out, --overlay, --border, --ids and --save-logits "
+                          + "each their own")
+        }
+        let input = URL(fileURLWithPath: image).standardizedFileURL.resolvingSymlinksInPath().path
+        if image != "-", let index = resolved.firstIndex(of: input) {
+            throw Failure("\(outputs[index]) is the input image: the output would replace it; name another file")
         }
     }
 

@@ -50,6 +50,8 @@ struct Quantize: ParsableCommand {
     @Option(help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var imageOptions: ImageOptions
+
     func validate() throws {
         guard limit >= 1 else { throw ValidationError("--limit must be at least 1") }
         guard maxError > 0 && maxError.isFinite else {
@@ -75,8 +77,10 @@ struct Quantize: ParsableCommand {
         }
         func segmenter(_ calibration: Calibration?) throws -> Segmenter {
             do {
-                return try Segmenter(model: quantizer.model, outputStride: outputStride, scale: scale,
-                                     context: EngineContext(threads: threads ?? 0, calibration: calibration))
+                var segmenter = try Segmenter(model: quantizer.model, outputStride: outputStride, scale: scale,
+                                              context: EngineContext(threads: threads ?? 0, calibration: calibration))
+                imageOptions.limit(&segmenter)
+                return segmenter
             } catch let error as UnsupportedStride {
                 throw Failure(naming: model, error)
             }
@@ -86,9 +90,14 @@ struct Quantize: ParsableCommand {
             let progress = ProgressBar(total: samples.count, label: label)
             defer { progress.finish() }
             return try samples.enumerated().map { index, path in
-                let decoded = try segmenter.read(path)
-                let result = try segmenter.segment(decoded.image, sourceWidth: decoded.sourceWidth,
+                let result: SegmentationResult
+                do {
+                    let decoded = try segmenter.read(path)
+                    result = try segmenter.segment(decoded.image, sourceWidth: decoded.sourceWidth,
                                                    sourceHeight: decoded.sourceHeight, name: path)
+                } catch {
+                    throw imageOptions.explain(error)
+                }
                 progress.update(index + 1)
                 return result.labels
             }

@@ -8,7 +8,7 @@ import SegTUI
 
 @main
 struct Segview: ParsableCommand {
-    static let version = "0.14.0"
+    static let version = "0.15.0"
 
     static let configuration = CommandConfiguration(
         commandName: "segview",
@@ -49,6 +49,8 @@ extension WorkingScale: ExpressibleByArgument {
 extension TestTimeAugmentation: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
     public static var defaultCompletionKind: CompletionKind { .list(["none", "flip", "scales", "flip,scales"]) }
+    /// As typed: an option set would otherwise show its raw value ("0").
+    public var defaultValueDescription: String { description }
 }
 
 /// The model a command runs, the output stride and the working resolution.
@@ -98,10 +100,9 @@ struct ModelOptions: ParsableArguments {
         do {
             let model = try engine.load(files[0], checkpoint: checkpoint.options())
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
-                                          maxPixels: images.maxPixels, context: engine.context(kernels: kernels))
-            segmenter.allowTruncated = images.allowTruncated
+                                          context: engine.context(kernels: kernels))
+            images.limit(&segmenter)
             segmenter.augmentation = tta
-            if let megabytes = images.maxMemory { segmenter.maxMemory = megabytes * 1_000_000 }
             return segmenter
         } catch let error as UnsupportedStride {
             throw Failure("\(files[0]): \(error)")
@@ -128,6 +129,13 @@ struct ImageOptions: ParsableArguments {
         if let maxMemory, !(1...1_000_000_000).contains(maxMemory) {
             throw ValidationError("--max-memory must be 1 to 1000000000 (MB)")
         }
+    }
+
+    /// The pixel and memory budgets and the truncated-JPEG choice, given to `segmenter`.
+    func limit(_ segmenter: inout Segmenter) {
+        segmenter.maxPixels = maxPixels
+        segmenter.allowTruncated = allowTruncated
+        if let maxMemory { segmenter.maxMemory = maxMemory * 1_000_000 }
     }
 
     /// An image error with the flag that raises the limit named.

@@ -8,7 +8,8 @@ import SegTUI
 struct View: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open the full-screen viewer (the default command): image, class mask and border map side by side.",
-        discussion: "Press ? in the viewer for the keys. Models come from --model (files or folders of .safetensors); without one, the bundled samples/models.")
+        discussion: "Press ? in the viewer for the keys. Models come from --model (files, or folders of .safetensors "
+                    + "files and PyTorch checkpoints); without one, the bundled samples/models.")
 
     @Argument(help: "Images (PNG or JPEG) or folders of them (n/p switch between them).")
     var images: [String] = []

@@ -56,7 +56,11 @@ final class EvalCommandTests: XCTestCase {
         let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
         var result = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path, "--json"])
         XCTAssertEqual(result.status, 0, result.output)
-        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        // The note on d.jpg goes to standard error, which the test reads mixed with the JSON.
+        XCTAssertTrue(result.output.hasPrefix("segview: 1 of 4 images have no label file in \(labels.path) and are "
+                                              + "not scored: d.jpg\n{"), result.output)
+        let json = try XCTUnwrap(result.output.firstIndex(of: "{").map { result.output[$0...] })
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         XCTAssertEqual(report["images"] as? Int, 3, "d.jpg has no label")
         XCTAssertEqual(report["labelled_pixels"] as? Int, 3 * 23 * 17)
         XCTAssertFalse(result.output.contains("\\/"), "slashes are not escaped")
@@ -155,6 +159,37 @@ final class EvalCommandTests: XCTestCase {
                 XCTAssertEqual(m[key] as? Double ?? -1, w[key] as? Double ?? -2, accuracy: 1e-12, key)
             }
         }
+        // A partial run in another precision, or scored with another ignored label, does not add
+        // up with these: the message names the file and what differs.
+        let firstData = try Data(contentsOf: URL(fileURLWithPath: partials[0]))
+        let first = try XCTUnwrap(JSONSerialization.jsonObject(with: firstData) as? [String: Any])
+        XCTAssertEqual(first["precision"] as? String, "fp32")
+        XCTAssertEqual(first["ignore"] as? Int, 255)
+        for (key, value, message) in [("precision", "int8" as Any, "precision int8, where the partial results before "
+                                       + "it have fp32"), ("ignore", 11 as Any, "ignored label 11")] {
+            var other = first
+            other[key] = value
+            let otherPartial = scratch.appendingPathComponent("other.json")
+            try JSONSerialization.data(withJSONObject: other).write(to: otherPartial)
+            let mixed = try runSegview(["eval", "merge", partials[0], otherPartial.path])
+            XCTAssertEqual(mixed.status, 1, mixed.output)
+            XCTAssertTrue(mixed.output.contains("other.json: \(message)"), mixed.output)
+        }
+    }
+
+    /// Images without a label are named, not dropped in silence; the others are scored.
+    func testImagesWithoutALabelAreNamed() throws {
+        let scratch = try makeScratchDirectory("segview-eval-unlabelled")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        try FileManager.default.copyItem(at: images.appendingPathComponent("a_street.png"),
+                                         to: images.appendingPathComponent("d_unlabelled.png"))
+        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+            "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("1 of 4 images have no label file in \(labels.path) and are not scored: "
+                                      + "d_unlabelled.png"), output)
+        XCTAssertTrue(output.contains(", 3 images, "), output)
     }
 }
 

@@ -317,6 +317,16 @@ final class GraphicsTests: XCTestCase {
         XCTAssertTrue(tmux.text.contains("▀"))
     }
 
+    /// A terminal the viewer refuses is sent nothing: no graphics queries before the message.
+    func testARefusedTerminalIsNotQueried() throws {
+        for term in ["dumb", "no-such-terminal"] {
+            let refused = try viewer(["--graphics", "auto"], environment: ["TERM": term])
+            XCTAssertTrue(refused.read(timeout: 20) { String(decoding: $0, as: UTF8.self).contains("Error:") },
+                          refused.text.debugDescription)
+            XCTAssertFalse(refused.text.contains("\u{1b}"), "\(term): \(refused.text.debugDescription)")
+        }
+    }
+
     /// Inside tmux with its passthrough on, kitty outside (tmux asks the outer terminal its name,
     /// and the test answers as kitty): kitty's images reach the outer terminal through tmux as
     /// virtual placements of the panes' cells, and the panes' cells are kitty's placeholders.

@@ -152,6 +152,22 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertNotEqual(try Data(contentsOf: existing), Data("mine".utf8))
     }
 
+    /// Two outputs to one file, or the input as an output, are refused before anything is written,
+    /// with --force too.
+    func testOutputsThatCollideWithEachOtherOrTheInputAreRefused() throws {
+        let twice = try segview(["predict", image, "--model", model, "--out", "same.png", "--overlay", "./same.png"])
+        XCTAssertEqual(twice.status, 1, twice.output)
+        XCTAssertTrue(twice.output.contains("two outputs name the same file"), twice.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("same.png").path))
+        let input = scratch.appendingPathComponent("input.png")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: image), to: input)
+        let original = try Data(contentsOf: input)
+        let replace = try segview(["predict", "input.png", "--model", model, "--ids", input.path, "--force"])
+        XCTAssertEqual(replace.status, 1, replace.output)
+        XCTAssertTrue(replace.output.contains("is the input image"), replace.output)
+        XCTAssertEqual(try Data(contentsOf: input), original)
+    }
+
     func testBadInputsGiveMessagesAndNoOutput() throws {
         let notPNG = scratch.appendingPathComponent("photo.png")
         try Data("GIF89a".utf8).write(to: notPNG)
@@ -271,6 +287,16 @@ final class PredictCommandTests: XCTestCase {
         let version = try segview(["--version"])
         XCTAssertEqual(version.status, 0)
         XCTAssertTrue(version.output.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil, version.output)
+    }
+
+    /// Defaults in the help read as the user types them: `--tta`'s is "none", not its raw value.
+    func testHelpShowsTheDefaultTestTimeAugmentationAsTyped() throws {
+        for command in [["view"], ["predict"], ["eval", "run"], ["bench"]] {
+            let help = try segview(command + ["--help"])
+            XCTAssertEqual(help.status, 0, help.output)
+            let tta = help.output.components(separatedBy: "--tta <")[1].components(separatedBy: "\n  -")[0]
+            XCTAssertTrue(tta.contains("(default: none)"), "\(command): \(tta)")
+        }
     }
 
     /// `--ids`: one byte per pixel, the class index, the same labels as the colour mask.

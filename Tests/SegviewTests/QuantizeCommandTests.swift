@@ -9,14 +9,14 @@ final class QuantizeCommandTests: XCTestCase {
     /// The bundled model's float32 figure on the sample scenes (BundledModelTests.recorded).
     let recordedSamples = 76.34
 
-    func meanIoU(_ model: String, _ extra: [String] = []) throws -> (value: Double, output: String) {
+    func meanIoU(_ model: String, _ extra: [String] = []) throws -> (value: Double, report: [String: Any]) {
         let (status, output) = try runSegview(["eval", "--model", model, "--images", samples.path, "--labels",
                                                samples.appendingPathComponent("labels").path, "--ignore", "11",
                                                "--json"] + extra)
         XCTAssertEqual(status, 0, output)
         let json = try XCTUnwrap(output.firstIndex(of: "{").map { output[$0...] }, output)
         let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-        return (try XCTUnwrap(report["mean_iou"] as? Double) * 100, output)
+        return (try XCTUnwrap(report["mean_iou"] as? Double) * 100, report)
     }
 
     func testAQuantizedBundledModelKeepsItsScore() throws {
@@ -33,9 +33,14 @@ final class QuantizeCommandTests: XCTestCase {
         let agreement = try XCTUnwrap(output.firstMatch(of: try Regex("agree on ([0-9.]+) %")), output)
         XCTAssertGreaterThanOrEqual(Double(agreement.output[1].substring!)!, 98, output)
 
-        XCTAssertEqual(try meanIoU(out, ["--precision", "int8"]).value, recordedSamples, accuracy: 0.5)
-        XCTAssertEqual(try meanIoU(out, ["--precision", "fp32"]).value, recordedSamples, accuracy: 0.01,
-                       "in float32 the int8 file is the original model")
+        let int8Run = try meanIoU(out, ["--precision", "int8"]), fp32Run = try meanIoU(out, ["--precision", "fp32"])
+        XCTAssertEqual(int8Run.value, recordedSamples, accuracy: 0.5)
+        XCTAssertEqual(fp32Run.value, recordedSamples, accuracy: 0.01, "in float32 the int8 file is the original model")
+        XCTAssertEqual(int8Run.report["precision"] as? String, "int8", "eval says what the model ran in")
+        XCTAssertEqual(fp32Run.report["precision"] as? String, "fp32")
+        let text = try runSegview(["eval", "--model", out, "--images", samples.path, "--labels",
+                                   samples.appendingPathComponent("labels").path, "--precision", "int8"])
+        XCTAssertTrue(text.output.contains("deeplabv3plus resnet int8, output stride 16"), text.output)
         let (_, byDefault) = try runSegview(["predict", samples.appendingPathComponent("scene1.png").path,
                                              "--model", out, "--out", scratch.appendingPathComponent("mask.png").path])
         XCTAssertEqual(byDefault.contains("no AVX-512 VNNI"), !Int8Kernels.available,
@@ -66,6 +71,14 @@ final class QuantizeCommandTests: XCTestCase {
                                      "--out", out.path])
         XCTAssertEqual(strict.status, 1, strict.output)
         XCTAssertTrue(strict.output.contains("no convolution stays within --max-error"), strict.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+
+        // The pixel budget every command that reads images has: the sample scenes are 480x360.
+        let budget = try runSegview(["quantize", bundled, "--images", images.path, "--max-pixels", "100000",
+                                     "--out", out.path])
+        XCTAssertEqual(budget.status, 1, budget.output)
+        XCTAssertTrue(budget.output.contains("a.png") && budget.output.contains("(raise it with --max-pixels)"),
+                      budget.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
