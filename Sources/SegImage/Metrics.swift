@@ -59,7 +59,8 @@ public struct ConfusionMatrix: Equatable, Sendable {
 
 /// Boundary F-score: boundary pixels (a 4-neighbour with another label) of prediction and truth
 /// are matched within `tolerance` pixels (a square window); precision, recall and F1 are summed
-/// over images as counts. Unlabelled truth pixels neither form nor break truth boundaries.
+/// over images as counts. Unlabelled truth pixels (`ignore`, or outside 0..<classes, as the
+/// confusion matrix has them) neither form nor break truth boundaries.
 public struct BoundaryScore: Equatable, Sendable {
     public let tolerance: Int
     public private(set) var predictedBoundary = 0, predictedMatched = 0
@@ -83,9 +84,10 @@ public struct BoundaryScore: Equatable, Sendable {
         truthMatched += other.truthMatched
     }
 
-    public mutating func add(prediction: [Int32], truth: [UInt8], width: Int, height: Int, ignore: Int) {
+    public mutating func add(prediction: [Int32], truth: [UInt8], width: Int, height: Int, ignore: Int,
+                             classes: Int) {
         let predicted = Self.boundary(width: width, height: height) { prediction[$0] == prediction[$1] }
-        let labelled = truth.map { Int($0) != ignore }
+        let labelled = truth.map { Int($0) != ignore && Int($0) < classes }
         let actual = Self.boundary(width: width, height: height) { !labelled[$0] || !labelled[$1] || truth[$0] == truth[$1] }
         let nearActual = dilate(actual, width: width, height: height)
         let nearPredicted = dilate(predicted, width: width, height: height)

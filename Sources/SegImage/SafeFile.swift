@@ -37,7 +37,15 @@ public enum SafeFile {
             .appendingPathComponent(".\(url.lastPathComponent).XXXXXX.partial").path.utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 8) }
         guard descriptor >= 0 else {
-            throw Error(path: path, reason: "cannot create a file beside it: \(String(cString: strerror(errno)))")
+            let failure = errno
+            let parent = (path as NSString).deletingLastPathComponent
+            let folder = parent.isEmpty ? "." : parent
+            var isFolder: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+                throw Error(path: path, reason: "its folder \(folder) does not exist")
+            }
+            if !isFolder.boolValue { throw Error(path: path, reason: "\(folder) is not a folder") }
+            throw Error(path: path, reason: "cannot create a file in \(folder): \(String(cString: strerror(failure)))")
         }
         let temporary = String(cString: template)
         seg_temporary_begin(temporary)

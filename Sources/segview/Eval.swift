@@ -137,7 +137,7 @@ struct EvalRun: ParsableCommand {
         var boundary = BoundaryScore(tolerance: boundaryTolerance)
         matrix.add(prediction: prediction, truth: truth.pixels, ignore: ignore)
         boundary.add(prediction: prediction, truth: truth.pixels, width: truth.width, height: truth.height,
-                     ignore: ignore)
+                     ignore: ignore, classes: matrix.classes)
         let image = EvalReport.Image(name: (pair.image as NSString).lastPathComponent, matrix: matrix,
                                      boundary: boundary, seconds: clock.lap() / 1000)
         return (image, matrix, boundary)

@@ -50,7 +50,13 @@ struct Predict: ParsableCommand {
     @OptionGroup var imageOptions: ImageOptions
     @OptionGroup var engine: EngineOptions
 
-    func validate() throws { try modelOptions.requireOne("predict") }
+    func validate() throws {
+        try modelOptions.requireOne("predict")
+        if Dataset.isDirectory(image) && requested.all.isEmpty {
+            throw ValidationError("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, "
+                                  + "--ids, --save-logits)")
+        }
+    }
 
     private var requested: OutputFiles {
         OutputFiles(mask: out, overlay: overlay, border: border, ids: ids, logits: saveLogits)
@@ -146,10 +152,6 @@ struct Predict: ParsableCommand {
 
     /// Every image of a folder; failures are collected, reported at the end and make the exit status 1.
     private func runFolder() throws {
-        guard !requested.all.isEmpty else {
-            throw Failure("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, --ids, "
-                          + "--save-logits)")
-        }
         let paths = try Dataset.images(inFolder: image).filter { shard?.contains($0) ?? true }
         if paths.isEmpty, let shard { throw Failure("shard \(shard) of \(image) holds no image") }
         try refuseCollisions(paths)

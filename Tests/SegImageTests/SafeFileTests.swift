@@ -56,6 +56,20 @@ final class SafeFileTests: XCTestCase {
                        "no temporary file is left")
     }
 
+    /// A destination whose folder is missing, or is a file, says which (it said "cannot create a
+    /// file beside it: No such file or directory").
+    func testAMissingFolderIsNamed() throws {
+        let missing = scratch.appendingPathComponent("nowhere/mask.png").path
+        XCTAssertThrowsError(try SafeFile.write(Data("x".utf8), to: missing, overwrite: false)) {
+            XCTAssertEqual("\($0)", "\(missing): its folder \(scratch.path)/nowhere does not exist")
+        }
+        let file = scratch.appendingPathComponent("file")
+        try Data("x".utf8).write(to: file)
+        XCTAssertThrowsError(try SafeFile.write(Data("x".utf8), to: file.path + "/mask.png", overwrite: false)) {
+            XCTAssertEqual("\($0)", "\(file.path)/mask.png: \(file.path) is not a folder")
+        }
+    }
+
     /// The temporary file is not the old predictable `.NAME.PID.partial`, and the output gets the
     /// permissions of any new file (not mkstemp's 0600).
     func testTemporaryNamesAreUnpredictableAndPermissionsOrdinary() throws {

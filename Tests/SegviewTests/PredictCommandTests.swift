@@ -284,6 +284,9 @@ final class PredictCommandTests: XCTestCase {
             XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.output)")
             XCTAssertTrue(usage.output.contains("Usage: segview predict"), usage.output)
         }
+        let folder = try segview(["predict", ".", "--model", model])  // a folder with nowhere to write
+        XCTAssertEqual(folder.status, 64, folder.output)
+        XCTAssertTrue(folder.output.contains(". is a folder: name an output folder with --out"), folder.output)
         let version = try segview(["--version"])
         XCTAssertEqual(version.status, 0)
         XCTAssertTrue(version.output.range(of: #"^\d+\.\d+\.\d+\n$"#, options: .regularExpression) != nil, version.output)
