@@ -40,6 +40,9 @@ public enum CheckpointConverter {
     public static var architectureNames: [String] { architectures + torchvisionModels.keys.sorted() }
     public static let backbones = ["vgg16", "resnet50", "resnet101", "resnet152", "xception", "mobilenetv2", "resnet"]
 
+    /// The names PyTorch checkpoints are saved under.
+    public static let fileExtensions = [".pth", ".pt", ".pth.tar"]
+
     /// Whether `path` starts like a PyTorch checkpoint rather than a `.safetensors` file.
     /// Only regular files are looked into: the model-file reader explains anything else, and a FIFO
     /// must be neither read twice nor waited on here.

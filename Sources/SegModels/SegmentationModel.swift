@@ -48,7 +48,14 @@ public enum ModelLoader {
             let converted = try CheckpointConverter.modelFile(path, checkpoint)
             return try SafeTensorsFile(contents: converted.contents, path: path)
         }
-        return try SafeTensorsFile(path: path)
+        do {
+            return try SafeTensorsFile(path: path)
+        } catch SafeTensorsError.notSafeTensors(_, let reason)
+                    where CheckpointConverter.fileExtensions.contains(where: path.hasSuffix) {
+            // Named as a checkpoint, read as neither: the safetensors reader's words alone would mislead.
+            throw CheckpointConversionError(path: path, reason: "neither a PyTorch checkpoint (torch.save's zip or "
+                                            + "legacy pickle) nor a .safetensors file (\(reason))")
+        }
     }
 
     public static func load(_ file: SafeTensorsFile, precision: Precision? = nil) throws -> SegmentationModel {

@@ -153,7 +153,7 @@ struct EvalReport {
         let int8 = precision == "int8" ? " int8" : ""
         print("\(model): \(architecture) \(backbone)\(int8), output stride \(outputStride), scale \(scale), "
               + (tta == "none" ? "" : "test-time augmentation \(tta), ")
-              + "\(images.count) images, \(matrix.labelledPixels) labelled pixels")
+              + "\(counted(images.count, "image")), \(matrix.labelledPixels) labelled pixels")
         print(String(format: "pixel accuracy %.2f%%, mean IoU %.2f%%, boundary F1 %.2f%% "
                      + "(precision %.2f%%, recall %.2f%%, %d px)", matrix.pixelAccuracy * 100, matrix.meanIoU * 100,
                      boundary.f1 * 100, boundary.precision * 100, boundary.recall * 100, boundary.tolerance))

@@ -180,7 +180,7 @@ struct Predict: ParsableCommand {
             progress.update(index + 1)
         }
         progress.finish()
-        print("\(paths.count) images, \(segmenter.title) at output stride \(segmenter.outputStride), scale "
+        print("\(counted(paths.count, "image")), \(segmenter.title) at output stride \(segmenter.outputStride), scale "
               + "\(segmenter.scale): \(written) segmented, \(failures.count) failed")
         for (path, reason) in failures {
             let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason

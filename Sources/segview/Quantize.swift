@@ -117,7 +117,7 @@ struct Quantize: ParsableCommand {
         let agreeing = zip(float32, int8).map { zip($0, $1).filter { $0 == $1 }.count }.reduce(0, +)
         let pixels = float32.map(\.count).reduce(0, +)
 
-        let calibrated = samples.count == 1 ? "1 image" : "\(samples.count) images"
+        let calibrated = counted(samples.count, "image")
         let stride = outputStride ?? quantizer.model.metadata.outputStride
         let summary = "\(int8Layers) of \(quantizer.candidates) dense convolutions in int8"
         let note = "\(summary); calibrated on \(calibrated) from \(images) at output stride \(stride), "

@@ -147,6 +147,9 @@ struct ImageOptions: ParsableArguments {
     }
 }
 
+/// "1 image", "2 images".
+func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
+
 /// Options every command that runs a network shares.
 struct EngineOptions: ParsableArguments {
     @Option(help: "Threads for the kernels (default: all cores).")

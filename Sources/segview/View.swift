@@ -95,7 +95,7 @@ enum ModelCatalog {
     }
 
     /// What a folder's model files are called: segview's own, and PyTorch checkpoints.
-    static let extensions = [".safetensors", ".pth", ".pt", ".pth.tar"]
+    static let extensions = [".safetensors"] + CheckpointConverter.fileExtensions
 
     /// Model files named directly, or every model file in a named folder (sorted).
     static func files(_ paths: [String]) throws -> [String] {

@@ -132,6 +132,23 @@ final class CheckpointConversionTests: XCTestCase {
         }
     }
 
+
+    /// A file named as a checkpoint that is none (empty, or other bytes) says so, not only that it
+    /// is no .safetensors file; a .safetensors name keeps the reader's own message.
+    func testAFileNamedAsACheckpointThatIsNoneSaysSo() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        for (name, contents) in [("empty.pth", ""), ("text.pt", "not a model"), ("text.safetensors", "not a model")] {
+            let path = scratch.appendingPathComponent(name).path
+            try Data(contents.utf8).write(to: URL(fileURLWithPath: path))
+            XCTAssertThrowsError(try ModelLoader.file(path: path)) {
+                let expected = name.hasSuffix(".safetensors") ? "is not a valid .safetensors file"
+                    : ": neither a PyTorch checkpoint (torch.save's zip or legacy pickle) nor a .safetensors file ("
+                XCTAssertTrue("\($0)".hasPrefix(path) && "\($0)".contains(expected), "\($0)")
+            }
+        }
+    }
     func testVOCColoursFollowTheBitInterleavingRule() {
         let voc = ClassPreset.vocColors(count: 256)
         XCTAssertEqual(voc[0], [0, 0, 0])

@@ -24,7 +24,8 @@ final class EvalCommandTests: XCTestCase {
         let (status, output) = try runSegview(["eval", "--model", model, "--images", fixtures.appendingPathComponent("images").path,
                                         "--labels", fixtures.appendingPathComponent("labels").path])
         XCTAssertEqual(status, 0, output)
-        for text in ["pixel accuracy 83.79%", "mean IoU 77.41%", "boundary F1", " 3 car", "confusion (rows: truth"] {
+        for text in ["pixel accuracy 83.79%", "mean IoU 77.41%", "boundary F1", " 3 car", "confusion (rows: truth",
+                     ", 1 image, "] {
             XCTAssertTrue(output.contains(text), "missing '\(text)' in:\n\(output)")
         }
         let folder = try makeScratchDirectory("segview-eval")
