@@ -6,7 +6,8 @@ import SegModels
 import SegPipeline
 
 /// The interactive viewer: keys change the view state, models run on a background queue, and
-/// every result is cached per (image, model, output stride), so flipping back is instant.
+/// the last results are cached per (image, model, output stride, working scale, test-time
+/// augmentation), so flipping back is instant.
 public final class Viewer {
     public struct Options {
         public var images: [String]

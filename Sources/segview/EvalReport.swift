@@ -50,8 +50,8 @@ struct EvalReport {
     var scale: String
     /// Test-time augmentation ("none", "flip", ...).
     var tta = "none"
-    /// What the convolutions ran in ("fp32" or "int8").
-    var precision = "fp32"
+    /// What the convolutions ran in ("fp32" or "int8"; nil: a partial file written before it was recorded).
+    var precision: String?
     /// The label value not scored (nil: a partial file written before it was recorded).
     var ignore: Int?
     var classNames: [String]
@@ -66,17 +66,23 @@ struct EvalReport {
 
     /// What partial reports must share to add up: what the model is, how it ran and how it was
     /// scored (the model file's path may differ between machines).
-    private var run: KeyValuePairs<String, String> {
+    private var mustMatch: KeyValuePairs<String, String> {
         ["architecture": architecture, "backbone": backbone, "output stride": "\(outputStride)", "scale": scale,
-         "test-time augmentation": tta, "precision": precision, "ignored label": ignore.map { "\($0)" } ?? "unknown",
-         "classes": classNames.joined(separator: ", "), "boundary tolerance": "\(boundary.tolerance)"]
+         "test-time augmentation": tta, "precision": precision ?? "unknown",
+         "ignored label": ignore.map { "\($0)" } ?? "unknown", "class count": "\(classNames.count)",
+         "boundary tolerance": "\(boundary.tolerance)"]
     }
 
     /// Adds a partial report of the same model, run and classes, read from `file`.
     mutating func merge(_ other: EvalReport, from file: String) throws {
-        for (mine, theirs) in zip(run, other.run) where mine.value != theirs.value {
+        for (mine, theirs) in zip(mustMatch, other.mustMatch) where mine.value != theirs.value {
+            let old = [mine.value, theirs.value].contains("unknown") ? " (segview before 0.15 did not record it)" : ""
             throw Failure("\(file): \(mine.key) \(theirs.value), where the partial results before it have "
-                          + "\(mine.value): they do not add up")
+                          + "\(mine.value)\(old): they do not add up")
+        }
+        if let index = classNames.indices.first(where: { classNames[$0] != other.classNames[$0] }) {
+            throw Failure("\(file): class \(index) is '\(other.classNames[index])', where the partial results before "
+                          + "it have '\(classNames[index])': they do not add up")
         }
         let repeated = Set(images.map(\.name)).intersection(other.images.map(\.name))
         guard repeated.isEmpty else {
@@ -91,7 +97,8 @@ struct EvalReport {
     var json: [String: Any] {
         [
             "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
-            "scale": scale, "tta": tta, "precision": precision, "ignore": ignore as Any? ?? NSNull(),
+            "scale": scale, "tta": tta, "precision": precision as Any? ?? NSNull(),
+            "ignore": ignore as Any? ?? NSNull(),
             "images": images.count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy,
             "mean_iou": matrix.meanIoU,
@@ -123,7 +130,7 @@ struct EvalReport {
                   scale: scale, classNames: classNames, tolerance: tolerance)
         self.matrix = matrix
         tta = json["tta"] as? String ?? "none"  // files written before --tta existed
-        precision = json["precision"] as? String ?? "fp32"  // ... or before int8
+        precision = json["precision"] as? String
         ignore = json["ignore"] as? Int
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)

@@ -79,7 +79,7 @@ struct Quantize: ParsableCommand {
             do {
                 var segmenter = try Segmenter(model: quantizer.model, outputStride: outputStride, scale: scale,
                                               context: EngineContext(threads: threads ?? 0, calibration: calibration))
-                imageOptions.limit(&segmenter)
+                imageOptions.apply(to: &segmenter)
                 return segmenter
             } catch let error as UnsupportedStride {
                 throw Failure(naming: model, error)

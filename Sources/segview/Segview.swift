@@ -101,7 +101,7 @@ struct ModelOptions: ParsableArguments {
             let model = try engine.load(files[0], checkpoint: checkpoint.options())
             var segmenter = try Segmenter(model: model, outputStride: outputStride, scale: scale,
                                           context: engine.context(kernels: kernels))
-            images.limit(&segmenter)
+            images.apply(to: &segmenter)
             segmenter.augmentation = tta
             return segmenter
         } catch let error as UnsupportedStride {
@@ -132,7 +132,7 @@ struct ImageOptions: ParsableArguments {
     }
 
     /// The pixel and memory budgets and the truncated-JPEG choice, given to `segmenter`.
-    func limit(_ segmenter: inout Segmenter) {
+    func apply(to segmenter: inout Segmenter) {
         segmenter.maxPixels = maxPixels
         segmenter.allowTruncated = allowTruncated
         if let maxMemory { segmenter.maxMemory = maxMemory * 1_000_000 }

@@ -65,6 +65,7 @@ struct View: ParsableCommand {
                           + "needs one.\nTo write masks to files, use `segview predict \(images[0]) --model MODEL "
                           + "--out MASK.png`.")
         }
+        _ = try Terminal.capabilities()  // a terminal the viewer cannot use is refused before the models load
         let paths = models.isEmpty ? [ModelCatalog.bundledDirectory] : models
         let loadedModels = try ModelCatalog.load(paths, checkpoint.options(), engine)
         var options = Viewer.Options(images: images, models: loadedModels,

@@ -132,7 +132,6 @@ final class CheckpointConversionTests: XCTestCase {
         }
     }
 
-
     /// A file named as a checkpoint that is none (empty, or other bytes) says so, not only that it
     /// is no .safetensors file; a .safetensors name keeps the reader's own message.
     func testAFileNamedAsACheckpointThatIsNoneSaysSo() throws {
@@ -149,6 +148,7 @@ final class CheckpointConversionTests: XCTestCase {
             }
         }
     }
+
     func testVOCColoursFollowTheBitInterleavingRule() {
         let voc = ClassPreset.vocColors(count: 256)
         XCTAssertEqual(voc[0], [0, 0, 0])

@@ -166,8 +166,11 @@ final class EvalCommandTests: XCTestCase {
         let first = try XCTUnwrap(JSONSerialization.jsonObject(with: firstData) as? [String: Any])
         XCTAssertEqual(first["precision"] as? String, "fp32")
         XCTAssertEqual(first["ignore"] as? Int, 255)
+        var names = try XCTUnwrap(first["class_names"] as? [String])
+        names[1] = "\(names[1]), \(names[2])"  // joined with a comma, a list of other names
         for (key, value, message) in [("precision", "int8" as Any, "precision int8, where the partial results before "
-                                       + "it have fp32"), ("ignore", 11 as Any, "ignored label 11")] {
+                                       + "it have fp32"), ("ignore", 11 as Any, "ignored label 11"),
+                                      ("class_names", names as Any, "class 1 is '\(names[1])'")] {
             var other = first
             other[key] = value
             let otherPartial = scratch.appendingPathComponent("other.json")
@@ -176,6 +179,25 @@ final class EvalCommandTests: XCTestCase {
             XCTAssertEqual(mixed.status, 1, mixed.output)
             XCTAssertTrue(mixed.output.contains("other.json: \(message)"), mixed.output)
         }
+        // Partial files of segview before 0.15 (no precision, no ignored label) still add up among
+        // themselves; beside a newer one, the message says why they differ.
+        XCTAssertGreaterThanOrEqual(partials.count, 2, "the three images fall in two shards or more")
+        var old: [String] = []
+        for (index, partial) in partials.enumerated() {
+            var json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: partial)))
+                                     as? [String: Any])
+            json["precision"] = nil
+            json["ignore"] = nil
+            old.append(scratch.appendingPathComponent("old\(index).json").path)
+            try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: old[index]))
+        }
+        let oldMerged = try runSegview(["eval", "merge", "--json"] + old)
+        XCTAssertEqual(oldMerged.status, 0, oldMerged.output)
+        let mixedAges = try runSegview(["eval", "merge", partials[0], old[1]])
+        XCTAssertEqual(mixedAges.status, 1, mixedAges.output)
+        XCTAssertTrue(mixedAges.output.contains("old1.json: precision unknown, where the partial results before it "
+                                                + "have fp32 (segview before 0.15 did not record it)"),
+                      mixedAges.output)
     }
 
     /// Images without a label are named, not dropped in silence; the others are scored.

@@ -162,9 +162,19 @@ final class PredictCommandTests: XCTestCase {
         let input = scratch.appendingPathComponent("input.png")
         try FileManager.default.copyItem(at: URL(fileURLWithPath: image), to: input)
         let original = try Data(contentsOf: input)
-        let replace = try segview(["predict", "input.png", "--model", model, "--ids", input.path, "--force"])
-        XCTAssertEqual(replace.status, 1, replace.output)
-        XCTAssertTrue(replace.output.contains("is the input image"), replace.output)
+        let hardLink = scratch.appendingPathComponent("hard.png")
+        try FileManager.default.linkItem(at: input, to: hardLink)
+        for arguments in [["input.png", "--ids", input.path], ["input.png", "--out", "hard.png"], ["-", "--out", "hard.png"]] {
+            let replace = try runSegview(["predict"] + arguments + ["--model", model, "--force"], in: scratch,
+                                         shellPrefix: "exec 0<input.png;")
+            XCTAssertEqual(replace.status, 1, "\(arguments): \(replace.output)")
+            XCTAssertTrue(replace.output.contains("is the input image"), replace.output)
+            XCTAssertEqual(try Data(contentsOf: input), original)
+        }
+        // A symlink to the input is replaced, not written through: that is no collision.
+        try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("link.png"), withDestinationURL: input)
+        let link = try segview(["predict", "input.png", "--model", model, "--out", "link.png", "--force"])
+        XCTAssertEqual(link.status, 0, link.output)
         XCTAssertEqual(try Data(contentsOf: input), original)
     }
 
@@ -297,7 +307,8 @@ final class PredictCommandTests: XCTestCase {
         for command in [["view"], ["predict"], ["eval", "run"], ["bench"]] {
             let help = try segview(command + ["--help"])
             XCTAssertEqual(help.status, 0, help.output)
-            let tta = help.output.components(separatedBy: "--tta <")[1].components(separatedBy: "\n  -")[0]
+            let tta = try XCTUnwrap(help.output.components(separatedBy: "--tta <").dropFirst().first, help.output)
+                .components(separatedBy: "\n  -")[0]
             XCTAssertTrue(tta.contains("(default: none)"), "\(command): \(tta)")
         }
     }
