@@ -164,7 +164,8 @@ final class PredictCommandTests: XCTestCase {
         let original = try Data(contentsOf: input)
         let hardLink = scratch.appendingPathComponent("hard.png")
         try FileManager.default.linkItem(at: input, to: hardLink)
-        for arguments in [["input.png", "--ids", input.path], ["input.png", "--out", "hard.png"], ["-", "--out", "hard.png"]] {
+        let cases = [["input.png", "--ids", input.path], ["input.png", "--out", "hard.png"], ["-", "--out", "hard.png"]]
+        for arguments in cases {
             let replace = try runSegview(["predict"] + arguments + ["--model", model, "--force"], in: scratch,
                                          shellPrefix: "exec 0<input.png;")
             XCTAssertEqual(replace.status, 1, "\(arguments): \(replace.output)")
@@ -172,7 +173,8 @@ final class PredictCommandTests: XCTestCase {
             XCTAssertEqual(try Data(contentsOf: input), original)
         }
         // A symlink to the input is replaced, not written through: that is no collision.
-        try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("link.png"), withDestinationURL: input)
+        try FileManager.default.createSymbolicLink(at: scratch.appendingPathComponent("link.png"),
+                                                   withDestinationURL: input)
         let link = try segview(["predict", "input.png", "--model", model, "--out", "link.png", "--force"])
         XCTAssertEqual(link.status, 0, link.output)
         XCTAssertEqual(try Data(contentsOf: input), original)
