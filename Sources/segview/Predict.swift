@@ -30,11 +30,12 @@ struct Predict: ParsableCommand {
     @Option(help: "Class ids as an 8-bit grey PNG (a folder when the input is one).")
     var ids: String?
 
-    @Option(name: .customLong("save-logits"), help: "Class scores at input resolution, float32 .npy of shape [C, H, W].")
+    @Option(name: .customLong("save-logits"),
+            help: "Class scores at input resolution, float32 .npy of shape [C, H, W] (a folder when the input is one).")
     var saveLogits: String?
 
-    @Option(help: ArgumentHelp("Border map PNG: DFN's border network, or for other models the boundaries of the mask.",
-                               valueName: "png"))
+    @Option(help: ArgumentHelp("Border map PNG: DFN's border network, or for other models the boundaries of the mask "
+                               + "(a folder when the input is one).", valueName: "png"))
     var border: String?
 
     @Option(name: .customLong("border-colors"), help: "Border map colours: grey or heat.")
