@@ -79,8 +79,14 @@ struct View: ParsableCommand {
         options.context = engine.context()
         if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
         let signal = try Viewer(options: options).run()
-        // The shell's convention for a process ended by a signal: 128 + its number (Ctrl-C: 130).
-        if signal != 0 { throw ExitCode(128 + signal) }
+        // The terminal is restored, but a forward pass or the image scores may still be running in
+        // the background: exit(3)'s handlers would free OpenBLAS's buffers under a product that
+        // then ends ("BLAS : Bad memory unallocation", a segmentation fault). Nothing is left to
+        // flush but the standard streams, so the process ends here, handlers skipped; a signal
+        // gives the shell's status for it, 128 + its number (Ctrl-C: 130).
+        fflush(stdout)
+        fflush(stderr)
+        _exit(signal != 0 ? 128 + signal : 0)
     }
 }
 

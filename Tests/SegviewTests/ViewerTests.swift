@@ -488,6 +488,24 @@ final class ViewerTests: XCTestCase {
         }
     }
 
+    /// Quitting while the background passes run exits cleanly: exit(3)'s handlers freed OpenBLAS's
+    /// buffers under a running product ("BLAS : Bad memory unallocation", then a segmentation
+    /// fault, status 139). A race: in a debug build about one quit in eight crashed, so the test
+    /// quits sixteen times.
+    func testQuittingDuringTheBackgroundPassesExitsCleanly() throws {
+        let samples = repositoryRoot.appendingPathComponent("samples").path
+        for round in 0..<16 {
+            let status = scratch.appendingPathComponent("status-\(round)").path
+            let session = try viewer("\(samples)/scene1.png \(samples)/scene2.png \(samples)/scene3.png --labels "
+                                     + "\(samples)/labels", statusFile: status)
+            _ = try ready(session)
+            try session.send("O", "q")  // worst first: every image's passes under way in the background
+            _ = try session.waitFor("the viewer to quit") { _ in session.paneDead }
+            let code = try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertEqual(code, "0", "round \(round)")
+        }
+    }
+
     /// `+` five times made the big-step size divide by zero on the next key.
     func testZoomingAllTheWayInKeepsTheViewerRunning() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
