@@ -126,10 +126,23 @@ enum ModelCatalog {
         return files
     }
 
+    /// The viewer's models. A file named on its own must load; in a folder, a file that does not
+    /// (a checkpoint still being written, a stray file) is skipped with a note naming it and why.
     static func load(_ paths: [String], _ checkpoint: CheckpointOptions, _ engine: EngineOptions) throws
         -> [(name: String, model: SegmentationModel)] {
-        try files(paths).map { file in
-            (URL(fileURLWithPath: file).lastPathComponent, try engine.load(file, checkpoint: checkpoint))
+        let folders = Set(paths.filter(Dataset.isDirectory).map { URL(fileURLWithPath: $0).path })
+        var models: [(name: String, model: SegmentationModel)] = []
+        for file in try files(paths) {
+            let url = URL(fileURLWithPath: file)
+            do {
+                models.append((url.lastPathComponent, try engine.load(file, checkpoint: checkpoint)))
+            } catch where folders.contains(url.deletingLastPathComponent().path) {
+                printToStandardError("segview: skipped a model that does not load: \(error)")
+            }
         }
+        guard !models.isEmpty else {
+            throw Failure("no model in \(paths.joined(separator: ", ")) loads (the reasons are above)")
+        }
+        return models
     }
 }

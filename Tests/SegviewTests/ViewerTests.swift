@@ -506,6 +506,27 @@ final class ViewerTests: XCTestCase {
         }
     }
 
+    /// A model folder with files that do not load opens with the others, each skipped file named
+    /// (one broken file used to stop the viewer, and named only the first).
+    func testBrokenFilesInAModelFolderAreSkippedAndNamed() throws {
+        let models = scratch.appendingPathComponent("models")
+        try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fiveClasses, toPath: models.appendingPathComponent("good.safetensors").path)
+        try Data("not a model".utf8).write(to: models.appendingPathComponent("broken.safetensors"))
+        try Data().write(to: models.appendingPathComponent("partial.pth"))
+        let session = try viewer("\(image) --model \(models.path)", lingering: true)
+        _ = try ready(session)
+        try session.send("q")
+        let text = try session.waitFor(text: "partial.pth").text.joined()  // long lines wrap
+        for name in ["broken.safetensors", "partial.pth"] {
+            XCTAssertTrue(text.contains("segview: skipped a model that does not load: \(models.path)/\(name)"), text)
+        }
+        // Nothing loads: the viewer does not open, and says so.
+        try FileManager.default.removeItem(at: models.appendingPathComponent("good.safetensors"))
+        let none = try viewer("\(image) --model \(models.path)", lingering: true)
+        _ = try none.waitFor(text: "loads (the reasons are above)")
+    }
+
     /// `+` five times made the big-step size divide by zero on the next key.
     func testZoomingAllTheWayInKeepsTheViewerRunning() throws {
         let session = try viewer("\(image) --model \(fiveClasses)")
