@@ -511,7 +511,8 @@ final class ViewerTests: XCTestCase {
     func testBrokenFilesInAModelFolderAreSkippedAndNamed() throws {
         let models = scratch.appendingPathComponent("models")
         try FileManager.default.createDirectory(at: models, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: fiveClasses, toPath: models.appendingPathComponent("good.safetensors").path)
+        try FileManager.default.copyItem(atPath: fiveClasses,
+                                         toPath: models.appendingPathComponent("good.safetensors").path)
         try Data("not a model".utf8).write(to: models.appendingPathComponent("broken.safetensors"))
         try Data().write(to: models.appendingPathComponent("partial.pth"))
         let session = try viewer("\(image) --model \(models.path)", lingering: true)
