@@ -55,7 +55,7 @@ public enum ColorMode: String, CaseIterable, Sendable {
 /// Direct colour sends 0xRRGGBB (terminfo sends values below 8 as ANSI indices, whose colour is the
 /// theme's, so those near-blacks become 0x010101).
 /// 256 colours use indices 16-255 only: 0-15 are the user's theme. 16/8 colours take the nearest
-/// of xterm's defaults.
+/// of xterm's defaults. Classes take the nearest colour no other class has taken, while any is left.
 public struct TerminalPalette: Sendable {
     public let mode: ColorMode
     /// One terminal colour per class, all different where the mode has enough colours.
@@ -70,23 +70,28 @@ public struct TerminalPalette: Sendable {
 
     public init(mode: ColorMode, classColors colors: [RGB]) {
         self.mode = mode
-        guard mode == .palette256 else {
+        let candidates: [Int32]
+        switch mode {
+        case .truecolor:
             let palette = TerminalPalette(mode: mode)
             classColors = colors.map { palette.color($0) }
             return
+        case .palette256: candidates = (16...255).map { Int32($0) }
+        case .ansi16: candidates = (0..<16).map { Int32($0) }
+        case .ansi8: candidates = (0..<8).map { Int32($0) }
         }
-        // Greedy: each class takes the nearest index not yet taken, so no two classes look alike.
+        // Greedy: each class takes the nearest colour not yet taken, so no two classes look alike
+        // (in 16 colours, CamVid's sky, road, pole, sign and fence were all the same grey); past
+        // the mode's colours (11 classes in 8) the nearest is shared.
         var taken = Set<Int32>()
-        var assigned: [Int32] = []
-        for color in colors {
-            let ranked = (16...255).map { Int32($0) }.sorted {
+        classColors = colors.map { color in
+            let ranked = candidates.sorted {
                 Self.rgb(index256: $0).distance(color) < Self.rgb(index256: $1).distance(color)
             }
             let choice = ranked.first { !taken.contains($0) } ?? ranked[0]
             taken.insert(choice)
-            assigned.append(choice)
+            return choice
         }
-        classColors = assigned
     }
 
     private init(mode: ColorMode) {

@@ -194,6 +194,10 @@ final class RendererTests: XCTestCase {
         let close = TerminalPalette(mode: .palette256, classColors: [RGB(200, 0, 0), RGB(201, 0, 0)])
         XCTAssertNotEqual(close.classColors[0], close.classColors[1])
         XCTAssertEqual(TerminalPalette(mode: .ansi8, classColors: []).color(RGB(250, 10, 10)), 1)
+        // 16 colours keep CamVid's 11 classes apart; 8 colours as many as they can.
+        let camvid = ClassPreset.all.first { $0.name == "camvid" }!.classColors.map(RGB.init)
+        XCTAssertEqual(Set(TerminalPalette(mode: .ansi16, classColors: camvid).classColors).count, 11)
+        XCTAssertEqual(Set(TerminalPalette(mode: .ansi8, classColors: camvid).classColors).count, 8)
     }
 
     /// The help fits 80x24 whole: every line of it, key and meaning, uncut.
