@@ -424,14 +424,15 @@ public final class Viewer {
     /// Where the current image stands in `order`.
     private var position: Int { imageOrder.firstIndex(of: state.imageIndex) ?? 0 }
 
-    /// "12/233", "12/233 worst first", or while scores are computed "scoring 40/233".
+    /// "12/233", "12/233 worst first:" (the colon keeps the order apart from the file name after
+    /// it), or while scores are computed "scoring 40/233".
     private var positionLabel: String {
         let count = options.images.count
         guard state.order != .name, let run = scoreRun else { return "\(position + 1)/\(count)" }
         if scores.lowestFirst(run, scored: scored(run), count: count) == nil {
             return "scoring \(scores.progress(run, scored: scored(run)))/\(scored(run).count)"
         }
-        return "\(position + 1)/\(count)\(state.order.label)"
+        return "\(position + 1)/\(count)\(state.order.label):"
     }
 
     private lazy var imageNames = options.images.map { URL(fileURLWithPath: $0).lastPathComponent }
