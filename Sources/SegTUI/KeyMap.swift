@@ -92,7 +92,9 @@ public enum KeyMap {
             guard models > 0, !context.strides[state.modelIndex].isEmpty else { return .none }
             let strides = context.strides[state.modelIndex]
             let index = strides.firstIndex(of: state.outputStride) ?? -1
-            state.pinnedStride = strides[(index + 1) % strides.count]
+            let next = strides[(index + 1) % strides.count]
+            // Back at the model's trained stride the pin is let go: every model runs at its own again.
+            state.pinnedStride = next == state.trainedStride ? nil : next
         case .character("v"):
             let views = MaskView.allCases.filter { ![.errors, .truth].contains($0) || context.hasTruth }
             state.maskView = views[((views.firstIndex(of: state.maskView) ?? 0) + 1) % views.count]

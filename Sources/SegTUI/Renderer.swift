@@ -608,7 +608,7 @@ public final class Renderer {
 
     /// The help's lines: at most 20, so that it fits an 80x24 terminal.
     public static let keys: [(String, String)] = [
-        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32 (pinned for every model)"),
+        ("m / M", "next / previous model"), ("o", "output stride 8 → 16 → 32 (pinned but the trained one)"),
         ("arrows hjkl", "move the cursor (HJKL: big steps)"),
         ("v", "view: mask, blend, contour, heatmap, confidence,"), ("", "  entropy, errors, ground truth (--labels)"),
         ("[ / ]", "less / more opacity"), ("Tab / BTab", "select next / previous class"),

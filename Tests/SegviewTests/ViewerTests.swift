@@ -154,6 +154,11 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "OS 16 (trained 8)")
         try session.send("m")
         _ = try session.waitFor(text: "OS 16 (trained 32)")
+        // On to this model's own stride: the pin is let go, and the first model is back at its own.
+        try session.send("o")
+        _ = try session.waitFor(text: "│ OS 32 │")
+        try session.send("m")
+        _ = try session.waitFor(text: "│ OS 8 │")
     }
 
     /// A model running in int8 says so in the status line.
