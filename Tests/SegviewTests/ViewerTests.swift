@@ -506,8 +506,8 @@ final class ViewerTests: XCTestCase {
             _ = try ready(session)
             try session.send("O", "q")  // worst first: every image's passes under way in the background
             _ = try session.waitFor("the viewer to quit") { _ in session.paneDead }
-            let code = try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            XCTAssertEqual(code, "0", "round \(round)")
+            let code = try String(contentsOfFile: status, encoding: .utf8)
+            XCTAssertEqual(code.trimmingCharacters(in: .whitespacesAndNewlines), "0", "round \(round)")
         }
     }
 
