@@ -59,13 +59,14 @@ public final class Terminal {
         return (colors, direct)
     }
 
-    /// Opens the screen. `requested` overrides the colour mode the terminal advertises; `mouse` asks
-    /// for mouse reports (which take text selection from the terminal: most give it back with Shift).
-    public init(requested: ColorMode?, mouse: Bool = true) throws {
+    /// Opens the screen of a terminal with `capabilities` (what `capabilities()` found).
+    /// `requested` overrides the colour mode the terminal advertises; `mouse` asks for mouse reports
+    /// (which take text selection from the terminal: most give it back with Shift).
+    public init(_ capabilities: (colors: Int32, direct: Int32), requested: ColorMode?, mouse: Bool = true) throws {
         setlocale(LC_ALL, "")
         utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
-        let (colors, direct) = try Self.capabilities()
+        let (colors, direct) = capabilities
         let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
         var mode: ColorMode
         if let requested { mode = requested }

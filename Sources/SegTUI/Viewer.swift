@@ -115,13 +115,13 @@ public final class Viewer {
         }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
-        _ = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses
+        let capabilities = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses
         // Asked before the screen opens: the answers must not reach ncurses as keys.
         let environment = ProcessInfo.processInfo.environment
         let tmux = environment["TMUX"] != nil && options.graphics != .none ? TmuxFacts.query() : nil
         let support = GraphicsSupport.detect(options.graphics, environment: environment,
                                              pixelCell: Terminal.pixelCellSize, tmux: tmux, ask: Terminal.ask)
-        let terminal = try Terminal(requested: options.colors, mouse: options.mouse)
+        let terminal = try Terminal(capabilities, requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks
         renderer.graphics = support

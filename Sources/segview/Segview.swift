@@ -131,11 +131,13 @@ struct ImageOptions: ParsableArguments {
         }
     }
 
+    var maxMemoryBytes: Int? { maxMemory.map { $0 * 1_000_000 } }
+
     /// The pixel and memory budgets and the truncated-JPEG choice, given to `segmenter`.
     func apply(to segmenter: inout Segmenter) {
         segmenter.maxPixels = maxPixels
         segmenter.allowTruncated = allowTruncated
-        if let maxMemory { segmenter.maxMemory = maxMemory * 1_000_000 }
+        if let maxMemoryBytes { segmenter.maxMemory = maxMemoryBytes }
     }
 
     /// An image error with the flag that raises the limit named.

@@ -77,7 +77,7 @@ struct View: ParsableCommand {
         options.augmentation = tta
         options.graphics = graphics
         options.context = engine.context()
-        if let megabytes = imageOptions.maxMemory { options.maxMemory = megabytes * 1_000_000 }
+        if let maxMemoryBytes = imageOptions.maxMemoryBytes { options.maxMemory = maxMemoryBytes }
         let signal = try Viewer(options: options).run()
         // The terminal is restored, but a forward pass or the image scores may still be running in
         // the background: exit(3)'s handlers would free OpenBLAS's buffers under a product that
