@@ -298,8 +298,8 @@ public final class Terminal {
     }
 
     /// After ESC: the Esc key (with the key that came right after it, if any), or a sequence
-    /// ncurses does not know, swallowed whole so that its characters do not act as keys: a
-    /// terminal's late answer to the graphics query (an APC or DCS string, a CSI report).
+    /// ncurses does not know: an SGR mouse report, or something swallowed whole so that its
+    /// characters do not act as keys (a late answer to the graphics query: APC, DCS, a CSI report).
     private func escape() -> Key? {
         func next() -> UInt32? {
             var function: Int32 = 0
@@ -311,7 +311,13 @@ public final class Terminal {
         }
         switch introducer {
         case 0x5B:  // CSI: parameters up to a final byte
-            while let byte = next(), !(0x40...0x7E).contains(byte) {}
+            var parameters = ""
+            while let byte = next(), let character = Unicode.Scalar(byte) {
+                guard !(0x40...0x7E).contains(byte) else {
+                    return Self.sgrMouse(parameters, final: character)
+                }
+                parameters.unicodeScalars.append(character)
+            }
         case 0x5F, 0x50, 0x5D:  // APC, DCS, OSC: up to ST (ESC \) or BEL
             var previous: UInt32 = 0
             while let byte = next(), !(byte == 0x07 || (previous == 0x1B && byte == 0x5C)) { previous = byte }
@@ -321,6 +327,23 @@ public final class Terminal {
             return .character("\u{1b}")
         }
         return nil
+    }
+
+    /// An SGR mouse report (`ESC [ < button ; column ; row M`, `m` for a release), which the viewer
+    /// asks for where ncurses itself reads only X10 reports (see seg_term_enable_mouse).
+    static func sgrMouse(_ parameters: String, final: Unicode.Scalar) -> Key? {
+        guard final == "M", parameters.first == "<" else { return nil }
+        let fields = parameters.dropFirst().split(separator: ";").compactMap { Int($0) }
+        guard fields.count == 3, fields[1] >= 1, fields[2] >= 1 else { return nil }
+        let action: Mouse.Action
+        // Shift, Meta and Control (4, 8, 16) do not change what a press does; motion (32) is not a press.
+        switch fields[0] & ~(4 | 8 | 16) {
+        case 0: action = .press
+        case 64: action = .wheelUp
+        case 65: action = .wheelDown
+        default: return nil
+        }
+        return .mouse(Mouse(row: fields[2] - 1, col: fields[1] - 1, action: action))
     }
 
     /// Compiles (once per run) a terminfo entry `segview-direct` = $TERM + direct colour with

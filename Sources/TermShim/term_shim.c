@@ -26,6 +26,8 @@ static char restore_sequence[96];
 static size_t restore_length = 0;
 static struct termios saved_termios;
 static int saved_termios_valid = 0;
+// Whether the viewer asked for SGR mouse reports itself: endwin turns off only what ncurses asked for.
+static int sgr_reports_asked = 0;
 
 int seg_term_probe(const char *term, int *colors, int *direct_color) {
     int error = 0;
@@ -78,6 +80,14 @@ int seg_term_enable_mouse(void) {
     mmask_t wanted = BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED;
     mouseinterval(0);
     if ((mousemask(wanted, NULL) & wanted) == 0) return -1;
+    // Entries such as tmux-256color and screen-256color name X10 reports (kmous=\E[M), whose
+    // columns stop at 223. Asking for SGR reports too lifts that; Terminal parses them itself.
+    const char *kmous = tigetstr("kmous");
+    if (kmous && kmous != (char *)-1 && strcmp(kmous, "\033[M") == 0) {
+        static const char sgr_reports[] = "\033[?1006h";
+        seg_term_write_raw(sgr_reports, sizeof sgr_reports - 1);
+        sgr_reports_asked = 1;
+    }
     // What endwin would send to stop the reports (xterm's modes; ncurses enables both).
     append_restore("\033[?1006l\033[?1000l");
     return 0;
@@ -115,6 +125,11 @@ int seg_term_open_file(const char *term, const char *path, int rows, int cols) {
 void seg_term_close(void) {
     if (!screen) return;
     endwin();
+    if (sgr_reports_asked) {
+        static const char no_sgr_reports[] = "\033[?1006l";
+        seg_term_write_raw(no_sgr_reports, sizeof no_sgr_reports - 1);
+        sgr_reports_asked = 0;
+    }
     delscreen(screen);
     screen = NULL;
     fflush(stdout);

@@ -292,4 +292,22 @@ final class PaneInteractionTests: XCTestCase {
         _ = KeyMap.apply(.character("c"), to: &state, context)
         XCTAssertEqual(state.order, .name, "compare off: the order by disagreement goes")
     }
+
+    /// SGR mouse reports, which the viewer reads itself where ncurses reads only X10 (tmux, screen).
+    func testSGRMouseReports() {
+        func mouse(_ row: Int, _ col: Int, _ action: Terminal.Mouse.Action) -> Terminal.Key {
+            .mouse(.init(row: row, col: col, action: action))
+        }
+        XCTAssertEqual(Terminal.sgrMouse("<0;300;12", final: "M"), mouse(11, 299, .press))
+        XCTAssertEqual(Terminal.sgrMouse("<4;1;1", final: "M"), mouse(0, 0, .press), "shift-click is a click")
+        XCTAssertEqual(Terminal.sgrMouse("<64;5;6", final: "M"), mouse(5, 4, .wheelUp))
+        XCTAssertEqual(Terminal.sgrMouse("<65;5;6", final: "M"), mouse(5, 4, .wheelDown))
+        let ignored: [(String, Unicode.Scalar)] = [
+            ("<0;300;12", "m"), ("<32;3;3", "M"), ("<2;3;3", "M"), ("<0;0;3", "M"), ("<0;3", "M"), ("0;3;3", "M"),
+            ("<0;x;3", "M"), ("<0;3;3", "~"),
+        ]
+        for (parameters, final) in ignored {
+            XCTAssertNil(Terminal.sgrMouse(parameters, final: final), "\(parameters)\(final)")
+        }
+    }
 }

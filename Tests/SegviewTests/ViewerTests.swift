@@ -321,6 +321,25 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor("zoomed out") { !$0.contains("zoom 2x") && $0.contains("pixel  (0, 0)") }
     }
 
+    /// tmux's terminfo names X10 mouse reports, whose columns stop at 223: the viewer asks for SGR
+    /// reports too and reads them, so a click far right on a wide screen lands where it was made.
+    func testClicksPastColumn223InTmux() throws {
+        let session = try viewer("\(image) --model \(fiveClasses)", width: 300, term: "tmux-256color")
+        let screen = try ready(session)
+        let flags = try session.tmux(["display-message", "-t", "main", "-p", "#{mouse_standard_flag} #{mouse_sgr_flag}"])
+        XCTAssertEqual(flags.trimmingCharacters(in: .whitespacesAndNewlines), "1 1", "button and SGR reports asked for")
+        let row = try XCTUnwrap(screen.row(containing: "boundaries")) + 1
+        let col = try XCTUnwrap(screen.text[row].lastIndex(of: "▀")).utf16Offset(in: screen.text[row])
+        XCTAssertGreaterThan(col, 223)
+        try session.send("-l", "\u{1b}[<0;\(col + 1);\(row + 1)M")
+        let after = try session.waitFor(text: "pixel  (52, 0)")
+        XCTAssertTrue(after.contains("▶ boundaries"), after.text.joined(separator: "\n"))
+        try session.send("q")
+        _ = try session.waitFor("the viewer to quit") { _ in session.paneDead }
+        let left = try session.tmux(["display-message", "-t", "main", "-p", "#{mouse_standard_flag} #{mouse_sgr_flag}"])
+        XCTAssertEqual(left.trimmingCharacters(in: .whitespacesAndNewlines), "0 0", "mouse reports off after quitting")
+    }
+
     /// `i` lists the images with eval's per-image mIoU; a click on a row opens that image.
     func testImageListShowsEvalsScoresAndAClickOpensAnImage() throws {
         let (images, labels) = try makeLabelledDataset(in: scratch)
