@@ -10,9 +10,19 @@ public struct ConfusionMatrix: Equatable, Sendable {
         counts = Array(repeating: 0, count: classes * classes)
     }
 
-    /// A matrix from its counts, row-major (row = truth), as `counts` gives them.
+    /// The most pixels a matrix counts: every sum of counts stays exact as a Double and far from
+    /// overflowing, whatever a file read back claims.
+    public static let maximumPixels = 1 << 53
+
+    /// A matrix from its counts, row-major (row = truth), as `counts` gives them; nil for a negative
+    /// count or a total past `maximumPixels`.
     public init?(classes: Int, counts: [Int]) {
-        guard classes > 0, counts.count == classes * classes, counts.allSatisfy({ $0 >= 0 }) else { return nil }
+        guard classes > 0, counts.count == classes * classes else { return nil }
+        var total = 0
+        for count in counts {
+            guard count >= 0, count <= Self.maximumPixels - total else { return nil }
+            total += count
+        }
         self.classes = classes
         self.counts = counts
     }

@@ -9,6 +9,8 @@ import SegPipeline
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score a model on a labelled folder, or merge partial results.",
+        discussion: "Without a subcommand, eval is `eval run`: `segview eval --model FILE --images DIR --labels DIR`. "
+            + "Its options are listed by `segview eval run --help`.",
         subcommands: [EvalRun.self, EvalMerge.self], defaultSubcommand: EvalRun.self)
 }
 

@@ -86,7 +86,14 @@ struct EvalReport {
         }
         let repeated = Set(images.map(\.name)).intersection(other.images.map(\.name))
         guard repeated.isEmpty else {
-            throw Failure("\(repeated.sorted().first!) is in two partial results (the same shard twice?)")
+            throw Failure("\(file): \(repeated.sorted().first!) is in the partial results before it too "
+                          + "(the same shard twice?)")
+        }
+        let limit = ConfusionMatrix.maximumPixels
+        guard matrix.labelledPixels <= limit - other.matrix.labelledPixels,
+              boundary.predictedBoundary <= limit - other.boundary.predictedBoundary,
+              boundary.truthBoundary <= limit - other.boundary.truthBoundary else {
+            throw Failure("\(file): the pixel counts add up to more than \(limit): not what eval writes")
         }
         matrix.merge(other.matrix)
         boundary.merge(other.boundary)
@@ -135,6 +142,14 @@ struct EvalReport {
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)
         self.images = try images.map(Image.init(json:))
+        guard [predicted, truth].allSatisfy({ (0...ConfusionMatrix.maximumPixels).contains($0) }),
+              (0...predicted).contains(predictedMatched), (0...truth).contains(truthMatched) else {
+            throw Failure("\(file): boundary_counts are not counts eval writes")
+        }
+        var names = Set<String>()
+        if let repeated = self.images.first(where: { !names.insert($0.name).inserted }) {
+            throw Failure("\(file): \(repeated.name) is listed twice in per_image")
+        }
     }
 
     init(model: String, architecture: String, backbone: String, outputStride: Int, scale: String, classNames: [String],

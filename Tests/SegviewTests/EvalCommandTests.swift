@@ -200,6 +200,55 @@ final class EvalCommandTests: XCTestCase {
                       mixedAges.output)
     }
 
+    /// `eval merge` reads files a user may have edited or a shard may have half-written: counts that
+    /// are negative, that add up past what an Int holds, or images listed twice are refused (an
+    /// overflowing sum crashed it).
+    func testMergeRefusesCountsEvalNeverWrites() throws {
+        let scratch = try makeScratchDirectory("segview-eval-tampered")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        let partial = scratch.appendingPathComponent("whole.json")
+        let run = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent("tiny_five_classes.safetensors")
+                                    .path, "--images", images.path, "--labels", labels.path, "--save-partial",
+                                  partial.path])
+        XCTAssertEqual(run.status, 0, run.output)
+        let whole = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: partial)) as? [String: Any])
+        func merge(_ edits: [(inout [String: Any]) -> Void]) throws -> (status: Int32, output: String) {
+            var files: [String] = []
+            for (index, edit) in edits.enumerated() {
+                var json = whole
+                edit(&json)
+                files.append(scratch.appendingPathComponent("part\(index).json").path)
+                try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: files[index]))
+            }
+            return try runSegview(["eval", "merge"] + files)
+        }
+        func confusion(_ first: Int) -> (inout [String: Any]) -> Void {
+            { json in
+                var rows = json["confusion"] as! [[Int]]
+                rows[0][0] = first
+                json["confusion"] = rows
+            }
+        }
+        let noImages: (inout [String: Any]) -> Void = { $0["per_image"] = [[String: Any]]() }
+        let cases: [(edits: [(inout [String: Any]) -> Void], message: String)] = [
+            ([confusion(Int.max)], "part0.json: not a partial result"),
+            ([confusion(-1)], "part0.json: not a partial result"),
+            ([confusion(1 << 52), { confusion(1 << 52)(&$0); noImages(&$0) }],
+             "part1.json: the pixel counts add up to more than"),
+            ([{ $0["boundary_counts"] = ["predicted": 5, "predicted_matched": 6, "truth": 1, "truth_matched": 0] }],
+             "part0.json: boundary_counts are not counts eval writes"),
+            ([{ $0["per_image"] = ($0["per_image"] as! [Any]) + ($0["per_image"] as! [Any]).prefix(1) }],
+             "part0.json: a_street.png is listed twice"),
+            ([{ _ in }, { _ in }], "part1.json: a_street.png is in the partial results before it too"),
+        ]
+        for (edits, message) in cases {
+            let (status, output) = try merge(edits)
+            XCTAssertEqual(status, 1, output)
+            XCTAssertTrue(output.contains(message), "expected \(message): \(output)")
+        }
+    }
+
     /// Images without a label are named, not dropped in silence; the others are scored.
     func testImagesWithoutALabelAreNamed() throws {
         let scratch = try makeScratchDirectory("segview-eval-unlabelled")
