@@ -25,10 +25,12 @@ public struct MemoryLimitExceeded: Error, CustomStringConvertible, Equatable {
     public let fittingShortSide: Int
 
     public var description: String {
-        String(format: "%@: working size %dx%d would need about %.1f GB for the forward pass (estimated from two "
-                   + "small passes), more than the limit of %.1f GB (--max-memory); use --scale auto or a smaller "
-                   + "--scale (at most %d here)", path, width, height, Double(neededBytes) / 1e9,
-               Double(limitBytes) / 1e9, fittingShortSide)
+        let advice = fittingShortSide > 0
+            ? "use --scale auto or a smaller --scale (at most \(fittingShortSide) here)"
+            : "no --scale fits an image of this shape: crop it"
+        return String(format: "%@: working size %dx%d would need about %.1f GB for the forward pass (estimated from "
+                          + "two small passes), more than the limit of %.1f GB (--max-memory); %@", path, width, height,
+                      Double(neededBytes) / 1e9, Double(limitBytes) / 1e9, advice)
     }
 }
 
@@ -47,17 +49,17 @@ public struct PassCost: Equatable {
     }
 }
 
-/// A pass cost measured on first use.
+/// Pass costs measured on first use, one per kind of probe (`Segmenter.ProbeShape`).
 private final class PassCostCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var cost: PassCost?
+    private var costs: [Segmenter.ProbeShape: PassCost] = [:]
 
-    func value(_ measure: () -> PassCost) -> PassCost {
+    func value(_ shape: Segmenter.ProbeShape, _ measure: () -> PassCost) -> PassCost {
         lock.lock()
         defer { lock.unlock() }
-        if let cost { return cost }
+        if let cost = costs[shape] { return cost }
         let measured = measure()
-        cost = measured
+        costs[shape] = measured
         return measured
     }
 }
@@ -74,8 +76,8 @@ public struct Segmenter {
     /// Images (from their header) and working sizes with more pixels are refused: decoding's and
     /// the forward pass's memory grow with them.
     public var maxPixels: Int
-    /// The estimate, made once and shared by the copies `at(_:)` makes: the probe passes' peaks
-    /// vary a little with how the threads interleave, and a size offered as fitting must fit.
+    /// The estimates, made once per probe shape and shared by the copies `at(_:)` makes: the probe
+    /// passes' peaks vary a little with how the threads interleave, and a size offered as fitting must fit.
     private let passCost = PassCostCache()
     /// Keep what a truncated or corrupt JPEG decodes to instead of refusing it.
     public var allowTruncated = false
@@ -89,9 +91,13 @@ public struct Segmenter {
         Int(Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE))) * 0.75)
     }
 
-    /// Working sizes up to this many pixels are run without an estimate: their passes take well
-    /// under a gigabyte with any model here.
+    /// Working sizes up to this many pixels, with no side past `unestimatedSide`, are run without
+    /// an estimate: their passes take well under a gigabyte with any model here.
     static let unestimatedPixels = 1 << 20
+    static let unestimatedSide = 2048
+    /// Working sizes with a shorter side are probed at that short side: padding (FCN's 100 pixels,
+    /// a dilated convolution's) then outweighs the pixels, which square probes do not see.
+    static let thinSide = 128
 
     /// `outputStride` nil: the stride the model was trained at.
     public init(model: SegmentationModel, outputStride: Int? = nil, scale: WorkingScale = .auto,
@@ -149,8 +155,8 @@ public struct Segmenter {
         // The largest pass decides: test-time augmentation's 1.25x scale has 1.5625 times the pixels.
         let growth = pow(augmentation.contains(.scales) ? TestTimeAugmentation.extraScales.max()! : 1, 2)
         let largest = Int(Double(size.width * size.height) * growth)
-        if maxMemory > 0 && largest > Self.unestimatedPixels {
-            let cost = estimatedPassCost()
+        if maxMemory > 0 && (largest > Self.unestimatedPixels || max(size.width, size.height) > Self.unestimatedSide) {
+            let cost = estimatedPassCost(width: size.width, height: size.height)
             let needed = cost.bytes(pixels: largest)
             guard needed <= maxMemory else {
                 let fitting = Int(Double(cost.pixels(within: maxMemory)) / growth)
@@ -186,20 +192,44 @@ public struct Segmenter {
         return side
     }
 
-    /// The cost of a pass at this stride: the buffer pool's peaks during probe passes at 64x64 and
-    /// 128x128 (in a context of their own) give the fixed part and the part per pixel, extrapolated
-    /// (kernels cap some scratch, so large sizes come out high, the safe side); the input, scores,
-    /// probabilities and labels the result keeps are added per pixel.
-    public func estimatedPassCost() -> PassCost {
-        passCost.value(measurePassCost)
+    /// What the probe passes of an estimate look like: squares, or for a working size with a short
+    /// side under `thinSide`, that short side (across or down) with two lengths.
+    struct ProbeShape: Hashable {
+        var thinSide: Int?
+        var wide = false
+
+        init(width: Int, height: Int) {
+            guard min(width, height) < Segmenter.thinSide else { return }
+            thinSide = max(1, min(width, height))
+            wide = width > height
+        }
+
+        /// The probes' sizes: 64x64 and 128x128, or the thin side across lengths of about as many pixels.
+        var sizes: [(width: Int, height: Int)] {
+            guard let thinSide else { return [(64, 64), (128, 128)] }
+            return [64 * 64, 128 * 128].map { pixels in
+                let length = max(thinSide + 1, pixels / thinSide)
+                return wide ? (length, thinSide) : (thinSide, length)
+            }
+        }
     }
 
-    private func measurePassCost() -> PassCost {
-        let (small, large) = (64.0 * 64, 128.0 * 128)
-        func peaks(_ pixels: Double) -> (all: Double, tensors: Double) {
-            let side = Int(pixels.squareRoot())
+    /// The cost of a pass at this stride for working sizes shaped like `width` x `height`: the
+    /// buffer pool's peaks during two probe passes (in a context of their own) give the fixed part
+    /// and the part per pixel, extrapolated (kernels cap some scratch, and padding's share shrinks
+    /// as sizes grow, so large sizes come out high, the safe side); the input, scores,
+    /// probabilities and labels the result keeps are added per pixel.
+    public func estimatedPassCost(width: Int, height: Int) -> PassCost {
+        let shape = ProbeShape(width: width, height: height)
+        return passCost.value(shape) { measurePassCost(shape) }
+    }
+
+    private func measurePassCost(_ shape: ProbeShape) -> PassCost {
+        let sizes = shape.sizes
+        let (small, large) = (Double(sizes[0].width * sizes[0].height), Double(sizes[1].width * sizes[1].height))
+        func peaks(_ size: (width: Int, height: Int)) -> (all: Double, tensors: Double) {
             let probe = EngineContext(threads: context.threads, kernels: context.kernels)
-            _ = model.predict(Tensor(channels: 3, height: side, width: side, repeating: 0, in: probe),
+            _ = model.predict(Tensor(channels: 3, height: size.height, width: size.width, repeating: 0, in: probe),
                               outputStride: outputStride)
             return (Double(probe.pool.peakBytes), Double(probe.pool.peakTensorBytes))
         }
@@ -208,14 +238,20 @@ public struct Segmenter {
             let slope = max(0, atLarge - atSmall) / (large - small)
             return (max(0, atSmall - slope * small), slope)
         }
-        let (first, second) = (peaks(small), peaks(large))
+        let (first, second) = (peaks(sizes[0]), peaks(sizes[1]))
+        let kept = Double(4 * (3 + 2 * model.metadata.numClasses + 1))
+        if shape.thinSide != nil {
+            // Everything grows with the length, but the kernels' scratch jumps up and down with it
+            // (their tiling follows the sizes): the larger cost per pixel of the two probes, fixed
+            // part included, is the safe side.
+            return PassCost(fixedBytes: 0, bytesPerPixel: max(first.all / small, second.all / large) + kept)
+        }
         // The peak of all buffers may be scratch at one size and feature maps at the other (small
         // probes of a small model on OpenBLAS's paths: the line through them gave 0.6x the pass at
         // 384x256), so the estimate also bounds it by the most scratch beside the feature maps
         // plus the feature maps' own line, and takes the larger part of each.
         let all = line(first.all, second.all), tensors = line(first.tensors, second.tensors)
         let scratch = max(first.all - first.tensors, second.all - second.tensors)
-        let kept = Double(4 * (3 + 2 * model.metadata.numClasses + 1))
         return PassCost(fixedBytes: max(all.fixed, scratch + tensors.fixed),
                         bytesPerPixel: max(all.slope, tensors.slope) + kept)
     }

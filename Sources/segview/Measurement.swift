@@ -39,6 +39,8 @@ func resetPeakResident() {
 private func statusBytes(_ field: String) -> Int {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
           let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
-          let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+          // "VmHWM:\t   1940 kB", or with 8 digits no space at all after the tab.
+          let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "")
+    else { return 0 }
     return kilobytes * 1024
 }

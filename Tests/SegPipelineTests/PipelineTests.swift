@@ -219,13 +219,36 @@ final class SegmenterTests: XCTestCase {
                            "short side \(side)")
         }
         let network = try model()
-        let estimate = try Segmenter(model: network, scale: .native).estimatedPassCost().bytes(pixels: 384 * 256)
+        let estimate = try Segmenter(model: network, scale: .native).estimatedPassCost(width: 384, height: 256)
+            .bytes(pixels: 384 * 256)
         let kept = 384 * 256 * 4 * (3 + 2 * network.metadata.numClasses + 1)
         let fresh = EngineContext()
         _ = network.predict(Tensor(channels: 3, height: 256, width: 384, repeating: 0.3, in: fresh), outputStride: 8)
         let measured = fresh.pool.peakBytes
         let ratio = Double(estimate - kept) / Double(measured)
         XCTAssertTrue((0.8...3).contains(ratio), "estimated \(estimate - kept) bytes of activations, measured \(measured)")
+    }
+
+    /// A thin working size is estimated at its own short side: FCN's 100 pixels of padding make a
+    /// 3x4000 pass cost what a 200x4000 one would, which square probes (and no estimate at all below
+    /// a megapixel) missed; a 1x999999 PNG of 2 KB took 18 GB.
+    func testThinWorkingSizesAreEstimatedAtTheirShortSide() throws {
+        let fcn8s = try ModelLoader.load(path: modelFixtures.appendingPathComponent("arch/fcn8s.safetensors").path)
+        let thin = RGBImage(width: 3, height: 4000, pixels: [UInt8](repeating: 90, count: 3 * 4000 * 3))
+        var segmenter = try Segmenter(model: fcn8s, scale: .native)
+        let estimate = segmenter.estimatedPassCost(width: 3, height: 4000).bytes(pixels: 3 * 4000)
+        let kept = 3 * 4000 * 4 * (3 + 2 * fcn8s.metadata.numClasses + 1)
+        let fresh = EngineContext()
+        _ = fcn8s.predict(Tensor(channels: 3, height: 4000, width: 3, repeating: 0.3, in: fresh), outputStride: 8)
+        let measured = fresh.pool.peakBytes
+        XCTAssertTrue((0.8...1.5).contains(Double(estimate - kept) / Double(measured)),
+                      "estimated \(estimate - kept) bytes of activations, measured \(measured)")
+        segmenter.maxMemory = measured / 2
+        XCTAssertThrowsError(try segmenter.input(for: thin, sourceWidth: 3, sourceHeight: 4000, name: "thin.png")) {
+            XCTAssertTrue("\($0)".hasPrefix("thin.png: working size 3x4000 would need about "), "\($0)")
+        }
+        segmenter.maxMemory = estimate + 1
+        XCTAssertNoThrow(try segmenter.input(for: thin, sourceWidth: 3, sourceHeight: 4000, name: "thin.png"))
     }
 
     func testAStrideTheModelCannotRunIsRefused() throws {
