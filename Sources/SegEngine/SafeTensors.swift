@@ -69,7 +69,8 @@ public final class SafeTensorsFile {
     public init(path: String) throws {
         self.path = path
         mapped = true
-        let fd = open(path, O_RDONLY)
+        // Without blocking: opening a FIFO would wait for a writer before fstat could refuse it.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw SafeTensorsError.unreadable(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()

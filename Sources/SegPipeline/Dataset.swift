@@ -17,7 +17,14 @@ public enum Dataset {
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    /// The images of a folder, sorted by name, as paths inside it.
+    /// Whether `path` is a regular file or a link to one. What a folder holds is read only if it
+    /// is: a FIFO would wait for a writer, a device never end, a folder named `x.png` is no image.
+    public static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    }
+
+    /// The images of a folder (regular files with an image extension), sorted by name, as paths inside it.
     public static func images(inFolder folder: String) throws -> [String] {
         let names: [String]
         do {
@@ -26,8 +33,9 @@ public enum Dataset {
             throw ImageError(path: folder, reason: "cannot list: \(error.localizedDescription)")
         }
         let images = names.filter(ImageFile.hasImageExtension).sorted()
+            .map { (folder as NSString).appendingPathComponent($0) }.filter(isRegularFile)
         guard !images.isEmpty else { throw ImageError(path: folder, reason: "has no PNG or JPEG files") }
-        return images.map { (folder as NSString).appendingPathComponent($0) }
+        return images
     }
 
     /// Files kept as given, folders replaced by their images.
@@ -45,7 +53,7 @@ public enum Dataset {
     public static func label(for image: String, inFolder labels: String) -> String? {
         let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
         return labelNames(forStem: stem).map { (labels as NSString).appendingPathComponent($0) }
-            .first { FileManager.default.fileExists(atPath: $0) && $0 != image }
+            .first { isRegularFile($0) && $0 != image }
     }
 
     /// Label files for `images` from `labels`: a folder (each image's label by the rule above;

@@ -116,6 +116,7 @@ enum ModelCatalog {
                 let names = try FileManager.default.contentsOfDirectory(atPath: path)
                     .filter { name in extensions.contains { name.hasSuffix($0) } }.sorted()
                 files += names.map { URL(fileURLWithPath: path).appendingPathComponent($0).path }
+                    .filter(Dataset.isRegularFile)
             } else {
                 files.append(path)
             }

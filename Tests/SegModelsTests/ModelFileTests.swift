@@ -114,6 +114,10 @@ final class ModelFileTests: XCTestCase {
         assertLoadFails(try write(notJSON, "text.safetensors"), containing: "not a JSON object")
         assertLoadFails(scratch.appendingPathComponent("absent.safetensors").path, containing: "No such file")
         assertLoadFails(scratch.path, containing: "not a regular file")
+        // A FIFO nobody writes to is refused at once (opening it waited for a writer forever).
+        let fifo = scratch.appendingPathComponent("fifo.safetensors").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        assertLoadFails(fifo, containing: "not a regular file")
     }
 
     func testOffsetsOutsideTheFileAreRefused() throws {

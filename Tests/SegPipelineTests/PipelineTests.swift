@@ -81,6 +81,19 @@ final class DatasetTests: XCTestCase {
         }
         XCTAssertThrowsError(try Dataset.labels(for: ["a.png", "b.png"], from: try touch(["l.png"], in: "one") + "/l.png"))
     }
+
+    /// A folder's FIFOs, devices and folders are not its images or labels, whatever their names: a
+    /// FIFO waited for a writer (the viewer froze on it), a folder named x.png was "empty".
+    func testOnlyRegularFilesInAFolderAreImagesOrLabels() throws {
+        let folder = try touch(["a.png", "b.png"], in: "special")
+        XCTAssertEqual(mkfifo(folder + "/c.png", 0o600), 0)
+        try FileManager.default.createDirectory(atPath: folder + "/e.png", withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: folder + "/f.png", withDestinationPath: folder + "/a.png")
+        try FileManager.default.createSymbolicLink(atPath: folder + "/g.png", withDestinationPath: "/dev/zero")
+        XCTAssertEqual(try Dataset.images([folder]).map { ($0 as NSString).lastPathComponent }, ["a.png", "b.png", "f.png"])
+        XCTAssertNil(Dataset.label(for: "elsewhere/c.jpg", inFolder: folder), "a FIFO is no label")
+        XCTAssertNil(Dataset.label(for: "elsewhere/e.jpg", inFolder: folder), "a folder is no label")
+    }
 }
 
 final class SegmenterTests: XCTestCase {
