@@ -16,19 +16,41 @@ public enum SafeFile {
     /// created under an unpredictable name with O_EXCL (a planted file or symlink there cannot be
     /// reused) and never opened again by name.
     public static func write(to path: String, overwrite: Bool, _ produce: (Int32) throws -> Void) throws {
+        try check(path, overwrite: overwrite)
+        try replace(path, produce, overwrite: overwrite)
+    }
+
+    /// What `write` refuses before it starts: an existing destination without `overwrite`, one that
+    /// is not a regular file or a symlink, a folder that is missing or takes no new files. A set of
+    /// outputs checked first is not left half-written by the refusal of its last file.
+    public static func check(_ path: String, overwrite: Bool) throws {
         var status = stat()
         if lstat(path, &status) == 0 {
-            guard !overwrite else {
-                let kind = status.st_mode & S_IFMT
-                guard kind == S_IFREG || kind == S_IFLNK else {
-                    let reason = "is not a regular file (a folder, device or FIFO); segview replaces only regular files"
-                    throw Error(path: path, reason: reason)
-                }
-                return try replace(path, produce, overwrite: true)
+            guard overwrite else { throw Error(path: path, reason: "already exists") }
+            let kind = status.st_mode & S_IFMT
+            guard kind == S_IFREG || kind == S_IFLNK else {
+                let reason = "is not a regular file (a folder, device or FIFO); segview replaces only regular files"
+                throw Error(path: path, reason: reason)
             }
-            throw Error(path: path, reason: "already exists")
         }
-        try replace(path, produce, overwrite: overwrite)
+        let folder = self.folder(of: path)
+        try checkFolder(folder, of: path)
+        guard access(folder, W_OK | X_OK) == 0 else {
+            throw Error(path: path, reason: "cannot create a file in \(folder): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func folder(of path: String) -> String {
+        let parent = (path as NSString).deletingLastPathComponent
+        return parent.isEmpty ? "." : parent
+    }
+
+    private static func checkFolder(_ folder: String, of path: String) throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+            throw Error(path: path, reason: "its folder \(folder) does not exist")
+        }
+        guard isFolder.boolValue else { throw Error(path: path, reason: "\(folder) is not a folder") }
     }
 
     private static func replace(_ path: String, _ produce: (Int32) throws -> Void, overwrite: Bool) throws {
@@ -38,13 +60,8 @@ public enum SafeFile {
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 8) }
         guard descriptor >= 0 else {
             let failure = errno
-            let parent = (path as NSString).deletingLastPathComponent
-            let folder = parent.isEmpty ? "." : parent
-            var isFolder: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-                throw Error(path: path, reason: "its folder \(folder) does not exist")
-            }
-            if !isFolder.boolValue { throw Error(path: path, reason: "\(folder) is not a folder") }
+            let folder = self.folder(of: path)
+            try checkFolder(folder, of: path)  // it may have gone since the check
             throw Error(path: path, reason: "cannot create a file in \(folder): \(String(cString: strerror(failure)))")
         }
         let temporary = String(cString: template)

@@ -44,7 +44,8 @@ public struct OutputWriter {
     }
 
     /// Writes `files` at `width` x `height` (default: the result's source size). `image`, needed
-    /// for the overlay, must be of that size.
+    /// for the overlay, must be of that size. The files are a set: each is checked before any is
+    /// written, and the new ones are removed again if a later one cannot be written.
     public func write(_ result: SegmentationResult, image: RGBImage?, to files: OutputFiles,
                       width: Int? = nil, height: Int? = nil) throws {
         let (width, height) = (width ?? result.sourceWidth, height ?? result.sourceHeight)
@@ -54,24 +55,41 @@ public struct OutputWriter {
         if let path = files.ids, result.scores.channels > 256 {
             throw ImageError(path: path, reason: "\(result.scores.channels) classes do not fit 8-bit class ids")
         }
-        let labels = result.labels(width: width, height: height)
-        if let path = files.mask {
-            try PNG.write(palette.colorize(labels, width: width, height: height), to: path, overwrite: overwrite)
+        for path in files.all { try SafeFile.check(path, overwrite: overwrite) }
+        let existing = Set(files.all.filter { path in var status = stat(); return lstat(path, &status) == 0 })
+        var written: [String] = []
+        func emit(_ path: String?, _ write: (String) throws -> Void) throws {
+            guard let path else { return }
+            try write(path)
+            written.append(path)
         }
-        if let path = files.overlay, let image {
-            try PNG.write(palette.overlay(labels, on: image, opacity: overlayOpacity), to: path, overwrite: overwrite)
-        }
-        if let path = files.border {
-            let map = result.borderMap(width: width, height: height, labels: labels)
-            try PNG.write(borderColors.image(map, width: width, height: height), to: path, overwrite: overwrite)
-        }
-        if let path = files.ids {
-            let ids = RGBImage(width: width, height: height, channels: 1, pixels: labels.map { UInt8($0) })
-            try PNG.write(ids, to: path, overwrite: overwrite)
-        }
-        if let path = files.logits {
-            let scores = result.scores(width: width, height: height)
-            try SafeFile.write(NumPyFile.encode(scores), to: path, overwrite: overwrite)
+        do {
+            let labels = result.labels(width: width, height: height)
+            try emit(files.mask) {
+                try PNG.write(palette.colorize(labels, width: width, height: height), to: $0, overwrite: overwrite)
+            }
+            if let image {
+                try emit(files.overlay) {
+                    try PNG.write(palette.overlay(labels, on: image, opacity: overlayOpacity), to: $0,
+                                  overwrite: overwrite)
+                }
+            }
+            try emit(files.border) {
+                let map = result.borderMap(width: width, height: height, labels: labels)
+                try PNG.write(borderColors.image(map, width: width, height: height), to: $0, overwrite: overwrite)
+            }
+            try emit(files.ids) {
+                let ids = RGBImage(width: width, height: height, channels: 1, pixels: labels.map { UInt8($0) })
+                try PNG.write(ids, to: $0, overwrite: overwrite)
+            }
+            try emit(files.logits) {
+                try SafeFile.write(NumPyFile.encode(result.scores(width: width, height: height)), to: $0,
+                                   overwrite: overwrite)
+            }
+        } catch {
+            // What this call created goes again; a file it replaced (with `overwrite`) cannot come back.
+            for path in written where !existing.contains(path) { unlink(path) }
+            throw error
         }
     }
 }

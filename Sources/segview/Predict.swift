@@ -164,14 +164,44 @@ struct Predict: ParsableCommand {
         }
     }
 
+    /// The output folders, made (with their missing parents) before any image is read. One that
+    /// cannot be made, or takes no files, is named with the reason, and those made here are removed.
+    private func makeFolders(_ folders: [String]) throws {
+        var made: [String] = []
+        func fail(_ folder: String, _ reason: String) -> Failure {
+            for folder in made.reversed() { rmdir(folder) }
+            return Failure("\(folder): \(reason)")
+        }
+        for folder in folders {
+            var missing: [String] = []
+            var current = (folder as NSString).standardizingPath
+            var status = stat()
+            while !current.isEmpty && lstat(current, &status) != 0 {
+                guard errno == ENOENT else {
+                    throw fail(folder, "cannot make the folder: \(String(cString: strerror(errno)))")
+                }
+                missing.append(current)
+                current = (current as NSString).deletingLastPathComponent
+            }
+            for path in missing.reversed() {
+                guard mkdir(path, 0o777) == 0 else {
+                    throw fail(path, "cannot make the folder: \(String(cString: strerror(errno)))")
+                }
+                made.append(path)
+            }
+            guard Dataset.isDirectory(folder) else { throw fail(folder, "is not a folder") }
+            guard access(folder, W_OK | X_OK) == 0 else {
+                throw fail(folder, "takes no new files: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     /// Every image of a folder; failures are collected, reported at the end and make the exit status 1.
     private func runFolder() throws {
         let paths = try Dataset.images(inFolder: image).filter { shard?.contains($0) ?? true }
         if paths.isEmpty, let shard { throw Failure("shard \(shard) of \(image) holds no image") }
         try refuseCollisions(paths)
-        for folder in requested.all {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        }
+        try makeFolders(requested.all)
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
         var failures: [(String, String)] = []
         var written = 0

@@ -127,11 +127,36 @@ final class PredictCommandTests: XCTestCase {
     /// A full disk, simulated by a file-size limit: segview ignores SIGXFSZ itself (it used to die
     /// of it, leaving its temporary file), so the write fails with EFBIG and is cleaned up.
     func testFailedWriteLeavesNoPartialFileAndSaysWhy() throws {
-        let (status, output) = try runSegview(["predict", image, "--model", model, "--save-logits", "logits.npy"],
-                                              in: scratch, shellPrefix: "ulimit -f 4;")
+        let (status, output) = try runSegview(["predict", image, "--model", model, "--out", "mask.png",
+                                               "--save-logits", "logits.npy"], in: scratch, shellPrefix: "ulimit -f 4;")
         XCTAssertEqual(status, 1, output)
         XCTAssertTrue(output.contains("logits.npy: write failed: File too large"), output)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [], "no partial or temporary file is left")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), [],
+                       "no partial or temporary file is left, and the mask written before goes again")
+    }
+
+    /// The outputs of one image are a set: one that cannot be written (a missing folder, a folder
+    /// in its place) is found before any is written. They were written up to the bad one.
+    func testAnOutputSetIsWrittenWholeOrNotAtAll() throws {
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("taken.png"),
+                                                withIntermediateDirectories: false)
+        for (overlay, force, message) in [("missing/overlay.png", false, "missing/overlay.png: its folder missing does "
+                                           + "not exist"), ("taken.png", true, "taken.png: is not a regular file")] {
+            let (status, output) = try segview(["predict", image, "--model", model, "--out", "mask.png", "--overlay",
+                                                overlay] + (force ? ["--force"] : []))
+            XCTAssertEqual(status, 1, output)
+            XCTAssertTrue(output.contains(message), output)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: scratch.path), ["taken.png"], output)
+        }
+        // A folder's output folders: one that cannot be made is named, and none is left behind.
+        try makePhotoFolder(in: scratch, ["a.png"])
+        try Data().write(to: scratch.appendingPathComponent("notes.txt"))
+        let (status, output) = try segview(["predict", "photos", "--model", model, "--out", "masks/all", "--overlay",
+                                            "notes.txt/overlays"])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("notes.txt/overlays: cannot make the folder: Not a directory"), output)
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: scratch.path)),
+                       ["taken.png", "photos", "notes.txt"])
     }
 
     func testDefaultOutputIsTheMaskInTheCurrentDirectory() throws {
