@@ -74,6 +74,7 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(checkpoint, "the input checkpoint")])
         try Failure.refuseExisting([out], force: force)
         let converted: (contents: Data, summary: String)
         do {

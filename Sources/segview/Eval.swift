@@ -67,7 +67,10 @@ struct EvalRun: ParsableCommand {
     }
 
     mutating func run() throws {
-        try Failure.refuseExisting([output.csv, savePartial].compactMap { $0 }, force: force)
+        let outputs = [output.csv, savePartial].compactMap { $0 }
+        try Failure.refuseColliding(outputs: outputs, options: "--csv and --save-partial",
+                                    inputs: modelOptions.models.map { ($0, "the model \($0)") })
+        try Failure.refuseExisting(outputs, force: force)
         let segmenters = try modelOptions.models.map { try modelOptions.segmenter(imageOptions, engine, path: $0) }
         if let other = segmenters.dropFirst().first,
            other.model.metadata.classNames != segmenters[0].model.metadata.classNames {
@@ -232,6 +235,8 @@ struct EvalMerge: ParsableCommand {
     }
 
     func run() throws {
+        try Failure.refuseColliding(outputs: [output.csv].compactMap { $0 }, options: "--csv",
+                                    inputs: partials.map { ($0, "the partial result \($0)") })
         var merged: EvalReport?
         for file in partials {
             let data: Data

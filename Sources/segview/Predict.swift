@@ -71,7 +71,8 @@ struct Predict: ParsableCommand {
             let stem = image == "-" ? "stdin" : URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
             files.mask = stem + ".mask.png"
         }
-        try refuseCollidingFiles(files.all)
+        try Failure.refuseColliding(outputs: files.all, options: "--out, --overlay, --border, --ids and --save-logits",
+                                    inputs: [(image, "the input image")])
         try Failure.refuseExisting(files.all, force: force)  // before any work, not after a long forward pass
 
         var clock = Stopwatch()
@@ -134,33 +135,6 @@ struct Predict: ParsableCommand {
                 throw Failure("\(other) and \(path) would write the same output files (\(stem).png); rename one")
             }
             seen[stem] = path
-        }
-    }
-
-    /// One file named twice would get the first output and then refuse (or, with --force, take)
-    /// the second; the input named as an output would be replaced by its own mask.
-    private func refuseCollidingFiles(_ outputs: [String]) throws {
-        // An output is its folder's real path and its own name: SafeFile replaces a symlink there,
-        // it never writes through one.
-        let placed = outputs.map { path -> String in
-            let parent = (path as NSString).deletingLastPathComponent
-            let folder = realpath(parent.isEmpty ? "." : parent, nil).map { real in
-                defer { free(real) }
-                return String(cString: real)
-            } ?? parent
-            return folder + "/" + (path as NSString).lastPathComponent
-        }
-        if Set(placed).count < placed.count {
-            throw Failure("two outputs name the same file; give --out, --overlay, --border, --ids and --save-logits "
-                          + "each their own")
-        }
-        var input = stat(), output = stat()
-        let isPipe = image == "-" || image == "/dev/stdin"
-        guard (isPipe ? fstat(STDIN_FILENO, &input) : stat(image, &input)) == 0 else { return }
-        if let index = outputs.firstIndex(where: {
-            lstat($0, &output) == 0 && (output.st_dev, output.st_ino) == (input.st_dev, input.st_ino)
-        }) {
-            throw Failure("\(outputs[index]) is the input image: the output would replace it; name another file")
         }
     }
 

@@ -37,6 +37,35 @@ struct Failure: Error, CustomStringConvertible {
             throw Failure("\(path) already exists (use --force to overwrite)")
         }
     }
+
+    /// One file named as two outputs would get the first and then refuse (or, with --force, take)
+    /// the second; an input named as an output would be replaced by what is made from it, even with
+    /// --force. `options` names the outputs' options, `inputs` the inputs and what each is.
+    static func refuseColliding(outputs: [String], options: String, inputs: [(path: String, role: String)]) throws {
+        // An output is its folder's real path and its own name: SafeFile replaces a symlink there,
+        // it never writes through one.
+        let placed = outputs.map { path -> String in
+            let parent = (path as NSString).deletingLastPathComponent
+            let folder = realpath(parent.isEmpty ? "." : parent, nil).map { real in
+                defer { free(real) }
+                return String(cString: real)
+            } ?? parent
+            return folder + "/" + (path as NSString).lastPathComponent
+        }
+        if Set(placed).count < placed.count {
+            throw Failure("two outputs name the same file; give \(options) each their own")
+        }
+        for (path, role) in inputs {
+            var input = stat(), output = stat()
+            let isPipe = path == "-" || path == "/dev/stdin"
+            guard (isPipe ? fstat(STDIN_FILENO, &input) : stat(path, &input)) == 0 else { continue }
+            if let index = outputs.firstIndex(where: {
+                lstat($0, &output) == 0 && (output.st_dev, output.st_ino) == (input.st_dev, input.st_ino)
+            }) {
+                throw Failure("\(outputs[index]) is \(role): the output would replace it; name another file")
+            }
+        }
+    }
 }
 
 extension Precision: ExpressibleByArgument {}

@@ -40,6 +40,40 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertTrue(info.output.contains("tree"), info.output)
     }
 
+    /// No command writes over its own input, even with --force, or names one file as two outputs
+    /// (convert and quantize replaced their input; eval wrote its partial into --csv, then failed).
+    func testNoCommandWritesOverItsInput() throws {
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        let input = scratch.appendingPathComponent("in.pth")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: checkpoint), to: input)
+        let model = scratch.appendingPathComponent("model.safetensors")
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("tiny_five_classes.safetensors"),
+                                         to: model)
+        let partial = scratch.appendingPathComponent("part.json")
+        let scored = try segview(["eval", "--model", model.path, "--images", images.path, "--labels", labels.path,
+                                  "--save-partial", partial.path])
+        XCTAssertEqual(scored.status, 0, scored.output)
+        let before = try [input, model, partial].map { try Data(contentsOf: $0) }
+        let runs: [([String], String)] = [
+            (["convert", "in.pth", "--out", "./in.pth", "--force"], "./in.pth is the input checkpoint"),
+            (["quantize", "model.safetensors", "--images", images.path, "--out", "model.safetensors", "--force"],
+             "model.safetensors is the input model"),
+            (["eval", "--model", "model.safetensors", "--images", images.path, "--labels", labels.path,
+              "--csv", "model.safetensors", "--force"], "model.safetensors is the model model.safetensors"),
+            (["eval", "--model", "model.safetensors", "--images", images.path, "--labels", labels.path,
+              "--csv", "x.json", "--save-partial", "x.json"], "two outputs name the same file; give --csv and "
+             + "--save-partial each their own"),
+            (["eval", "merge", "part.json", "--csv", "part.json", "--force"], "part.json is the partial result part.json"),
+        ]
+        for (arguments, message) in runs {
+            let (status, output) = try segview(arguments)
+            XCTAssertEqual(status, 1, output)
+            XCTAssertTrue(output.contains(message), "expected \(message): \(output)")
+        }
+        XCTAssertEqual(try [input, model, partial].map { try Data(contentsOf: $0) }, before)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("x.json").path))
+    }
+
     func testAHostileCheckpointIsRefusedNamingTheGlobalAndWritesNothing() throws {
         for (file, global) in [("runs_system.pt", "posix.system"), ("runs_eval_legacy.pt", "__builtin__.eval")] {
             let path = hostileFixtures.appendingPathComponent(file).path
