@@ -79,7 +79,7 @@ def write_all(directory, seed=5):
         elif color_type in (0, 4):
             gray = to8(samples[:, :, 0], depth)
             rgb = np.repeat(gray[:, :, None], 3, axis=2)
-            index = samples[:, :, 0] if depth <= 8 else samples[:, :, 0] >> 8
+            index = samples[:, :, 0] if depth <= 8 else None  # 16-bit levels past 255 are no labels
         else:
             rgb = to8(samples[:, :, :3], depth)
             index = None
@@ -90,6 +90,16 @@ def write_all(directory, seed=5):
         if index is not None:
             with open(os.path.join(directory, f"{name}.index"), "wb") as f:
                 f.write(bytes(index.astype(np.uint8).reshape(-1)))
+    # A 16-bit label map: its samples are labels as they are (0-255), not levels to scale to 8 bits.
+    labels = rng.integers(0, 12, (height, width, 1))
+    labels[0, 0, 0] = 255
+    with open(os.path.join(directory, "labels16.png"), "wb") as f:
+        f.write(encode(labels, 0, 16))
+    gray = to8(labels[:, :, 0], 16)
+    with open(os.path.join(directory, "labels16.rgb"), "wb") as f:
+        f.write(bytes(np.repeat(gray[:, :, None], 3, axis=2).astype(np.uint8).reshape(-1)))
+    with open(os.path.join(directory, "labels16.index"), "wb") as f:
+        f.write(bytes(labels.astype(np.uint8).reshape(-1)))
     # A PNG cut off in the middle of its image data.
     with open(os.path.join(directory, "rgb8.png"), "rb") as f:
         whole = f.read()

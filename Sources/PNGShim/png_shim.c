@@ -116,7 +116,8 @@ int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode m
             png_error(png, "a label map must be a gray or palette PNG, not RGB");
         if (bit_depth < 8) png_set_packing(png);  // palette indices / gray levels as values, not scaled
         png_set_strip_alpha(png);
-        if (bit_depth == 16) png_set_strip_16(png);
+        // 16-bit samples are kept whole here and narrowed below: label 3 is 0x0003, whose high byte
+        // (what png_set_strip_16 keeps) is 0.
     }
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
@@ -129,6 +130,21 @@ int seg_png_read(const char *path, const void *data, size_t size, seg_png_mode m
     for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + y * row_bytes;
     png_read_image(png, rows);
     png_read_end(png, NULL);
+    if (mode == SEG_PNG_INDEX && bit_depth == 16) {
+        // Big-endian samples to one byte each, in place (each byte lands at or before its source).
+        for (png_uint_32 y = 0; y < height; y++) {
+            for (png_uint_32 x = 0; x < width; x++) {
+                unsigned value = (unsigned)rows[y][2 * x] << 8 | rows[y][2 * x + 1];
+                if (value > 255) {
+                    char message[160];
+                    snprintf(message, sizeof message, "label value %u at (%u, %u) of a 16-bit label map is past "
+                             "255, the largest label segview reads", value, x, y);
+                    png_error(png, message);
+                }
+                pixels[(size_t)y * width + x] = (uint8_t)value;
+            }
+        }
+    }
 
     free(rows);
     png_destroy_read_struct(&png, &info, NULL);

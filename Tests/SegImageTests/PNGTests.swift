@@ -19,7 +19,7 @@ final class PNGTests: XCTestCase {
     /// the RGB8 pixels tools/png_fixtures.py says they hold (16-bit rounded, alpha dropped).
     func testEveryColourTypeDecodesToItsPixels() throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasSuffix(".png") }
-        XCTAssertEqual(names.count, 17)
+        XCTAssertEqual(names.count, 18)
         for name in names.sorted() {
             let url = fixtures.appendingPathComponent(name)
             let image = try PNG.read(url.path)
@@ -30,7 +30,7 @@ final class PNGTests: XCTestCase {
     }
 
     func testLabelMapsDecodeToIndicesNotColours() throws {
-        for name in ["palette1", "palette4", "palette8", "palette4_interlaced", "gray1", "gray4", "gray8", "gray16"] {
+        for name in ["palette1", "palette4", "palette8", "palette4_interlaced", "gray1", "gray4", "gray8", "labels16"] {
             let url = fixtures.appendingPathComponent(name + ".png")
             let labels = try PNG.readLabels(url.path)
             XCTAssertEqual(labels.channels, 1, name)
@@ -39,6 +39,11 @@ final class PNGTests: XCTestCase {
         }
         XCTAssertThrowsError(try PNG.readLabels(fixtures.appendingPathComponent("rgb8.png").path)) { error in
             XCTAssertTrue("\(error)".contains("gray or palette"), "\(error)")
+        }
+        // A 16-bit map's samples are its labels (they were cut to their high byte: label 3 read 0);
+        // one past 255 is refused, not wrapped.
+        XCTAssertThrowsError(try PNG.readLabels(fixtures.appendingPathComponent("gray16.png").path)) { error in
+            XCTAssertTrue("\(error)".contains("of a 16-bit label map is past 255"), "\(error)")
         }
     }
 
