@@ -7,7 +7,7 @@ public enum SafeFile {
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
         public let path: String
         public let reason: String
-        public var description: String { "\(path): \(reason)" }
+        public var description: String { "\(oneLine(path)): \(reason)" }
     }
 
     /// Refuses an existing destination unless `overwrite`, and anything but a regular file (or a

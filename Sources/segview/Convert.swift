@@ -83,6 +83,6 @@ struct Convert: ParsableCommand {
             throw Failure(error.description)
         }
         try SafeFile.write(converted.contents, to: out, overwrite: force)
-        print("wrote \(out): \(converted.summary)")
+        print("wrote \(oneLine(out)): \(converted.summary)")
     }
 }

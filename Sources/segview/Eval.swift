@@ -85,7 +85,7 @@ struct EvalRun: ParsableCommand {
             throw Failure("no image in \(images)\(shard.map { " (shard \($0))" } ?? "") has a label file in \(labels) "
                           + "(NAME.png, NAME_L.png or NAME_label.png)")
         }
-        let unlabelled = imageFiles.filter { labelFiles[$0] == nil }.map { ($0 as NSString).lastPathComponent }
+        let unlabelled = imageFiles.filter { labelFiles[$0] == nil }.map { oneLine(($0 as NSString).lastPathComponent) }
         if !unlabelled.isEmpty {
             let names = unlabelled.prefix(5).joined(separator: ", ") + (unlabelled.count > 5 ? ", ..." : "")
             printToStandardError("segview: \(unlabelled.count) of \(imageFiles.count) images have no label file in "

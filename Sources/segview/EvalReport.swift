@@ -194,11 +194,11 @@ struct EvalReport {
 
     /// One line per image, worst mean IoU first.
     func printPerImage() {
-        let width = max(5, images.map(\.name.count).max() ?? 0)
+        let width = max(5, images.map { oneLine($0.name).count }.max() ?? 0)
         let header = "image".padding(toLength: width, withPad: " ", startingAt: 0)
         print("\n" + header + "   pixel acc    mIoU  boundary F1   seconds")
         for image in worstFirst {
-            print(image.name.padding(toLength: width, withPad: " ", startingAt: 0)
+            print(oneLine(image.name).padding(toLength: width, withPad: " ", startingAt: 0)
                   + String(format: "   %8.2f%% %6.2f%%      %6.2f%%  %8.3f", image.pixelAccuracy * 100,
                            image.meanIoU * 100, image.boundaryF1 * 100, image.seconds))
         }

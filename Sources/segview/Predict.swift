@@ -93,7 +93,7 @@ struct Predict: ParsableCommand {
             print("note: \(segmenter.model.metadata.architecture) has no border network; "
                   + "\(files.border!) shows the boundaries of the mask")
         }
-        for path in files.all { print("wrote \(path)") }
+        for path in files.all { print("wrote \(oneLine(path))") }
     }
 
     /// Reads, segments and writes one image; times in milliseconds.
@@ -202,7 +202,7 @@ struct Predict: ParsableCommand {
               + "\(segmenter.scale): \(written) segmented, \(failures.count) failed")
         for (path, reason) in failures {
             let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
-            print("  failed: \(path): \(detail)")
+            print("  failed: \(oneLine(path)): \(detail)")
         }
         if !failures.isEmpty { throw ExitCode(1) }
     }

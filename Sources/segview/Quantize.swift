@@ -124,7 +124,7 @@ struct Quantize: ParsableCommand {
         let note = "\(summary); calibrated on \(calibrated) from \(images) at output stride \(stride), "
             + "max error \(maxError)"
         try SafeFile.write(try quantizer.encoded(calibrationNote: note), to: out, overwrite: force)
-        print("wrote \(out): \(summary), calibrated on \(calibrated)")
+        print("wrote \(oneLine(out)): \(summary), calibrated on \(calibrated)")
         for report in kept {
             print("  float32: \(report.name) (int8 error \(String(format: "%.3f", report.error ?? 0)))")
         }

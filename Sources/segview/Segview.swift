@@ -34,7 +34,7 @@ struct Failure: Error, CustomStringConvertible {
     /// Outputs are checked before the work, not after it.
     static func refuseExisting(_ paths: [String], force: Bool) throws {
         for path in paths where !force && FileManager.default.fileExists(atPath: path) {
-            throw Failure("\(path) already exists (use --force to overwrite)")
+            throw Failure("\(oneLine(path)) already exists (use --force to overwrite)")
         }
     }
 

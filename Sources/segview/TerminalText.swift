@@ -3,7 +3,8 @@ import Foundation
 
 /// Text from files (class names, descriptions, file names, libpng's messages) made safe for a
 /// terminal: control characters other than newline and tab are shown in caret notation (ESC as
-/// `^[`), C1 controls as `\x9b`, so a file cannot retitle, clear or reprogram the user's terminal.
+/// `^[`), C1 controls as `\x9b`, bidirectional controls as `\u{202e}`, so a file cannot retitle,
+/// clear or reprogram the user's terminal, nor reorder what it shows.
 func terminalSafe(_ text: String) -> String {
     var out = ""
     out.unicodeScalars.reserveCapacity(text.unicodeScalars.count)
@@ -13,6 +14,9 @@ func terminalSafe(_ text: String) -> String {
         case 0..<0x20: out += "^" + String(UnicodeScalar(UInt8(scalar.value) + 0x40))
         case 0x7F: out += "^?"
         case 0x80..<0xA0: out += String(format: "\\x%02x", scalar.value)
+        // Bidirectional embeddings, overrides and isolates reorder what follows them on screen
+        // (a name could show as another); line and paragraph separators.
+        case 0x202A...0x202E, 0x2066...0x2069, 0x2028, 0x2029: out += String(format: "\\u{%04x}", scalar.value)
         default: out.unicodeScalars.append(scalar)
         }
     }

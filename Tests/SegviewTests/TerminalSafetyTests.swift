@@ -51,4 +51,22 @@ final class TerminalSafetyTests: XCTestCase {
         XCTAssertTrue(output.contains("evil^[]2;title^G.png: not a PNG or JPEG image"), output.debugDescription)
         XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x1B }, output.debugDescription)
     }
+
+    /// A newline in a file name cannot start a line that reads like segview's own, and a
+    /// right-to-left override cannot reorder what follows it on screen.
+    func testFileNamesCannotForgeLinesOrReorderText() throws {
+        let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        let forged = scratch.appendingPathComponent("x\nwrote everything.png")
+        try Data("not an image".utf8).write(to: forged)
+        var (status, output) = try runSegview(["predict", forged.path, "--model", model], in: scratch)
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("x\\nwrote everything.png: not a PNG or JPEG image"), output.debugDescription)
+        XCTAssertFalse(output.split(separator: "\n").contains { $0.hasPrefix("wrote") }, output.debugDescription)
+        let image = modelFixtures.appendingPathComponent("street_37x53.png").path
+        (status, output) = try runSegview(["predict", image, "--model", model, "--out", "a\u{202e}gnp.exe\nb.png"],
+                                          in: scratch)
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.contains("wrote a\\u{202e}gnp.exe\\nb.png"), output.debugDescription)
+        XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x202E }, output.debugDescription)
+    }
 }
