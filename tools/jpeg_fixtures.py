@@ -50,6 +50,13 @@ def write_all(folder):
         upright_decoded = np.ascontiguousarray(UPRIGHT[value](decoded))
         assert upright_decoded.shape == upright.shape
         upright_decoded.tofile(os.path.join(folder, f"orientation{value}.rgb"))
+    # Scans past the limit: the progressive file's last scan repeated (a few bytes each, and each a
+    # pass over the whole image when decoded).
+    with open(os.path.join(folder, "progressive.jpg"), "rb") as f:
+        progressive = f.read()
+    last_scan, end = progressive.rindex(b"\xff\xda"), progressive.rindex(b"\xff\xd9")
+    with open(os.path.join(folder, "many_scans.jpg"), "wb") as f:
+        f.write(progressive[:end] + progressive[last_scan:end] * 600 + progressive[end:])
     Image.fromarray(upright).convert("CMYK").save(os.path.join(folder, "cmyk.jpg"), quality=95)
     buffer = io.BytesIO()
     Image.fromarray(upright).save(buffer, format="JPEG", quality=95)

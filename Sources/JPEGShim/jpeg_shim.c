@@ -37,6 +37,18 @@ static void on_warning(j_common_ptr cinfo, int level) {
     if (level < 0 && data_lost && !errors->warning[0]) errors->base.format_message(cinfo, errors->warning);
 }
 
+// A progressive JPEG may hold any number of scans, each a pass over the whole image, so a small
+// file of repeated scans can take seconds per megapixel. Encoders write about ten; libjpeg-turbo's
+// own tools stop at 500.
+enum { max_scans = 500 };
+
+static void on_progress(j_common_ptr cinfo) {
+    if (!cinfo->is_decompressor || ((j_decompress_ptr)cinfo)->input_scan_number <= max_scans) return;
+    error_manager *errors = (error_manager *)cinfo->err;
+    snprintf(errors->message, sizeof errors->message, "more than %d progressive scans", max_scans);
+    longjmp(errors->jump, 1);
+}
+
 static uint32_t read16(const uint8_t *p, int little) { return little ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
 static uint32_t read32(const uint8_t *p, int little) {
     return little ? (uint32_t)p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24
@@ -118,6 +130,8 @@ int seg_jpeg_read(const char *path, const void *data, size_t size, uint64_t max_
         return 1;
     }
     jpeg_create_decompress(&cinfo);
+    struct jpeg_progress_mgr progress = {.progress_monitor = on_progress};
+    cinfo.progress = &progress;
     jpeg_stdio_src(&cinfo, file);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);

@@ -43,6 +43,12 @@ final class JPEGTests: XCTestCase {
         XCTAssertThrowsError(try JPEG.read(fixture("truncated_header.jpg"))) { error in
             XCTAssertTrue("\(error)".hasPrefix(fixture("truncated_header.jpg") + ": not a readable JPEG"), "\(error)")
         }
+        // 600 scans of a few bytes each, every one a pass over the whole image (a decoding bomb).
+        let scans = fixture("many_scans.jpg")
+        XCTAssertThrowsError(try JPEG.read(scans, maxPixels: 0, shortSide: 0, allowTruncated: true)) { error in
+            XCTAssertTrue("\(error)".hasSuffix("many_scans.jpg: not a readable JPEG: more than 500 progressive scans"),
+                          "\(error)")
+        }
     }
 
     func testPixelBudgetRefusesBeforeDecoding() {
