@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegEngine
 import SegImage
 import SegModels
 
@@ -76,6 +77,10 @@ struct Convert: ParsableCommand {
     func run() throws {
         try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(checkpoint, "the input checkpoint")])
         try Failure.refuseExisting([out], force: force)
+        if !CheckpointConverter.isCheckpoint(checkpoint), (try? SafeTensorsFile(path: checkpoint)) != nil {
+            throw Failure("\(checkpoint) is a .safetensors model file already: segview reads it as it is "
+                          + "(convert reads PyTorch checkpoints)")
+        }
         let converted: (contents: Data, summary: String)
         do {
             converted = try CheckpointConverter.modelFile(checkpoint, arguments.options(trainedStride: outputStride))

@@ -57,6 +57,9 @@ struct EvalRun: ParsableCommand {
 
     func validate() throws {
         guard modelOptions.models.count <= 2 else { throw ValidationError("eval compares at most two models") }
+        guard ![output.csv, savePartial].contains("") else {
+            throw ValidationError("--csv and --save-partial must name a file")
+        }
         guard modelOptions.models.count == 1 || (output.csv == nil && savePartial == nil) else {
             throw ValidationError("--csv and --save-partial take one model: run eval once per model")
         }

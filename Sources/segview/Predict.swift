@@ -53,6 +53,9 @@ struct Predict: ParsableCommand {
 
     func validate() throws {
         try modelOptions.requireOne("predict")
+        if requested.all.contains("") {
+            throw ValidationError("--out, --overlay, --border, --ids and --save-logits must name a file or folder")
+        }
         if Dataset.isDirectory(image) && requested.all.isEmpty {
             throw ValidationError("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, "
                                   + "--ids, --save-logits)")

@@ -219,7 +219,13 @@ struct EngineOptions: ParsableArguments {
     func load(_ path: String, checkpoint: CheckpointOptions) throws -> SegmentationModel {
         let (precision, note) = try precision(for: path)
         if let note { printToStandardError(note) }
-        return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
+        do {
+            return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
+        } catch {
+            // A tensor's or the metadata's complaint does not say which file (eval may load two).
+            let message = "\(error)"
+            throw message.contains(path) ? error : Failure("\(path): \(message)")
+        }
     }
 
     /// The context forward passes run in, with these threads.

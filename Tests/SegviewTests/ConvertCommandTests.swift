@@ -71,6 +71,9 @@ final class ConvertCommandTests: XCTestCase {
             XCTAssertTrue(output.contains(message), "expected \(message): \(output)")
         }
         XCTAssertEqual(try [input, model, partial].map { try Data(contentsOf: $0) }, before)
+        let again = try segview(["convert", "model.safetensors", "--out", "again.safetensors"])
+        XCTAssertEqual(again.status, 1, again.output)
+        XCTAssertTrue(again.output.contains("model.safetensors is a .safetensors model file already"), again.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("x.json").path))
     }
 

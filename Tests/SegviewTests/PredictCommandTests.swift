@@ -316,7 +316,8 @@ final class PredictCommandTests: XCTestCase {
         let exists = try segview(["predict", image, "--model", model, "--out", "mask.png"])
         XCTAssertEqual(exists.status, 1, exists.output)
         XCTAssertEqual(exists.output, "Error: mask.png already exists (use --force to overwrite)\n")
-        for arguments in [["--max-pixels=-1"], ["--threads", "0"], ["--scale", "0"], ["--scale", "huge"]] {
+        for arguments in [["--max-pixels=-1"], ["--threads", "0"], ["--scale", "0"], ["--scale", "huge"],
+                          ["--out", ""], ["--overlay", ""]] {
             let usage = try segview(["predict", image, "--model", model] + arguments)
             XCTAssertEqual(usage.status, 64, "\(arguments): \(usage.output)")
             XCTAssertTrue(usage.output.contains("Usage: segview predict"), usage.output)

@@ -69,4 +69,16 @@ final class TerminalSafetyTests: XCTestCase {
         XCTAssertTrue(output.contains("wrote a\\u{202e}gnp.exe\\nb.png"), output.debugDescription)
         XCTAssertFalse(output.unicodeScalars.contains { $0.value == 0x202E }, output.debugDescription)
     }
+
+    /// A model that does not load is named, whichever of two it is: a tensor's or the metadata's
+    /// complaint alone did not say which file.
+    func testAModelThatDoesNotLoadIsNamed() throws {
+        let broken = try model(["class_names": #"["sky", "building"]"#])
+        let good = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        let (status, output) = try runSegview(["eval", "--model", good, "--model", broken, "--images", images.path,
+                                               "--labels", labels.path])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("Error: \(broken): "), output)
+    }
 }
