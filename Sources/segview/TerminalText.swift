@@ -41,6 +41,17 @@ extension Segview {
         // Past a file-size limit a write then fails with EFBIG, which SafeFile reports and cleans
         // up after, instead of the process dying with its temporary file left behind.
         signal(SIGXFSZ, SIG_IGN)
+        // Swift's strings hold UTF-8 only: a file name in another encoding would reach the file
+        // system with U+FFFD in place of its bytes and "not exist".
+        for index in 1..<Int(CommandLine.argc) {
+            guard let argument = CommandLine.unsafeArgv[index], String(validatingCString: argument) == nil else {
+                continue
+            }
+            let shown = String(cString: argument)  // invalid bytes as U+FFFD
+            printToStandardError("Error: argument \(index), \(shown), is not valid UTF-8; segview takes file names "
+                                 + "in UTF-8: rename the file (convmv converts a folder's names)")
+            Foundation.exit(ExitCode.validationFailure.rawValue)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -81,4 +81,21 @@ final class TerminalSafetyTests: XCTestCase {
         XCTAssertEqual(status, 1, output)
         XCTAssertTrue(output.contains("Error: \(broken): "), output)
     }
+
+    /// A file name in another encoding than UTF-8 cannot be passed on (Swift's strings hold UTF-8
+    /// only): it is named as such, where it used to "not exist".
+    func testAnArgumentThatIsNotUTF8IsNamedAsSuch() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", #"exec "$0" predict "$(printf 'caf\351.png')" --model m.safetensors"#,
+                             segviewBinary.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 64, output)
+        XCTAssertTrue(output.contains("Error: argument 2, caf\u{FFFD}.png, is not valid UTF-8"), output)
+    }
 }
