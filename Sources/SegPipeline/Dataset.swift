@@ -24,6 +24,16 @@ public enum Dataset {
         return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
     }
 
+    /// Why `path`, which FileManager says does not exist, cannot be opened: absent, or a symbolic
+    /// link that leads nowhere (to a missing file, or round a loop).
+    public static func absence(_ path: String) -> String {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return "does not exist" }
+        guard stat(path, &status) != 0 else { return "cannot be read" }
+        return errno == ENOENT ? "is a symbolic link to a file that does not exist"
+            : "is a symbolic link that cannot be followed: \(String(cString: strerror(errno)))"
+    }
+
     /// The images of a folder (regular files with an image extension), sorted by name, as paths inside it.
     public static func images(inFolder folder: String) throws -> [String] {
         let names: [String]
@@ -43,7 +53,7 @@ public enum Dataset {
         try paths.flatMap { path -> [String] in
             if isDirectory(path) { return try images(inFolder: path) }
             guard FileManager.default.fileExists(atPath: path) || path == "-" else {
-                throw ImageError(path: path, reason: "does not exist")
+                throw ImageError(path: path, reason: absence(path))
             }
             return [path]
         }

@@ -45,12 +45,16 @@ struct BenchView: ParsableCommand {
     var cellPixels = SizeArgument(10, 20)
 
     func validate() throws {
-        guard size.allSatisfy({ $0.within(8...30000) }), cells.within(1...2000), colors != .auto, runs >= 1,
-              resizeSize >= 8, cellPixels.within(1...512), graphics != .auto else {
-            throw ValidationError("--size HxW (8 to 30000), --cells COLSxROWS, --colors 24bit|256|16|8, --runs >= 1, "
-                                  + "--resize-size >= 8, --cell-pixels WxH (1 to 512), "
-                                  + "--graphics kitty|sixel|iterm|none")
-        }
+        let checks: [(Bool, String)] = [
+            (size.allSatisfy { $0.within(8...30000) }, "--size takes HxW with sides of 8 to 30000"),
+            (cells.within(1...2000), "--cells takes COLSxROWS with sides of 1 to 2000"),
+            (colors != .auto, "--colors must be 24bit, 256, 16 or 8 (a benchmark has no terminal to ask)"),
+            (runs >= 1, "--runs must be at least 1"),
+            (resizeSize >= 8, "--resize-size must be at least 8"),
+            (cellPixels.within(1...512), "--cell-pixels takes WxH with sides of 1 to 512"),
+            (graphics != .auto, "--graphics must be kitty, sixel, iterm or none (a benchmark has no terminal to ask)"),
+        ]
+        if let failed = checks.first(where: { !$0.0 }) { throw ValidationError(failed.1) }
     }
 
     func run() throws {

@@ -110,7 +110,7 @@ enum ModelCatalog {
         for path in paths {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw Failure("model \(path) does not exist")
+                throw Failure("model \(path) \(Dataset.absence(path))")
             }
             if isDirectory.boolValue {
                 let names = try FileManager.default.contentsOfDirectory(atPath: path)

@@ -79,6 +79,17 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try Dataset.images([scratch.appendingPathComponent("nope.png").path])) {
             XCTAssertTrue("\($0)".hasSuffix("nope.png: does not exist"), "\($0)")
         }
+        // Links that lead nowhere say so (a loop "did not exist").
+        let loop = scratch.appendingPathComponent("loop.png").path, dangling = scratch.appendingPathComponent("d.png").path
+        try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
+        try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "nope.png")
+        XCTAssertThrowsError(try Dataset.images([loop])) {
+            XCTAssertTrue("\($0)".hasSuffix("loop.png: is a symbolic link that cannot be followed: Too many levels of "
+                                           + "symbolic links"), "\($0)")
+        }
+        XCTAssertThrowsError(try Dataset.images([dangling])) {
+            XCTAssertTrue("\($0)".hasSuffix("d.png: is a symbolic link to a file that does not exist"), "\($0)")
+        }
         XCTAssertThrowsError(try Dataset.labels(for: ["a.png", "b.png"], from: try touch(["l.png"], in: "one") + "/l.png"))
     }
 

@@ -75,4 +75,16 @@ final class BenchCommandTests: XCTestCase {
         let native = try runSegview(["bench-view", "--size", "4000x6000", "--runs", "1", "--scale", "native"])
         XCTAssertTrue(native.output.contains("6000x4000 input drawn from 2048x1365 (scale native)"), native.output)
     }
+
+    /// Each bad option of bench-view is named on its own (one message listed every option's rules).
+    func testBenchViewNamesTheBadOption() throws {
+        for (arguments, message) in [(["--runs", "0"], "--runs must be at least 1"),
+                                     (["--cells", "0x10"], "--cells takes COLSxROWS with sides of 1 to 2000"),
+                                     (["--colors", "auto"], "--colors must be 24bit, 256, 16 or 8")] {
+            let (status, output) = try runSegview(["bench-view"] + arguments)
+            XCTAssertEqual(status, 64, output)
+            XCTAssertTrue(output.contains("Error: \(message)"), output)
+            XCTAssertFalse(output.contains("--cell-pixels WxH"), output)
+        }
+    }
 }
