@@ -80,7 +80,8 @@ final class DatasetTests: XCTestCase {
             XCTAssertTrue("\($0)".hasSuffix("nope.png: does not exist"), "\($0)")
         }
         // Links that lead nowhere say so (a loop "did not exist").
-        let loop = scratch.appendingPathComponent("loop.png").path, dangling = scratch.appendingPathComponent("d.png").path
+        let loop = scratch.appendingPathComponent("loop.png").path
+        let dangling = scratch.appendingPathComponent("d.png").path
         try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
         try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: "nope.png")
         XCTAssertThrowsError(try Dataset.images([loop])) {
