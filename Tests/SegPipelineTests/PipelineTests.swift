@@ -102,7 +102,8 @@ final class DatasetTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: folder + "/e.png", withIntermediateDirectories: false)
         try FileManager.default.createSymbolicLink(atPath: folder + "/f.png", withDestinationPath: folder + "/a.png")
         try FileManager.default.createSymbolicLink(atPath: folder + "/g.png", withDestinationPath: "/dev/zero")
-        XCTAssertEqual(try Dataset.images([folder]).map { ($0 as NSString).lastPathComponent }, ["a.png", "b.png", "f.png"])
+        XCTAssertEqual(try Dataset.images([folder]).map { ($0 as NSString).lastPathComponent },
+                       ["a.png", "b.png", "f.png"])
         XCTAssertNil(Dataset.label(for: "elsewhere/c.jpg", inFolder: folder), "a FIFO is no label")
         XCTAssertNil(Dataset.label(for: "elsewhere/e.jpg", inFolder: folder), "a folder is no label")
     }

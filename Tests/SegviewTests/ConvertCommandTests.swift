@@ -63,7 +63,8 @@ final class ConvertCommandTests: XCTestCase {
             (["eval", "--model", "model.safetensors", "--images", images.path, "--labels", labels.path,
               "--csv", "x.json", "--save-partial", "x.json"], "two outputs name the same file; give --csv and "
              + "--save-partial each their own"),
-            (["eval", "merge", "part.json", "--csv", "part.json", "--force"], "part.json is the partial result part.json"),
+            (["eval", "merge", "part.json", "--csv", "part.json", "--force"],
+             "part.json is the partial result part.json"),
         ]
         for (arguments, message) in runs {
             let (status, output) = try segview(arguments)

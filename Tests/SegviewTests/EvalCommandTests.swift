@@ -208,9 +208,9 @@ final class EvalCommandTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let (images, labels) = try makeLabelledDataset(in: scratch)
         let partial = scratch.appendingPathComponent("whole.json")
-        let run = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent("tiny_five_classes.safetensors")
-                                    .path, "--images", images.path, "--labels", labels.path, "--save-partial",
-                                  partial.path])
+        let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        let run = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path,
+                                  "--save-partial", partial.path])
         XCTAssertEqual(run.status, 0, run.output)
         let whole = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: partial)) as? [String: Any])
         func merge(_ edits: [(inout [String: Any]) -> Void]) throws -> (status: Int32, output: String) {

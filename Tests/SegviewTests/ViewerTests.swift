@@ -326,7 +326,8 @@ final class ViewerTests: XCTestCase {
     func testClicksPastColumn223InTmux() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", width: 300, term: "tmux-256color")
         let screen = try ready(session)
-        let flags = try session.tmux(["display-message", "-t", "main", "-p", "#{mouse_standard_flag} #{mouse_sgr_flag}"])
+        let flags = try session.tmux(["display-message", "-t", "main", "-p",
+                                      "#{mouse_standard_flag} #{mouse_sgr_flag}"])
         XCTAssertEqual(flags.trimmingCharacters(in: .whitespacesAndNewlines), "1 1", "button and SGR reports asked for")
         let row = try XCTUnwrap(screen.row(containing: "boundaries")) + 1
         let col = try XCTUnwrap(screen.text[row].lastIndex(of: "▀")).utf16Offset(in: screen.text[row])
@@ -336,7 +337,8 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(after.contains("▶ boundaries"), after.text.joined(separator: "\n"))
         try session.send("q")
         _ = try session.waitFor("the viewer to quit") { _ in session.paneDead }
-        let left = try session.tmux(["display-message", "-t", "main", "-p", "#{mouse_standard_flag} #{mouse_sgr_flag}"])
+        let left = try session.tmux(["display-message", "-t", "main", "-p",
+                                     "#{mouse_standard_flag} #{mouse_sgr_flag}"])
         XCTAssertEqual(left.trimmingCharacters(in: .whitespacesAndNewlines), "0 0", "mouse reports off after quitting")
     }
 
