@@ -3,13 +3,6 @@ import PNGShim
 
 /// An image file (or folder of them) that could not be read, processed or written, with the path and the
 /// reason (libpng's, libjpeg's or ours).
-/// A file name as part of one line of a message: a newline or carriage return in it would begin a
-/// line that reads like segview's own (the filter for terminals keeps newlines, lines need them).
-public func oneLine(_ path: String) -> String {
-    guard path.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return path }
-    return path.unicodeScalars.map { $0 == "\n" ? "\\n" : $0 == "\r" ? "\\r" : String($0) }.joined()
-}
-
 public struct ImageError: Error, CustomStringConvertible, Equatable {
     public let path: String
     public let reason: String
@@ -19,6 +12,13 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
         self.path = path
         self.reason = reason
     }
+}
+
+/// A file name as part of one line of a message: a newline or carriage return in it would begin a
+/// line that reads like segview's own (the filter for terminals keeps newlines, lines need them).
+public func oneLine(_ path: String) -> String {
+    guard path.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return path }
+    return path.unicodeScalars.map { $0 == "\n" ? "\\n" : $0 == "\r" ? "\\r" : String($0) }.joined()
 }
 
 /// PNG through libpng (via the C shim, which owns libpng's setjmp/longjmp error handling).

@@ -40,9 +40,13 @@ public enum SafeFile {
         }
     }
 
-    private static func folder(of path: String) -> String {
-        let parent = (path as NSString).deletingLastPathComponent
-        return parent.isEmpty ? "." : parent
+    /// The folder `path` names a file in, as written: "." for a bare name, "/" at the root.
+    /// (corelibs Foundation's `deletingLastPathComponent` traps on a one-character path.)
+    public static func folder(of path: String) -> String {
+        var trimmed = Substring(path)
+        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
     }
 
     private static func checkFolder(_ folder: String, of path: String) throws {

@@ -42,11 +42,6 @@ public struct PassCost: Equatable {
     public let bytesPerPixel: Double
 
     public func bytes(pixels: Int) -> Int { Int(fixedBytes + bytesPerPixel * Double(pixels)) }
-
-    /// The most pixels whose pass fits `limit` bytes.
-    public func pixels(within limit: Int) -> Int {
-        max(0, Int((Double(limit) - fixedBytes) / max(bytesPerPixel, 1)))
-    }
 }
 
 /// Pass costs measured on first use, one per kind of probe (`Segmenter.ProbeShape`).
@@ -152,19 +147,12 @@ public struct Segmenter {
             throw ImageError(path: name, reason: "working size \(size.width)x\(size.height) is more than the limit of "
                                 + "\(maxPixels) pixels")
         }
-        // The largest pass decides: test-time augmentation's 1.25x scale has 1.5625 times the pixels.
-        let growth = pow(augmentation.contains(.scales) ? TestTimeAugmentation.extraScales.max()! : 1, 2)
-        let largest = Int(Double(size.width * size.height) * growth)
-        if maxMemory > 0 && (largest > Self.unestimatedPixels || max(size.width, size.height) > Self.unestimatedSide) {
-            let cost = estimatedPassCost(width: size.width, height: size.height)
-            let needed = cost.bytes(pixels: largest)
-            guard needed <= maxMemory else {
-                let fitting = Int(Double(cost.pixels(within: maxMemory)) / growth)
-                throw MemoryLimitExceeded(path: name, width: size.width, height: size.height, neededBytes: needed,
-                                          limitBytes: maxMemory,
-                                          fittingShortSide: fittingShortSide(pixels: fitting, sourceWidth: sourceWidth,
-                                                                             sourceHeight: sourceHeight))
-            }
+        if maxMemory > 0, let needed = neededBytes(width: size.width, height: size.height), needed > maxMemory {
+            throw MemoryLimitExceeded(path: name, width: size.width, height: size.height, neededBytes: needed,
+                                      limitBytes: maxMemory,
+                                      fittingShortSide: fittingShortSide(below: min(size.width, size.height),
+                                                                         sourceWidth: sourceWidth,
+                                                                         sourceHeight: sourceHeight))
         }
         let normalization = Normalization(model.metadata)
         if (size.width, size.height) == (image.width, image.height) {
@@ -177,19 +165,31 @@ public struct Segmenter {
                       mode: .bilinear(alignCorners: false))
     }
 
-    /// The largest short side whose working size for the source has at most `pixels` pixels. The
-    /// square root gives it to within rounding; the long side is rounded from it, so the candidate
-    /// is checked against the working size it really gives.
-    func fittingShortSide(pixels: Int, sourceWidth: Int, sourceHeight: Int) -> Int {
-        let ratio = Double(min(sourceWidth, sourceHeight)) / Double(max(sourceWidth, sourceHeight))
-        var side = Int((Double(pixels) * ratio).squareRoot())
-        while side > 0 {
+    /// The estimated bytes of a pass at `width` x `height`, or nil for a size run without an estimate.
+    /// The largest pass decides: test-time augmentation's 1.25x scale has 1.5625 times the pixels.
+    func neededBytes(width: Int, height: Int) -> Int? {
+        let scale = augmentation.contains(.scales) ? TestTimeAugmentation.extraScales.max()! : 1
+        let largest = Int(Double(width * height) * scale * scale)
+        guard largest > Self.unestimatedPixels || Double(max(width, height)) * scale > Double(Self.unestimatedSide)
+        else { return nil }
+        return estimatedPassCost(width: width, height: height).bytes(pixels: largest)
+    }
+
+    /// The largest short side under `side` whose working size for the source fits `maxMemory`, by
+    /// the same estimate the pass is checked with (0: none does). A binary search: the cost grows
+    /// with the side, and each candidate's own estimate counts (a thin one's probes differ).
+    func fittingShortSide(below side: Int, sourceWidth: Int, sourceHeight: Int) -> Int {
+        func fits(_ side: Int) -> Bool {
             let size = WorkingScale.shortSide(side).workingSize(width: sourceWidth, height: sourceHeight,
                                                                 resizeSize: nil)
-            if size.width * size.height <= pixels { break }
-            side -= 1
+            return (neededBytes(width: size.width, height: size.height) ?? 0) <= maxMemory
         }
-        return side
+        var (fitting, tooBig) = (0, side)
+        while tooBig - fitting > 1 {
+            let middle = (fitting + tooBig) / 2
+            if fits(middle) { fitting = middle } else { tooBig = middle }
+        }
+        return fitting
     }
 
     /// What the probe passes of an estimate look like: squares, or for a working size with a short
@@ -197,20 +197,23 @@ public struct Segmenter {
     struct ProbeShape: Hashable {
         var thinSide: Int?
         var wide = false
+        /// The thin probes' lengths: as many pixels as the squares', but at most a quarter and a half
+        /// of the working length, so that probing never costs more than the pass it guards.
+        var lengths: [Int] = []
 
         init(width: Int, height: Int) {
             guard min(width, height) < Segmenter.thinSide else { return }
-            thinSide = max(1, min(width, height))
+            let side = max(1, min(width, height)), length = max(width, height)
+            thinSide = side
             wide = width > height
+            let short = max(side + 1, min(64 * 64 / side, length / 4))
+            lengths = [short, max(short + 1, min(128 * 128 / side, length / 2))]
         }
 
-        /// The probes' sizes: 64x64 and 128x128, or the thin side across lengths of about as many pixels.
+        /// The probes' sizes: 64x64 and 128x128, or the thin side across `lengths`.
         var sizes: [(width: Int, height: Int)] {
             guard let thinSide else { return [(64, 64), (128, 128)] }
-            return [64 * 64, 128 * 128].map { pixels in
-                let length = max(thinSide + 1, pixels / thinSide)
-                return wide ? (length, thinSide) : (thinSide, length)
-            }
+            return lengths.map { wide ? ($0, thinSide) : (thinSide, $0) }
         }
     }
 
@@ -240,12 +243,6 @@ public struct Segmenter {
         }
         let (first, second) = (peaks(sizes[0]), peaks(sizes[1]))
         let kept = Double(4 * (3 + 2 * model.metadata.numClasses + 1))
-        if shape.thinSide != nil {
-            // Everything grows with the length, but the kernels' scratch jumps up and down with it
-            // (their tiling follows the sizes): the larger cost per pixel of the two probes, fixed
-            // part included, is the safe side.
-            return PassCost(fixedBytes: 0, bytesPerPixel: max(first.all / small, second.all / large) + kept)
-        }
         // The peak of all buffers may be scratch at one size and feature maps at the other (small
         // probes of a small model on OpenBLAS's paths: the line through them gave 0.6x the pass at
         // 384x256), so the estimate also bounds it by the most scratch beside the feature maps

@@ -301,9 +301,9 @@ public final class Terminal {
     /// ncurses does not know: an SGR mouse report, or something swallowed whole so that its
     /// characters do not act as keys (a late answer to the graphics query: APC, DCS, a CSI report).
     private func escape() -> Key? {
-        func next() -> UInt32? {
+        func next(waiting milliseconds: Int32 = 0) -> UInt32? {
             var function: Int32 = 0
-            let code = seg_term_key(0, &function)
+            let code = seg_term_key(milliseconds, &function)
             return code >= 0 && function == 0 ? UInt32(code) : nil
         }
         guard let introducer = next(), let scalar = Unicode.Scalar(introducer) else {
@@ -312,7 +312,8 @@ public final class Terminal {
         switch introducer {
         case 0x5B:  // CSI: parameters up to a final byte
             var parameters = ""
-            while let byte = next(), let character = Unicode.Scalar(byte) {
+            // A report split between reads (over ssh) is waited for as ncurses waits after ESC.
+            while let byte = next(waiting: 25), let character = Unicode.Scalar(byte) {
                 guard !(0x40...0x7E).contains(byte) else {
                     return Self.sgrMouse(parameters, final: character)
                 }

@@ -69,13 +69,14 @@ struct Convert: ParsableCommand {
     var force = false
 
     func validate() throws {
+        guard !out.isEmpty else { throw ValidationError("--out must name a file") }
         if let outputStride, ![8, 16, 32].contains(outputStride) {
             throw ValidationError("--output-stride must be 8, 16 or 32")
         }
     }
 
     func run() throws {
-        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(checkpoint, "the input checkpoint")])
+        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(checkpoint, "the checkpoint to convert")])
         try Failure.refuseExisting([out], force: force)
         if !CheckpointConverter.isCheckpoint(checkpoint), (try? SafeTensorsFile(path: checkpoint)) != nil {
             throw Failure("\(checkpoint) is a .safetensors model file already: segview reads it as it is "

@@ -72,7 +72,7 @@ struct EvalRun: ParsableCommand {
     mutating func run() throws {
         let outputs = [output.csv, savePartial].compactMap { $0 }
         try Failure.refuseColliding(outputs: outputs, options: "--csv and --save-partial",
-                                    inputs: modelOptions.models.map { ($0, "the model \($0)") })
+                                    inputs: modelOptions.models.map { ($0, "a model to score") })
         try Failure.refuseExisting(outputs, force: force)
         let segmenters = try modelOptions.models.map { try modelOptions.segmenter(imageOptions, engine, path: $0) }
         if let other = segmenters.dropFirst().first,
@@ -235,11 +235,12 @@ struct EvalMerge: ParsableCommand {
 
     func validate() throws {
         guard !partials.isEmpty else { throw ValidationError("name the partial result files to merge") }
+        guard output.csv != "" else { throw ValidationError("--csv must name a file") }
     }
 
     func run() throws {
         try Failure.refuseColliding(outputs: [output.csv].compactMap { $0 }, options: "--csv",
-                                    inputs: partials.map { ($0, "the partial result \($0)") })
+                                    inputs: partials.map { ($0, "a partial result to merge") })
         var merged: EvalReport?
         for file in partials {
             let data: Data

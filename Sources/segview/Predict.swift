@@ -147,24 +147,33 @@ struct Predict: ParsableCommand {
         var made: [String] = []
         func fail(_ folder: String, _ reason: String) -> Failure {
             for folder in made.reversed() { rmdir(folder) }
-            return Failure("\(folder): \(reason)")
+            return Failure("\(oneLine(folder)): \(reason)")
         }
         for folder in folders {
+            // The folders to make, walked up as written: "~" and ".." are the shell's and the
+            // file system's to resolve.
             var missing: [String] = []
-            var current = (folder as NSString).standardizingPath
+            var current = folder
             var status = stat()
-            while !current.isEmpty && lstat(current, &status) != 0 {
+            while lstat(current, &status) != 0 {
                 guard errno == ENOENT else {
                     throw fail(folder, "cannot make the folder: \(String(cString: strerror(errno)))")
                 }
                 missing.append(current)
-                current = (current as NSString).deletingLastPathComponent
+                let parent = SafeFile.folder(of: current)
+                if parent == current { break }
+                current = parent
             }
             for path in missing.reversed() {
-                guard mkdir(path, 0o777) == 0 else {
-                    throw fail(path, "cannot make the folder: \(String(cString: strerror(errno)))")
+                if mkdir(path, 0o777) == 0 {
+                    made.append(path)
+                    continue
                 }
-                made.append(path)
+                let failure = errno
+                // Another run (a shard beside this one) may have made it meanwhile.
+                guard failure == EEXIST && Dataset.isDirectory(path) else {
+                    throw fail(path, "cannot make the folder: \(String(cString: strerror(failure)))")
+                }
             }
             guard Dataset.isDirectory(folder) else { throw fail(folder, "is not a folder") }
             guard access(folder, W_OK | X_OK) == 0 else {

@@ -65,7 +65,7 @@ struct Quantize: ParsableCommand {
     }
 
     func run() throws {
-        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(model, "the input model")])
+        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(model, "the model to quantize")])
         try Failure.refuseExisting([out], force: force)
         let all = try Dataset.images([images])
         guard !all.isEmpty else { throw Failure("\(images) holds no PNG or JPEG images") }

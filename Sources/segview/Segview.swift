@@ -45,8 +45,8 @@ struct Failure: Error, CustomStringConvertible {
         // An output is its folder's real path and its own name: SafeFile replaces a symlink there,
         // it never writes through one.
         let placed = outputs.map { path -> String in
-            let parent = (path as NSString).deletingLastPathComponent
-            let folder = realpath(parent.isEmpty ? "." : parent, nil).map { real in
+            let parent = SafeFile.folder(of: path)
+            let folder = realpath(parent, nil).map { real in
                 defer { free(real) }
                 return String(cString: real)
             } ?? parent
@@ -62,7 +62,7 @@ struct Failure: Error, CustomStringConvertible {
             if let index = outputs.firstIndex(where: {
                 lstat($0, &output) == 0 && (output.st_dev, output.st_ino) == (input.st_dev, input.st_ino)
             }) {
-                throw Failure("\(outputs[index]) is \(role): the output would replace it; name another file")
+                throw Failure("\(oneLine(outputs[index])) is \(role): the output would replace it; name another file")
             }
         }
     }
@@ -222,9 +222,12 @@ struct EngineOptions: ParsableArguments {
         do {
             return try ModelLoader.load(path: path, checkpoint: checkpoint, precision: precision)
         } catch {
-            // A tensor's or the metadata's complaint does not say which file (eval may load two).
-            let message = "\(error)"
-            throw message.contains(path) ? error : Failure("\(path): \(message)")
+            // A tensor's or the metadata's complaint does not say which file (eval may load two);
+            // reading and conversion errors do.
+            switch error {
+            case is CheckpointConversionError, SafeTensorsError.unreadable, SafeTensorsError.notSafeTensors: throw error
+            default: throw Failure("\(oneLine(path)): \(error)")
+            }
         }
     }
 

@@ -43,7 +43,7 @@ extension Segview {
         signal(SIGXFSZ, SIG_IGN)
         // Swift's strings hold UTF-8 only: a file name in another encoding would reach the file
         // system with U+FFFD in place of its bytes and "not exist".
-        for index in 1..<Int(CommandLine.argc) {
+        for index in 1..<max(1, Int(CommandLine.argc)) {
             guard let argument = CommandLine.unsafeArgv[index], String(validatingCString: argument) == nil else {
                 continue
             }

@@ -256,25 +256,40 @@ final class SegmenterTests: XCTestCase {
     }
 
     /// A thin working size is estimated at its own short side: FCN's 100 pixels of padding make a
-    /// 3x4000 pass cost what a 200x4000 one would, which square probes (and no estimate at all below
-    /// a megapixel) missed; a 1x999999 PNG of 2 KB took 18 GB.
+    /// 24x4000 pass cost what a 224x4000 one would, which square probes (and no estimate at all below
+    /// a megapixel) missed; a 1x999999 PNG of 2 KB took 18 GB. The short side a refusal offers fits.
     func testThinWorkingSizesAreEstimatedAtTheirShortSide() throws {
         let fcn8s = try ModelLoader.load(path: modelFixtures.appendingPathComponent("arch/fcn8s.safetensors").path)
-        let thin = RGBImage(width: 3, height: 4000, pixels: [UInt8](repeating: 90, count: 3 * 4000 * 3))
+        let (width, height) = (24, 4000)
+        let thin = RGBImage(width: width, height: height, pixels: [UInt8](repeating: 90, count: width * height * 3))
         var segmenter = try Segmenter(model: fcn8s, scale: .native)
-        let estimate = segmenter.estimatedPassCost(width: 3, height: 4000).bytes(pixels: 3 * 4000)
-        let kept = 3 * 4000 * 4 * (3 + 2 * fcn8s.metadata.numClasses + 1)
+        let estimate = segmenter.estimatedPassCost(width: width, height: height).bytes(pixels: width * height)
+        let kept = width * height * 4 * (3 + 2 * fcn8s.metadata.numClasses + 1)
         let fresh = EngineContext()
-        _ = fcn8s.predict(Tensor(channels: 3, height: 4000, width: 3, repeating: 0.3, in: fresh), outputStride: 8)
+        _ = fcn8s.predict(Tensor(channels: 3, height: height, width: width, repeating: 0.3, in: fresh), outputStride: 8)
         let measured = fresh.pool.peakBytes
-        XCTAssertTrue((0.8...1.5).contains(Double(estimate - kept) / Double(measured)),
+        XCTAssertTrue((0.8...3).contains(Double(estimate - kept) / Double(measured)),
                       "estimated \(estimate - kept) bytes of activations, measured \(measured)")
         segmenter.maxMemory = measured / 2
-        XCTAssertThrowsError(try segmenter.input(for: thin, sourceWidth: 3, sourceHeight: 4000, name: "thin.png")) {
-            XCTAssertTrue("\($0)".hasPrefix("thin.png: working size 3x4000 would need about "), "\($0)")
+        var offered = 0
+        XCTAssertThrowsError(try segmenter.input(for: thin, sourceWidth: width, sourceHeight: height, name: "t.png")) {
+            XCTAssertTrue("\($0)".hasPrefix("t.png: working size 24x4000 would need about "), "\($0)")
+            offered = ($0 as? MemoryLimitExceeded)?.fittingShortSide ?? 0
+        }
+        XCTAssertGreaterThan(offered, 0)
+        for (side, fits) in [(offered, true), (offered + 1, false)] {
+            let smaller = segmenter.at(.shortSide(side))
+            XCTAssertEqual((try? smaller.input(for: thin, sourceWidth: width, sourceHeight: height)) != nil, fits,
+                           "short side \(side)")
         }
         segmenter.maxMemory = estimate + 1
-        XCTAssertNoThrow(try segmenter.input(for: thin, sourceWidth: 3, sourceHeight: 4000, name: "thin.png"))
+        XCTAssertNoThrow(try segmenter.input(for: thin, sourceWidth: width, sourceHeight: height))
+        // One pixel across: no smaller short side to offer.
+        segmenter.maxMemory = 1000
+        let line = RGBImage(width: 1, height: 3000, pixels: [UInt8](repeating: 90, count: 3000 * 3))
+        XCTAssertThrowsError(try segmenter.input(for: line, sourceWidth: 1, sourceHeight: 3000, name: "l.png")) {
+            XCTAssertTrue("\($0)".hasSuffix("no --scale fits an image of this shape: crop it"), "\($0)")
+        }
     }
 
     func testAStrideTheModelCannotRunIsRefused() throws {

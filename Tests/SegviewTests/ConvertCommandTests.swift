@@ -55,16 +55,16 @@ final class ConvertCommandTests: XCTestCase {
         XCTAssertEqual(scored.status, 0, scored.output)
         let before = try [input, model, partial].map { try Data(contentsOf: $0) }
         let runs: [([String], String)] = [
-            (["convert", "in.pth", "--out", "./in.pth", "--force"], "./in.pth is the input checkpoint"),
+            (["convert", "in.pth", "--out", "./in.pth", "--force"], "./in.pth is the checkpoint to convert"),
             (["quantize", "model.safetensors", "--images", images.path, "--out", "model.safetensors", "--force"],
-             "model.safetensors is the input model"),
+             "model.safetensors is the model to quantize"),
             (["eval", "--model", "model.safetensors", "--images", images.path, "--labels", labels.path,
-              "--csv", "model.safetensors", "--force"], "model.safetensors is the model model.safetensors"),
+              "--csv", "model.safetensors", "--force"], "model.safetensors is a model to score"),
             (["eval", "--model", "model.safetensors", "--images", images.path, "--labels", labels.path,
               "--csv", "x.json", "--save-partial", "x.json"], "two outputs name the same file; give --csv and "
              + "--save-partial each their own"),
             (["eval", "merge", "part.json", "--csv", "part.json", "--force"],
-             "part.json is the partial result part.json"),
+             "part.json is a partial result to merge"),
         ]
         for (arguments, message) in runs {
             let (status, output) = try segview(arguments)

@@ -135,6 +135,23 @@ final class PredictCommandTests: XCTestCase {
                        "no partial or temporary file is left, and the mask written before goes again")
     }
 
+    /// Output paths as a user types them: one letter (corelibs Foundation's path functions trap on
+    /// those: the process died of SIGILL), through `..`, with a trailing slash.
+    func testOutputPathsOfOneLetterOrThroughDotDot() throws {
+        try makePhotoFolder(in: scratch, ["a.png"])
+        for arguments in [[image, "--out", "m"], ["photos", "--out", "h"], ["photos", "--out", "x/y"],
+                          ["photos", "--out", "new/../b"], ["photos", "--out", "c/"]] {
+            let (status, output) = try segview(["predict"] + arguments + ["--model", model])
+            XCTAssertEqual(status, 0, "\(arguments): \(output)")
+        }
+        let written = ["m", "h/a.png", "x/y/a.png", "b/a.png", "c/a.png"]
+        XCTAssertEqual(written.filter { !FileManager.default.fileExists(atPath: scratch.appendingPathComponent($0).path) },
+                       [])
+        let converted = try segview(["convert", fixtures.appendingPathComponent("checkpoints/fcn8s_wkentaro.pth").path,
+                                     "--out", "o"])
+        XCTAssertEqual(converted.status, 0, converted.output)
+    }
+
     /// The outputs of one image are a set: one that cannot be written (a missing folder, a folder
     /// in its place) is found before any is written. They were written up to the bad one.
     func testAnOutputSetIsWrittenWholeOrNotAtAll() throws {
