@@ -28,6 +28,11 @@ static struct termios saved_termios;
 static int saved_termios_valid = 0;
 // Whether the viewer asked for SGR mouse reports itself: endwin turns off only what ncurses asked for.
 static int sgr_reports_asked = 0;
+static const char sgr_reports_on[] = "\033[?1006h", sgr_reports_off[] = "\033[?1006l";
+// ncurses' SIGTSTP handler (it leaves and restores the screen around the stop), which
+// on_suspend wraps to turn the SGR reports off for the stop and on again after it.
+static struct sigaction ncurses_suspend;
+static int terminal_descriptor = STDOUT_FILENO;
 
 int seg_term_probe(const char *term, int *colors, int *direct_color) {
     int error = 0;
@@ -75,6 +80,19 @@ static int start(const char *term, FILE *out, FILE *in) {
     return 0;
 }
 
+static void on_suspend(int number) {
+    ssize_t ignored = write(terminal_descriptor, sgr_reports_off, sizeof sgr_reports_off - 1);
+    if (ncurses_suspend.sa_handler != SIG_DFL && ncurses_suspend.sa_handler != SIG_IGN) {
+        ncurses_suspend.sa_handler(number);  // returns once the process is continued
+    } else {
+        signal(SIGTSTP, SIG_DFL);
+        raise(SIGTSTP);
+        signal(SIGTSTP, on_suspend);
+    }
+    ignored = write(terminal_descriptor, sgr_reports_on, sizeof sgr_reports_on - 1);
+    (void)ignored;
+}
+
 int seg_term_enable_mouse(void) {
     // Presses, not clicks: a click is reported only after the release and ncurses' click interval.
     mmask_t wanted = BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED;
@@ -84,9 +102,13 @@ int seg_term_enable_mouse(void) {
     // columns stop at 223. Asking for SGR reports too lifts that; Terminal parses them itself.
     const char *kmous = tigetstr("kmous");
     if (kmous && kmous != (char *)-1 && strcmp(kmous, "\033[M") == 0) {
-        static const char sgr_reports[] = "\033[?1006h";
-        seg_term_write_raw(sgr_reports, sizeof sgr_reports - 1);
+        seg_term_write_raw(sgr_reports_on, sizeof sgr_reports_on - 1);
         sgr_reports_asked = 1;
+        terminal_descriptor = fileno(output_file ? output_file : stdout);
+        struct sigaction wrapper = {0};
+        wrapper.sa_handler = on_suspend;
+        sigemptyset(&wrapper.sa_mask);
+        sigaction(SIGTSTP, &wrapper, &ncurses_suspend);
     }
     // What endwin would send to stop the reports (xterm's modes; ncurses enables both).
     append_restore("\033[?1006l\033[?1000l");
@@ -126,8 +148,8 @@ void seg_term_close(void) {
     if (!screen) return;
     endwin();
     if (sgr_reports_asked) {
-        static const char no_sgr_reports[] = "\033[?1006l";
-        seg_term_write_raw(no_sgr_reports, sizeof no_sgr_reports - 1);
+        seg_term_write_raw(sgr_reports_off, sizeof sgr_reports_off - 1);
+        sigaction(SIGTSTP, &ncurses_suspend, NULL);
         sgr_reports_asked = 0;
     }
     delscreen(screen);

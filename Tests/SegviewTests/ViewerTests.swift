@@ -342,6 +342,30 @@ final class ViewerTests: XCTestCase {
         XCTAssertEqual(left.trimmingCharacters(in: .whitespacesAndNewlines), "0 0", "mouse reports off after quitting")
     }
 
+    /// Ctrl-Z from a shell turns the SGR reports the viewer asked for off while it is stopped (a
+    /// program run meanwhile would get them), and `fg` turns them on again.
+    func testSuspendingTurnsTheMouseReportsOffUntilResumed() throws {
+        let session = try TmuxSession("bash --norc --noprofile -i", width: 120, height: 40,
+                                      environment: ["TERM": "tmux-256color", "LANG": "C.UTF-8"],
+                                      directory: scratch.path)
+        try session.send("-l", "\(segviewBinary.path) \(image) --model \(fiveClasses)")
+        try session.send("Enter")
+        _ = try ready(session)
+        func flags() throws -> String {
+            try session.tmux(["display-message", "-t", "main", "-p", "#{mouse_standard_flag} #{mouse_sgr_flag}"])
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        XCTAssertEqual(try flags(), "1 1")
+        try session.send("C-z")
+        _ = try session.waitFor(text: "Stopped")
+        XCTAssertEqual(try flags(), "0 0", "no mouse reports while stopped")
+        try session.send("-l", "fg")
+        try session.send("Enter")
+        _ = try ready(session)
+        XCTAssertEqual(try flags(), "1 1", "reports again after fg")
+        try session.send("q")
+    }
+
     /// `i` lists the images with eval's per-image mIoU; a click on a row opens that image.
     func testImageListShowsEvalsScoresAndAClickOpensAnImage() throws {
         let (images, labels) = try makeLabelledDataset(in: scratch)
