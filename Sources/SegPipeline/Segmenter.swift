@@ -40,8 +40,12 @@ public struct MemoryLimitExceeded: Error, CustomStringConvertible, Equatable {
 public struct PassCost: Equatable {
     public let fixedBytes: Double
     public let bytesPerPixel: Double
+    /// A second bound, for thin sizes: at least this much per pixel, whatever the line says.
+    public var leastBytesPerPixel = 0.0
 
-    public func bytes(pixels: Int) -> Int { Int(fixedBytes + bytesPerPixel * Double(pixels)) }
+    public func bytes(pixels: Int) -> Int {
+        Int(max(fixedBytes + bytesPerPixel * Double(pixels), leastBytesPerPixel * Double(pixels)))
+    }
 }
 
 /// Pass costs measured on first use, one per kind of probe (`Segmenter.ProbeShape`).
@@ -249,8 +253,15 @@ public struct Segmenter {
         // plus the feature maps' own line, and takes the larger part of each.
         let all = line(first.all, second.all), tensors = line(first.tensors, second.tensors)
         let scratch = max(first.all - first.tensors, second.all - second.tensors)
-        return PassCost(fixedBytes: max(all.fixed, scratch + tensors.fixed),
-                        bytesPerPixel: max(all.slope, tensors.slope) + kept)
+        var cost = PassCost(fixedBytes: max(all.fixed, scratch + tensors.fixed),
+                            bytesPerPixel: max(all.slope, tensors.slope) + kept)
+        if shape.thinSide != nil {
+            // A thin pass is extrapolated far along its length, where the kernels' scratch jumps with
+            // their tiling (the line alone came out under FCN's peak on 1x999999 pixels): the larger cost
+            // per pixel of the two probes bounds it too.
+            cost.leastBytesPerPixel = max(first.all / small, second.all / large) + kept
+        }
+        return cost
     }
 
     /// A NaN or infinite score would make an arbitrary mask; it means broken weights or metadata

@@ -268,7 +268,7 @@ final class SegmenterTests: XCTestCase {
         let fresh = EngineContext()
         _ = fcn8s.predict(Tensor(channels: 3, height: height, width: width, repeating: 0.3, in: fresh), outputStride: 8)
         let measured = fresh.pool.peakBytes
-        XCTAssertTrue((0.8...3).contains(Double(estimate - kept) / Double(measured)),
+        XCTAssertTrue((0.8...4).contains(Double(estimate - kept) / Double(measured)),
                       "estimated \(estimate - kept) bytes of activations, measured \(measured)")
         segmenter.maxMemory = measured / 2
         var offered = 0
