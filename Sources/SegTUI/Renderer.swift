@@ -297,7 +297,7 @@ public final class Renderer {
 
     private func cachedPaneColors(_ kind: PaneKind, _ scene: Scene, _ state: ViewState, viewport: Viewport,
                                   size: (width: Int, height: Int), palette: TerminalPalette) -> [Int32]? {
-        var key = layerKey(kind, scene, state, viewport: viewport, size: size) + "|" + palette.mode.rawValue
+        let key = layerKey(kind, scene, state, viewport: viewport, size: size) + "|" + palette.mode.rawValue
         if let cached = paneLayers[key] { return cached }
         guard let colors = paneColors(kind, scene, state, viewport: viewport, size: size,
                                       coloring: PaneColoring(palette)) else { return nil }

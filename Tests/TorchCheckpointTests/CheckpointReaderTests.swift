@@ -80,7 +80,7 @@ final class CheckpointReaderTests: XCTestCase {
             }
         }
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(getpid()).pt").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: empty, contents: Data()))
         defer { unlink(empty) }
         XCTAssertThrowsError(try TorchCheckpoint(path: empty)) {
             XCTAssertEqual($0 as? CheckpointError, .corrupt("the file is empty"))
@@ -100,7 +100,7 @@ final class CheckpointReaderTests: XCTestCase {
             bytes.replaceSubrange(field..<field + 4, with: [0xF0, 0xFF, 0xFF, 0x7F])
         }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("oversized-\(getpid()).pt").path
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         defer { unlink(path) }
         XCTAssertThrowsError(try TorchCheckpoint(path: path)) {
             XCTAssertTrue("\($0)".contains("/data/0' declares 2147483632 bytes past the end of the file"), "\($0)")
