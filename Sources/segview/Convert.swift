@@ -76,7 +76,8 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
-        try Failure.refuseColliding(outputs: [out], options: "--out", inputs: [(checkpoint, "the checkpoint to convert")])
+        try Failure.refuseColliding(outputs: [out], options: "--out",
+                                    inputs: [(checkpoint, "the checkpoint to convert")])
         try Failure.refuseExisting([out], force: force)
         if !CheckpointConverter.isCheckpoint(checkpoint), (try? SafeTensorsFile(path: checkpoint)) != nil {
             throw Failure("\(checkpoint) is a .safetensors model file already: segview reads it as it is "

@@ -145,8 +145,10 @@ final class PredictCommandTests: XCTestCase {
             XCTAssertEqual(status, 0, "\(arguments): \(output)")
         }
         let written = ["m", "h/a.png", "x/y/a.png", "b/a.png", "c/a.png"]
-        XCTAssertEqual(written.filter { !FileManager.default.fileExists(atPath: scratch.appendingPathComponent($0).path) },
-                       [])
+        let missing = written.filter { name in
+            !FileManager.default.fileExists(atPath: scratch.appendingPathComponent(name).path)
+        }
+        XCTAssertEqual(missing, [])
         let converted = try segview(["convert", fixtures.appendingPathComponent("checkpoints/fcn8s_wkentaro.pth").path,
                                      "--out", "o"])
         XCTAssertEqual(converted.status, 0, converted.output)
