@@ -137,7 +137,9 @@ public final class Terminal {
     public func draw(_ grid: CellGrid, images: [GraphicsPlacement] = []) -> Int {
         var removal = ""
         if previous?.rows != grid.rows || previous?.cols != grid.cols {
-            seg_term_clear()
+            // Every cell written again, from a cleared screen: after a burst of resizes the terminal
+            // (tmux) may not hold what ncurses believes it does, and a frame left half drawn stays so.
+            seg_term_clear_all()
             previous = nil
             removal = forgetImages()
         } else if let graphics {

@@ -179,8 +179,6 @@ void seg_term_cell(int y, int x, uint32_t glyph, uint32_t mark, uint32_t second_
     mvadd_wch(y, x, &cell);
 }
 
-void seg_term_clear(void) { erase(); }
-
 void seg_term_refresh(void) { refresh(); }
 
 int seg_term_key(int timeout_ms, int *is_function_key) {

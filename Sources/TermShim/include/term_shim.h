@@ -40,7 +40,6 @@ void seg_term_reset_pairs(void);
 
 /// One cell: a character with a colour pair, optionally bold.
 void seg_term_cell(int y, int x, uint32_t glyph, uint32_t mark, uint32_t second_mark, int pair, int bold);
-void seg_term_clear(void);
 void seg_term_refresh(void);
 
 /// Waits up to `timeout_ms` for a key. Returns the character (or KEY_* code, see seg_term_is_function_key),
