@@ -126,6 +126,11 @@ def main():
     extra = state_dict("refinenet")
     extra["leftover.weight"] = torch.ones(3, 3)
     save(extra, os.path.join(MODELS, "refinenet_extra.pth"))
+    # A weight stored as integers, beside the integer bookkeeping every batch norm keeps.
+    save(collections.OrderedDict([("conv1_1.weight", torch.ones(2, 3, 3, 3, dtype=torch.int64)),
+                                  ("conv1_1.bias", torch.zeros(2)),
+                                  ("bn1.num_batches_tracked", torch.tensor(7))]),
+         os.path.join(MODELS, "integer_weight.pth"))
 
     save(layouts(), os.path.join(READER, "layouts.pt"))
     save(layouts(), os.path.join(READER, "layouts_legacy.pt"), legacy=True)

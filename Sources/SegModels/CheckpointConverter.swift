@@ -63,6 +63,14 @@ public enum CheckpointConverter {
         } catch let error as CheckpointError {
             throw failure("\(error)")
         }
+        // A weight saved as integers would be dropped with the bookkeeping below, and then missed
+        // under its name; say what it is instead.
+        if let (name, tensor) = checkpoint.tensors.sorted(by: { $0.key < $1.key }).first(where: { name, tensor in
+            !tensor.isFloatingPoint && weightSuffixes.contains { name.hasSuffix($0) }
+        }) {
+            throw failure("tensor '\(name)' holds \(integerTypeNames[tensor.dtype] ?? tensor.dtype) values; "
+                          + "segview takes weights in float32, float64, float16 or bfloat16")
+        }
         // MobileNetV2's aliases of its own layers (jfzhang95) and integer bookkeeping are no weights.
         let tensors = checkpoint.tensors.filter { name, tensor in
             tensor.isFloatingPoint && !name.contains(".low_level_features.") && !name.contains(".high_level_features.")
@@ -108,6 +116,11 @@ public enum CheckpointConverter {
         return (contents, "\(architecture) \(backbone), \(classCount) classes (\(classes.source)), output stride "
                 + "\(stride), \(names.count) tensors\(wrapping)")
     }
+
+    /// Names that end so are weights or batch-norm statistics, never integer bookkeeping.
+    static let weightSuffixes = [".weight", ".bias", ".running_mean", ".running_var"]
+    static let integerTypeNames = ["I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+                                   "BOOL": "bool"]
 
     // MARK: what the names say
 

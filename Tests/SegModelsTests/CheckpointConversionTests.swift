@@ -132,6 +132,18 @@ final class CheckpointConversionTests: XCTestCase {
         }
     }
 
+    /// A weight stored as integers is named with its type (it was dropped as bookkeeping, and the
+    /// architecture then said the file had no such tensor); the batch norm's counter is no weight.
+    func testAnIntegerWeightIsNamed() throws {
+        let path = fixture("checkpoints/integer_weight.pth")
+        var options = CheckpointOptions()
+        options.architecture = "fcn8s"
+        XCTAssertThrowsError(try CheckpointConverter.modelFile(path, options)) {
+            XCTAssertEqual("\($0)", "\(path): tensor 'conv1_1.weight' holds int64 values; segview takes weights "
+                           + "in float32, float64, float16 or bfloat16")
+        }
+    }
+
     /// A file named as a checkpoint that is none (empty, or other bytes) says so, not only that it
     /// is no .safetensors file; a .safetensors name keeps the reader's own message.
     func testAFileNamedAsACheckpointThatIsNoneSaysSo() throws {
