@@ -61,6 +61,12 @@ private final class PassCostCache: @unchecked Sendable {
         costs[shape] = measured
         return measured
     }
+
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return costs.count
+    }
 }
 
 /// A model, the output stride it runs at and the working resolution: the one road from an image
@@ -230,6 +236,9 @@ public struct Segmenter {
         let shape = ProbeShape(width: width, height: height)
         return passCost.value(shape) { measurePassCost(shape) }
     }
+
+    /// How many probe shapes have been measured (by this segmenter or a copy of it).
+    var measuredEstimates: Int { passCost.count }
 
     private func measurePassCost(_ shape: ProbeShape) -> PassCost {
         let sizes = shape.sizes

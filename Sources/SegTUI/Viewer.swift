@@ -77,6 +77,9 @@ public final class Viewer {
     private lazy var labelled = options.images.indices.filter { options.labels[options.images[$0]] != nil }
     /// The run whose scored order the viewer last went to the top of.
     private var shownScoredOrder: DatasetScores.Run?
+    /// One segmenter per model and stride, taken by every request at any scale (`at(_:)` copies
+    /// share its estimates), so a working size's memory estimate is probed once per session.
+    private var segmenters: [[Int]: Segmenter] = [:]
     private static let cacheLimit = 24
     private static let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
 
@@ -224,6 +227,22 @@ public final class Viewer {
         return results[key]
     }
 
+    /// The segmenter of `model` at `stride`, made on first use (main thread only).
+    func segmenter(model: Int, stride: Int, scale: WorkingScale, augmentation: TestTimeAugmentation) throws
+        -> Segmenter {
+        let key = [model, stride]
+        if segmenters[key] == nil {
+            var made = try Segmenter(model: options.models[model].model, outputStride: stride,
+                                     maxPixels: options.maxPixels, context: options.context)
+            made.allowTruncated = options.allowTruncated
+            made.maxMemory = options.maxMemory
+            segmenters[key] = made
+        }
+        var segmenter = segmenters[key]!.at(scale)
+        segmenter.augmentation = augmentation
+        return segmenter
+    }
+
     /// Queues the forward passes the current view needs and has not got.
     private func requestResults() {
         guard let loaded else { return }
@@ -236,12 +255,10 @@ public final class Viewer {
             guard missing else { continue }
             let display = (width: loaded.image.width, height: loaded.image.height)
             let source = (width: loaded.sourceWidth, height: loaded.sourceHeight)
-            var segmenter: Segmenter
+            let segmenter: Segmenter
             do {
-                segmenter = try Segmenter(model: options.models[key.model].model, outputStride: key.stride,
-                                          scale: key.scale, maxPixels: options.maxPixels, context: options.context)
-                segmenter.maxMemory = options.maxMemory
-                segmenter.augmentation = key.augmentation
+                segmenter = try self.segmenter(model: key.model, stride: key.stride, scale: key.scale,
+                                               augmentation: key.augmentation)
             } catch {
                 fail("\(error)", for: key)
                 continue
@@ -471,13 +488,7 @@ public final class Viewer {
             return false
         }
         func segmenter(_ model: Int, _ stride: Int) -> Segmenter? {
-            guard var segmenter = try? Segmenter(model: options.models[model].model, outputStride: stride,
-                                                 scale: run.scale, maxPixels: options.maxPixels,
-                                                 context: options.context) else { return nil }
-            segmenter.allowTruncated = options.allowTruncated
-            segmenter.maxMemory = options.maxMemory
-            segmenter.augmentation = run.augmentation
-            return segmenter
+            try? self.segmenter(model: model, stride: stride, scale: run.scale, augmentation: run.augmentation)
         }
         guard !isBusy, let model = segmenter(run.model, run.stride) else { return true }
         let comparison = run.comparison.flatMap { segmenter($0, run.comparisonStride ?? run.stride) }
