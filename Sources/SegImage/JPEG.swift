@@ -48,7 +48,7 @@ public enum ImageFile {
     /// The format of the file's content, or an error naming what it is not.
     public static func format(of path: String) throws -> Format {
         guard let file = fopen(path, "rb") else {
-            throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+            throw ImageError.cannotOpen(path)
         }
         defer { fclose(file) }
         var magic = [UInt8](repeating: 0, count: 8)
@@ -113,7 +113,7 @@ public enum ImageFile {
             // Opened without blocking, so that a FIFO without a writer can be waited for with a limit.
             let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             guard descriptor >= 0 else {
-                throw ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+                throw ImageError.cannotOpen(path)
             }
             handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
             if kind == S_IFIFO { try awaitWriter(descriptor, path: path, timeout: writerTimeout) }

@@ -12,6 +12,17 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
         self.path = path
         self.reason = reason
     }
+
+    /// `path` could not be opened, for the reason `errno` gives. A name that is not UTF-8 on disk
+    /// reaches segview with U+FFFD in place of its bytes (Swift's strings cannot hold them), so it
+    /// is not found under the name segview has: that says to rename it.
+    static func cannotOpen(_ path: String) -> ImageError {
+        guard errno == ENOENT && path.contains("\u{FFFD}") else {
+            return ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        return ImageError(path: path, reason: "cannot open: its name is not valid UTF-8 (shown with \u{FFFD}), "
+                          + "which segview cannot open; rename the file")
+    }
 }
 
 /// A file name as part of one line of a message: a newline or carriage return in it would begin a

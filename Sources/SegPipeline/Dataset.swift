@@ -35,17 +35,28 @@ public enum Dataset {
     }
 
     /// The images of a folder (regular files with an image extension), sorted by name, as paths inside it.
+    /// A name that is not UTF-8 is kept, with U+FFFD in place of its bytes: reading it then says
+    /// why it cannot be read, where a listing that left it out skipped the image unseen.
     public static func images(inFolder folder: String) throws -> [String] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        } catch {
-            throw ImageError(path: folder, reason: "cannot list: \(error.localizedDescription)")
+        guard let directory = opendir(folder) else {
+            throw ImageError(path: folder, reason: "cannot list: \(String(cString: strerror(errno)))")
         }
-        let images = names.filter(ImageFile.hasImageExtension).sorted()
-            .map { (folder as NSString).appendingPathComponent($0) }.filter(isRegularFile)
+        defer { closedir(directory) }
+        var images: [String] = []
+        while let entry = readdir(directory) {
+            let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
+            let name = String(decoding: bytes, as: UTF8.self)
+            guard ImageFile.hasImageExtension(name) else { continue }
+            // The file's own bytes are asked about: the repaired name names no file.
+            var status = stat()
+            let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
+            let isRegular = path.withUnsafeBufferPointer { path in
+                path.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
+            } && status.st_mode & S_IFMT == S_IFREG
+            if isRegular { images.append((folder as NSString).appendingPathComponent(name)) }
+        }
         guard !images.isEmpty else { throw ImageError(path: folder, reason: "has no PNG or JPEG files") }
-        return images
+        return images.sorted()
     }
 
     /// Files kept as given, folders replaced by their images.
@@ -59,11 +70,14 @@ public enum Dataset {
         }
     }
 
-    /// The label file of `image` in the folder `labels`, or nil.
+    /// The label file of `image` in the folder `labels`, or nil. An image whose name was not UTF-8
+    /// (so it cannot be found under the name listed) keeps the first name tried, so that reading
+    /// the image fails and says why, instead of the image being left out as unlabelled.
     public static func label(for image: String, inFolder labels: String) -> String? {
         let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
-        return labelNames(forStem: stem).map { (labels as NSString).appendingPathComponent($0) }
-            .first { isRegularFile($0) && $0 != image }
+        let candidates = labelNames(forStem: stem).map { (labels as NSString).appendingPathComponent($0) }
+        return candidates.first { isRegularFile($0) && $0 != image } 
+            ?? (image.contains("\u{FFFD}") && !isRegularFile(image) ? candidates[0] : nil)
     }
 
     /// Label files for `images` from `labels`: a folder (each image's label by the rule above;

@@ -154,13 +154,14 @@ struct EvalRun: ParsableCommand {
     /// The labels of one pair and the prediction at their size.
     private func predict(_ pair: (image: String, label: String), with segmenter: Segmenter) throws
         -> (truth: RGBImage, prediction: [Int32]) {
-        let truth = try PNG.readLabels(pair.label, maxPixels: imageOptions.maxPixels)
+        // The image first: one that cannot be opened is named as such, not as a missing label.
         let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
         do {
             decoded = try segmenter.read(pair.image)
         } catch {
             throw imageOptions.explain(error)
         }
+        let truth = try PNG.readLabels(pair.label, maxPixels: imageOptions.maxPixels)
         guard truth.width == decoded.sourceWidth && truth.height == decoded.sourceHeight else {
             throw Failure("\(pair.label) is \(truth.width)x\(truth.height), \(pair.image) "
                           + "\(decoded.sourceWidth)x\(decoded.sourceHeight)")

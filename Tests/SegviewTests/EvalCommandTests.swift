@@ -263,6 +263,34 @@ final class EvalCommandTests: XCTestCase {
                                       + "d_unlabelled.png"), output)
         XCTAssertTrue(output.contains(", 3 images, "), output)
     }
+
+    /// An image whose name is not UTF-8 (a Latin-1 "é") is counted and named as failed by predict
+    /// and eval: the folder listing left it out, so it was skipped without a word.
+    func testAnImageWhoseNameIsNotUTF8IsNamedAsFailed() throws {
+        let scratch = try makeScratchDirectory("segview-latin1")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        for folder in [images, labels] {
+            let latin1 = Array(folder.path.utf8) + Array("/d_caf".utf8) + [0xE9] + Array(".png".utf8) + [0]
+            let renamed = latin1.withUnsafeBufferPointer { name in
+                name.withMemoryRebound(to: CChar.self) { rename(folder.appendingPathComponent("a_street.png").path,
+                                                                $0.baseAddress!) }
+            }
+            XCTAssertEqual(renamed, 0)
+        }
+        let model = modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path
+        let failure = "failed: \(images.path)/d_caf\u{FFFD}.png: cannot open: its name is not valid UTF-8 (shown "
+            + "with \u{FFFD}), which segview cannot open; rename the file"
+        let predicted = try runSegview(["predict", images.path, "--model", model, "--out", "masks"], in: scratch)
+        XCTAssertEqual(predicted.status, 1, predicted.output)
+        XCTAssertTrue(predicted.output.contains("3 images, deeplabv3 resnet at output stride 8, scale auto: 2 "
+                                                + "segmented, 1 failed"), predicted.output)
+        XCTAssertTrue(predicted.output.contains(failure), predicted.output)
+        let scored = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path])
+        XCTAssertEqual(scored.status, 1, scored.output)
+        XCTAssertTrue(scored.output.contains("1 of 3 images failed:\n  \(failure)"), scored.output)
+        XCTAssertFalse(scored.output.contains("no label file"), scored.output)
+    }
 }
 
 /// `eval --model A --model B`: both models scored on the same images, ranked by their difference.
