@@ -68,18 +68,17 @@ public final class Terminal {
         let term = ProcessInfo.processInfo.environment["TERM"] ?? ""
         let (colors, direct) = capabilities
         let colorTerm = ProcessInfo.processInfo.environment["COLORTERM"] ?? ""
+        let advertised: ColorMode = colors >= 256 ? .palette256 : colors >= 16 ? .ansi16 : .ansi8
         var mode: ColorMode
         if let requested { mode = requested }
         else if direct != 0 || ["truecolor", "24bit"].contains(colorTerm) { mode = .truecolor }
-        else if colors >= 256 { mode = .palette256 }
-        else if colors >= 16 { mode = .ansi16 }
-        else { mode = .ansi8 }
-        // Direct colour needs a terminfo entry that says so; without one, compile a small one that
-        // extends $TERM with semicolon-form RGB colours.
+        else { mode = advertised }
+        // Colours past $TERM's entry (direct colour, or a --colors its terminfo does not have) need
+        // an entry that says so: compile a small one that extends $TERM with them.
         var typeName: String? = nil
-        if mode == .truecolor && direct == 0 {
-            typeName = Self.installDirectColorEntry(base: term)
-            if typeName == nil { mode = .palette256 }
+        if mode == .truecolor ? direct == 0 : mode.colorCount > colors {
+            typeName = Self.installColorEntry(base: term, mode: mode)
+            if typeName == nil { mode = advertised }
         }
         self.mode = mode
         guard seg_term_open(typeName) == 0 else { throw Failure(description: "cannot open the terminal (TERM='\(term)')") }
@@ -101,7 +100,7 @@ public final class Terminal {
         setlocale(LC_ALL, "")
         utf8 = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
         self.mode = mode
-        let typeName = mode == .truecolor ? Self.installDirectColorEntry(base: term) : term
+        let typeName = mode == .truecolor ? Self.installColorEntry(base: term, mode: mode) : term
         guard let typeName, seg_term_open_file(typeName, path, Int32(rows), Int32(cols)) == 0 else {
             throw Failure(description: "cannot open a \(term) screen on \(path)")
         }
@@ -233,20 +232,21 @@ public final class Terminal {
         return (Int(width), Int(height))
     }
 
-    private func drawCells(_ grid: CellGrid) -> Int {
+    private func drawCells(_ grid: CellGrid, afterReset: Bool = false) -> Int {
         var drawn = 0
         for y in 0..<grid.rows {
             for x in 0..<grid.cols {
                 let cell = grid[y, x]
                 if let previous, previous[y, x] == cell { continue }
                 if cell.glyph == Cell.continuation { continue }  // the wide character before it drew it
-                guard let pair = pair(cell.fg, cell.bg) else {
+                // A pair that fails again after a reset is no shortage: the cell takes the default pair.
+                guard let pair = pair(cell.fg, cell.bg) ?? (afterReset ? 0 : nil) else {
                     // Out of colour pairs (long sessions in direct colour): start over and repaint.
                     seg_term_reset_pairs()
                     pairs.removeAll()
                     previous = nil
                     if graphics != .kitty { shownImages = [:] }  // repainted cells cover painted images
-                    return drawCells(grid)
+                    return drawCells(grid, afterReset: true)
                 }
                 seg_term_cell(Int32(y), Int32(x), cell.glyph, cell.marks.0, cell.marks.1, pair, cell.bold ? 1 : 0)
                 drawn += 1
@@ -349,17 +349,25 @@ public final class Terminal {
         return .mouse(Mouse(row: fields[2] - 1, col: fields[1] - 1, action: action))
     }
 
-    /// Compiles (once per run) a terminfo entry `segview-direct` = $TERM + direct colour with
-    /// semicolon SGRs (the colon form of xterm-direct is not understood everywhere), and points
-    /// ncurses at it. Returns its name, or nil if `tic` is not available.
-    static func installDirectColorEntry(base: String) -> String? {
+    /// Compiles (once per run) a terminfo entry `segview-MODE` = $TERM + the colours of `mode`, and
+    /// points ncurses at it: direct colour with semicolon SGRs (the colon form of xterm-direct is
+    /// not understood everywhere), or xterm's indexed colours (30-37, 90-97, 38;5;N). Returns its
+    /// name, or nil if `tic` is not available.
+    static func installColorEntry(base: String, mode: ColorMode) -> String? {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("segview-terminfo-\(getuid())")
-        let name = "segview-direct"
-        let source = """
-            \(name)|\(base) with direct colour (semicolon SGR),
+        let name = "segview-\(mode == .truecolor ? "direct" : mode.rawValue)"
+        let colours = mode == .truecolor ? """
             \tRGB, colors#0x1000000, pairs#0x10000,
             \tsetaf=\\E[%?%p1%{8}%<%t3%p1%d%e38;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%d%;m,
             \tsetab=\\E[%?%p1%{8}%<%t4%p1%d%e48;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%d%;m,
+            """ : """
+            \tcolors#\(mode.colorCount), pairs#0x10000,
+            \tsetaf=\\E[%?%p1%{8}%<%t3%p1%d%e%p1%{16}%<%t9%p1%{8}%-%d%e38;5;%p1%d%;m,
+            \tsetab=\\E[%?%p1%{8}%<%t4%p1%d%e%p1%{16}%<%t10%p1%{8}%-%d%e48;5;%p1%d%;m,
+            """
+        let source = """
+            \(name)|\(base) with \(mode.label),
+            \(colours)
             \tinitc@, ccc@, oc@, use=\(base),
 
             """

@@ -40,6 +40,16 @@ public enum ColorMode: String, CaseIterable, Sendable {
     case ansi16 = "16"
     case ansi8 = "8"
 
+    /// How many colours the mode draws with.
+    var colorCount: Int32 {
+        switch self {
+        case .truecolor: return 1 << 24
+        case .palette256: return 256
+        case .ansi16: return 16
+        case .ansi8: return 8
+        }
+    }
+
     public var label: String {
         switch self {
         case .truecolor: return "24-bit"

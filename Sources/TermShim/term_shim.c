@@ -33,6 +33,9 @@ static const char sgr_reports_on[] = "\033[?1006h", sgr_reports_off[] = "\033[?1
 // on_suspend wraps to turn the SGR reports off for the stop and on again after it.
 static struct sigaction ncurses_suspend;
 static int terminal_descriptor = STDOUT_FILENO;
+// The fatal-signal handler runs here: a stack overflow leaves no room on the thread's own stack,
+// and the terminal would stay on the alternate screen.
+static char fatal_signal_stack[1 << 16];
 
 int seg_term_probe(const char *term, int *colors, int *direct_color) {
     int error = 0;
@@ -234,7 +237,9 @@ void seg_term_catch_signals(void) {
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGHUP, &action, NULL);
     action.sa_handler = on_fatal_signal;
-    action.sa_flags = SA_RESETHAND;
+    action.sa_flags = SA_RESETHAND | SA_ONSTACK;
+    stack_t alternate = {.ss_sp = fatal_signal_stack, .ss_size = sizeof fatal_signal_stack, .ss_flags = 0};
+    sigaltstack(&alternate, NULL);
     int fatal[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGABRT};
     for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++) sigaction(fatal[i], &action, NULL);
 }

@@ -487,6 +487,21 @@ final class ViewerTests: XCTestCase {
         XCTAssertTrue(colours.allSatisfy { if case .rgb = $0 { return false } else { return true } }, "no 24-bit colour reaches an 8-colour terminal")
     }
 
+    /// `--colors 256` or `16` where TERM's entry says 8 (TERM=xterm on a terminal that has more) is
+    /// drawn in the colours asked for: the viewer retried the pairs ncurses refused until its stack
+    /// overflowed (SIGSEGV, the terminal left on the alternate screen).
+    func testColoursPastTheTerminfoEntryAreDrawnWhenAskedFor() throws {
+        for (mode, label, indices) in [("256", "256 colours", 16..<256), ("16", "16 colours", 8..<16)] {
+            let session = try viewer("\(image) --model \(fiveClasses) --colors \(mode)", term: "xterm")
+            let screen = try session.waitFor(text: label)
+            let used = Set(screen.rows.joined().flatMap { [$0.fg, $0.bg] }.compactMap { colour -> Int? in
+                if case .indexed(let index) = colour { return index } else { return nil }
+            })
+            XCTAssertTrue(used.contains { indices.contains($0) }, "\(mode): \(used.sorted())")
+            XCTAssertTrue(used.allSatisfy { $0 < indices.upperBound }, "\(mode): \(used.sorted())")
+        }
+    }
+
     /// xterm-mono used to be called "8 colours" and get blank panes.
     func testMonochromeTerminalIsRefusedWithAHint() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", term: "xterm-mono", lingering: true)
