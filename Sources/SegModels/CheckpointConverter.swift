@@ -44,11 +44,12 @@ public enum CheckpointConverter {
     public static let fileExtensions = [".pth", ".pt", ".pth.tar"]
 
     /// Whether `path` starts like a PyTorch checkpoint rather than a `.safetensors` file.
-    /// Only regular files are looked into: the model-file reader explains anything else, and a FIFO
-    /// must be neither read twice nor waited on here.
+    /// Only regular files (or links to them: `latest.pth -> epoch_30.pth`) are looked into: the
+    /// model-file reader explains anything else, and a FIFO must be neither read twice nor waited on here.
     public static func isCheckpoint(_ path: String) -> Bool {
-        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
-        guard type == .typeRegular, let handle = FileHandle(forReadingAtPath: path) else { return false }
+        var status = stat()
+        guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG,
+              let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
         return TorchCheckpoint.recognises(Array((try? handle.read(upToCount: 16)) ?? Data()))
     }

@@ -132,6 +132,21 @@ final class CheckpointConversionTests: XCTestCase {
         }
     }
 
+    /// A checkpoint reached through a symbolic link (`latest.pth -> epoch_30.pth`) loads as the file
+    /// does: it was read as a .safetensors file ("header length ... exceeds the file size").
+    func testACheckpointThroughASymbolicLinkLoads() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("segview-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let target = fixture("checkpoints/fcn8s_wkentaro.pth")
+        let link = scratch.appendingPathComponent("latest.pth").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: target)
+        XCTAssertTrue(CheckpointConverter.isCheckpoint(link))
+        let direct = try ModelLoader.load(path: target), linked = try ModelLoader.load(path: link)
+        XCTAssertEqual(linked.metadata.architecture, "fcn8s")
+        XCTAssertEqual(linked.metadata.numClasses, direct.metadata.numClasses)
+    }
+
     /// A weight stored as integers is named with its type (it was dropped as bookkeeping, and the
     /// architecture then said the file had no such tensor); the batch norm's counter is no weight.
     func testAnIntegerWeightIsNamed() throws {
