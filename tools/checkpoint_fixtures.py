@@ -12,6 +12,7 @@
 
   python tools/checkpoint_fixtures.py
 """
+import argparse
 import collections
 import io
 import os
@@ -173,6 +174,12 @@ def unusual_views():
     # One float expanded to 2^31 - 1 elements: 8 GB from a 1.5 KB file.
     save({"x": torch.zeros(1).expand(2**31 - 1)}, os.path.join(READER, "expanded.pt"))
     save({"state_dict": layouts(), "best_miou": torch.tensor(0.5)}, os.path.join(READER, "score_beside.pt"))
+    # torchvision's references/segmentation/train.py keeps its argparse.Namespace beside the model.
+    state = collections.OrderedDict([("conv.weight", torch.ones(2, 3)), ("conv.bias", torch.zeros(2))])
+    arguments = argparse.Namespace(data_path="/datasets/coco/", model="fcn_resnet50", aux_loss=True, lr=0.02,
+                                   epochs=30, device="cuda", weights=None, test_only=False, resize=[520, 480])
+    save({"model": state, "optimizer": optimizer_state(state), "lr_scheduler": {"last_epoch": 3, "_step_count": 4},
+          "epoch": 3, "args": arguments}, os.path.join(READER, "torchvision_reference.pth"))
     # 40 views of one 64 KB storage: 2.6 MB of tensors from a 66 KB file.
     shared = torch.zeros(16384)
     save({f"view{i}": shared[:] for i in range(40)}, os.path.join(READER, "repeated_views.pt"))

@@ -14,7 +14,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unsupported(let reason): "unsupported checkpoint: \(reason)"
         case .forbiddenGlobal(let name):
             "the pickle names '\(name)', which a state dict does not need (it could run code when loaded in "
-                + "Python); segview reads only state dicts of tensors"
+                + "Python); segview reads only state dicts of tensors: save model.state_dict() on its own"
         case .noStateDict(let reason): "no state dict: \(reason)"
         }
     }

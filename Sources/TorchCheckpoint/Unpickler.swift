@@ -120,8 +120,10 @@ enum TorchDType: String {
 /// anything else happens, and nothing is ever executed: REDUCE on an allowed name is interpreted
 /// here. Sizes are checked against the bytes left, and the memo and stack are bounded.
 struct Unpickler {
-    /// The names a state dict checkpoint needs, and the NumPy scalars the references store their
-    /// best scores as (jfzhang95's `best_pred`, wkentaro's `best_mean_iu`): those become opaque.
+    /// The names a state dict checkpoint needs, and what training scripts keep beside it: the NumPy
+    /// scalars the references store their best scores as (jfzhang95's `best_pred`, wkentaro's
+    /// `best_mean_iu`) and the command line of torchvision's reference trainer (`args`, an
+    /// `argparse.Namespace`). Those become opaque: nothing is built from them.
     static let allowedGlobals: Set<String> = [
         "collections.OrderedDict",
         "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2",
@@ -130,6 +132,7 @@ struct Unpickler {
         "torch.LongStorage", "torch.IntStorage", "torch.ShortStorage", "torch.CharStorage", "torch.ByteStorage",
         "torch.BoolStorage",
         "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype", "_codecs.encode",
+        "argparse.Namespace",
     ]
 
     static let maximumStack = 1 << 20
@@ -339,7 +342,8 @@ struct Unpickler {
         case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
             guard case .tensor = arguments.first else { throw malformed("\(name) of something not a tensor") }
             return arguments[0]
-        case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype", "_codecs.encode":
+        case "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.dtype", "_codecs.encode",
+             "argparse.Namespace":
             return .opaque(name)
         default:
             throw malformed("\(name) cannot be called")

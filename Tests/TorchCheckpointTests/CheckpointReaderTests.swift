@@ -121,6 +121,15 @@ final class CheckpointReaderTests: XCTestCase {
         XCTAssertEqual(checkpoint.tensors.count, 10)
     }
 
+    /// torchvision's reference trainer saves its `args` (an argparse.Namespace) beside `model`: the
+    /// file was refused for naming a global a state dict does not need.
+    func testTorchvisionsReferenceTrainerCheckpoint() throws {
+        let checkpoint = try TorchCheckpoint(path: fixture("torchvision_reference.pth"))
+        XCTAssertEqual(checkpoint.wrappers, ["model"])
+        XCTAssertEqual(checkpoint.tensors.keys.sorted(), ["conv.bias", "conv.weight"])
+        XCTAssertEqual(floats(checkpoint.tensors["conv.weight"]), [Float](repeating: 1, count: 6))
+    }
+
     func testRecognisesZipAndLegacyHeads() throws {
         for file in ["layouts.pt", "layouts_legacy.pt"] {
             let head = Array(try Data(contentsOf: URL(fileURLWithPath: fixture(file))).prefix(16))
