@@ -15,7 +15,7 @@ struct Models: ParsableCommand {
     @OptionGroup var checkpoint: CheckpointArguments
 
     func run() throws {
-        let files = try ModelCatalog.files(paths.isEmpty ? [ModelCatalog.bundledDirectory] : paths)
+        let files = try ModelCatalog.files(paths.isEmpty ? [try ModelCatalog.bundledDirectory()] : paths)
         var entries: [[String: Any]] = []
         for file in files {
             let name = URL(fileURLWithPath: file).lastPathComponent

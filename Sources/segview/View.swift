@@ -66,7 +66,7 @@ struct View: ParsableCommand {
                           + "--out MASK.png`.")
         }
         _ = try Terminal.capabilities()  // a terminal the viewer cannot use is refused before the models load
-        let paths = models.isEmpty ? [ModelCatalog.bundledDirectory] : models
+        let paths = models.isEmpty ? [try ModelCatalog.bundledDirectory()] : models
         let loadedModels = try ModelCatalog.load(paths, checkpoint.options(), engine)
         var options = Viewer.Options(images: images, models: loadedModels,
                                      labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
@@ -94,11 +94,16 @@ extension GraphicsMode: ExpressibleByArgument {}
 
 /// Finds and loads model files.
 enum ModelCatalog {
-    /// samples/models of the checkout the binary was built in, else of the current directory.
-    static var bundledDirectory: String {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let checkout = executable.deletingLastPathComponent().appendingPathComponent("../../../samples/models").standardized
-        return FileManager.default.fileExists(atPath: checkout.path) ? checkout.path : "samples/models"
+    /// samples/models of the checkout the binary was built in (found from the running binary, not
+    /// from how it was called: `segview` on PATH has no folder in its argv[0]), else of the
+    /// current directory.
+    static func bundledDirectory() throws -> String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let checkout = executable.deletingLastPathComponent().appendingPathComponent("../../../samples/models")
+            .standardized.path
+        for folder in [checkout, "samples/models"] where Dataset.isDirectory(folder) { return folder }
+        throw Failure("no --model given, and no bundled models in ./samples/models or in the checkout this segview "
+                      + "was built in: give --model FILE|DIR")
     }
 
     /// What a folder's model files are called: segview's own, and PyTorch checkpoints.

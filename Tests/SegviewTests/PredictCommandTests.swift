@@ -412,4 +412,21 @@ final class ModelsCommandTests: XCTestCase {
         XCTAssertEqual(lines[0], "a_fcn.safetensors: fcn resnet, 21 classes, 293669 parameters, trained at OS 8, runs at 8/16/32")
         XCTAssertTrue(lines[1].hasPrefix("b_broken.safetensors: cannot be loaded:"), lines[1])
     }
+
+    /// `segview` found on PATH, run outside the checkout, still finds the bundled models (they were
+    /// looked for beside argv[0], which then has no folder, and in the current directory).
+    func testTheBundledModelsAreFoundFromAnyFolder() throws {
+        let folder = try makeScratchDirectory("segview-elsewhere")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let onPath = "PATH='\(segviewBinary.deletingLastPathComponent().path)':$PATH; cd '\(folder.path)'; exec segview"
+        let (status, output) = try runShell("\(onPath) models")
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.hasPrefix("camvid_deeplabv3.safetensors: deeplabv3 resnet, 11 classes"), output)
+        try FileManager.default.copyItem(at: segviewBinary, to: folder.appendingPathComponent("segview"))
+        let copied = try runShell("cd '\(folder.path)'; exec ./segview models")
+        XCTAssertEqual(copied.status, 1, copied.output)
+        XCTAssertTrue(copied.output.contains("no --model given, and no bundled models in ./samples/models or in the "
+                                             + "checkout this segview was built in: give --model FILE|DIR"),
+                      copied.output)
+    }
 }

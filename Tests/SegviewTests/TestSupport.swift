@@ -39,6 +39,18 @@ func runSegview(_ arguments: [String], in directory: URL? = nil, shellPrefix: St
         process.arguments = arguments
     }
     if let directory { process.currentDirectoryURL = directory }
+    return try outputAndStatus(of: process)
+}
+
+/// Runs `command` with /bin/sh, returning its exit status and its standard output and error together.
+func runShell(_ command: String) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    process.arguments = ["-c", command]
+    return try outputAndStatus(of: process)
+}
+
+private func outputAndStatus(of process: Process) throws -> (status: Int32, output: String) {
     let pipe = Pipe()
     process.standardOutput = pipe
     process.standardError = pipe
