@@ -613,7 +613,7 @@ public final class Renderer {
         ("v", "view: mask, blend, contour, heatmap, confidence,"), ("", "  entropy, errors, ground truth (--labels)"),
         ("[ / ]", "less / more opacity"), ("Tab / BTab", "select next / previous class"),
         ("space / S", "hide / solo the selected class"), ("c / b", "compare two models / next model B"),
-        ("n / p", "next / previous image"), ("g / i", "go to an image (number or name) / image list"),
+        ("n / p", "next / previous image"), ("g / i", "go to an image (number or name) / list (n, p, click)"),
         ("O", "order: name, worst mIoU, least sure, A/B disagreement"),
         ("+ / -", "zoom in / out around the cursor (or the wheel)"),
         ("click", "focus a pane, put the cursor on that pixel"),

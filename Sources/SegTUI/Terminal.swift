@@ -89,7 +89,9 @@ public final class Terminal {
         var map: [Int32: Key] = [:]
         for (name, key) in [("up", Key.up), ("down", .down), ("left", .left), ("right", .right), ("resize", .resize),
                             ("btab", .backTab), ("sleft", .shiftLeft), ("sright", .shiftRight), ("sr", .shiftUp),
-                            ("sf", .shiftDown)] {
+                            ("sf", .shiftDown),
+                            // Where terminfo names the key (tmux-256color: kbs=^?), ncurses sends its code.
+                            ("backspace", .character("\u{7f}")), ("enter", .character("\r"))] {
             map[seg_term_key_code(name)] = key
         }
         codes = map

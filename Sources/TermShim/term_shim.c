@@ -209,7 +209,7 @@ int seg_term_key_code(const char *name) {
         {"up", KEY_UP}, {"down", KEY_DOWN}, {"left", KEY_LEFT}, {"right", KEY_RIGHT},
         {"resize", KEY_RESIZE}, {"btab", KEY_BTAB}, {"sleft", KEY_SLEFT}, {"sright", KEY_SRIGHT},
         {"sr", KEY_SR}, {"sf", KEY_SF}, {"ppage", KEY_PPAGE}, {"npage", KEY_NPAGE},
-        {"mouse", KEY_MOUSE},
+        {"mouse", KEY_MOUSE}, {"backspace", KEY_BACKSPACE}, {"enter", KEY_ENTER},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (strcmp(keys[i].name, name) == 0) return keys[i].code;

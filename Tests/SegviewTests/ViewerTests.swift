@@ -223,6 +223,12 @@ final class ViewerTests: XCTestCase {
         _ = try session.waitFor(text: "no image numbered or named 'zz'")
         try session.send("g", "1", "Escape", "n")
         _ = try session.waitFor(text: "3/3 c_tiny.jpg")
+        // Backspace as terminals send it (^?, which terminfo names kbs: ncurses made it a key code
+        // that the prompt did not take).
+        try session.send("g", "2", "2", "BSpace")
+        _ = try session.waitFor(text: "go to image (number or name, Enter, Esc): 2_")
+        try session.send("Enter")
+        _ = try session.waitFor(text: "2/3 b_street.png")
     }
 
     /// O orders the images worst mean IoU first, scored in the background: the first image shown
