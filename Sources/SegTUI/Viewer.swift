@@ -34,6 +34,9 @@ public final class Viewer {
         public var graphics = GraphicsMode.auto
         /// Test-time augmentation at start; `t` cycles none, flip and flip with scales.
         public var augmentation: TestTimeAugmentation = []
+        /// What the status line says until the first key: what was left out on the way in (models
+        /// that do not load, images without labels), which the full screen would otherwise hide.
+        public var notice: String?
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
                     ignoreLabel: Int, colors: ColorMode?, maxPixels: Int = ImageFile.defaultMaxPixels,
@@ -116,6 +119,7 @@ public final class Viewer {
         guard loadImage(position: 0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
+        message = [message, options.notice].compactMap { $0 }.joined(separator: "; ")
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
         let capabilities = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses

@@ -67,11 +67,23 @@ struct View: ParsableCommand {
         }
         _ = try Terminal.capabilities()  // a terminal the viewer cannot use is refused before the models load
         let paths = models.isEmpty ? [try ModelCatalog.bundledDirectory()] : models
-        let loadedModels = try ModelCatalog.load(paths, checkpoint.options(), engine)
-        var options = Viewer.Options(images: images, models: loadedModels,
-                                     labels: try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:],
+        let (loadedModels, skipped) = try ModelCatalog.load(paths, checkpoint.options(), engine)
+        let labelFiles = try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:]
+        var notices: [String] = []
+        if !skipped.isEmpty {
+            notices.append("skipped \(skipped.count) model\(skipped.count == 1 ? "" : "s") that do not load: "
+                           + skipped.joined(separator: ", ") + " (the reasons are printed on quitting)")
+        }
+        if let labels, Dataset.isDirectory(labels), labelFiles.count < images.count {
+            guard !labelFiles.isEmpty else {
+                throw Failure("no image has a label file in \(labels) (NAME.png, NAME_L.png or NAME_label.png)")
+            }
+            notices.append("\(images.count - labelFiles.count) of \(images.count) images have no label file in \(labels)")
+        }
+        var options = Viewer.Options(images: images, models: loadedModels, labels: labelFiles,
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
                                      maxSide: maxSize, scale: scale)
+        options.notice = notices.isEmpty ? nil : notices.joined(separator: "; ")
         options.allowTruncated = imageOptions.allowTruncated
         options.mouse = !noMouse
         options.augmentation = tta
@@ -134,21 +146,24 @@ enum ModelCatalog {
 
     /// The viewer's models. A file named on its own must load; in a folder, a file that does not
     /// (a checkpoint still being written, a stray file) is skipped with a note naming it and why.
+    /// Returns the models and the names of the files skipped.
     static func load(_ paths: [String], _ checkpoint: CheckpointOptions, _ engine: EngineOptions) throws
-        -> [(name: String, model: SegmentationModel)] {
+        -> (models: [(name: String, model: SegmentationModel)], skipped: [String]) {
         let folders = Set(paths.filter(Dataset.isDirectory).map { URL(fileURLWithPath: $0).path })
         var models: [(name: String, model: SegmentationModel)] = []
+        var skipped: [String] = []
         for file in try files(paths) {
             let url = URL(fileURLWithPath: file)
             do {
                 models.append((url.lastPathComponent, try engine.load(file, checkpoint: checkpoint)))
             } catch where folders.contains(url.deletingLastPathComponent().path) {
                 printToStandardError("segview: skipped a model that does not load: \(error)")
+                skipped.append(url.lastPathComponent)
             }
         }
         guard !models.isEmpty else {
             throw Failure("no model in \(paths.joined(separator: ", ")) loads (the reasons are above)")
         }
-        return models
+        return (models, skipped)
     }
 }

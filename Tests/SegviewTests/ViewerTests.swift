@@ -586,8 +586,9 @@ final class ViewerTests: XCTestCase {
                                          toPath: models.appendingPathComponent("good.safetensors").path)
         try Data("not a model".utf8).write(to: models.appendingPathComponent("broken.safetensors"))
         try Data().write(to: models.appendingPathComponent("partial.pth"))
-        let session = try viewer("\(image) --model \(models.path)", lingering: true)
-        _ = try ready(session)
+        let session = try viewer("\(image) --model \(models.path)", width: 160, lingering: true)
+        // Said on the screen too: the lines on standard error show only once the viewer quits.
+        _ = try session.waitFor(text: "skipped 2 models that do not load: broken.safetensors, partial.pth")
         try session.send("q")
         let text = try session.waitFor(text: "partial.pth").text.joined()  // long lines wrap
         for name in ["broken.safetensors", "partial.pth"] {
@@ -597,6 +598,20 @@ final class ViewerTests: XCTestCase {
         try FileManager.default.removeItem(at: models.appendingPathComponent("good.safetensors"))
         let none = try viewer("\(image) --model \(models.path)", lingering: true)
         _ = try none.waitFor(text: "loads (the reasons are above)")
+    }
+
+    /// `--labels` that fit none of the images is refused, as `eval` refuses it; fitting some, the
+    /// viewer says how many have none. Both were silent: the views that need labels just never came.
+    func testLabelsThatFitNoImageOrSomeAreSaid() throws {
+        _ = try makePhotoFolder(in: scratch, ["a_street.png", "b_street.png"])
+        let labels = scratch.appendingPathComponent("labels")
+        try FileManager.default.createDirectory(at: labels, withIntermediateDirectories: true)
+        let none = try viewer("photos --labels labels --model \(fiveClasses)", lingering: true)
+        _ = try none.waitFor(text: "no image has a label file in labels (NAME.png, NAME_L.png or NAME_label.png)")
+        try FileManager.default.copyItem(at: modelFixtures.appendingPathComponent("eval/labels/street_37x53.png"),
+                                         to: labels.appendingPathComponent("a_street.png"))
+        let some = try viewer("photos --labels labels --model \(fiveClasses)", width: 160)
+        _ = try some.waitFor(text: "1 of 2 images have no label file in labels")
     }
 
     /// `+` five times made the big-step size divide by zero on the next key.
