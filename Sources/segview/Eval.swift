@@ -84,6 +84,14 @@ struct EvalRun: ParsableCommand {
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
         let labelFiles = try Dataset.labels(for: imageFiles, from: labels)
         let pairs = imageFiles.compactMap { image in labelFiles[image].map { (image: image, label: $0) } }
+        var scoredAgainst: [String: String] = [:]
+        for pair in pairs {
+            if let other = scoredAgainst[pair.label] {
+                throw Failure("\(other) and \(pair.image) would both be scored against \(pair.label), which would "
+                              + "count it twice; move one away")
+            }
+            scoredAgainst[pair.label] = pair.image
+        }
         guard !pairs.isEmpty else {
             throw Failure("no image in \(images)\(shard.map { " (shard \($0))" } ?? "") has a label file in \(labels) "
                           + "(NAME.png, NAME_L.png or NAME_label.png)")

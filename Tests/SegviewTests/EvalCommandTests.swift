@@ -264,6 +264,22 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(output.contains(", 3 images, "), output)
     }
 
+    /// `a.jpg` and `a.png` beside each other take the same label `a.png`: eval counted that label's
+    /// pixels twice without a word (predict refuses such a folder, whose masks would collide).
+    func testTwoImagesOfOneLabelAreRefused() throws {
+        let scratch = try makeScratchDirectory("segview-eval-twice")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try makeLabelledDataset(in: scratch)
+        try FileManager.default.copyItem(at: imageFixtures.appendingPathComponent("jpeg/baseline.jpg"),
+                                         to: images.appendingPathComponent("b_small.png"))
+        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+            "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path])
+        XCTAssertEqual(status, 1, output)
+        XCTAssertTrue(output.contains("\(images.path)/b_small.jpg and \(images.path)/b_small.png would both be scored "
+                                      + "against \(labels.path)/b_small.png, which would count it twice; move one "
+                                      + "away"), output)
+    }
+
     /// An image whose name is not UTF-8 (a Latin-1 "é") is counted and named as failed by predict
     /// and eval: the folder listing left it out, so it was skipped without a word.
     func testAnImageWhoseNameIsNotUTF8IsNamedAsFailed() throws {
