@@ -44,8 +44,8 @@ struct Predict: ParsableCommand {
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
-    @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (the split eval --shard "
-                               + "makes).", valueName: "K/N"))
+    @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (K from 1 to N; the "
+                               + "split eval --shard makes).", valueName: "K/N"))
     var shard: Shard?
 
     @OptionGroup var imageOptions: ImageOptions
@@ -60,7 +60,23 @@ struct Predict: ParsableCommand {
             throw ValidationError("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, "
                                   + "--ids, --save-logits)")
         }
+        let named = [("--out", out, "png"), ("--overlay", overlay, "png"), ("--border", border, "png"),
+                     ("--ids", ids, "png"), ("--save-logits", saveLogits, "npy")]
+        for case let (option, path?, format) in named {
+            if path == "-" {
+                throw ValidationError("\(option) -: segview writes files, not standard output; give a file name")
+            }
+            // A picture's name that says another format would hold PNG or NumPy bytes all the same.
+            let suffix = (path as NSString).pathExtension.lowercased()
+            if !Dataset.isDirectory(image) && suffix != format && Self.otherFormats.contains(suffix) {
+                throw ValidationError("\(option) \(path): segview writes \(format == "png" ? "PNG" : "NumPy .npy") "
+                                      + "there; name the file .\(format)")
+            }
+        }
     }
+
+    private static let otherFormats: Set<String> = ["png", "jpg", "jpeg", "bmp", "gif", "tif", "tiff", "webp",
+                                                    "npy", "npz", "pt", "pth"]
 
     private var requested: OutputFiles {
         OutputFiles(mask: out, overlay: overlay, border: border, ids: ids, logits: saveLogits)

@@ -247,6 +247,27 @@ final class PredictCommandTests: XCTestCase {
                       result.output)
     }
 
+    /// An output named as another format (`--out mask.jpg`, which held PNG bytes) or `-` (a file
+    /// named "-") is a usage error; a folder run's output folders may be called anything.
+    func testOutputsNamedForAnotherFormatOrStandardOutputAreRefused() throws {
+        let cases = [
+            ("--out", "mask.jpg", "--out mask.jpg: segview writes PNG there; name the file .png"),
+            ("--ids", "ids.NPY", "--ids ids.NPY: segview writes PNG there; name the file .png"),
+            ("--save-logits", "s.png", "--save-logits s.png: segview writes NumPy .npy there; name the file .npy"),
+            ("--out", "-", "--out -: segview writes files, not standard output; give a file name"),
+        ]
+        for (option, path, message) in cases {
+            let result = try segview(["predict", image, "--model", model, option, path])
+            XCTAssertEqual(result.status, 64, result.output)
+            XCTAssertTrue(result.output.contains(message), result.output)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(path).path), path)
+        }
+        _ = try makePhotoFolder(in: scratch, ["a.png"])
+        let folder = try segview(["predict", "photos", "--model", model, "--out", "masks.png"])
+        XCTAssertEqual(folder.status, 0, folder.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("masks.png/a.png").path))
+    }
+
     /// Outputs never land on each other or on the inputs (a.jpg and a.png both made masks/a.png).
     func testFolderOutputsThatWouldCollideAreRefusedBeforeAnyWork() throws {
         let folder = try makePhotoFolder(in: scratch, ["a.png", "a.jpg"])
