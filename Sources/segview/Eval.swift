@@ -112,6 +112,7 @@ struct EvalRun: ParsableCommand {
             report.tta = "\(segmenter.augmentation)"
             report.precision = model.metadata.precision.rawValue
             report.ignore = ignore
+            report.shard = shard?.description
             return report
         }
         let progress = ProgressBar(total: pairs.count, label: "eval")
@@ -251,6 +252,7 @@ struct EvalMerge: ParsableCommand {
         try Failure.refuseColliding(outputs: [output.csv].compactMap { $0 }, options: "--csv",
                                     inputs: partials.map { ($0, "a partial result to merge") })
         var merged: EvalReport?
+        var shards: [(file: String, shard: Shard)] = []
         for file in partials {
             let data: Data
             do {
@@ -262,9 +264,31 @@ struct EvalMerge: ParsableCommand {
                 throw Failure("\(file): not JSON")
             }
             let report = try EvalReport(json: json, file: file)
+            if let shard = report.shard {
+                guard let parsed = Shard(argument: shard) else { throw Failure("\(file): shard \(shard) is not K/N") }
+                shards.append((file, parsed))
+            }
             if merged == nil { merged = report } else { try merged!.merge(report, from: file) }
         }
+        try Self.checkOneSplit(shards)
+        merged!.shard = nil
         try output.emit(merged!, overwrite: force)
+    }
+
+    /// Sharded partial results are shares of one split; a share that is not among them is named
+    /// (a shard that held no labelled image writes no file, so it is not an error).
+    static func checkOneSplit(_ shards: [(file: String, shard: Shard)]) throws {
+        guard let count = shards.first?.shard.count else { return }
+        if let other = shards.first(where: { $0.shard.count != count }) {
+            throw Failure("\(other.file): shard \(other.shard), where the partial results before it are shares of "
+                          + "\(count): they are not one split")
+        }
+        let missing = Set(1...count).subtracting(shards.map(\.shard.index)).sorted()
+        if !missing.isEmpty {
+            let list = missing.map { "\($0)/\(count)" }.joined(separator: ", ")
+            printToStandardError("segview: no partial result of shard\(missing.count == 1 ? "" : "s") \(list): "
+                                 + "the images \(missing.count == 1 ? "it" : "they") held, if any, are left out")
+        }
     }
 }
 

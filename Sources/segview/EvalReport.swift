@@ -54,6 +54,8 @@ struct EvalReport {
     var precision: String?
     /// The label value not scored (nil: a partial file written before it was recorded).
     var ignore: Int?
+    /// The share of the images scored ("2/8"), nil for all of them or a file from before 0.17.
+    var shard: String?
     var classNames: [String]
     var matrix: ConfusionMatrix
     var boundary: BoundaryScore
@@ -105,7 +107,7 @@ struct EvalReport {
         [
             "model": model, "architecture": architecture, "backbone": backbone, "output_stride": outputStride,
             "scale": scale, "tta": tta, "precision": precision as Any? ?? NSNull(),
-            "ignore": ignore as Any? ?? NSNull(),
+            "ignore": ignore as Any? ?? NSNull(), "shard": shard as Any? ?? NSNull(),
             "images": images.count,
             "labelled_pixels": matrix.labelledPixels, "pixel_accuracy": matrix.pixelAccuracy,
             "mean_iou": matrix.meanIoU,
@@ -139,6 +141,7 @@ struct EvalReport {
         tta = json["tta"] as? String ?? "none"  // files written before --tta existed
         precision = json["precision"] as? String
         ignore = json["ignore"] as? Int
+        shard = json["shard"] as? String
         boundary = BoundaryScore(tolerance: tolerance, predictedBoundary: predicted, predictedMatched: predictedMatched,
                                  truthBoundary: truth, truthMatched: truthMatched)
         self.images = try images.map(Image.init(json:))

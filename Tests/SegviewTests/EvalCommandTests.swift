@@ -147,6 +147,27 @@ final class EvalCommandTests: XCTestCase {
         let (status, output) = try runSegview(["eval", "merge", "--json"] + partials)
         XCTAssertEqual(status, 0, output)
         let merged = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
+        XCTAssertTrue(merged["shard"] is NSNull, "the merged result is the whole split")
+        // Each partial says which share it holds; one left out is named, a share of another split refused.
+        let recorded = try partials.map { partial in
+            try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: partial)))
+                          as? [String: Any])["shard"] as? String
+        }
+        XCTAssertEqual(recorded.count, partials.count)
+        XCTAssertTrue(recorded.allSatisfy { $0?.hasSuffix("/3") == true }, "\(recorded)")
+        let short = try runSegview(["eval", "merge", "--json"] + partials.dropFirst())
+        XCTAssertEqual(short.status, 0, short.output)
+        XCTAssertTrue(short.output.contains("segview: no partial result of shard \(recorded[0]!): the images it held, "
+                                            + "if any, are left out"), short.output)
+        var foreign = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            partials[0]))) as? [String: Any])
+        foreign["shard"] = "1/4"
+        let foreignPartial = scratch.appendingPathComponent("foreign.json")
+        try JSONSerialization.data(withJSONObject: foreign).write(to: foreignPartial)
+        let split = try runSegview(["eval", "merge"] + partials.dropFirst() + [foreignPartial.path])
+        XCTAssertEqual(split.status, 1, split.output)
+        XCTAssertTrue(split.output.contains("foreign.json: shard 1/4, where the partial results before it are shares "
+                                            + "of 3: they are not one split"), split.output)
         for key in ["pixel_accuracy", "mean_iou", "boundary_f1", "labelled_pixels", "images"] {
             XCTAssertEqual("\(merged[key]!)", "\(whole[key]!)", key)
         }
