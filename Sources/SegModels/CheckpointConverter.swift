@@ -154,20 +154,32 @@ public enum CheckpointConverter {
         }
         let architecture = options.architecture ?? inferredArchitecture(names)
         guard let architecture else {
+            // --arch would not help: the architectures read their tensors by these names.
             throw failure("the tensor names match none of \(architectures.joined(separator: ", ")) (such as "
-                          + "\(names.sorted().prefix(3).joined(separator: ", "))); give --arch and --backbone")
+                          + "\(names.sorted().prefix(3).joined(separator: ", "))): not a model segview runs")
         }
         guard architectures.contains(architecture) else {
             throw failure("--arch \(architecture) is not one of \(architectureNames.joined(separator: ", "))")
         }
-        let backbone = options.backbone ?? inferredBackbone(architecture, names)
-        guard let backbone else { throw failure("cannot tell the backbone of this \(architecture); give --backbone") }
         let allowed: [String] = switch architecture {
         case "fcn32s", "fcn16s", "fcn8s": ["vgg16"]
         case "deeplabv3plus": ["resnet50", "resnet101", "resnet152", "xception", "mobilenetv2"]
         // "resnet": torchvision's layout at another depth or width, as tools/export_torchvision.py names it.
         case "deeplabv3", "fcn": ["resnet50", "resnet101", "resnet"]
         default: ["resnet50", "resnet101", "resnet152"]
+        }
+        let backbone = options.backbone ?? inferredBackbone(architecture, names)
+        guard let backbone else {
+            // A ResNet of another depth can be named; another kind of backbone (torchvision's
+            // MobileNetV3 DeepLabV3) cannot be run at all.
+            let stem = architecture == "refinenet" ? "" : "backbone."
+            guard names.contains("\(stem)layer1.0.conv1.weight") else {
+                let first = names.filter { $0.hasPrefix("backbone.") }.sorted().prefix(2)
+                throw failure("this \(architecture)'s backbone is none segview runs (it takes "
+                              + "\(allowed.joined(separator: ", "))): it is not a ResNet"
+                              + (first.isEmpty ? "" : " (\(first.joined(separator: ", ")), ...)"))
+            }
+            throw failure("cannot tell the backbone of this \(architecture) (a ResNet of another depth); give --backbone")
         }
         guard allowed.contains(backbone) else {
             throw failure("\(architecture) takes backbone \(allowed.joined(separator: ", ")), not \(backbone)")

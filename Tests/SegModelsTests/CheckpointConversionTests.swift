@@ -132,6 +132,31 @@ final class CheckpointConversionTests: XCTestCase {
         }
     }
 
+    /// Models segview does not run say so, instead of asking for options that cannot help:
+    /// torchvision's LR-ASPP and its MobileNetV3 DeepLabV3 were told to give --arch or --backbone.
+    func testLayoutsSegviewDoesNotRunAreNamedAsSuch() {
+        func reason(_ names: Set<String>) -> String {
+            do {
+                _ = try CheckpointConverter.identify(names, CheckpointOptions()) { CheckpointConversionError(path: "m",
+                                                                                                            reason: $0) }
+                return "identified"
+            } catch {
+                return (error as? CheckpointConversionError)?.reason ?? "\(error)"
+            }
+        }
+        let lraspp: Set = ["backbone.0.0.weight", "classifier.cbr.0.weight", "classifier.scale.1.weight"]
+        XCTAssertEqual(reason(lraspp), "the tensor names match none of fcn32s, fcn16s, fcn8s, deeplabv3plus, "
+                       + "refinenet, dfn, deeplabv3, fcn (such as backbone.0.0.weight, classifier.cbr.0.weight, "
+                       + "classifier.scale.1.weight): not a model segview runs")
+        let mobileNetV3: Set = ["backbone.0.0.weight", "backbone.1.block.0.0.weight", "classifier.4.weight",
+                                "classifier.0.convs.0.0.weight"]
+        XCTAssertEqual(reason(mobileNetV3), "this deeplabv3's backbone is none segview runs (it takes resnet50, "
+                       + "resnet101, resnet): it is not a ResNet (backbone.0.0.weight, backbone.1.block.0.0.weight, ...)")
+        let shallow: Set = ["classifier.4.weight", "backbone.layer1.0.conv1.weight", "backbone.layer3.0.conv1.weight"]
+        XCTAssertEqual(reason(shallow), "cannot tell the backbone of this fcn (a ResNet of another depth); "
+                       + "give --backbone")
+    }
+
     /// A checkpoint reached through a symbolic link (`latest.pth -> epoch_30.pth`) loads as the file
     /// does: it was read as a .safetensors file ("header length ... exceeds the file size").
     func testACheckpointThroughASymbolicLinkLoads() throws {
