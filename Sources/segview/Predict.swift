@@ -44,6 +44,10 @@ struct Predict: ParsableCommand {
     @Flag(help: "Overwrite existing output files.")
     var force = false
 
+    @Flag(name: .customLong("skip-existing"),
+          help: "Given a folder, leave out the images whose outputs all exist (go on with a stopped run).")
+    var skipExisting = false
+
     @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (K from 1 to N; the "
                                + "split eval --shard makes).", valueName: "K/N"))
     var shard: Shard?
@@ -59,6 +63,10 @@ struct Predict: ParsableCommand {
         if Dataset.isDirectory(image) && requested.all.isEmpty {
             throw ValidationError("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, "
                                   + "--ids, --save-logits)")
+        }
+        if skipExisting && force { throw ValidationError("--skip-existing keeps outputs that --force replaces: give one") }
+        if skipExisting && !Dataset.isDirectory(image) {
+            throw ValidationError("--skip-existing goes with a folder of images; \(image) is one image")
         }
         let named = [("--out", out, "png"), ("--overlay", overlay, "png"), ("--border", border, "png"),
                      ("--ids", ids, "png"), ("--save-logits", saveLogits, "npy")]
@@ -206,7 +214,7 @@ struct Predict: ParsableCommand {
         try makeFolders(requested.all)
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
         var failures: [(String, String)] = []
-        var written = 0
+        var written = 0, skipped = 0
         let progress = ProgressBar(total: paths.count, label: "predict")
         for (index, path) in paths.enumerated() {
             let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -216,6 +224,11 @@ struct Predict: ParsableCommand {
             let files = OutputFiles(mask: inside(out, ".png"), overlay: inside(overlay, ".png"),
                                     border: inside(border, ".png"), ids: inside(ids, ".png"),
                                     logits: inside(saveLogits, ".npy"))
+            if skipExisting && files.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
+                skipped += 1
+                progress.update(index + 1)
+                continue
+            }
             do {
                 try Failure.refuseExisting(files.all, force: force)
                 _ = try segment(path, with: segmenter, to: files)
@@ -227,7 +240,8 @@ struct Predict: ParsableCommand {
         }
         progress.finish()
         print("\(counted(paths.count, "image")), \(segmenter.title) at output stride \(segmenter.outputStride), scale "
-              + "\(segmenter.scale): \(written) segmented, \(failures.count) failed")
+              + "\(segmenter.scale): \(written) segmented, "
+              + (skipExisting ? "\(skipped) skipped (their outputs exist), " : "") + "\(failures.count) failed")
         for (path, reason) in failures {
             let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
             print("  failed: \(oneLine(path)): \(detail)")

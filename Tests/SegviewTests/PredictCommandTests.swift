@@ -87,6 +87,30 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(again.output.contains("masks/a.png already exists (use --force to overwrite)"), again.output)
     }
 
+    /// A folder run that was stopped goes on with --skip-existing: images whose outputs all exist
+    /// are left as they are, the others are made (without it every existing output is a failure).
+    func testSkipExistingGoesOnWithAStoppedRun() throws {
+        _ = try makePhotoFolder(in: scratch, ["a.png", "b.jpg", "c.png"])
+        let first = try segview(["predict", "photos", "--model", model, "--out", "masks"])
+        XCTAssertEqual(first.status, 0, first.output)
+        let masks = scratch.appendingPathComponent("masks")
+        try FileManager.default.removeItem(at: masks.appendingPathComponent("b.png"))
+        try Data("kept".utf8).write(to: masks.appendingPathComponent("a.png"))
+        let again = try segview(["predict", "photos", "--model", model, "--out", "masks", "--skip-existing"])
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.contains("3 images, deeplabv3 resnet at output stride 8, scale auto: 1 segmented, "
+                                            + "2 skipped (their outputs exist), 0 failed"), again.output)
+        XCTAssertEqual(try Data(contentsOf: masks.appendingPathComponent("a.png")), Data("kept".utf8))
+        XCTAssertEqual(try PNG.read(masks.appendingPathComponent("b.png").path).width, 23)
+        // Adding an output makes every image's set incomplete: those are made, the old masks refused.
+        let more = try segview(["predict", "photos", "--model", model, "--out", "masks", "--ids", "ids",
+                                "--skip-existing"])
+        XCTAssertEqual(more.status, 1, more.output)
+        XCTAssertTrue(more.output.contains("0 skipped (their outputs exist), 3 failed"), more.output)
+        let both = try segview(["predict", "photos", "--model", model, "--out", "masks", "--skip-existing", "--force"])
+        XCTAssertEqual(both.status, 64, both.output)
+    }
+
     /// `predict DIR --shard K/N` segments the images `eval --shard K/N` scores: every image once over the shards.
     func testShardsSplitAFolderAsEvalDoes() throws {
         let names = (0..<8).map { "frame\($0).png" }
