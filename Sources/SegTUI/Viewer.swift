@@ -35,7 +35,7 @@ public final class Viewer {
         /// Test-time augmentation at start; `t` cycles none, flip and flip with scales.
         public var augmentation: TestTimeAugmentation = []
         /// What the status line says until the first key: what was left out on the way in (models
-        /// that do not load, images without labels), which the full screen would otherwise hide.
+        /// that do not load), which the full screen would otherwise hide.
         public var notice: String?
 
         public init(images: [String], models: [(name: String, model: SegmentationModel)], labels: [String: String],
@@ -119,7 +119,7 @@ public final class Viewer {
         guard loadImage(position: 0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
-        message = [message, options.notice].compactMap { $0 }.joined(separator: "; ")
+        if let notice = options.notice { message = (message.map { $0 + "; " } ?? "") + notice }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
         let capabilities = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses
@@ -378,7 +378,12 @@ public final class Viewer {
         scene.imageID = "\(options.images[loaded.index])|\(state.scale)"
         if options.images.count > 1 { scene.position = positionLabel }
         if state.showList { scene.listing = listing }
-        scene.scaleLabel = "\(state.scale) \(loaded.image.width)x\(loaded.image.height)"
+        // The size the network runs at, as `predict` would; the picture drawn may be smaller.
+        let working = state.scale.workingSize(width: loaded.sourceWidth, height: loaded.sourceHeight,
+                                              resizeSize: model.metadata.resizeSize)
+        let drawn = (loaded.image.width, loaded.image.height) == working ? ""
+            : " (drawn \(loaded.image.width)x\(loaded.image.height))"
+        scene.scaleLabel = "\(state.scale) \(working.width)x\(working.height)\(drawn)"
         let mainKey = key(model: state.modelIndex)
         scene.result = result(mainKey)
         scene.truth = loaded.truth

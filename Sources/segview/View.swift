@@ -74,11 +74,9 @@ struct View: ParsableCommand {
             notices.append("skipped \(skipped.count) model\(skipped.count == 1 ? "" : "s") that do not load: "
                            + skipped.joined(separator: ", ") + " (the reasons are printed on quitting)")
         }
-        if let labels, Dataset.isDirectory(labels), labelFiles.count < images.count {
-            guard !labelFiles.isEmpty else {
-                throw Failure("no image has a label file in \(labels) (NAME.png, NAME_L.png or NAME_label.png)")
-            }
-            notices.append("\(images.count - labelFiles.count) of \(images.count) images have no label file in \(labels)")
+        // Some images without labels are usual (their status line shows no scores); none is a mistake.
+        if let labels, Dataset.isDirectory(labels), labelFiles.isEmpty {
+            throw Failure("no image has a label file in \(labels) (NAME.png, NAME_L.png or NAME_label.png)")
         }
         var options = Viewer.Options(images: images, models: loadedModels, labels: labelFiles,
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,
