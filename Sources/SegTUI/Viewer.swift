@@ -128,6 +128,11 @@ public final class Viewer {
         let tmux = environment["TMUX"] != nil && options.graphics != .none ? TmuxFacts.query() : nil
         let support = GraphicsSupport.detect(options.graphics, environment: environment,
                                              pixelCell: Terminal.pixelCellSize, tmux: tmux, ask: Terminal.ask)
+        if ![.auto, .none].contains(options.graphics) && support.graphicsProtocol == nil {
+            let reason = tmux?.passthrough == true ? "tmux passes only kitty's images on"
+                : "tmux passes no images on here (set -g allow-passthrough on)"
+            message = (message.map { $0 + "; " } ?? "") + "--graphics \(options.graphics): \(reason); half blocks instead"
+        }
         let terminal = try Terminal(capabilities, requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
         renderer.halfBlocks = terminal.halfBlocks

@@ -31,10 +31,16 @@ struct Failure: Error, CustomStringConvertible {
         self.init(message.contains(path) ? message : "\(path): \(message)")
     }
 
-    /// Outputs are checked before the work, not after it.
+    /// Outputs are checked before the work, not after it. A name that is or ends as a folder is
+    /// said to be one first: --force would not help it.
     static func refuseExisting(_ paths: [String], force: Bool) throws {
-        for path in paths where !force && FileManager.default.fileExists(atPath: path) {
-            throw Failure("\(oneLine(path)) already exists (use --force to overwrite)")
+        for path in paths {
+            var status = stat()
+            let exists = lstat(path, &status) == 0
+            if path.hasSuffix("/") || (exists && status.st_mode & S_IFMT == S_IFDIR) {
+                throw Failure("\(oneLine(path)) names a folder: name a file")
+            }
+            if exists && !force { throw Failure("\(oneLine(path)) already exists (use --force to overwrite)") }
         }
     }
 

@@ -184,7 +184,7 @@ final class PredictCommandTests: XCTestCase {
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("taken.png"),
                                                 withIntermediateDirectories: false)
         for (overlay, force, message) in [("missing/overlay.png", false, "missing/overlay.png: its folder missing does "
-                                           + "not exist"), ("taken.png", true, "taken.png: is not a regular file")] {
+                                           + "not exist"), ("taken.png", true, "taken.png names a folder: name a file")] {
             let (status, output) = try segview(["predict", image, "--model", model, "--out", "mask.png", "--overlay",
                                                 overlay] + (force ? ["--force"] : []))
             XCTAssertEqual(status, 1, output)
@@ -285,6 +285,14 @@ final class PredictCommandTests: XCTestCase {
             XCTAssertEqual(result.status, 64, result.output)
             XCTAssertTrue(result.output.contains(message), result.output)
             XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(path).path), path)
+        }
+        // A folder, or a name ending as one: --force was suggested, then refused.
+        try FileManager.default.createDirectory(at: scratch.appendingPathComponent("existing"),
+                                                withIntermediateDirectories: true)
+        for path in ["existing", "new/"] {
+            let result = try segview(["predict", image, "--model", model, "--out", path])
+            XCTAssertEqual(result.status, 1, result.output)
+            XCTAssertTrue(result.output.contains("\(path) names a folder: name a file"), result.output)
         }
         _ = try makePhotoFolder(in: scratch, ["a.png"])
         let folder = try segview(["predict", "photos", "--model", model, "--out", "masks.png"])

@@ -508,6 +508,14 @@ final class ViewerTests: XCTestCase {
         }
     }
 
+    /// A protocol named with --graphics that tmux will not pass on falls back to half blocks, and
+    /// now says why (it fell back in silence).
+    func testANamedGraphicsProtocolTmuxKeepsIsSaid() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --graphics kitty", width: 160, term: "tmux-256color")
+        _ = try session.waitFor(text: "--graphics kitty: tmux passes no images on here (set -g allow-passthrough on); "
+                                + "half blocks instead")
+    }
+
     /// xterm-mono used to be called "8 colours" and get blank panes.
     func testMonochromeTerminalIsRefusedWithAHint() throws {
         let session = try viewer("\(image) --model \(fiveClasses)", term: "xterm-mono", lingering: true)
