@@ -65,16 +65,23 @@ final class DatasetScores: @unchecked Sendable {
     }
 
     /// Scores the next image of `scored` that `run` lacks on `queue`, unless one is being scored.
-    func pump(_ run: Run, scored: [Int], queue: DispatchQueue, score: @escaping @Sendable (Int) -> Double?,
-              done: @escaping @Sendable () -> Void) {
+    /// `score` gives every measure its pass yields, each kept for the run of that order: the pass
+    /// for mean IoU gives the mean confidence too, so the next ordering need not run it again.
+    func pump(_ run: Run, scored: [Int], queue: DispatchQueue,
+              score: @escaping @Sendable (Int) -> [ImageOrder: Double?], done: @escaping @Sendable () -> Void) {
         lock.lock()
         defer { lock.unlock() }
         guard !inFlight, let next = scored.first(where: { scores[run]?[$0] == nil }) else { return }
         inFlight = true
         queue.async { [self] in
-            let value = score(next)
+            let values = score(next)
             lock.lock()
-            scores[run, default: [:]][next] = .some(value)
+            for (order, value) in values {
+                var sibling = run
+                sibling.order = order
+                if order != .mostDisagreement { (sibling.comparison, sibling.comparisonStride) = (nil, nil) }
+                scores[sibling, default: [:]][next] = .some(value)
+            }
             inFlight = false
             lock.unlock()
             done()
@@ -95,8 +102,9 @@ final class DatasetScores: @unchecked Sendable {
     }
 }
 
-/// Scores one image for a `DatasetScores.Run`: its mean IoU against its labels, the model's mean
-/// confidence, or the share of pixels where models A and B agree.
+/// Scores one image for a `DatasetScores.Run`: the model's mean confidence, its mean IoU against the
+/// image's labels where it has them, and for `.mostDisagreement` the share of pixels where models A
+/// and B agree.
 struct ImageScorer {
     var order: ImageOrder
     var model: Segmenter
@@ -106,36 +114,46 @@ struct ImageScorer {
     var labels: [String: String]
     var ignoreLabel: Int
 
-    /// The score, or nil where the image (or its labels) cannot be read or the pass fails.
-    func score(_ index: Int) -> Double? {
+    /// The scores by order, nil where the image (or its labels) cannot be read or the pass fails.
+    func score(_ index: Int) -> [ImageOrder: Double?] {
         defer {
             model.context.pool.trim()
             comparison?.context.pool.trim()
         }
         guard let decoded = try? model.read(images[index]),
               let result = try? model.segment(decoded.image, sourceWidth: decoded.sourceWidth,
-                                              sourceHeight: decoded.sourceHeight) else { return nil }
-        switch order {
-        case .name, .leastConfident:
-            let confidence = result.maxProbability
-            return confidence.reduce(0.0) { $0 + Double($1) } / Double(max(1, confidence.count))
-        case .mostDisagreement:
-            guard let comparison, let other = try? comparison.read(images[index]),
-                  let second = try? comparison.segment(other.image, sourceWidth: other.sourceWidth,
-                                                       sourceHeight: other.sourceHeight) else { return nil }
-            // At the image's own size, as `predict` writes both masks.
-            let (width, height) = (decoded.sourceWidth, decoded.sourceHeight)
-            let a = result.labels(width: width, height: height), b = second.labels(width: width, height: height)
-            let agreeing = zip(a, b).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
-            return Double(agreeing) / Double(max(1, a.count))
-        case .worstFirst:
-            guard let labelPath = labels[images[index]],
-                  let truth = try? PNG.readLabels(labelPath, maxPixels: model.maxPixels),
-                  (truth.width, truth.height) == (decoded.sourceWidth, decoded.sourceHeight) else { return nil }
-            var matrix = ConfusionMatrix(classes: model.model.metadata.numClasses)
-            matrix.add(prediction: result.labels(width: truth.width, height: truth.height), truth: truth.pixels,
-                       ignore: ignoreLabel)
-            return matrix.meanIoU
+                                              sourceHeight: decoded.sourceHeight) else { return [order: nil] }
+        let confidence = result.maxProbability
+        var scores: [ImageOrder: Double?] = [
+            .leastConfident: confidence.reduce(0.0) { $0 + Double($1) } / Double(max(1, confidence.count)),
+        ]
+        if let labelPath = labels[images[index]] {
+            scores[.worstFirst] = .some(meanIoU(result, labelPath, width: decoded.sourceWidth,
+                                                height: decoded.sourceHeight))
         }
+        if order == .mostDisagreement {
+            scores[.mostDisagreement] = .some(agreement(result, index, width: decoded.sourceWidth,
+                                                        height: decoded.sourceHeight))
+        }
+        return scores
+    }
+
+    private func meanIoU(_ result: SegmentationResult, _ labelPath: String, width: Int, height: Int) -> Double? {
+        guard let truth = try? PNG.readLabels(labelPath, maxPixels: model.maxPixels),
+              (truth.width, truth.height) == (width, height) else { return nil }
+        var matrix = ConfusionMatrix(classes: model.model.metadata.numClasses)
+        matrix.add(prediction: result.labels(width: width, height: height), truth: truth.pixels, ignore: ignoreLabel)
+        return matrix.meanIoU
+    }
+
+    /// The share of pixels where model B's class is A's, at the image's own size (as `predict`
+    /// writes both masks).
+    private func agreement(_ result: SegmentationResult, _ index: Int, width: Int, height: Int) -> Double? {
+        guard let comparison, let other = try? comparison.read(images[index]),
+              let second = try? comparison.segment(other.image, sourceWidth: other.sourceWidth,
+                                                   sourceHeight: other.sourceHeight) else { return nil }
+        let a = result.labels(width: width, height: height), b = second.labels(width: width, height: height)
+        let agreeing = zip(a, b).reduce(0) { $0 + ($1.0 == $1.1 ? 1 : 0) }
+        return Double(agreeing) / Double(max(1, a.count))
     }
 }
