@@ -179,7 +179,8 @@ public enum CheckpointConverter {
                               + "\(allowed.joined(separator: ", "))): it is not a ResNet"
                               + (first.isEmpty ? "" : " (\(first.joined(separator: ", ")), ...)"))
             }
-            throw failure("cannot tell the backbone of this \(architecture) (a ResNet of another depth); give --backbone")
+            throw failure("cannot tell the backbone of this \(architecture) (a ResNet of another depth); "
+                          + "give --backbone")
         }
         guard allowed.contains(backbone) else {
             throw failure("\(architecture) takes backbone \(allowed.joined(separator: ", ")), not \(backbone)")

@@ -131,7 +131,8 @@ public final class Viewer {
         if ![.auto, .none].contains(options.graphics) && support.graphicsProtocol == nil {
             let reason = tmux?.passthrough == true ? "tmux passes only kitty's images on"
                 : "tmux passes no images on here (set -g allow-passthrough on)"
-            message = (message.map { $0 + "; " } ?? "") + "--graphics \(options.graphics): \(reason); half blocks instead"
+            message = (message.map { $0 + "; " } ?? "")
+                + "--graphics \(options.graphics): \(reason); half blocks instead"
         }
         let terminal = try Terminal(capabilities, requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }

@@ -42,7 +42,8 @@ struct EvalRun: ParsableCommand {
 
     @OptionGroup var output: EvalOutput
 
-    @Option(help: ArgumentHelp("Score only share K of N of the images (a stable split by file name; K from 1 to N), e.g. 2/8.",
+    @Option(help: ArgumentHelp("Score only share K of N of the images (a stable split by file name; K from 1 to "
+                               + "N), e.g. 2/8.",
                                valueName: "K/N"))
     var shard: Shard?
 

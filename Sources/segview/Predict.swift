@@ -64,7 +64,9 @@ struct Predict: ParsableCommand {
             throw ValidationError("\(image) is a folder: name an output folder with --out (and/or --overlay, --border, "
                                   + "--ids, --save-logits)")
         }
-        if skipExisting && force { throw ValidationError("--skip-existing keeps outputs that --force replaces: give one") }
+        if skipExisting && force {
+            throw ValidationError("--skip-existing keeps outputs that --force replaces: give one")
+        }
         if skipExisting && !Dataset.isDirectory(image) {
             throw ValidationError("--skip-existing goes with a folder of images; \(image) is one image")
         }

@@ -137,8 +137,9 @@ final class CheckpointConversionTests: XCTestCase {
     func testLayoutsSegviewDoesNotRunAreNamedAsSuch() {
         func reason(_ names: Set<String>) -> String {
             do {
-                _ = try CheckpointConverter.identify(names, CheckpointOptions()) { CheckpointConversionError(path: "m",
-                                                                                                            reason: $0) }
+                _ = try CheckpointConverter.identify(names, CheckpointOptions()) {
+                    CheckpointConversionError(path: "m", reason: $0)
+                }
                 return "identified"
             } catch {
                 return (error as? CheckpointConversionError)?.reason ?? "\(error)"
@@ -151,7 +152,8 @@ final class CheckpointConversionTests: XCTestCase {
         let mobileNetV3: Set = ["backbone.0.0.weight", "backbone.1.block.0.0.weight", "classifier.4.weight",
                                 "classifier.0.convs.0.0.weight"]
         XCTAssertEqual(reason(mobileNetV3), "this deeplabv3's backbone is none segview runs (it takes resnet50, "
-                       + "resnet101, resnet): it is not a ResNet (backbone.0.0.weight, backbone.1.block.0.0.weight, ...)")
+                       + "resnet101, resnet): it is not a ResNet (backbone.0.0.weight, backbone.1.block.0.0.weight, "
+                       + "...)")
         let shallow: Set = ["classifier.4.weight", "backbone.layer1.0.conv1.weight", "backbone.layer3.0.conv1.weight"]
         XCTAssertEqual(reason(shallow), "cannot tell the backbone of this fcn (a ResNet of another depth); "
                        + "give --backbone")

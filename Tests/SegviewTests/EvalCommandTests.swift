@@ -157,8 +157,8 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(recorded.allSatisfy { $0?.hasSuffix("/3") == true }, "\(recorded)")
         let short = try runSegview(["eval", "merge", "--json"] + partials.dropFirst())
         XCTAssertEqual(short.status, 0, short.output)
-        XCTAssertTrue(short.output.contains("segview: no partial result of shard \(recorded[0] ?? "?"): the images it held, "
-                                            + "if any, are left out"), short.output)
+        XCTAssertTrue(short.output.contains("segview: no partial result of shard \(recorded[0] ?? "?"): the images it "
+                                            + "held, if any, are left out"), short.output)
         var foreign = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
             partials[0]))) as? [String: Any])
         foreign["shard"] = "1/4"

@@ -183,8 +183,9 @@ final class PredictCommandTests: XCTestCase {
     func testAnOutputSetIsWrittenWholeOrNotAtAll() throws {
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("taken.png"),
                                                 withIntermediateDirectories: false)
-        for (overlay, force, message) in [("missing/overlay.png", false, "missing/overlay.png: its folder missing does "
-                                           + "not exist"), ("taken.png", true, "taken.png names a folder: name a file")] {
+        let cases = [("missing/overlay.png", false, "missing/overlay.png: its folder missing does not exist"),
+                     ("taken.png", true, "taken.png names a folder: name a file")]
+        for (overlay, force, message) in cases {
             let (status, output) = try segview(["predict", image, "--model", model, "--out", "mask.png", "--overlay",
                                                 overlay] + (force ? ["--force"] : []))
             XCTAssertEqual(status, 1, output)

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import SegEngine
 import SegModels
-import SegPipeline
+@testable import SegPipeline
 @testable import SegTUI
 import XCTest
 
@@ -14,7 +14,8 @@ final class DatasetScoresTests: XCTestCase {
     /// Ordering worst mIoU first and then least confident first ran every labelled image's pass twice;
     /// the first pass's mean confidence is kept for the second ordering.
     func testTheMeanIoUPassGivesTheConfidenceOrderingToo() throws {
-        let model = try ModelLoader.load(path: modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path)
+        let model = try ModelLoader.load(path: modelFixtures.appendingPathComponent("tiny_five_classes.safetensors")
+            .path)
         let segmenter = try Segmenter(model: model, context: EngineContext(threads: 1))
         let images = [modelFixtures.appendingPathComponent("eval/images/street_37x53.png").path,
                       modelFixtures.appendingPathComponent("street_37x53.png").path]
@@ -35,5 +36,25 @@ final class DatasetScoresTests: XCTestCase {
         alone.order = .leastConfident
         XCTAssertEqual(confidence, try XCTUnwrap(alone.score(0)[.leastConfident] ?? nil), accuracy: 1e-12)
         XCTAssertEqual(scores.progress(confident, scored: [0, 1]), 1, "the unlabelled image is still to score")
+    }
+}
+
+/// The viewer's passes of one model and stride share one segmenter, whatever the scale or
+/// augmentation: a thin or large working size is probed for its memory estimate once, not at
+/// every model switch, scale change or ordering.
+final class ViewerSegmenterTests: XCTestCase {
+    func testRequestsOfAModelAndStrideShareTheirEstimates() throws {
+        let model = try ModelLoader.load(path: modelFixtures.appendingPathComponent("tiny_fcn.safetensors").path)
+        let viewer = Viewer(options: .init(images: [], models: [("tiny_fcn", model)], labels: [:], ignoreLabel: 255,
+                                           colors: nil))
+        let first = try viewer.segmenter(model: 0, stride: 8, scale: .native, augmentation: [])
+        _ = first.estimatedPassCost(width: 3000, height: 20)
+        XCTAssertEqual(first.measuredEstimates, 1)
+        let later = try viewer.segmenter(model: 0, stride: 8, scale: .shortSide(10), augmentation: [.flip])
+        XCTAssertEqual(later.measuredEstimates, 1, "a later request at the same stride has the first one's estimate")
+        XCTAssertEqual(later.augmentation, [.flip])
+        XCTAssertEqual(later.scale, .shortSide(10))
+        XCTAssertEqual(try viewer.segmenter(model: 0, stride: 16, scale: .native, augmentation: []).measuredEstimates,
+                       0, "another stride has estimates of its own")
     }
 }
