@@ -351,13 +351,15 @@ public final class Terminal {
         return .mouse(Mouse(row: fields[2] - 1, col: fields[1] - 1, action: action))
     }
 
-    /// Compiles (once per run) a terminfo entry `segview-MODE` = $TERM + the colours of `mode`, and
+    /// Compiles (once per run) a terminfo entry `segview-MODE-TERM` = $TERM + the colours of `mode`, and
     /// points ncurses at it: direct colour with semicolon SGRs (the colon form of xterm-direct is
     /// not understood everywhere), or xterm's indexed colours (30-37, 90-97, 38;5;N). Returns its
     /// name, or nil if `tic` is not available.
     static func installColorEntry(base: String, mode: ColorMode) -> String? {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("segview-terminfo-\(getuid())")
-        let name = "segview-\(mode == .truecolor ? "direct" : mode.rawValue)"
+        // Named after $TERM too: two viewers on different terminals must not replace each other's entry.
+        let nameable = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+        let name = "segview-\(mode == .truecolor ? "direct" : mode.rawValue)-\(String(base.filter(nameable.contains)))"
         let colours = mode == .truecolor ? """
             \tRGB, colors#0x1000000, pairs#0x10000,
             \tsetaf=\\E[%?%p1%{8}%<%t3%p1%d%e38;2;%p1%{65536}%/%d;%p1%{256}%/%{255}%&%d;%p1%{255}%&%d%;m,
@@ -375,7 +377,7 @@ public final class Terminal {
             """
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let file = directory.appendingPathComponent("\(name)-\(base).src")
+            let file = directory.appendingPathComponent("\(name).src")
             try source.write(to: file, atomically: true, encoding: .utf8)
             let tic = Process()
             tic.executableURL = URL(fileURLWithPath: "/usr/bin/env")
