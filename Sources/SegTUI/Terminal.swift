@@ -323,6 +323,12 @@ public final class Terminal {
                 }
                 parameters.unicodeScalars.append(character)
             }
+        case 0x4F:  // SS3: keypad Enter is ESC O M where terminfo names no kent (tmux-256color, screen)
+            guard let final = next(waiting: 25) else {
+                pendingKey = .character("O")  // Esc, then O
+                return .character("\u{1b}")
+            }
+            if final == 0x4D { return .character("\r") }
         case 0x5F, 0x50, 0x5D:  // APC, DCS, OSC: up to ST (ESC \) or BEL
             var previous: UInt32 = 0
             while let byte = next(), !(byte == 0x07 || (previous == 0x1B && byte == 0x5C)) { previous = byte }

@@ -119,7 +119,7 @@ public final class Viewer {
         guard loadImage(position: 0, step: 1), let first = loaded?.image else {
             throw Terminal.Failure(description: message ?? "no readable image")
         }
-        if let notice = options.notice { message = (message.map { $0 + "; " } ?? "") + notice }
+        if let notice = options.notice { addMessage(notice) }
         state.cursorX = first.width / 2
         state.cursorY = first.height / 2
         let capabilities = try Terminal.capabilities()  // no queries to a terminal the viewer then refuses
@@ -129,10 +129,10 @@ public final class Viewer {
         let support = GraphicsSupport.detect(options.graphics, environment: environment,
                                              pixelCell: Terminal.pixelCellSize, tmux: tmux, ask: Terminal.ask)
         if ![.auto, .none].contains(options.graphics) && support.graphicsProtocol == nil {
-            let reason = tmux?.passthrough == true ? "tmux passes only kitty's images on"
+            let reason = environment["TMUX"] == nil && (environment["TERM"] ?? "").hasPrefix("screen")
+                ? "screen passes no images on" : tmux?.passthrough == true ? "tmux passes only kitty's images on"
                 : "tmux passes no images on here (set -g allow-passthrough on)"
-            message = (message.map { $0 + "; " } ?? "")
-                + "--graphics \(options.graphics): \(reason); half blocks instead"
+            addMessage("--graphics \(options.graphics): \(reason); half blocks instead")
         }
         let terminal = try Terminal(capabilities, requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
@@ -251,6 +251,11 @@ public final class Viewer {
         var segmenter = segmenters[key]!.at(scale)
         segmenter.augmentation = augmentation
         return segmenter
+    }
+
+    /// Adds to what the status line says until the next key.
+    private func addMessage(_ text: String) {
+        message = (message.map { $0 + "; " } ?? "") + text
     }
 
     /// Queues the forward passes the current view needs and has not got.

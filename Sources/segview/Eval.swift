@@ -81,21 +81,26 @@ struct EvalRun: ParsableCommand {
             throw Failure("\(modelOptions.models[0]) and \(modelOptions.models[1]) have different classes; "
                           + "one set of labels cannot score both")
         }
-        let imageFiles = try Dataset.images(inFolder: images).filter { shard?.contains($0) ?? true }
+        let folderImages = try Dataset.images(inFolder: images)
         guard Dataset.isDirectory(labels) else { throw Failure("\(labels): not a folder of label PNGs") }
-        let labelFiles = try Dataset.labels(for: imageFiles, from: labels)
-        let pairs = imageFiles.compactMap { image in labelFiles[image].map { (image: image, label: $0) } }
+        // Over the whole folder: two images of one label in two shards would add up in `eval merge`.
+        let folderLabels = try Dataset.labels(for: folderImages, from: labels)
         var scoredAgainst: [String: String] = [:]
-        for pair in pairs {
-            if let other = scoredAgainst[pair.label] {
-                throw Failure("\(other) and \(pair.image) would both be scored against \(pair.label), which would "
-                              + "count it twice; move one away")
+        for image in folderImages where !Dataset.isUnopenableName(image) {
+            guard let label = folderLabels[image] else { continue }
+            if let other = scoredAgainst[label] {
+                throw Failure("\(other) and \(image) would both be scored against \(label), which would count it "
+                              + "twice; move one away")
             }
-            scoredAgainst[pair.label] = pair.image
+            scoredAgainst[label] = image
         }
+        let imageFiles = folderImages.filter { shard?.contains($0) ?? true }
+        let chosen = Set(imageFiles)
+        let labelFiles = folderLabels.filter { chosen.contains($0.key) }
+        let pairs = imageFiles.compactMap { image in labelFiles[image].map { (image: image, label: $0) } }
         guard !pairs.isEmpty else {
             throw Failure("no image in \(images)\(shard.map { " (shard \($0))" } ?? "") has a label file in \(labels) "
-                          + "(NAME.png, NAME_L.png or NAME_label.png)")
+                          + "(\(Dataset.labelNameRule))")
         }
         let unlabelled = imageFiles.filter { labelFiles[$0] == nil }.map { oneLine(($0 as NSString).lastPathComponent) }
         if !unlabelled.isEmpty {
@@ -284,11 +289,14 @@ struct EvalMerge: ParsableCommand {
             throw Failure("\(other.file): shard \(other.shard), where the partial results before it are shares of "
                           + "\(count): they are not one split")
         }
-        let missing = Set(1...count).subtracting(shards.map(\.shard.index)).sorted()
-        if !missing.isEmpty {
-            let list = missing.map { "\($0)/\(count)" }.joined(separator: ", ")
-            printToStandardError("segview: no partial result of shard\(missing.count == 1 ? "" : "s") \(list): "
-                                 + "the images \(missing.count == 1 ? "it" : "they") held, if any, are left out")
+        // N may be huge (any K/N is valid): count the missing shares and name the first few.
+        let present = Set(shards.map(\.shard.index))
+        let missingCount = count - present.count
+        if missingCount > 0 {
+            let first = (1...count).lazy.filter { !present.contains($0) }.prefix(5).map { "\($0)/\(count)" }
+            let list = first.joined(separator: ", ") + (missingCount > 5 ? " and \(missingCount - 5) more" : "")
+            printToStandardError("segview: no partial result of shard\(missingCount == 1 ? "" : "s") \(list): "
+                                 + "the images \(missingCount == 1 ? "it" : "they") held, if any, are left out")
         }
     }
 }

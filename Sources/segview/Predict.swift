@@ -45,7 +45,8 @@ struct Predict: ParsableCommand {
     var force = false
 
     @Flag(name: .customLong("skip-existing"),
-          help: "Given a folder, leave out the images whose outputs all exist (go on with a stopped run).")
+          help: ArgumentHelp("Given a folder, leave out the images whose outputs all exist and make the others "
+                             + "whole (go on with a stopped run)."))
     var skipExisting = false
 
     @Option(help: ArgumentHelp("Given a folder, segment only share K of N of its images (K from 1 to N; the "
@@ -108,7 +109,7 @@ struct Predict: ParsableCommand {
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
         let loadTime = clock.lap()
         segmenter.context.pool.resetPeak()
-        let report = try segment(image, with: segmenter, to: files)
+        let report = try segment(image, with: segmenter, to: files, overwrite: force)
         let working = report.result
         print("\(image): \(working.sourceWidth)x\(working.sourceHeight), \(segmenter.title), output stride "
               + "\(segmenter.outputStride), scale \(segmenter.scale) (\(working.width)x\(working.height)), "
@@ -126,7 +127,7 @@ struct Predict: ParsableCommand {
     }
 
     /// Reads, segments and writes one image; times in milliseconds.
-    private func segment(_ path: String, with segmenter: Segmenter, to files: OutputFiles) throws
+    private func segment(_ path: String, with segmenter: Segmenter, to files: OutputFiles, overwrite: Bool) throws
         -> (result: SegmentationResult, read: Double, write: Double) {
         var clock = Stopwatch()
         let decoded: (image: RGBImage, sourceWidth: Int, sourceHeight: Int)
@@ -140,7 +141,7 @@ struct Predict: ParsableCommand {
                                            sourceHeight: decoded.sourceHeight, name: path)
         _ = clock.lap()
         let writer = OutputWriter(palette: Palette(colors: segmenter.model.metadata.classColors),
-                                  borderColors: borderColors, overwrite: force)
+                                  borderColors: borderColors, overwrite: overwrite)
         try writer.write(result, image: decoded.image, to: files)
         return (result, read, clock.lap())
     }
@@ -158,7 +159,7 @@ struct Predict: ParsableCommand {
             throw Failure("two outputs name the same folder; give --out, --overlay, --border and --ids each their own")
         }
         var seen: [String: String] = [:]
-        for path in paths {
+        for path in paths where !Dataset.isUnopenableName(path) {
             let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             if let other = seen[stem] {
                 throw Failure("\(other) and \(path) would write the same output files (\(stem).png); rename one")
@@ -226,14 +227,16 @@ struct Predict: ParsableCommand {
             let files = OutputFiles(mask: inside(out, ".png"), overlay: inside(overlay, ".png"),
                                     border: inside(border, ".png"), ids: inside(ids, ".png"),
                                     logits: inside(saveLogits, ".npy"))
+            // With --skip-existing an image's set is kept whole or made whole: a set that a stopped run
+            // (or a new output option) left incomplete is made again, over the part that exists.
             if skipExisting && files.all.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
                 skipped += 1
                 progress.update(index + 1)
                 continue
             }
             do {
-                try Failure.refuseExisting(files.all, force: force)
-                _ = try segment(path, with: segmenter, to: files)
+                try Failure.refuseExisting(files.all, force: force || skipExisting)
+                _ = try segment(path, with: segmenter, to: files, overwrite: force || skipExisting)
                 written += 1
             } catch {
                 failures.append((path, "\(error)"))

@@ -37,7 +37,7 @@ struct Failure: Error, CustomStringConvertible {
         for path in paths {
             var status = stat()
             let exists = lstat(path, &status) == 0
-            if path.hasSuffix("/") || (exists && status.st_mode & S_IFMT == S_IFDIR) {
+            if path.hasSuffix("/") || Dataset.isDirectory(path) {  // a link to a folder too
                 throw Failure("\(oneLine(path)) names a folder: name a file")
             }
             if exists && !force { throw Failure("\(oneLine(path)) already exists (use --force to overwrite)") }

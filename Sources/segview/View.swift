@@ -66,17 +66,17 @@ struct View: ParsableCommand {
                           + "--out MASK.png`.")
         }
         _ = try Terminal.capabilities()  // a terminal the viewer cannot use is refused before the models load
+        let labelFiles = try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:]
+        // Some images without labels are usual (their status line shows no scores); none is a mistake.
+        if let labels, Dataset.isDirectory(labels), labelFiles.keys.allSatisfy(Dataset.isUnopenableName) {
+            throw Failure("no image has a label file in \(labels) (\(Dataset.labelNameRule))")
+        }
         let paths = models.isEmpty ? [try ModelCatalog.bundledDirectory()] : models
         let (loadedModels, skipped) = try ModelCatalog.load(paths, checkpoint.options(), engine)
-        let labelFiles = try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:]
         var notices: [String] = []
         if !skipped.isEmpty {
             notices.append("skipped \(skipped.count) model\(skipped.count == 1 ? "" : "s") that do not load: "
                            + skipped.joined(separator: ", ") + " (the reasons are printed on quitting)")
-        }
-        // Some images without labels are usual (their status line shows no scores); none is a mistake.
-        if let labels, Dataset.isDirectory(labels), labelFiles.isEmpty {
-            throw Failure("no image has a label file in \(labels) (NAME.png, NAME_L.png or NAME_label.png)")
         }
         var options = Viewer.Options(images: images, models: loadedModels, labels: labelFiles,
                                      ignoreLabel: ignore, colors: colors.mode, maxPixels: imageOptions.maxPixels,

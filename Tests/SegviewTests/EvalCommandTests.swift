@@ -159,6 +159,16 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(short.status, 0, short.output)
         XCTAssertTrue(short.output.contains("segview: no partial result of shard \(recorded[0] ?? "?"): the images it "
                                             + "held, if any, are left out"), short.output)
+        // Any K/N is valid: a huge N is counted, not listed (a set of every share took gigabytes).
+        var huge = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
+            partials[0]))) as? [String: Any])
+        huge["shard"] = "1/5000000"
+        let hugePartial = scratch.appendingPathComponent("huge.json")
+        try JSONSerialization.data(withJSONObject: huge).write(to: hugePartial)
+        let lonely = try runSegview(["eval", "merge", hugePartial.path])
+        XCTAssertEqual(lonely.status, 0, lonely.output)
+        XCTAssertTrue(lonely.output.contains("no partial result of shards 2/5000000, 3/5000000, 4/5000000, 5/5000000, "
+                                             + "6/5000000 and 4999994 more"), String(lonely.output.prefix(300)))
         var foreign = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath:
             partials[0]))) as? [String: Any])
         foreign["shard"] = "1/4"
@@ -296,9 +306,17 @@ final class EvalCommandTests: XCTestCase {
         let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
             "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path])
         XCTAssertEqual(status, 1, output)
-        XCTAssertTrue(output.contains("\(images.path)/b_small.jpg and \(images.path)/b_small.png would both be scored "
-                                      + "against \(labels.path)/b_small.png, which would count it twice; move one "
-                                      + "away"), output)
+        let message = "\(images.path)/b_small.jpg and \(images.path)/b_small.png would both be scored against "
+            + "\(labels.path)/b_small.png, which would count it twice; move one away"
+        XCTAssertTrue(output.contains(message), output)
+        // In shards too: the two may fall in two shards, which `eval merge` would add up.
+        for k in 1...3 {
+            let sharded = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
+                "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path,
+                "--shard", "\(k)/3"])
+            XCTAssertEqual(sharded.status, 1, sharded.output)
+            XCTAssertTrue(sharded.output.contains(message), sharded.output)
+        }
     }
 
     /// An image whose name is not UTF-8 (a Latin-1 "é") is counted and named as failed by predict
@@ -307,10 +325,14 @@ final class EvalCommandTests: XCTestCase {
         let scratch = try makeScratchDirectory("segview-latin1")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let (images, labels) = try makeLabelledDataset(in: scratch)
-        for folder in [images, labels] {
-            let latin1 = Array(folder.path.utf8) + Array("/d_caf".utf8) + [0xE9] + Array(".png".utf8) + [0]
+        // Two such names (é and è) look alike once their bytes are replaced: not a collision.
+        try FileManager.default.copyItem(at: images.appendingPathComponent("a_street.png"),
+                                         to: images.appendingPathComponent("e_street.png"))
+        for (folder, source, byte) in [(images, "a_street.png", 0xE9), (labels, "a_street.png", 0xE9),
+                                       (images, "e_street.png", 0xE8)] {
+            let latin1 = Array(folder.path.utf8) + Array("/d_caf".utf8) + [UInt8(byte)] + Array(".png".utf8) + [0]
             let renamed = latin1.withUnsafeBufferPointer { name in
-                name.withMemoryRebound(to: CChar.self) { rename(folder.appendingPathComponent("a_street.png").path,
+                name.withMemoryRebound(to: CChar.self) { rename(folder.appendingPathComponent(source).path,
                                                                 $0.baseAddress!) }
             }
             XCTAssertEqual(renamed, 0)
@@ -320,12 +342,12 @@ final class EvalCommandTests: XCTestCase {
             + "with \u{FFFD}), which segview cannot open; rename the file"
         let predicted = try runSegview(["predict", images.path, "--model", model, "--out", "masks"], in: scratch)
         XCTAssertEqual(predicted.status, 1, predicted.output)
-        XCTAssertTrue(predicted.output.contains("3 images, deeplabv3 resnet at output stride 8, scale auto: 2 "
-                                                + "segmented, 1 failed"), predicted.output)
+        XCTAssertTrue(predicted.output.contains("4 images, deeplabv3 resnet at output stride 8, scale auto: 2 "
+                                                + "segmented, 2 failed"), predicted.output)
         XCTAssertTrue(predicted.output.contains(failure), predicted.output)
         let scored = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path])
         XCTAssertEqual(scored.status, 1, scored.output)
-        XCTAssertTrue(scored.output.contains("1 of 3 images failed:\n  \(failure)"), scored.output)
+        XCTAssertTrue(scored.output.contains("2 of 4 images failed:\n  \(failure)\n  \(failure)"), scored.output)
         XCTAssertFalse(scored.output.contains("no label file"), scored.output)
     }
 }

@@ -102,11 +102,13 @@ final class PredictCommandTests: XCTestCase {
                                             + "2 skipped (their outputs exist), 0 failed"), again.output)
         XCTAssertEqual(try Data(contentsOf: masks.appendingPathComponent("a.png")), Data("kept".utf8))
         XCTAssertEqual(try PNG.read(masks.appendingPathComponent("b.png").path).width, 23)
-        // Adding an output makes every image's set incomplete: those are made, the old masks refused.
+        // A set a stopped run left half written (or a new output option) is made whole again.
         let more = try segview(["predict", "photos", "--model", model, "--out", "masks", "--ids", "ids",
                                 "--skip-existing"])
-        XCTAssertEqual(more.status, 1, more.output)
-        XCTAssertTrue(more.output.contains("0 skipped (their outputs exist), 3 failed"), more.output)
+        XCTAssertEqual(more.status, 0, more.output)
+        XCTAssertTrue(more.output.contains("3 segmented, 0 skipped (their outputs exist), 0 failed"), more.output)
+        XCTAssertEqual(try PNG.read(masks.appendingPathComponent("a.png").path).width, 53, "the stray a.png replaced")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("ids/c.png").path))
         let both = try segview(["predict", "photos", "--model", model, "--out", "masks", "--skip-existing", "--force"])
         XCTAssertEqual(both.status, 64, both.output)
     }
@@ -290,7 +292,9 @@ final class PredictCommandTests: XCTestCase {
         // A folder, or a name ending as one: --force was suggested, then refused.
         try FileManager.default.createDirectory(at: scratch.appendingPathComponent("existing"),
                                                 withIntermediateDirectories: true)
-        for path in ["existing", "new/"] {
+        try FileManager.default.createSymbolicLink(atPath: scratch.appendingPathComponent("linked").path,
+                                                   withDestinationPath: "existing")
+        for path in ["existing", "new/", "linked"] {
             let result = try segview(["predict", image, "--model", model, "--out", path])
             XCTAssertEqual(result.status, 1, result.output)
             XCTAssertTrue(result.output.contains("\(path) names a folder: name a file"), result.output)

@@ -514,6 +514,18 @@ final class ViewerTests: XCTestCase {
         let session = try viewer("\(image) --model \(fiveClasses) --graphics kitty", width: 160, term: "tmux-256color")
         _ = try session.waitFor(text: "--graphics kitty: tmux passes no images on here (set -g allow-passthrough on); "
                                 + "half blocks instead")
+        let screen = try viewer("\(image) --model \(fiveClasses) --graphics kitty", width: 160, term: "screen-256color")
+        _ = try screen.waitFor(text: "--graphics kitty: screen passes no images on; half blocks instead")
+    }
+
+    /// Keypad Enter ends the `g` prompt where terminfo names no key for it (tmux-256color): it comes
+    /// as ESC O M, which read as Esc (cancel), O (order) and M.
+    func testKeypadEnterEndsTheGoToPromptInTmux() throws {
+        _ = try makePhotoFolder(in: scratch, ["a_street.png", "b_street.png"])
+        let session = try viewer("photos --model \(fiveClasses)", term: "tmux-256color")
+        _ = try session.waitFor(text: "1/2 a_street.png")
+        try session.send("g", "2", "KPEnter")
+        _ = try session.waitFor(text: "2/2 b_street.png")
     }
 
     /// xterm-mono used to be called "8 colours" and get blank panes.
