@@ -280,6 +280,12 @@ final class EvalCommandTests: XCTestCase {
         }
     }
 
+    /// `segview eval` of the five-class fixture model on `images` against `labels`.
+    func evalFiveClasses(_ images: URL, _ labels: URL, _ options: String...) throws -> (status: Int32, output: String) {
+        try runSegview(["eval", "--model", modelFixtures.appendingPathComponent("tiny_five_classes.safetensors").path,
+                        "--images", images.path, "--labels", labels.path] + options)
+    }
+
     /// Images without a label are named, not dropped in silence; the others are scored.
     func testImagesWithoutALabelAreNamed() throws {
         let scratch = try makeScratchDirectory("segview-eval-unlabelled")
@@ -287,8 +293,7 @@ final class EvalCommandTests: XCTestCase {
         let (images, labels) = try makeLabelledDataset(in: scratch)
         try FileManager.default.copyItem(at: images.appendingPathComponent("a_street.png"),
                                          to: images.appendingPathComponent("d_unlabelled.png"))
-        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
-            "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path])
+        let (status, output) = try evalFiveClasses(images, labels)
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.contains("1 of 4 images have no label file in \(labels.path) and are not scored: "
                                       + "d_unlabelled.png"), output)
@@ -303,17 +308,14 @@ final class EvalCommandTests: XCTestCase {
         let (images, labels) = try makeLabelledDataset(in: scratch)
         try FileManager.default.copyItem(at: imageFixtures.appendingPathComponent("jpeg/baseline.jpg"),
                                          to: images.appendingPathComponent("b_small.png"))
-        let (status, output) = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
-            "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path])
+        let (status, output) = try evalFiveClasses(images, labels)
         XCTAssertEqual(status, 1, output)
         let message = "\(images.path)/b_small.jpg and \(images.path)/b_small.png would both be scored against "
             + "\(labels.path)/b_small.png, which would count it twice; move one away"
         XCTAssertTrue(output.contains(message), output)
         // In shards too: the two may fall in two shards, which `eval merge` would add up.
         for k in 1...3 {
-            let sharded = try runSegview(["eval", "--model", modelFixtures.appendingPathComponent(
-                "tiny_five_classes.safetensors").path, "--images", images.path, "--labels", labels.path,
-                "--shard", "\(k)/3"])
+            let sharded = try evalFiveClasses(images, labels, "--shard", "\(k)/3")
             XCTAssertEqual(sharded.status, 1, sharded.output)
             XCTAssertTrue(sharded.output.contains(message), sharded.output)
         }
@@ -345,7 +347,7 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(predicted.output.contains("4 images, deeplabv3 resnet at output stride 8, scale auto: 2 "
                                                 + "segmented, 2 failed"), predicted.output)
         XCTAssertTrue(predicted.output.contains(failure), predicted.output)
-        let scored = try runSegview(["eval", "--model", model, "--images", images.path, "--labels", labels.path])
+        let scored = try evalFiveClasses(images, labels)
         XCTAssertEqual(scored.status, 1, scored.output)
         XCTAssertTrue(scored.output.contains("2 of 4 images failed:\n  \(failure)\n  \(failure)"), scored.output)
         XCTAssertFalse(scored.output.contains("no label file"), scored.output)
