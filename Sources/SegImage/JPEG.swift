@@ -45,6 +45,13 @@ public enum ImageFile {
     /// The default pixel budget: 100 megapixels (a 10000x10000 photo; 1.2 GB as float32 input).
     public static let defaultMaxPixels = 100_000_000
 
+    /// Whether `path` is a name listed from a folder that was not UTF-8 there (U+FFFD stands for its
+    /// bytes, so it names no file): reading it fails and says why; two such names may look alike.
+    public static func isUnopenableName(_ path: String) -> Bool {
+        var status = stat()
+        return path.contains("\u{FFFD}") && !(stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG)
+    }
+
     /// The format of the file's content, or an error naming what it is not.
     public static func format(of path: String) throws -> Format {
         guard let file = fopen(path, "rb") else {

@@ -17,8 +17,9 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
     /// reaches segview with U+FFFD in place of its bytes (Swift's strings cannot hold them), so it
     /// is not found under the name segview has: that says to rename it.
     static func cannotOpen(_ path: String) -> ImageError {
-        guard errno == ENOENT && path.contains("\u{FFFD}") else {
-            return ImageError(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        let failure = errno
+        guard failure == ENOENT && ImageFile.isUnopenableName(path) else {
+            return ImageError(path: path, reason: "cannot open: \(String(cString: strerror(failure)))")
         }
         return ImageError(path: path, reason: "cannot open: its name is not valid UTF-8 (shown with \u{FFFD}), "
                           + "which segview cannot open; rename the file")

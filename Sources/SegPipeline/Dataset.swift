@@ -14,12 +14,6 @@ public enum Dataset {
     /// The rule above, as messages say it.
     public static let labelNameRule = "NAME.png, NAME_L.png or NAME_label.png"
 
-    /// Whether `path` is a name listed from a folder that was not UTF-8 there (U+FFFD stands for its
-    /// bytes, so it names no file): reading it fails and says why; two such names may look alike.
-    public static func isUnopenableName(_ path: String) -> Bool {
-        path.contains("\u{FFFD}") && !isRegularFile(path)
-    }
-
     /// Whether `path` is a directory.
     public static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
@@ -86,7 +80,7 @@ public enum Dataset {
         let stem = ((image as NSString).lastPathComponent as NSString).deletingPathExtension
         let candidates = labelNames(forStem: stem).map { (labels as NSString).appendingPathComponent($0) }
         return candidates.first { isRegularFile($0) && $0 != image }
-            ?? (isUnopenableName(image) ? candidates[0] : nil)
+            ?? (ImageFile.isUnopenableName(image) ? candidates[0] : nil)
     }
 
     /// Label files for `images` from `labels`: a folder (each image's label by the rule above;

@@ -86,7 +86,7 @@ struct EvalRun: ParsableCommand {
         // Over the whole folder: two images of one label in two shards would add up in `eval merge`.
         let folderLabels = try Dataset.labels(for: folderImages, from: labels)
         var scoredAgainst: [String: String] = [:]
-        for image in folderImages where !Dataset.isUnopenableName(image) {
+        for image in folderImages where !ImageFile.isUnopenableName(image) {
             guard let label = folderLabels[image] else { continue }
             if let other = scoredAgainst[label] {
                 throw Failure("\(other) and \(image) would both be scored against \(label), which would count it "

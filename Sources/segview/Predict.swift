@@ -159,7 +159,7 @@ struct Predict: ParsableCommand {
             throw Failure("two outputs name the same folder; give --out, --overlay, --border and --ids each their own")
         }
         var seen: [String: String] = [:]
-        for path in paths where !Dataset.isUnopenableName(path) {
+        for path in paths where !ImageFile.isUnopenableName(path) {
             let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
             if let other = seen[stem] {
                 throw Failure("\(other) and \(path) would write the same output files (\(stem).png); rename one")

@@ -68,7 +68,7 @@ struct View: ParsableCommand {
         _ = try Terminal.capabilities()  // a terminal the viewer cannot use is refused before the models load
         let labelFiles = try labels.map { try Dataset.labels(for: images, from: $0) } ?? [:]
         // Some images without labels are usual (their status line shows no scores); none is a mistake.
-        if let labels, Dataset.isDirectory(labels), labelFiles.keys.allSatisfy(Dataset.isUnopenableName) {
+        if let labels, Dataset.isDirectory(labels), labelFiles.keys.allSatisfy(ImageFile.isUnopenableName) {
             throw Failure("no image has a label file in \(labels) (\(Dataset.labelNameRule))")
         }
         let paths = models.isEmpty ? [try ModelCatalog.bundledDirectory()] : models
