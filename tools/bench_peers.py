@@ -9,7 +9,13 @@ With --layers, rounds of profiled passes then alternate between segview (`bench 
 --by-shape`) and ONNX Runtime (its node profiler), and a table gives both tools' time per
 convolution shape: where segview gains or loses against ONNX Runtime.
 
+With --int8 FILE (the model quantized by `segview quantize`) and --calibration DIR, the rounds also
+time segview's int8 pass and ONNX Runtime's on a model it quantized itself (`quantize_static`:
+per-channel signed weights, unsigned activations calibrated on the same images, the first
+--calibration-limit of DIR resized to the input size); their logits are compared with float32's.
+
   python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2 [--layers]
+  python tools/bench_peers.py --model m.safetensors --int8 m.int8.safetensors --calibration camvid/train
 """
 import argparse
 import collections
@@ -24,6 +30,7 @@ import time
 
 import numpy as np
 import torch
+from PIL import Image
 
 from make_sample import street_scene
 from torch_reference import build_from_file, logits, preprocess
@@ -73,38 +80,97 @@ def time_ort(session, x, runs):
     return times
 
 
+def onnx_int8_session(float_path, int8_path, calibration, threads):
+    """ONNX Runtime's own int8 model of `float_path`, calibrated on the tensors `calibration`."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter({"image": tensor.numpy()} for tensor in calibration)
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    quantize_static(float_path, int8_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(int8_path, options, providers=["CPUExecutionProvider"])
+
+
+def calibration_tensors(folder, limit, width, height, metadata, tmp):
+    """The first `limit` images of `folder` (sorted by name) resized to width x height, preprocessed."""
+    names = sorted(name for name in os.listdir(folder) if name.lower().endswith((".png", ".jpg", ".jpeg")))[:limit]
+    tensors = []
+    for name in names:
+        path = os.path.join(tmp, "calibration.png")
+        Image.open(os.path.join(folder, name)).convert("RGB").resize((width, height), Image.BILINEAR).save(path)
+        tensors.append(preprocess(path, metadata))
+    return tensors
+
+
 IDLE_BETWEEN_TOOLS = 2.0  # seconds
 
 
-def segview_bench(binary, model, image, stride, threads, runs):
+def segview_bench(binary, model, image, stride, threads, runs, precision=None):
     out = subprocess.run([binary, "bench", "--model", model, "--image", image, "--output-stride", str(stride),
-                          "--threads", str(threads), "--runs", str(runs), "--warmup", "1", "--json"],
+                          "--threads", str(threads), "--runs", str(runs), "--warmup", "1", "--json"]
+                         + (["--precision", precision] if precision else []),
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out)
 
 
-def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True, tmp=None):
-    """One interleaved comparison on a photo-like picture of `size` ("HxW"); returns the figures."""
+def segview_logits(binary, model, image, stride, threads, tmp, precision=None):
+    path = os.path.join(tmp, "ours.npy")
+    subprocess.run([binary, "predict", image, "--model", model, "--output-stride", str(stride), "--threads",
+                    str(threads), "--save-logits", path, "--force"] + (["--precision", precision] if precision else []),
+                   check=True, stdout=subprocess.DEVNULL)
+    return np.load(path)
+
+
+def difference(logits, reference):
+    """(max |difference| / max |logit|, share of pixels with the same class) against float32's."""
+    scale = float(np.abs(reference).max())
+    return float(np.abs(logits - reference).max() / scale), float((logits.argmax(0) == reference.argmax(0)).mean())
+
+
+def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True, tmp=None, int8=None):
+    """One interleaved comparison on a photo-like picture of `size` ("HxW"); returns the figures.
+
+    `int8`: (segview's int8 model file, calibration folder, limit), or None."""
     model, metadata = build_from_file(model_path, stride)
     height, width = map(int, size.lower().split("x"))
     image = os.path.join(tmp, f"input_{size}.png")
     street_scene(width, height, seed=11).save(image)
     x = preprocess(image, metadata)
     reference = logits(model, x)
-    logits_path = os.path.join(tmp, "ours.npy")
-    subprocess.run([segview, "predict", image, "--model", model_path, "--output-stride", str(stride),
-                    "--threads", str(threads), "--save-logits", logits_path, "--force"], check=True, stdout=subprocess.DEVNULL)
-    ours = np.load(logits_path)
+    ours = segview_logits(segview, model_path, image, stride, threads, tmp)
     scale = float(np.abs(reference).max())
-    session = onnx_session(model, x, threads, os.path.join(tmp, "model.onnx")) if onnx else None
+    onnx_path = os.path.join(tmp, "model.onnx")
+    session = onnx_session(model, x, threads, onnx_path) if onnx else None
     ort_diff = None
     if session is not None:
         ort_out = session.run(None, {"image": x.numpy()})[0][0]
         ort_diff = float(np.abs(ort_out - reference).max() / scale)
+    int8_session, int8_figures = None, {}
+    if int8 is not None:
+        int8_model, folder, limit = int8
+        int8_figures["segview_int8_vs_pytorch"] = difference(
+            segview_logits(segview, int8_model, image, stride, threads, tmp, precision="int8"), reference)
+        if session is not None:
+            calibration = calibration_tensors(folder, limit, width, height, metadata, tmp)
+            int8_session = onnx_int8_session(onnx_path, os.path.join(tmp, "model.int8.onnx"), calibration, threads)
+            int8_figures["onnxruntime_int8_vs_pytorch"] = difference(
+                int8_session.run(None, {"image": x.numpy()})[0][0], reference)
     time_torch(model, x, 1)  # warm-up
-    if session is not None:
-        time_ort(session, x, 1)
-    ours_t, torch_t, ort_t, report = [], [], [], None
+    for warm in (session, int8_session):
+        if warm is not None:
+            time_ort(warm, x, 1)
+    ours_t, torch_t, ort_t, ours8_t, ort8_t, report = [], [], [], [], [], None
     for _ in range(rounds):
         # Each tool starts after a pause: the thread pools of PyTorch (OpenMP) and ONNX Runtime spin
         # for a while after their last run and would otherwise take the cores from the next tool.
@@ -116,7 +182,17 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
         if session is not None:
             time.sleep(IDLE_BETWEEN_TOOLS)
             ort_t += time_ort(session, x, runs)
-    return {
+        if int8 is not None:
+            time.sleep(IDLE_BETWEEN_TOOLS)
+            ours8_t.append(segview_bench(segview, int8[0], image, stride, threads, runs, precision="int8")["median_ms"])
+        if int8_session is not None:
+            time.sleep(IDLE_BETWEEN_TOOLS)
+            ort8_t += time_ort(int8_session, x, runs)
+    if ours8_t:
+        int8_figures["segview_int8_ms"] = statistics.median(ours8_t)
+    if ort8_t:
+        int8_figures["onnxruntime_int8_ms"] = statistics.median(ort8_t)
+    return int8_figures | {
         "size": size, "output_stride": stride, "segview_ms": statistics.median(ours_t),
         "pytorch_ms": statistics.median(torch_t), "onnxruntime_ms": statistics.median(ort_t) if ort_t else None,
         "segview_vs_pytorch": float(np.abs(ours - reference).max() / scale), "onnxruntime_vs_pytorch": ort_diff,
@@ -127,7 +203,7 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
     }
 
 
-SEGVIEW_CONV = re.compile(r"conv (\d+)x(\d+) (?:(\w+) )?(\d+)->(\d+) (\d+)x(\d+)(?: s(\d+))?(?: d(\d+))?$")
+SEGVIEW_CONV = re.compile(r"conv (\d+)x(\d+) (?:([a-z][\w ]*?) )?(\d+)->(\d+) (\d+)x(\d+)(?: s(\d+))?(?: d(\d+))?$")
 
 
 def layer_key(kernel, in_channels, out_channels, height, width, stride):
@@ -234,13 +310,19 @@ def main():
     parser.add_argument("--segview", default=".build/release/segview")
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--layers", action="store_true", help="also profile both tools by convolution shape (needs ONNX Runtime)")
+    parser.add_argument("--int8", metavar="FILE", help="also time segview's int8 model FILE and ONNX Runtime's int8 model")
+    parser.add_argument("--calibration", metavar="DIR", help="with --int8: images to calibrate ONNX Runtime's int8 model on")
+    parser.add_argument("--calibration-limit", type=int, default=32, help="with --int8: the first N images of DIR")
     args = parser.parse_args()
+    if args.int8 and not args.calibration and not args.no_onnx:
+        parser.error("--int8 needs --calibration DIR for ONNX Runtime's int8 model (or --no-onnx)")
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.size:
+            int8 = (args.int8, args.calibration, args.calibration_limit) if args.int8 else None
             row = compare(args.model, size, args.output_stride, args.threads, args.rounds, args.runs, args.segview,
-                          onnx=not args.no_onnx, tmp=tmp)
+                          onnx=not args.no_onnx, tmp=tmp, int8=int8)
             rows.append(row)
             ort_diff = row["onnxruntime_vs_pytorch"]
             ort_text = (f"ONNX Runtime {row['onnxruntime_ms']:.0f} ms ({row['segview_ms'] / row['onnxruntime_ms']:.2f}x)"
@@ -254,6 +336,16 @@ def main():
                   f"{row['gflop']:.0f} GFLOP; memory: weights {row['weights_mb']:.0f} MB, activation peak "
                   f"{row['activation_peak_mb']:.0f} MB (tensors {row['tensor_peak_mb']:.0f} MB), RSS {row['resting_rss_mb']:.0f} MB at rest, "
                   f"{row['forward_peak_rss_mb']:.0f} MB peak during the passes", flush=True)
+            if "segview_int8_ms" in row:
+                line = f"  int8: segview {row['segview_int8_ms']:.0f} ms ({row['segview_int8_ms'] / row['segview_ms']:.2f}x " \
+                       f"its float32), against float32 PyTorch: max|diff|/max|logit| " \
+                       f"{row['segview_int8_vs_pytorch'][0]:.1e}, argmax agreement {row['segview_int8_vs_pytorch'][1] * 100:.2f}%"
+                if "onnxruntime_int8_ms" in row:
+                    line += f"; ONNX Runtime {row['onnxruntime_int8_ms']:.0f} ms " \
+                            f"({row['onnxruntime_int8_ms'] / row['onnxruntime_ms']:.2f}x its float32; segview " \
+                            f"{row['segview_int8_ms'] / row['onnxruntime_int8_ms']:.2f}x), " \
+                            f"{row['onnxruntime_int8_vs_pytorch'][0]:.1e}, {row['onnxruntime_int8_vs_pytorch'][1] * 100:.2f}%"
+                print(line, flush=True)
             if args.layers:
                 print(f"per convolution shape, mean of {args.rounds} profiled passes each (ms):")
                 for line in compare_layers(args.model, size, args.output_stride, args.threads, args.rounds, args.segview, tmp):

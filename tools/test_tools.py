@@ -106,10 +106,12 @@ def export_checks_the_state_dict():
 def layer_profiles_meet_by_shape():
     import bench_peers
     ours = [{"kind": "conv 3x3 tapwise 2048->256 45x60 d12", "ms": 10.0}, {"kind": "conv 3x3 tapwise 2048->256 45x60 d24", "ms": 5.0},
-            {"kind": "conv 7x7 im2col 3->64 360x480 s2", "ms": 9.0}, {"kind": "max pool", "ms": 1.5}]
+            {"kind": "conv 7x7 im2col 3->64 360x480 s2", "ms": 9.0}, {"kind": "max pool", "ms": 1.5},
+            {"kind": "conv 3x3 int8 tapwise 512->512 45x60 d4", "ms": 2.0}]
     times, paths, other = bench_peers.segview_layers(ours)
-    assert times == {"3x3 2048->256 45x60": 15.0, "7x7 3->64 360x480 s2": 9.0} and other == 1.5, (times, other)
-    assert paths["3x3 2048->256 45x60"] == "tapwise d12,24", paths
+    assert times == {"3x3 2048->256 45x60": 15.0, "7x7 3->64 360x480 s2": 9.0, "3x3 512->512 45x60": 2.0} \
+        and other == 1.5, (times, other)
+    assert paths["3x3 2048->256 45x60"] == "tapwise d12,24" and paths["3x3 512->512 45x60"] == "int8 tapwise d4", paths
 
     def node(cin, h, w, cout, k, oh, ow, op="Conv", ms=2.0):
         return {"cat": "Node", "name": "n_kernel_time", "dur": ms * 1000,
@@ -120,7 +122,7 @@ def layer_profiles_meet_by_shape():
     assert theirs == {"7x7 3->64 360x480 s2": 2.0, "3x3 2048->256 45x60": 12.0} and their_other == 0.5, (theirs, their_other)
     table = bench_peers.layer_table(times, paths, other, theirs, their_other)
     assert table[1].startswith("3x3 2048->256 45x60") and table[1].split()[-1] == "1.25", table
-    assert table[-1].split()[-1] == f"{(15 + 9 + 1.5) / (14 + 0.5):.2f}", table
+    assert table[-1].split()[-1] == f"{(15 + 9 + 2 + 1.5) / (14 + 0.5):.2f}", table
     print("ok: bench_peers.py meets the two profiles shape by shape")
 
 

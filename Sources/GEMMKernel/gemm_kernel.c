@@ -378,7 +378,8 @@ static int int8_depth_block(int K4) {
 }
 
 void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
-                   long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch) {
+                   long ldc, const seg_positions *positions, int accumulate, const float *scale, const float *shift,
+                   const float *addend, float cap, float *scratch) {
     uint32_t *packedB = (uint32_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     int block = int8_depth_block(K4);
     for (int k0 = 0; k0 < K4; k0 += block) {
@@ -386,15 +387,16 @@ void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, c
         int first = k0 == 0, last = k0 + depth == K4;
         for (int col0 = 0; col0 < N; col0 += NC) {
             int cols = min_int(NC, N - col0);
-            pack_b((const float *)B, ldb, NULL, k0, depth, col0, cols, (float *)packedB);
+            pack_b((const float *)B, ldb, positions, k0, depth, col0, cols, (float *)packedB);
             vector_runs plans[NC / 16];
             for (int v = 0; v < (cols + 15) / 16; v++)
-                plan_vector(&plans[v], NULL, col0 + 16 * v, min_int(16, cols - 16 * v));
+                plan_vector(&plans[v], positions, col0 + 16 * v, min_int(16, cols - 16 * v));
             for (int row0 = 0; row0 < M; row0 += MR) {
                 const int8_t *panel = A + (long)(row0 / MR) * a_panel_stride + (long)k0 * MR * 4;
                 for (int s = 0; s < cols; s += NR)
                     int8_micro_kernel(depth, panel, packedB + (size_t)s * depth, C + (long)row0 * ldc, ldc,
-                                      plans + s / 16, min_int(MR, M - row0), min_int(NR, cols - s), !first, last,
+                                      plans + s / 16, min_int(MR, M - row0), min_int(NR, cols - s),
+                                      accumulate || !first, last,
                                       scale + row0, shift ? shift + row0 : NULL,
                                       addend ? addend + (long)row0 * ldc : NULL, cap);
             }
@@ -408,8 +410,8 @@ void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, c
 /// quantize`), and the tests check both kernels against one reference.
 __attribute__((target_clones("avx2", "default")))
 void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
-                            float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
-                            float *scratch) {
+                            float *C, long ldc, const seg_positions *positions, int accumulate, const float *scale,
+                            const float *shift, const float *addend, float cap, float *scratch) {
     enum { COLUMNS = 256 };
     int32_t *acc = (int32_t *)scratch;  // MR x COLUMNS
     int block = int8_depth_block(K4);
@@ -422,12 +424,12 @@ void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_
                 int first = k0 == 0, last = k0 + block >= K4;
                 for (int i = 0; i < MR * COLUMNS; i++) acc[i] = 0;
                 for (int q = k0; q < min_int(K4, k0 + block); q++) {
-                    const uint32_t *b = B + (long)q * ldb + col0;
+                    const uint32_t *b = B + (long)q * ldb;
                     for (int r = 0; r < rows; r++) {
                         const int8_t *w = panel + ((long)q * MR + r) * 4;
                         int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], *sums = acc + r * COLUMNS;
                         for (int n = 0; n < cols; n++) {
-                            uint32_t v = b[n];
+                            uint32_t v = b[column_offset(positions, col0 + n, 0)];
                             sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
                                 + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
                         }
@@ -436,14 +438,15 @@ void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_
                 // As store_vector: scaled, plus the shift, plus C, plus the addend, clamped; one
                 // operation a statement, so that none is fused into a multiply-add.
                 for (int r = 0; r < rows; r++) {
-                    float *row = C + (long)(row0 + r) * ldc + col0, rowShift = last && shift ? shift[row0 + r] : 0;
-                    const float *extra = last && addend ? addend + (long)(row0 + r) * ldc + col0 : NULL;
+                    float *row = C + (long)(row0 + r) * ldc, rowShift = last && shift ? shift[row0 + r] : 0;
+                    const float *extra = last && addend ? addend + (long)(row0 + r) * ldc : NULL;
                     for (int n = 0; n < cols; n++) {
+                        long at = column_offset(positions, col0 + n, 1);
                         float v = scale[row0 + r] * (float)acc[r * COLUMNS + n];
                         v += rowShift;
-                        if (!first) v += row[n];
-                        if (extra) v += extra[n];
-                        row[n] = last && cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                        if (accumulate || !first) v += row[at];
+                        if (extra) v += extra[at];
+                        row[at] = last && cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
                     }
                 }
             }

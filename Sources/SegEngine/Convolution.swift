@@ -226,50 +226,75 @@ func countWork(_ input: Tensor, kernel: (height: Int, width: Int), outChannels: 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
 /// the window would otherwise read. Stride 1: the product reads the tap's window of the input and
-/// writes the window of the output in place. The output goes in bands of rows, a thread per band:
-/// a band of every channel stays in L2 while all the taps add to it, then takes bias and
-/// activation (tap by tap over the whole output, each of ASPP's 54 passes over it went to L3).
+/// writes the window of the output in place. The output goes in bands of rows (`forEachBand`).
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
     let context = input.context
-    let cin = weights.inChannels, cout = weights.outChannels
-    let outH = output.height, outW = output.width
-    // The taps that reach the output: the output rows and columns each reaches, where it reads from.
-    let taps: [(index: Int, rows: Range<Int>, cols: Range<Int>, offsetY: Int, offsetX: Int)] = (0..<weights.taps).compactMap { tap in
-        let ky = tap / weights.kernelW, kx = tap % weights.kernelW
-        let rows = geometry.validOutputs(tap: ky, input: input.height, output: outH)
-        let cols = geometry.validOutputs(tap: kx, input: input.width, output: outW)
-        guard !rows.isEmpty && !cols.isEmpty else { return nil }
-        return (tap, rows, cols, ky * geometry.dilation - geometry.padding, kx * geometry.dilation - geometry.padding)
-    }
-    func accumulate(channels: Range<Int>, rows band: Range<Int>) {
+    let cin = weights.inChannels, outW = output.width
+    let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
+    forEachBand(output) { channels, band in
         for c in channels { (output.planePointer(c) + band.lowerBound * outW).update(repeating: 0, count: band.count * outW) }
         for tap in taps {
             let part = band.clamped(to: tap.rows)
             guard !part.isEmpty else { continue }
             GEMM.multiply(in: context, m: channels.count, n: part.count * tap.cols.count, k: cin,
                           a: weights.operand(rows: channels, column: tap.index * cin),
-                          b: input.data + (part.lowerBound + tap.offsetY) * input.width + tap.cols.lowerBound + tap.offsetX,
-                          ldb: input.plane, c: output.data + channels.lowerBound * output.plane + part.lowerBound * outW
-                              + tap.cols.lowerBound, ldc: output.plane,
-                          window: Window(width: tap.cols.count, inputRow: input.width, outputRow: outW), accumulate: true)
+                          b: input.data + tap.inputOffset(row: part.lowerBound, input), ldb: input.plane,
+                          c: output.data + channels.lowerBound * output.plane + tap.outputOffset(row: part.lowerBound, output),
+                          ldc: output.plane, window: Window(width: tap.cols.count, inputRow: input.width, outputRow: outW),
+                          accumulate: true)
         }
         for c in channels {
             activation.apply(output.planePointer(c) + band.lowerBound * outW, count: band.count * outW, bias: weights.bias[c])
         }
     }
-    // Bands of about 512 outputs; on maps too small for two bands a thread, threads share the
-    // output channels (whole panels) instead, so each product stays wide.
-    let bandRows = max(1, 512 / outW), bands = (outH + bandRows - 1) / bandRows
+}
+
+/// A tap of a stride-1 convolution and the window of outputs it reaches: output (y, x) reads the
+/// input at (y + offsetY, x + offsetX) for the rows and columns listed.
+struct TapWindow {
+    let index: Int
+    let rows: Range<Int>
+    let cols: Range<Int>
+    let offsetY: Int
+    let offsetX: Int
+
+    /// The taps that reach at least one output.
+    static func reaching(kernelH: Int, kernelW: Int, _ geometry: ConvGeometry, _ input: Tensor,
+                         _ output: Tensor) -> [TapWindow] {
+        (0..<kernelH * kernelW).compactMap { tap in
+            let ky = tap / kernelW, kx = tap % kernelW
+            let rows = geometry.validOutputs(tap: ky, input: input.height, output: output.height)
+            let cols = geometry.validOutputs(tap: kx, input: input.width, output: output.width)
+            guard !rows.isEmpty && !cols.isEmpty else { return nil }
+            return TapWindow(index: tap, rows: rows, cols: cols, offsetY: ky * geometry.dilation - geometry.padding,
+                             offsetX: kx * geometry.dilation - geometry.padding)
+        }
+    }
+
+    /// Where the window's first column of output row `row` reads, in an input plane.
+    func inputOffset(row: Int, _ input: Tensor) -> Int { (row + offsetY) * input.width + cols.lowerBound + offsetX }
+
+    /// Where the window's first column of output row `row` lies, in an output plane.
+    func outputOffset(row: Int, _ output: Tensor) -> Int { row * output.width + cols.lowerBound }
+}
+
+/// Runs `body` over bands of about 512 outputs, a thread per band: a band of every channel stays
+/// in L2 while all the taps add to it, then takes bias and activation (tap by tap over the whole
+/// output, each of ASPP's 54 passes over it went to L3). On maps too small for two bands a thread,
+/// threads share the output channels (whole panels) instead, so each product stays wide.
+func forEachBand(_ output: Tensor, _ body: (_ channels: Range<Int>, _ rows: Range<Int>) -> Void) {
+    let context = output.context, cout = output.channels, outH = output.height
+    let bandRows = max(1, 512 / output.width), bands = (outH + bandRows - 1) / bandRows
     let panelRows = GEMM.panelRows
     if bands >= 2 * context.threads || cout < 2 * panelRows * context.threads {
-        context.forEach(bands) { band in accumulate(channels: 0..<cout, rows: band * bandRows..<min(outH, (band + 1) * bandRows)) }
+        context.forEach(bands) { band in body(0..<cout, band * bandRows..<min(outH, (band + 1) * bandRows)) }
     } else {
         let panels = (cout + panelRows - 1) / panelRows
         context.forEach(context.threads) { worker in
             let channels = min(cout, panels * worker / context.threads * panelRows)
                 ..< min(cout, panels * (worker + 1) / context.threads * panelRows)
-            if !channels.isEmpty { accumulate(channels: channels, rows: 0..<outH) }
+            if !channels.isEmpty { body(channels, 0..<outH) }
         }
     }
 }

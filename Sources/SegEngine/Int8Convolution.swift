@@ -53,6 +53,11 @@ public final class Int8ConvWeights: @unchecked Sendable {
     /// (the bias, less the zero point's share of the product).
     let rowScale: [Float]
     let shift: [Float]
+    let bias: [Float]
+    /// Per tap, then output channel: the zero point's share of that tap's product, which the tapwise
+    /// path adds only where the tap reads inside the input (padding adds nothing there); empty
+    /// when the zero point is 0.
+    let tapShifts: [Float]
 
     var taps: Int { kernelH * kernelW }
 
@@ -72,14 +77,14 @@ public final class Int8ConvWeights: @unchecked Sendable {
         quadsPerTap = quads
         let depth = taps * quads * 4
         var bytes = [Int8](repeating: 0, count: outChannels * depth)
-        var sums = [Int](repeating: 0, count: outChannels)
+        var tapSums = [Int](repeating: 0, count: taps * outChannels)
         for o in 0..<outChannels {
             let row = weights.matrixRow(o)
             for t in 0..<taps {
                 for c in 0..<cin {
                     let q = Int(min(max((row[t * cin + c] / weightScales[o]).rounded(.toNearestOrEven), -127), 127))
                     bytes[o * depth + t * quads * 4 + c] = Int8(q)
-                    sums[o] += q
+                    tapSums[t * outChannels + o] += q
                 }
             }
         }
@@ -88,7 +93,14 @@ public final class Int8ConvWeights: @unchecked Sendable {
         seg_int8_pack_panels(Int32(outChannels), Int32(taps * quads), bytes, panels)
         let rowScale = weightScales.map { $0 * input.scale }
         self.rowScale = rowScale
-        shift = (0..<weights.outChannels).map { weights.bias[$0] - rowScale[$0] * Float(input.zeroPoint * sums[$0]) }
+        bias = weights.bias
+        let zeroPoint = input.zeroPoint, outChannels = outChannels
+        tapShifts = zeroPoint == 0 ? [] : tapSums.indices.map {
+            -rowScale[$0 % outChannels] * Float(zeroPoint * tapSums[$0])
+        }
+        shift = (0..<outChannels).map { o in
+            weights.bias[o] - rowScale[o] * Float(zeroPoint * (0..<taps).reduce(0) { $0 + tapSums[$1 * outChannels + o] })
+        }
     }
 
     /// Per output channel, the largest weight magnitude over 127: every weight lands in -127...127.
@@ -103,19 +115,25 @@ public final class Int8ConvWeights: @unchecked Sendable {
 }
 
 /// `activation(conv(input) + bias + residual)` with int8 products: the input is quantized once
-/// into quads, then, as the float32 im2col path does, each thread unfolds a tile of output
-/// positions (padding is the zero point) and multiplies it while it is in L2; a pointwise stride-1
-/// convolution multiplies the quads in place. The products return floats, so the layers around
+/// into quads, then a pointwise stride-1 convolution multiplies the quads in place; other stride-1
+/// convolutions go tap by tap as float32's tapwise path does, each tap's window of quads in place
+/// (only the in-bounds work: ASPP's dilated taps on a small map read mostly padding); the rest as
+/// float32's im2col path, each thread unfolding a tile of output positions (padding is the zero
+/// point) and multiplying it while it is in L2. The products return floats, so the layers around
 /// stay float32.
 public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: ConvGeometry = ConvGeometry(),
                    activation: Activation = .identity, adding residual: Tensor? = nil) -> Tensor {
     let context = input.context
     let output = convOutput(input, inChannels: weights.inChannels, outChannels: weights.outChannels,
                             kernel: (weights.kernelH, weights.kernelW), geometry, residual)
-    let (flop, _) = countWork(input, kernel: (weights.kernelH, weights.kernelW), outChannels: weights.outChannels,
-                              inPerGroup: weights.inChannels, geometry, output)
+    let (flop, inBounds) = countWork(input, kernel: (weights.kernelH, weights.kernelW),
+                                     outChannels: weights.outChannels, inPerGroup: weights.inChannels, geometry, output)
     let shape = layerShape(input, weights.inChannels, weights.outChannels, geometry)
-    context.measure("conv \(weights.kernelH)x\(weights.kernelW) int8", shape: shape, flop: flop) {
+    // Tap by tap, the output band is read and written once a tap, over a depth of a quarter of the
+    // channels; that costs more than im2col's multiplies of padding unless padding is a large share.
+    let tapwise = context.kernels.tapwise && weights.taps > 1 && geometry.stride == 1 && inBounds < 0.8
+    let kind = "conv \(weights.kernelH)x\(weights.kernelW) int8" + (tapwise ? " tapwise" : "")
+    context.measure(kind, shape: shape, flop: flop) {
         let quads = weights.quadsPerTap
         context.withScratch(quads * input.plane) { scratch in
             scratch.withMemoryRebound(to: UInt32.self, capacity: quads * input.plane) { quantized in
@@ -127,14 +145,54 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
                                                             zero, quantized, q, 1)
                     }
                 }
-                int8Products(quantized, input, weights, geometry, output, activation, residual)
+                if tapwise {
+                    int8Tapwise(quantized, input, weights, geometry, output, residual == nil ? activation : .identity)
+                } else {
+                    int8Products(quantized, input, weights, geometry, output, activation, residual)
+                }
                 // A byte has no NaN: an input that had one makes the output NaN, as float32 would
                 // where it reaches, so that the checks for non-finite scores still see it.
                 if nonFinite.contains(where: { $0 > 0 }) { output.data.update(repeating: .nan, count: output.count) }
             }
         }
     }
+    if tapwise, let residual { addInPlace(output, residual, activation: activation) }
     return output
+}
+
+/// A stride-1 convolution tap by tap, in bands of output rows (`forEachBand`): each tap multiplies
+/// the window of quads it reads in place and adds to the band, then the band takes the bias.
+private func int8Tapwise(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Tensor, _ weights: Int8ConvWeights,
+                         _ geometry: ConvGeometry, _ output: Tensor, _ activation: Activation) {
+    let context = input.context
+    let quads = weights.quadsPerTap, cout = weights.outChannels, outW = output.width
+    let gemm = context.kernels.int8VNNI ? seg_int8_gemm : seg_int8_gemm_portable
+    let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
+    forEachBand(output) { channels, band in
+        for c in channels { (output.planePointer(c) + band.lowerBound * outW).update(repeating: 0, count: band.count * outW) }
+        context.withScratch(seg_gemm_scratch_floats()) { scratch in
+            weights.rowScale.withUnsafeBufferPointer { scale in
+                weights.tapShifts.withUnsafeBufferPointer { tapShifts in
+                    for tap in taps {
+                        let part = band.clamped(to: tap.rows)
+                        guard !part.isEmpty else { continue }
+                        var window = seg_positions(width: Int32(tap.cols.count), b_row: input.width, c_row: outW)
+                        let panels = weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride
+                            + tap.index * quads * GEMM.panelRows * 4
+                        gemm(Int32(channels.count), Int32(part.count * tap.cols.count), Int32(quads), panels,
+                             weights.panelStride, quantized + tap.inputOffset(row: part.lowerBound, input), input.plane,
+                             output.data + channels.lowerBound * output.plane + tap.outputOffset(row: part.lowerBound, output),
+                             output.plane, &window, 1, scale.baseAddress! + channels.lowerBound,
+                             tapShifts.isEmpty ? nil : tapShifts.baseAddress! + tap.index * cout + channels.lowerBound,
+                             nil, 0, scratch)
+                    }
+                }
+            }
+        }
+        for c in channels {
+            activation.apply(output.planePointer(c) + band.lowerBound * outW, count: band.count * outW, bias: weights.bias[c])
+        }
+    }
 }
 
 /// The products of an int8 convolution over its quantized input, split between threads in tiles
@@ -161,10 +219,10 @@ private func int8Products(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Te
             weights.rowScale.withUnsafeBufferPointer { scale in
                 weights.shift.withUnsafeBufferPointer { shift in
                     gemm(Int32(channels.count), Int32(count), Int32(depth),
-                                  weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride,
-                                  weights.panelStride, columns, ldb, output.data + offset, plane,
-                                  scale.baseAddress! + channels.lowerBound, shift.baseAddress! + channels.lowerBound,
-                                  residual.map { UnsafePointer($0.data) + offset }, cap, scratch)
+                         weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride,
+                         weights.panelStride, columns, ldb, output.data + offset, plane, nil, 0,
+                         scale.baseAddress! + channels.lowerBound, shift.baseAddress! + channels.lowerBound,
+                         residual.map { UnsafePointer($0.data) + offset }, cap, scratch)
                 }
             }
         }

@@ -63,19 +63,24 @@ final class Int8Tests: XCTestCase {
     }
 
     func testInt8ConvolutionMatchesThePlainReference() {
-        for kernels in kernelChoices {
-            checkAgainstTheReference(EngineContext(threads: 2, kernels: kernels, profile: Profile()))
+        for var kernels in kernelChoices {
+            for tapwise in [true, false] {
+                kernels.tapwise = tapwise
+                checkAgainstTheReference(EngineContext(threads: 2, kernels: kernels, profile: Profile()))
+            }
         }
     }
 
     func checkAgainstTheReference(_ context: EngineContext) {
         var random = Generator(state: 21)
-        let kernelName = context.kernels.int8VNNI ? "VNNI" : "portable"
+        let kernelName = (context.kernels.int8VNNI ? "VNNI" : "portable") + (context.kernels.tapwise ? "" : " im2col")
         // (cin, cout, kernel, h, w, stride, padding, dilation, activation, residual, input low):
         // pointwise in place (a map wide enough for tiles, and a small one split by channels), a
         // channel count not a multiple of 4, strides, dilation past the map, a depth over one block
         // (3x3 on 256 channels: 576 quads), inputs below zero (a zero point), unfused activations,
-        // tiles wider than one block of the VNNI kernel's columns (3x3 on 16 channels over 64x64).
+        // tiles wider than one block of the VNNI kernel's columns (3x3 on 16 channels over 64x64);
+        // mostly padding, which goes tap by tap: with a zero point, a residual, threads sharing the
+        // channels of one band (40 outputs) or taking bands (40x60).
         let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Activation, Bool, Float)] = [
             (16, 24, 1, 20, 30, 1, 0, 1, .relu, true, 0),
             (40, 20, 1, 5, 6, 1, 0, 1, .identity, false, -1),
@@ -85,6 +90,8 @@ final class Int8Tests: XCTestCase {
             (8, 17, 1, 13, 15, 2, 0, 1, .hardswish, true, -1),
             (6, 8, 3, 7, 6, 1, 12, 12, .relu, false, 0),
             (16, 24, 3, 64, 64, 1, 1, 1, .relu, true, -0.25),
+            (20, 40, 3, 10, 13, 1, 6, 6, .relu, true, -1),
+            (32, 16, 3, 40, 60, 1, 24, 24, .relu6, false, -0.5),
         ]
         for (index, (cin, cout, kernel, h, w, stride, padding, dilation, activation, hasResidual, low))
                 in cases.enumerated() {
@@ -108,6 +115,8 @@ final class Int8Tests: XCTestCase {
                               + "p\(padding) d\(dilation)")
         }
         XCTAssertNotNil(context.profile?.entries["conv 1x1 int8"], "the int8 path ran")
+        XCTAssertEqual(context.profile?.entries["conv 3x3 int8 tapwise"]?.calls, context.kernels.tapwise ? 4 : nil,
+                       "\(kernelName): the layers that are mostly padding went tap by tap")
     }
 
     /// The two kernels round the same sums the same way: value for value, where both can run.
@@ -121,12 +130,15 @@ final class Int8Tests: XCTestCase {
         let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
                                    input: ActivationQuantization(minimum: -1, maximum: 2))
         let x = values(cin * h * w, -1...2, &random)
-        let outputs = kernelChoices.map { kernels in
-            let context = EngineContext(threads: 2, kernels: kernels)
-            return conv2d(Tensor(channels: cin, height: h, width: w, values: x, in: context), int8,
-                          ConvGeometry.same(kernel: 3), activation: .relu).toArray()
+        // Unfolded, and tap by tap (dilation 12: mostly padding).
+        for geometry in [ConvGeometry.same(kernel: 3), ConvGeometry.same(kernel: 3, dilation: 12)] {
+            let outputs = kernelChoices.map { kernels in
+                let context = EngineContext(threads: 2, kernels: kernels)
+                return conv2d(Tensor(channels: cin, height: h, width: w, values: x, in: context), int8,
+                              geometry, activation: .relu).toArray()
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "dilation \(geometry.dilation)")
         }
-        XCTAssertEqual(outputs[0], outputs[1])
     }
 
     func testANaNInTheInputMakesTheOutputNaN() {

@@ -61,17 +61,19 @@ void seg_int8_pack_panels(int M, int K4, const int8_t *A, int8_t *panels);
 long seg_int8_quantize_quads(const float *x, int channels, long plane, float inverse_scale, int zero_point,
                              uint32_t *quads, long quad_start, long quad_count);
 
-/// C = scale[row] * (A x B) (+ shift[row], + addend, clamped to [0, cap] when cap > 0), where A is
-/// packed signed-byte panels (`a_panel_stride` bytes apart), B K4 rows of N unsigned quads (ldb
-/// apart); the sums over K4 * 4 bytes are exact 32-bit integers within blocks of up to 512 quads,
-/// added in float32 across blocks. `scratch` as seg_sgemm's.
+/// C = (accumulate ? C : 0) + scale[row] * (A x B) (+ shift[row], + addend, clamped to [0, cap] when
+/// cap > 0), where A is packed signed-byte panels (`a_panel_stride` bytes apart), B K4 rows of N
+/// unsigned quads (ldb apart); the sums over K4 * 4 bytes are exact 32-bit integers within blocks
+/// of up to 512 quads, added in float32 across blocks. `positions` (may be NULL) as seg_sgemm's,
+/// in quads for B; `scratch` as seg_sgemm's.
 void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb, float *C,
-                   long ldc, const float *scale, const float *shift, const float *addend, float cap, float *scratch);
+                   long ldc, const seg_positions *positions, int accumulate, const float *scale, const float *shift,
+                   const float *addend, float cap, float *scratch);
 
 /// seg_int8_gemm's result, the same floats, on any CPU (plain loops: slower than float32, for
 /// measuring accuracy).
 void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
-                            float *C, long ldc, const float *scale, const float *shift, const float *addend, float cap,
-                            float *scratch);
+                            float *C, long ldc, const seg_positions *positions, int accumulate, const float *scale,
+                            const float *shift, const float *addend, float cap, float *scratch);
 
 #endif
