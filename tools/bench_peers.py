@@ -11,8 +11,9 @@ convolution shape: where segview gains or loses against ONNX Runtime.
 
 With --int8 FILE (the model quantized by `segview quantize`) and --calibration DIR, the rounds also
 time segview's int8 pass and ONNX Runtime's on a model it quantized itself (`quantize_static`:
-per-channel signed weights, unsigned activations calibrated on the same images, the first
---calibration-limit of DIR resized to the input size); their logits are compared with float32's.
+per-channel signed weights, unsigned activations calibrated on the first --calibration-limit
+images of DIR by name, resized to the input size; `segview quantize --limit N` takes N spread over
+the folder instead); their logits are compared with float32 PyTorch's.
 
   python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2 [--layers]
   python tools/bench_peers.py --model m.safetensors --int8 m.int8.safetensors --calibration camvid/train

@@ -226,26 +226,22 @@ func countWork(_ input: Tensor, kernel: (height: Int, width: Int), outChannels: 
 /// One matrix product per kernel tap over just the outputs whose input for that tap lies inside
 /// the image, accumulated into the output: the work is the in-bounds work, however much padding
 /// the window would otherwise read. Stride 1: the product reads the tap's window of the input and
-/// writes the window of the output in place. The output goes in bands of rows (`forEachBand`).
+/// writes the window of the output in place. The output goes in bands of rows (`accumulateInBands`).
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
     let context = input.context
     let cin = weights.inChannels, outW = output.width
     let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
-    forEachBand(output) { channels, band in
-        for c in channels { (output.planePointer(c) + band.lowerBound * outW).update(repeating: 0, count: band.count * outW) }
+    let window = { (tap: TapWindow) in Window(width: tap.cols.count, inputRow: input.width, outputRow: outW) }
+    accumulateInBands(output, bias: weights.bias, activation) { channels, band in
         for tap in taps {
             let part = band.clamped(to: tap.rows)
             guard !part.isEmpty else { continue }
             GEMM.multiply(in: context, m: channels.count, n: part.count * tap.cols.count, k: cin,
                           a: weights.operand(rows: channels, column: tap.index * cin),
                           b: input.data + tap.inputOffset(row: part.lowerBound, input), ldb: input.plane,
-                          c: output.data + channels.lowerBound * output.plane + tap.outputOffset(row: part.lowerBound, output),
-                          ldc: output.plane, window: Window(width: tap.cols.count, inputRow: input.width, outputRow: outW),
-                          accumulate: true)
-        }
-        for c in channels {
-            activation.apply(output.planePointer(c) + band.lowerBound * outW, count: band.count * outW, bias: weights.bias[c])
+                          c: output.planePointer(channels.lowerBound) + tap.outputOffset(row: part.lowerBound, output),
+                          ldc: output.plane, window: window(tap), accumulate: true)
         }
     }
 }
@@ -279,22 +275,30 @@ struct TapWindow {
     func outputOffset(row: Int, _ output: Tensor) -> Int { row * output.width + cols.lowerBound }
 }
 
-/// Runs `body` over bands of about 512 outputs, a thread per band: a band of every channel stays
-/// in L2 while all the taps add to it, then takes bias and activation (tap by tap over the whole
-/// output, each of ASPP's 54 passes over it went to L3). On maps too small for two bands a thread,
-/// threads share the output channels (whole panels) instead, so each product stays wide.
-func forEachBand(_ output: Tensor, _ body: (_ channels: Range<Int>, _ rows: Range<Int>) -> Void) {
-    let context = output.context, cout = output.channels, outH = output.height
-    let bandRows = max(1, 512 / output.width), bands = (outH + bandRows - 1) / bandRows
+/// Zeroes `output` and runs `accumulate` over it in bands of about 512 outputs, a thread per band,
+/// each band then given its channel's bias and `activation`: a band of every channel stays in L2
+/// while all the taps add to it (tap by tap over the whole output, each of ASPP's 54 passes over it
+/// went to L3). On maps too small for two bands a thread, threads share the output channels
+/// (whole panels) instead, so each product stays wide.
+func accumulateInBands(_ output: Tensor, bias: [Float], _ activation: Activation,
+                       _ accumulate: (_ channels: Range<Int>, _ rows: Range<Int>) -> Void) {
+    let context = output.context, cout = output.channels, outH = output.height, outW = output.width
+    func band(_ channels: Range<Int>, _ rows: Range<Int>) {
+        let start = rows.lowerBound * outW, count = rows.count * outW
+        for c in channels { (output.planePointer(c) + start).update(repeating: 0, count: count) }
+        accumulate(channels, rows)
+        for c in channels { activation.apply(output.planePointer(c) + start, count: count, bias: bias[c]) }
+    }
+    let bandRows = max(1, 512 / outW), bands = (outH + bandRows - 1) / bandRows
     let panelRows = GEMM.panelRows
     if bands >= 2 * context.threads || cout < 2 * panelRows * context.threads {
-        context.forEach(bands) { band in body(0..<cout, band * bandRows..<min(outH, (band + 1) * bandRows)) }
+        context.forEach(bands) { index in band(0..<cout, index * bandRows..<min(outH, (index + 1) * bandRows)) }
     } else {
         let panels = (cout + panelRows - 1) / panelRows
         context.forEach(context.threads) { worker in
             let channels = min(cout, panels * worker / context.threads * panelRows)
                 ..< min(cout, panels * (worker + 1) / context.threads * panelRows)
-            if !channels.isEmpty { body(channels, 0..<outH) }
+            if !channels.isEmpty { band(channels, 0..<outH) }
         }
     }
 }

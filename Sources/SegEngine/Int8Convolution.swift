@@ -99,7 +99,8 @@ public final class Int8ConvWeights: @unchecked Sendable {
             -rowScale[$0 % outChannels] * Float(zeroPoint * tapSums[$0])
         }
         shift = (0..<outChannels).map { o in
-            weights.bias[o] - rowScale[o] * Float(zeroPoint * (0..<taps).reduce(0) { $0 + tapSums[$1 * outChannels + o] })
+            let sum = (0..<taps).reduce(0) { $0 + tapSums[$1 * outChannels + o] }
+            return weights.bias[o] - rowScale[o] * Float(zeroPoint * sum)
         }
     }
 
@@ -160,37 +161,34 @@ public func conv2d(_ input: Tensor, _ weights: Int8ConvWeights, _ geometry: Conv
     return output
 }
 
-/// A stride-1 convolution tap by tap, in bands of output rows (`forEachBand`): each tap multiplies
-/// the window of quads it reads in place and adds to the band, then the band takes the bias.
+/// A stride-1 convolution tap by tap, in bands of output rows (`accumulateInBands`): each tap
+/// multiplies the window of quads it reads in place and adds to the band, then the band takes the bias.
 private func int8Tapwise(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Tensor, _ weights: Int8ConvWeights,
                          _ geometry: ConvGeometry, _ output: Tensor, _ activation: Activation) {
     let context = input.context
-    let quads = weights.quadsPerTap, cout = weights.outChannels, outW = output.width
+    let quads = weights.quadsPerTap, cout = weights.outChannels
     let gemm = context.kernels.int8VNNI ? seg_int8_gemm : seg_int8_gemm_portable
     let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
-    forEachBand(output) { channels, band in
-        for c in channels { (output.planePointer(c) + band.lowerBound * outW).update(repeating: 0, count: band.count * outW) }
+    accumulateInBands(output, bias: weights.bias, activation) { channels, band in
         context.withScratch(seg_gemm_scratch_floats()) { scratch in
             weights.rowScale.withUnsafeBufferPointer { scale in
                 weights.tapShifts.withUnsafeBufferPointer { tapShifts in
                     for tap in taps {
                         let part = band.clamped(to: tap.rows)
                         guard !part.isEmpty else { continue }
-                        var window = seg_positions(width: Int32(tap.cols.count), b_row: input.width, c_row: outW)
+                        var window = seg_positions(width: Int32(tap.cols.count), b_row: input.width,
+                                                   c_row: output.width)
                         let panels = weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride
                             + tap.index * quads * GEMM.panelRows * 4
+                        let tapShift = tap.index * cout + channels.lowerBound
+                        let shift = tapShifts.isEmpty ? nil : tapShifts.baseAddress! + tapShift
                         gemm(Int32(channels.count), Int32(part.count * tap.cols.count), Int32(quads), panels,
                              weights.panelStride, quantized + tap.inputOffset(row: part.lowerBound, input), input.plane,
-                             output.data + channels.lowerBound * output.plane + tap.outputOffset(row: part.lowerBound, output),
-                             output.plane, &window, 1, scale.baseAddress! + channels.lowerBound,
-                             tapShifts.isEmpty ? nil : tapShifts.baseAddress! + tap.index * cout + channels.lowerBound,
-                             nil, 0, scratch)
+                             output.planePointer(channels.lowerBound) + tap.outputOffset(row: part.lowerBound, output),
+                             output.plane, &window, 1, scale.baseAddress! + channels.lowerBound, shift, nil, 0, scratch)
                     }
                 }
             }
-        }
-        for c in channels {
-            activation.apply(output.planePointer(c) + band.lowerBound * outW, count: band.count * outW, bias: weights.bias[c])
         }
     }
 }
