@@ -59,6 +59,9 @@ public final class Terminal {
         return (colors, direct)
     }
 
+    /// Why the colours asked for (`--colors`, or COLORTERM) are not the ones drawn, when they are not.
+    public private(set) var colorFallback: String?
+
     /// Opens the screen of a terminal with `capabilities` (what `capabilities()` found).
     /// `requested` overrides the colour mode the terminal advertises; `mouse` asks for mouse reports
     /// (which take text selection from the terminal: most give it back with Shift).
@@ -78,7 +81,12 @@ public final class Terminal {
         var typeName: String? = nil
         if mode == .truecolor ? direct == 0 : mode.colorCount > colors {
             typeName = Self.installColorEntry(base: term, mode: mode)
-            if typeName == nil { mode = advertised }
+            if typeName == nil {
+                let asked = requested.map { "--colors \($0.rawValue)" } ?? "COLORTERM=\(colorTerm)"
+                colorFallback = "\(asked): TERM='\(term)' has \(advertised.label) and `tic` (ncurses-bin) could not "
+                    + "add \(mode.label); \(advertised.label) instead"
+                mode = advertised
+            }
         }
         self.mode = mode
         guard seg_term_open(typeName) == 0 else { throw Failure(description: "cannot open the terminal (TERM='\(term)')") }

@@ -136,6 +136,7 @@ public final class Viewer {
         }
         let terminal = try Terminal(capabilities, requested: options.colors, mouse: options.mouse)
         defer { terminal.close() }
+        if let fallback = terminal.colorFallback { addMessage(fallback) }
         renderer.halfBlocks = terminal.halfBlocks
         renderer.graphics = support
         terminal.graphics = support.graphicsProtocol

@@ -23,9 +23,10 @@ final class ViewerTests: XCTestCase {
     /// output of a program that prints and exits at once.
     func viewer(_ arguments: String, width: Int = 120, height: Int = 40, term: String = "xterm-256color",
                 colorterm: String? = nil, lang: String = "C.UTF-8", lingering: Bool = false,
-                statusFile: String? = nil) throws -> TmuxSession {
+                statusFile: String? = nil, path: String? = nil) throws -> TmuxSession {
         var environment = ["TERM": term, "LANG": lang]
         environment["COLORTERM"] = colorterm
+        environment["PATH"] = path
         var command = "\(segviewBinary.path) \(arguments)"
         if let statusFile { command = "sh -c '\(command); echo $? > \(statusFile)'" }
         return try TmuxSession(lingering ? "sh -c '\(command); sleep 3'" : command, width: width, height: height,
@@ -506,6 +507,18 @@ final class ViewerTests: XCTestCase {
             XCTAssertTrue(used.contains { indices.contains($0) }, "\(mode): \(used.sorted())")
             XCTAssertTrue(used.allSatisfy { $0 < indices.upperBound }, "\(mode): \(used.sorted())")
         }
+    }
+
+    /// Without `tic` the colours asked for cannot be added to TERM's entry: the viewer draws in the
+    /// entry's colours and now says why (it fell back in silence).
+    func testColoursThatCannotBeAddedAreSaid() throws {
+        let session = try viewer("\(image) --model \(fiveClasses) --colors 256", width: 160, term: "xterm",
+                                 path: scratch.path)
+        _ = try session.waitFor(text: "--colors 256: TERM='xterm' has 8 colours and `tic` (ncurses-bin) could not add "
+                                + "256 colours; 8 colours instead")
+        let truecolour = try viewer("\(image) --model \(fiveClasses)", width: 160, colorterm: "truecolor",
+                                    path: scratch.path)
+        _ = try truecolour.waitFor(text: "COLORTERM=truecolor: TERM='xterm-256color' has 256 colours and `tic`")
     }
 
     /// A protocol named with --graphics that tmux will not pass on falls back to half blocks, and
