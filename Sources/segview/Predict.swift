@@ -215,9 +215,12 @@ struct Predict: ParsableCommand {
         if paths.isEmpty, let shard { throw Failure("shard \(shard) of \(image) holds no image") }
         try refuseCollisions(paths)
         try makeFolders(requested.all)
+        var clock = Stopwatch()
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
+        let loadTime = clock.lap()
         var failures: [(String, String)] = []
         var written = 0, skipped = 0
+        var spent = (read: 0.0, forward: 0.0, write: 0.0)  // milliseconds, over the images segmented
         let progress = ProgressBar(total: paths.count, label: "predict")
         for (index, path) in paths.enumerated() {
             let stem = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -236,8 +239,11 @@ struct Predict: ParsableCommand {
             }
             do {
                 try Failure.refuseExisting(files.all, force: force || skipExisting)
-                _ = try segment(path, with: segmenter, to: files, overwrite: force || skipExisting)
+                let report = try segment(path, with: segmenter, to: files, overwrite: force || skipExisting)
                 written += 1
+                spent.read += report.read
+                spent.forward += report.result.inferenceMilliseconds
+                spent.write += report.write
             } catch {
                 failures.append((path, "\(error)"))
             }
@@ -247,6 +253,13 @@ struct Predict: ParsableCommand {
         print("\(counted(paths.count, "image")), \(segmenter.title) at output stride \(segmenter.outputStride), scale "
               + "\(segmenter.scale): \(written) segmented, "
               + (skipExisting ? "\(skipped) skipped (their outputs exist), " : "") + "\(failures.count) failed")
+        if written > 0 {
+            let mean = 1 / Double(written)
+            print(String(format: "time: load %.1f ms; per image segmented (mean of %d): read %.1f ms, forward %.1f ms, "
+                         + "write %.1f ms", loadTime, written, spent.read * mean, spent.forward * mean, spent.write * mean))
+            print("memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
+                  + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
+        }
         for (path, reason) in failures {
             let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
             print("  failed: \(oneLine(path)): \(detail)")

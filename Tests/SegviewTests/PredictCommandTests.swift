@@ -78,6 +78,13 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertTrue(output.contains("3 images, deeplabv3 resnet at output stride 8, scale auto: 2 segmented, 1 failed"),
                       output)
         XCTAssertTrue(output.contains("failed: photos/c.png: not a PNG or JPEG image"), output)
+        // Where the time went, as for one image: the stages' means over the images segmented.
+        let time = try XCTUnwrap(output.split(separator: "\n").first { $0.hasPrefix("time: ") }, output)
+        let stages = time.split(separator: " ").compactMap { Double($0) }
+        XCTAssertTrue(time.contains("per image segmented (mean of 2): read "), String(time))
+        XCTAssertEqual(stages.count, 4, String(time))
+        XCTAssertTrue(stages.prefix(3).allSatisfy { $0 > 0 }, "load, read and forward take time: \(time)")
+        XCTAssertTrue(output.contains("memory: weights "), output)
         for name in ["masks/a.png", "masks/b.png", "borders/a.png", "borders/b.png"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: scratch.appendingPathComponent(name).path), name)
         }
