@@ -52,6 +52,10 @@ public enum ImageFile {
         return path.contains("\u{FFFD}") && !(stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG)
     }
 
+    /// What is said of a file whose name `isUnopenableName`.
+    public static let unopenableNameReason = "its name is not valid UTF-8 (shown with \u{FFFD}), which segview "
+        + "cannot open; rename the file"
+
     /// The format of the file's content, or an error naming what it is not.
     public static func format(of path: String) throws -> Format {
         guard let file = fopen(path, "rb") else {

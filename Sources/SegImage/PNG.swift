@@ -21,8 +21,7 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
         guard failure == ENOENT && ImageFile.isUnopenableName(path) else {
             return ImageError(path: path, reason: "cannot open: \(String(cString: strerror(failure)))")
         }
-        return ImageError(path: path, reason: "cannot open: its name is not valid UTF-8 (shown with \u{FFFD}), "
-                          + "which segview cannot open; rename the file")
+        return ImageError(path: path, reason: "cannot open: \(ImageFile.unopenableNameReason)")
     }
 }
 

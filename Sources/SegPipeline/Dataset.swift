@@ -38,28 +38,34 @@ public enum Dataset {
     }
 
     /// The images of a folder (regular files with an image extension), sorted by name, as paths inside it.
-    /// A name that is not UTF-8 is kept, with U+FFFD in place of its bytes: reading it then says
-    /// why it cannot be read, where a listing that left it out skipped the image unseen.
     public static func images(inFolder folder: String) throws -> [String] {
+        let images = try files(inFolder: folder, named: ImageFile.hasImageExtension)
+        guard !images.isEmpty else { throw ImageError(path: folder, reason: "has no PNG or JPEG files") }
+        return images
+    }
+
+    /// The regular files of a folder whose names pass `include`, sorted by name, as paths inside it.
+    /// A name that is not UTF-8 is kept, with U+FFFD in place of its bytes: opening it then says
+    /// why it cannot be opened, where a listing that left it out skipped the file unseen.
+    public static func files(inFolder folder: String, named include: (String) -> Bool) throws -> [String] {
         guard let directory = opendir(folder) else {
             throw ImageError(path: folder, reason: "cannot list: \(String(cString: strerror(errno)))")
         }
         defer { closedir(directory) }
-        var images: [String] = []
+        var files: [String] = []
         while let entry = readdir(directory) {
             let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
             let name = String(decoding: bytes, as: UTF8.self)
-            guard ImageFile.hasImageExtension(name) else { continue }
+            guard include(name) else { continue }
             // The file's own bytes are asked about: the repaired name names no file.
             var status = stat()
             let path = Array(folder.utf8) + [UInt8(ascii: "/")] + bytes + [0]
             let isRegular = path.withUnsafeBufferPointer { path in
                 path.withMemoryRebound(to: CChar.self) { stat($0.baseAddress!, &status) == 0 }
             } && status.st_mode & S_IFMT == S_IFREG
-            if isRegular { images.append((folder as NSString).appendingPathComponent(name)) }
+            if isRegular { files.append((folder as NSString).appendingPathComponent(name)) }
         }
-        guard !images.isEmpty else { throw ImageError(path: folder, reason: "has no PNG or JPEG files") }
-        return images.sorted()
+        return files.sorted()
     }
 
     /// Files kept as given, folders replaced by their images.

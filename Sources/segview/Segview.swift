@@ -223,6 +223,7 @@ struct EngineOptions: ParsableArguments {
 
     /// Model file `path` in the precision `precision(for:)` gives, its note on standard error.
     func load(_ path: String, checkpoint: CheckpointOptions) throws -> SegmentationModel {
+        if ImageFile.isUnopenableName(path) { throw Failure("\(oneLine(path)): \(ImageFile.unopenableNameReason)") }
         let (precision, note) = try precision(for: path)
         if let note { printToStandardError(note) }
         do {

@@ -128,10 +128,7 @@ enum ModelCatalog {
                 throw Failure("model \(path) \(Dataset.absence(path))")
             }
             if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path)
-                    .filter { name in extensions.contains { name.hasSuffix($0) } }.sorted()
-                files += names.map { URL(fileURLWithPath: path).appendingPathComponent($0).path }
-                    .filter(Dataset.isRegularFile)
+                files += try Dataset.files(inFolder: path) { name in extensions.contains { name.hasSuffix($0) } }
             } else {
                 files.append(path)
             }

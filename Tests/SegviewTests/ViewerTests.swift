@@ -619,12 +619,20 @@ final class ViewerTests: XCTestCase {
                                          toPath: models.appendingPathComponent("good.safetensors").path)
         try Data("not a model".utf8).write(to: models.appendingPathComponent("broken.safetensors"))
         try Data().write(to: models.appendingPathComponent("partial.pth"))
+        // A name that is not UTF-8 (Latin-1 "é"): the folder's listing left it out without a word.
+        let copy = models.appendingPathComponent("copy.safetensors").path
+        try FileManager.default.copyItem(atPath: fiveClasses, toPath: copy)
+        let latin1 = Array(models.path.utf8) + Array("/caf".utf8) + [0xE9] + Array(".safetensors".utf8) + [0]
+        XCTAssertEqual(latin1.withUnsafeBufferPointer { name in
+            name.withMemoryRebound(to: CChar.self) { rename(copy, $0.baseAddress!) }
+        }, 0)
         let session = try viewer("\(image) --model \(models.path)", width: 160, lingering: true)
         // Said on the screen too: the lines on standard error show only once the viewer quits.
-        _ = try session.waitFor(text: "skipped 2 models that do not load: broken.safetensors, partial.pth")
+        _ = try session.waitFor(text: "skipped 3 models that do not load: broken.safetensors, caf\u{FFFD}.safetensors, "
+                                + "partial.pth")
         try session.send("q")
         let text = try session.waitFor(text: "partial.pth").text.joined()  // long lines wrap
-        for name in ["broken.safetensors", "partial.pth"] {
+        for name in ["broken.safetensors", "partial.pth", "caf\u{FFFD}.safetensors: its name is not valid UTF-8"] {
             XCTAssertTrue(text.contains("segview: skipped a model that does not load: \(models.path)/\(name)"), text)
         }
         // Nothing loads: the viewer does not open, and says so.
