@@ -10,16 +10,17 @@ With --layers, rounds of profiled passes then alternate between segview (`bench 
 convolution shape: where segview gains or loses against ONNX Runtime.
 
 With --int8 FILE (the model quantized by `segview quantize`) and --calibration DIR, the rounds also
-time segview's int8 pass and ONNX Runtime's on a model it quantized itself (`quantize_static`:
-per-channel signed weights, unsigned activations calibrated on the first --calibration-limit
-images of DIR by name, resized to the input size; `segview quantize --limit N` takes N spread over
-the folder instead); their logits are compared with float32 PyTorch's.
+time segview's int8 pass and those of the peers' own int8 models: PyTorch's (FX graph mode, the
+x86 backend) and ONNX Runtime's (`quantize_static`, QDQ), both with per-channel signed weights
+and unsigned activations calibrated on the images `segview quantize --limit N` takes (N spread
+evenly over DIR by name), resized to the input size; their logits are compared with float32's.
 
   python tools/bench_peers.py --model m.safetensors --size 512x512 360x480 --threads 2 [--layers]
   python tools/bench_peers.py --model m.safetensors --int8 m.int8.safetensors --calibration camvid/train
 """
 import argparse
 import collections
+import copy
 import json
 import os
 import re
@@ -103,9 +104,26 @@ def onnx_int8_session(float_path, int8_path, calibration, threads):
     return ort.InferenceSession(int8_path, options, providers=["CPUExecutionProvider"])
 
 
+def torch_int8_model(model, calibration):
+    """PyTorch's own int8 model of `model` (FX graph mode, x86 backend), calibrated on `calibration`."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    torch.backends.quantized.engine = "x86"
+    prepared = prepare_fx(copy.deepcopy(model).eval(), get_default_qconfig_mapping("x86"),
+                          example_inputs=(calibration[0],))
+    with torch.no_grad():
+        for tensor in calibration:
+            prepared(tensor)
+    return convert_fx(prepared)
+
+
 def calibration_tensors(folder, limit, width, height, metadata, tmp):
-    """The first `limit` images of `folder` (sorted by name) resized to width x height, preprocessed."""
-    names = sorted(name for name in os.listdir(folder) if name.lower().endswith((".png", ".jpg", ".jpeg")))[:limit]
+    """The images `segview quantize --limit` takes from `folder` (`limit` spread evenly over its
+    images sorted by name), resized to width x height, preprocessed."""
+    images = sorted(name for name in os.listdir(folder) if name.lower().endswith((".png", ".jpg", ".jpeg")))
+    count = min(limit, len(images))
+    names = [images[i * len(images) // count] for i in range(count)]
     tensors = []
     for name in names:
         path = os.path.join(tmp, "calibration.png")
@@ -157,21 +175,28 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
     if session is not None:
         ort_out = session.run(None, {"image": x.numpy()})[0][0]
         ort_diff = float(np.abs(ort_out - reference).max() / scale)
-    int8_session, int8_figures = None, {}
+    int8_session, torch_int8, int8_figures = None, None, {}
     if int8 is not None:
         int8_model, folder, limit = int8
         int8_figures["segview_int8_vs_pytorch"] = difference(
             segview_logits(segview, int8_model, image, stride, threads, tmp, precision="int8"), reference)
+        calibration = calibration_tensors(folder, limit, width, height, metadata, tmp)
+        try:
+            torch_int8 = torch_int8_model(model, calibration)
+            int8_figures["pytorch_int8_vs_pytorch"] = difference(logits(torch_int8, x), reference)
+        except Exception as error:  # FX cannot trace every reference implementation (slices of a Sequential)
+            int8_figures["pytorch_int8_unavailable"] = f"{type(error).__name__}: {error}"
         if session is not None:
-            calibration = calibration_tensors(folder, limit, width, height, metadata, tmp)
             int8_session = onnx_int8_session(onnx_path, os.path.join(tmp, "model.int8.onnx"), calibration, threads)
             int8_figures["onnxruntime_int8_vs_pytorch"] = difference(
                 int8_session.run(None, {"image": x.numpy()})[0][0], reference)
-    time_torch(model, x, 1)  # warm-up
+    for warm in (model, torch_int8):
+        if warm is not None:
+            time_torch(warm, x, 1)
     for warm in (session, int8_session):
         if warm is not None:
             time_ort(warm, x, 1)
-    ours_t, torch_t, ort_t, ours8_t, ort8_t, report = [], [], [], [], [], None
+    ours_t, torch_t, ort_t, ours8_t, torch8_t, ort8_t, report = [], [], [], [], [], [], None
     for _ in range(rounds):
         # Each tool starts after a pause: the thread pools of PyTorch (OpenMP) and ONNX Runtime spin
         # for a while after their last run and would otherwise take the cores from the next tool.
@@ -186,11 +211,16 @@ def compare(model_path, size, stride, threads, rounds, runs, segview, onnx=True,
         if int8 is not None:
             time.sleep(IDLE_BETWEEN_TOOLS)
             ours8_t.append(segview_bench(segview, int8[0], image, stride, threads, runs, precision="int8")["median_ms"])
+            if torch_int8 is not None:
+                time.sleep(IDLE_BETWEEN_TOOLS)
+                torch8_t += time_torch(torch_int8, x, runs)
         if int8_session is not None:
             time.sleep(IDLE_BETWEEN_TOOLS)
             ort8_t += time_ort(int8_session, x, runs)
     if ours8_t:
         int8_figures["segview_int8_ms"] = statistics.median(ours8_t)
+    if torch8_t:
+        int8_figures["pytorch_int8_ms"] = statistics.median(torch8_t)
     if ort8_t:
         int8_figures["onnxruntime_int8_ms"] = statistics.median(ort8_t)
     return int8_figures | {
@@ -311,12 +341,13 @@ def main():
     parser.add_argument("--segview", default=".build/release/segview")
     parser.add_argument("--no-onnx", action="store_true")
     parser.add_argument("--layers", action="store_true", help="also profile both tools by convolution shape (needs ONNX Runtime)")
-    parser.add_argument("--int8", metavar="FILE", help="also time segview's int8 model FILE and ONNX Runtime's int8 model")
-    parser.add_argument("--calibration", metavar="DIR", help="with --int8: images to calibrate ONNX Runtime's int8 model on")
-    parser.add_argument("--calibration-limit", type=int, default=32, help="with --int8: the first N images of DIR")
+    parser.add_argument("--int8", metavar="FILE", help="also time segview's int8 model FILE and the peers' int8 models")
+    parser.add_argument("--calibration", metavar="DIR", help="with --int8: images to calibrate the peers' int8 models on")
+    parser.add_argument("--calibration-limit", type=int, default=32,
+                        help="with --int8: N images of DIR, spread as segview quantize --limit N spreads them")
     args = parser.parse_args()
-    if args.int8 and not args.calibration and not args.no_onnx:
-        parser.error("--int8 needs --calibration DIR for ONNX Runtime's int8 model (or --no-onnx)")
+    if args.int8 and not args.calibration:
+        parser.error("--int8 needs --calibration DIR for the peers' int8 models")
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -341,6 +372,13 @@ def main():
                 line = f"  int8: segview {row['segview_int8_ms']:.0f} ms ({row['segview_int8_ms'] / row['segview_ms']:.2f}x " \
                        f"its float32), against float32 PyTorch: max|diff|/max|logit| " \
                        f"{row['segview_int8_vs_pytorch'][0]:.1e}, argmax agreement {row['segview_int8_vs_pytorch'][1] * 100:.2f}%"
+                if "pytorch_int8_ms" in row:
+                    line += f"; PyTorch {row['pytorch_int8_ms']:.0f} ms " \
+                            f"({row['pytorch_int8_ms'] / row['pytorch_ms']:.2f}x its float32; segview " \
+                            f"{row['segview_int8_ms'] / row['pytorch_int8_ms']:.2f}x), " \
+                            f"{row['pytorch_int8_vs_pytorch'][0]:.1e}, {row['pytorch_int8_vs_pytorch'][1] * 100:.2f}%"
+                else:
+                    line += f"; PyTorch int8 n/a ({row['pytorch_int8_unavailable'][:80]})"
                 if "onnxruntime_int8_ms" in row:
                     line += f"; ONNX Runtime {row['onnxruntime_int8_ms']:.0f} ms " \
                             f"({row['onnxruntime_int8_ms'] / row['onnxruntime_ms']:.2f}x its float32; segview " \
