@@ -121,7 +121,9 @@ def torch_int8_model(model, calibration):
 def calibration_tensors(folder, limit, width, height, metadata, tmp):
     """The images `segview quantize --limit` takes from `folder` (`limit` spread evenly over its
     images sorted by name), resized to width x height, preprocessed."""
-    images = sorted(name for name in os.listdir(folder) if name.lower().endswith((".png", ".jpg", ".jpeg")))
+    images = sorted(name for name in os.listdir(folder) if name.lower().endswith((".png", ".jpg", ".jpeg", ".jpe")))
+    if not images:
+        sys.exit(f"bench_peers.py: {folder} has no PNG or JPEG images to calibrate on")
     count = min(limit, len(images))
     names = [images[i * len(images) // count] for i in range(count)]
     tensors = []
@@ -351,8 +353,8 @@ def main():
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        int8 = (args.int8, args.calibration, args.calibration_limit) if args.int8 else None
         for size in args.size:
-            int8 = (args.int8, args.calibration, args.calibration_limit) if args.int8 else None
             row = compare(args.model, size, args.output_stride, args.threads, args.rounds, args.runs, args.segview,
                           onnx=not args.no_onnx, tmp=tmp, int8=int8)
             rows.append(row)

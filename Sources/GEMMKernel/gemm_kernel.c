@@ -404,10 +404,16 @@ void seg_int8_gemm(int M, int N, int K4, const int8_t *A, long a_panel_stride, c
     }
 }
 
-/// seg_int8_gemm's arithmetic without VNNI, in plain loops the compiler vectorises: the same
-/// integer sums over the same depth blocks, scaled and added in the same order, so both kernels
-/// give the same floats; a CPU without VNNI measures what int8 costs in accuracy (`segview
-/// quantize`), and the tests check both kernels against one reference.
+/// Columns col0 + n .. col0 + n + (the result) - 1 of a product: as many as stay in one row of the
+/// window (`positions`), so that they are contiguous in B and in C.
+static inline int column_run(const seg_positions *positions, int col0, int n, int cols) {
+    return positions ? min_int(cols - n, positions->width - (col0 + n) % positions->width) : cols - n;
+}
+
+/// seg_int8_gemm's arithmetic without VNNI, in plain loops the compiler vectorises (over runs of
+/// columns that are contiguous): the same integer sums over the same depth blocks, scaled and added
+/// in the same order, so both kernels give the same floats; a CPU without VNNI measures what int8
+/// costs in accuracy (`segview quantize`), and the tests check both kernels against one reference.
 __attribute__((target_clones("avx2", "default")))
 void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_stride, const uint32_t *B, long ldb,
                             float *C, long ldc, const seg_positions *positions, int accumulate, const float *scale,
@@ -427,26 +433,36 @@ void seg_int8_gemm_portable(int M, int N, int K4, const int8_t *A, long a_panel_
                     const uint32_t *b = B + (long)q * ldb;
                     for (int r = 0; r < rows; r++) {
                         const int8_t *w = panel + ((long)q * MR + r) * 4;
-                        int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], *sums = acc + r * COLUMNS;
-                        for (int n = 0; n < cols; n++) {
-                            uint32_t v = b[column_offset(positions, col0 + n, 0)];
-                            sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
-                                + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
+                        int32_t w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+                        for (int n0 = 0, run; n0 < cols; n0 += run) {
+                            run = column_run(positions, col0, n0, cols);
+                            const uint32_t *source = b + column_offset(positions, col0 + n0, 0);
+                            int32_t *sums = acc + r * COLUMNS + n0;
+                            for (int n = 0; n < run; n++) {
+                                uint32_t v = source[n];
+                                sums[n] += w0 * (int32_t)(v & 255) + w1 * (int32_t)((v >> 8) & 255)
+                                    + w2 * (int32_t)((v >> 16) & 255) + w3 * (int32_t)(v >> 24);
+                            }
                         }
                     }
                 }
                 // As store_vector: scaled, plus the shift, plus C, plus the addend, clamped; one
                 // operation a statement, so that none is fused into a multiply-add.
                 for (int r = 0; r < rows; r++) {
-                    float *row = C + (long)(row0 + r) * ldc, rowShift = last && shift ? shift[row0 + r] : 0;
-                    const float *extra = last && addend ? addend + (long)(row0 + r) * ldc : NULL;
-                    for (int n = 0; n < cols; n++) {
-                        long at = column_offset(positions, col0 + n, 1);
-                        float v = scale[row0 + r] * (float)acc[r * COLUMNS + n];
-                        v += rowShift;
-                        if (accumulate || !first) v += row[at];
-                        if (extra) v += extra[at];
-                        row[at] = last && cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                    float rowShift = last && shift ? shift[row0 + r] : 0;
+                    for (int n0 = 0, run; n0 < cols; n0 += run) {
+                        run = column_run(positions, col0, n0, cols);
+                        long at = (long)(row0 + r) * ldc + column_offset(positions, col0 + n0, 1);
+                        float *target = C + at;
+                        const float *extra = last && addend ? addend + at : NULL;
+                        const int32_t *sums = acc + r * COLUMNS + n0;
+                        for (int n = 0; n < run; n++) {
+                            float v = scale[row0 + r] * (float)sums[n];
+                            v += rowShift;
+                            if (accumulate || !first) v += target[n];
+                            if (extra) v += extra[n];
+                            target[n] = last && cap > 0 ? fminf(fmaxf(v, 0), cap) : v;
+                        }
                     }
                 }
             }

@@ -232,7 +232,6 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
     let context = input.context
     let cin = weights.inChannels, outW = output.width
     let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
-    let window = { (tap: TapWindow) in Window(width: tap.cols.count, inputRow: input.width, outputRow: outW) }
     accumulateInBands(output, bias: weights.bias, activation) { channels, band in
         for tap in taps {
             let part = band.clamped(to: tap.rows)
@@ -241,7 +240,7 @@ private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: Co
                           a: weights.operand(rows: channels, column: tap.index * cin),
                           b: input.data + tap.inputOffset(row: part.lowerBound, input), ldb: input.plane,
                           c: output.planePointer(channels.lowerBound) + tap.outputOffset(row: part.lowerBound, output),
-                          ldc: output.plane, window: window(tap), accumulate: true)
+                          ldc: output.plane, window: tap.window(input, output), accumulate: true)
         }
     }
 }
@@ -273,6 +272,11 @@ struct TapWindow {
 
     /// Where the window's first column of output row `row` lies, in an output plane.
     func outputOffset(row: Int, _ output: Tensor) -> Int { row * output.width + cols.lowerBound }
+
+    /// The window's columns as a product's columns: rows of `cols.count` in the input and the output.
+    func window(_ input: Tensor, _ output: Tensor) -> Window {
+        Window(width: cols.count, inputRow: input.width, outputRow: output.width)
+    }
 }
 
 /// Zeroes `output` and runs `accumulate` over it in bands of about 512 outputs, a thread per band,

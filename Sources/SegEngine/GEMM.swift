@@ -43,6 +43,9 @@ struct Window {
 
     /// Whole rows in both B and C (a tap that reaches every column): plain columns.
     var isContiguous: Bool { width == inputRow && width == outputRow }
+
+    /// The window as the C kernels take it.
+    var positions: seg_positions { seg_positions(width: Int32(width), b_row: inputRow, c_row: outputRow) }
 }
 
 /// Single-threaded matrix products for the kernels (which split the work between threads
@@ -104,7 +107,7 @@ enum GEMM {
                               epilogue.bias, epilogue.addend, epilogue.cap, scratch)
                 }
                 if let window {
-                    var positions = seg_positions(width: Int32(window.width), b_row: window.inputRow, c_row: window.outputRow)
+                    var positions = window.positions
                     run(&positions)
                 } else {
                     run(nil)

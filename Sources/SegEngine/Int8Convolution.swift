@@ -94,6 +94,7 @@ public final class Int8ConvWeights: @unchecked Sendable {
         let rowScale = weightScales.map { $0 * input.scale }
         self.rowScale = rowScale
         bias = weights.bias
+        // Copies: the closures below cannot capture `self` before every property is set.
         let zeroPoint = input.zeroPoint, outChannels = outChannels
         tapShifts = zeroPoint == 0 ? [] : tapSums.indices.map {
             -rowScale[$0 % outChannels] * Float(zeroPoint * tapSums[$0])
@@ -176,8 +177,8 @@ private func int8Tapwise(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Ten
                     for tap in taps {
                         let part = band.clamped(to: tap.rows)
                         guard !part.isEmpty else { continue }
-                        var window = seg_positions(width: Int32(tap.cols.count), b_row: input.width,
-                                                   c_row: output.width)
+                        var window = tap.window(input, output).positions
+                        precondition(channels.lowerBound % GEMM.panelRows == 0, "whole panels of output channels")
                         let panels = weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride
                             + tap.index * quads * GEMM.panelRows * 4
                         let tapShift = tap.index * cout + channels.lowerBound

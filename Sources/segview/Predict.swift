@@ -218,6 +218,7 @@ struct Predict: ParsableCommand {
         var clock = Stopwatch()
         let segmenter = try modelOptions.segmenter(imageOptions, engine)
         let loadTime = clock.lap()
+        segmenter.context.pool.resetPeak()
         var failures: [(String, String)] = []
         var written = 0, skipped = 0
         var spent = (read: 0.0, forward: 0.0, write: 0.0)  // milliseconds, over the images segmented
@@ -255,8 +256,9 @@ struct Predict: ParsableCommand {
               + (skipExisting ? "\(skipped) skipped (their outputs exist), " : "") + "\(failures.count) failed")
         if written > 0 {
             let mean = 1 / Double(written)
-            print(String(format: "time: load %.1f ms; per image segmented (mean of %d): read %.1f ms, forward %.1f ms, "
-                         + "write %.1f ms", loadTime, written, spent.read * mean, spent.forward * mean, spent.write * mean))
+            print(String(format: "time: load %.1f ms; per image segmented (mean of %d): read %.1f ms, "
+                         + "forward %.1f ms, write %.1f ms", loadTime, written, spent.read * mean,
+                         spent.forward * mean, spent.write * mean))
             print("memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
                   + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
         }

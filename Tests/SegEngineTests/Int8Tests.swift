@@ -80,7 +80,8 @@ final class Int8Tests: XCTestCase {
         // (3x3 on 256 channels: 576 quads), inputs below zero (a zero point), unfused activations,
         // tiles wider than one block of the VNNI kernel's columns (3x3 on 16 channels over 64x64);
         // mostly padding, which goes tap by tap: with a zero point, a residual, threads sharing the
-        // channels of one band (40 outputs) or taking bands (40x60).
+        // output channels of one band (41: a last panel of one) or taking bands (40x60), a tap deeper
+        // than one block (2056 channels: 514 quads).
         let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Activation, Bool, Float)] = [
             (16, 24, 1, 20, 30, 1, 0, 1, .relu, true, 0),
             (40, 20, 1, 5, 6, 1, 0, 1, .identity, false, -1),
@@ -90,8 +91,9 @@ final class Int8Tests: XCTestCase {
             (8, 17, 1, 13, 15, 2, 0, 1, .hardswish, true, -1),
             (6, 8, 3, 7, 6, 1, 12, 12, .relu, false, 0),
             (16, 24, 3, 64, 64, 1, 1, 1, .relu, true, -0.25),
-            (20, 40, 3, 10, 13, 1, 6, 6, .relu, true, -1),
+            (20, 41, 3, 10, 13, 1, 6, 6, .relu, true, -1),
             (32, 16, 3, 40, 60, 1, 24, 24, .relu6, false, -0.5),
+            (2056, 8, 3, 6, 5, 1, 4, 4, .relu, true, -1),
         ]
         for (index, (cin, cout, kernel, h, w, stride, padding, dilation, activation, hasResidual, low))
                 in cases.enumerated() {
@@ -115,7 +117,7 @@ final class Int8Tests: XCTestCase {
                               + "p\(padding) d\(dilation)")
         }
         XCTAssertNotNil(context.profile?.entries["conv 1x1 int8"], "the int8 path ran")
-        XCTAssertEqual(context.profile?.entries["conv 3x3 int8 tapwise"]?.calls, context.kernels.tapwise ? 4 : nil,
+        XCTAssertEqual(context.profile?.entries["conv 3x3 int8 tapwise"]?.calls, context.kernels.tapwise ? 5 : nil,
                        "\(kernelName): the layers that are mostly padding went tap by tap")
     }
 
@@ -123,27 +125,35 @@ final class Int8Tests: XCTestCase {
     func testTheKernelsGiveTheSameFloats() throws {
         try XCTSkipUnless(Int8Kernels.available, "this CPU has no AVX-512 VNNI: only the portable kernel runs here")
         var random = Generator(state: 5)
-        let (cin, cout, h, w) = (300, 20, 30, 41)  // 3x3 on 300 channels: two depth blocks
-        let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
-                                  weights: values(cout * cin * 9, -0.5...0.5, &random),
-                                  bias: values(cout, -1...1, &random))
-        let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
-                                   input: ActivationQuantization(minimum: -1, maximum: 2))
-        let x = values(cin * h * w, -1...2, &random)
-        // Unfolded, and tap by tap (dilation 12: mostly padding).
-        for geometry in [ConvGeometry.same(kernel: 3), ConvGeometry.same(kernel: 3, dilation: 12)] {
+        // Unfolded over two depth blocks (3x3 on 300 channels), tap by tap (dilation 12: mostly
+        // padding), and tap by tap with each tap two depth blocks deep (2056 channels).
+        let cases: [(cin: Int, h: Int, w: Int, geometry: ConvGeometry, path: String)] = [
+            (300, 30, 41, .same(kernel: 3), "conv 3x3 int8"),
+            (300, 30, 41, .same(kernel: 3, dilation: 12), "conv 3x3 int8 tapwise"),
+            (2056, 6, 5, .same(kernel: 3, dilation: 4), "conv 3x3 int8 tapwise"),
+        ]
+        for (cin, h, w, geometry, path) in cases {
+            let cout = 20
+            let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: 3, kernelW: 3,
+                                      weights: values(cout * cin * 9, -0.5...0.5, &random),
+                                      bias: values(cout, -1...1, &random))
+            let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
+                                       input: ActivationQuantization(minimum: -1, maximum: 2))
+            let x = values(cin * h * w, -1...2, &random)
             let outputs = kernelChoices.map { kernels in
-                let context = EngineContext(threads: 2, kernels: kernels)
-                return conv2d(Tensor(channels: cin, height: h, width: w, values: x, in: context), int8,
-                              geometry, activation: .relu).toArray()
+                let context = EngineContext(threads: 2, kernels: kernels, profile: Profile())
+                let output = conv2d(Tensor(channels: cin, height: h, width: w, values: x, in: context), int8,
+                                    geometry, activation: .relu).toArray()
+                XCTAssertNotNil(context.profile?.entries[path], "\(cin) channels, dilation \(geometry.dilation)")
+                return output
             }
-            XCTAssertEqual(outputs[0], outputs[1], "dilation \(geometry.dilation)")
+            XCTAssertEqual(outputs[0], outputs[1], "\(cin) channels, dilation \(geometry.dilation)")
         }
     }
 
     func testANaNInTheInputMakesTheOutputNaN() {
         var random = Generator(state: 9)
-        let context = EngineContext(threads: 2)
+        let context = EngineContext(threads: 2, profile: Profile())
         let weights = ConvWeights(outChannels: 8, inChannels: 4, kernelH: 1, kernelW: 1,
                                   weights: values(32, -0.5...0.5, &random), bias: values(8, -1...1, &random))
         let int8 = Int8ConvWeights(weights, weightScales: Int8ConvWeights.weightScales(of: weights),
@@ -153,6 +163,15 @@ final class Int8Tests: XCTestCase {
         x[7] = .nan
         XCTAssertFalse(conv2d(Tensor(channels: 4, height: 5, width: 5, values: x, in: context), int8).isFinite,
                        "a byte has no NaN: the layer says so")
+        // Tap by tap (mostly padding), with a residual added after the products.
+        let dilated = ConvWeights(outChannels: 8, inChannels: 4, kernelH: 3, kernelW: 3,
+                                  weights: values(288, -0.5...0.5, &random), bias: values(8, -1...1, &random))
+        let dilated8 = Int8ConvWeights(dilated, weightScales: Int8ConvWeights.weightScales(of: dilated),
+                                       input: ActivationQuantization(minimum: -1, maximum: 1))
+        let residual = Tensor(channels: 8, height: 5, width: 5, values: values(200, -1...1, &random), in: context)
+        XCTAssertFalse(conv2d(Tensor(channels: 4, height: 5, width: 5, values: x, in: context), dilated8,
+                              .same(kernel: 3, dilation: 4), activation: .relu, adding: residual).isFinite)
+        XCTAssertNotNil(context.profile?.entries["conv 3x3 int8 tapwise"], "the tap-by-tap path ran")
     }
 
     func testInt8ConvolutionIsCloseToFloat32() {
