@@ -48,9 +48,25 @@ def time_torch(model, x, runs):
     return times
 
 
+def ort_session(path, threads, profile_prefix=None):
+    """ONNX Runtime on the model at `path`: `threads` threads for one run at a time, every graph
+    optimisation; with `profile_prefix`, its node profiler on."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if profile_prefix:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
 def onnx_session(model, x, threads, path):
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 (whether it is installed)
     except ImportError:
         return None
 
@@ -64,12 +80,7 @@ def onnx_session(model, x, threads, path):
             return out["out"] if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
 
     torch.onnx.export(Logits(model).eval(), x, path, dynamo=False, input_names=["image"], output_names=["out"], opset_version=17)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return ort_session(path, threads)
 
 
 def time_ort(session, x, runs):
@@ -84,7 +95,6 @@ def time_ort(session, x, runs):
 
 def onnx_int8_session(float_path, int8_path, calibration, threads):
     """ONNX Runtime's own int8 model of `float_path`, calibrated on the tensors `calibration`."""
-    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -96,12 +106,7 @@ def onnx_int8_session(float_path, int8_path, calibration, threads):
 
     quantize_static(float_path, int8_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(int8_path, options, providers=["CPUExecutionProvider"])
+    return ort_session(int8_path, threads)
 
 
 def torch_int8_model(model, calibration):
@@ -296,8 +301,6 @@ def layer_table(ours, paths, our_other, theirs, their_other):
 
 def compare_layers(model_path, size, stride, threads, rounds, segview, tmp):
     """Per-shape profile of segview and ONNX Runtime, `rounds` profiled passes each, alternating."""
-    import onnxruntime as ort
-
     model, metadata = build_from_file(model_path, stride)
     image = os.path.join(tmp, f"input_{size}.png")
     height, width = map(int, size.lower().split("x"))
@@ -305,13 +308,7 @@ def compare_layers(model_path, size, stride, threads, rounds, segview, tmp):
     x = preprocess(image, metadata)
     path = os.path.join(tmp, "layers.onnx")
     onnx_session(model, x, threads, path)  # exports the model
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_profiling = True
-    options.profile_file_prefix = os.path.join(tmp, "ort_profile")
-    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads, profile_prefix=os.path.join(tmp, "ort_profile"))
     feed = {"image": x.numpy()}
     session.run(None, feed)  # warm-up
     ours, paths, our_other = collections.defaultdict(float), {}, 0.0
