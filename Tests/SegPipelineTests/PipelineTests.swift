@@ -268,7 +268,10 @@ final class SegmenterTests: XCTestCase {
         let fresh = EngineContext()
         _ = fcn8s.predict(Tensor(channels: 3, height: height, width: width, repeating: 0.3, in: fresh), outputStride: 8)
         let measured = fresh.pool.peakBytes
-        XCTAssertTrue((0.8...4).contains(Double(estimate - kept) / Double(measured)),
+        // Thin passes are over-estimated on purpose (the larger cost per pixel of the two probes
+        // bounds them); how far depends on the kernels' scratch: 1.2-1.8x on OpenBLAS's paths,
+        // 4.0x with the AVX-512 kernels, where this pass's peak hardly grows past the probes'.
+        XCTAssertTrue((0.8...5).contains(Double(estimate - kept) / Double(measured)),
                       "estimated \(estimate - kept) bytes of activations, measured \(measured)")
         segmenter.maxMemory = measured / 2
         var offered = 0
