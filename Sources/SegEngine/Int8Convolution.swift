@@ -171,6 +171,8 @@ private func int8Tapwise(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Ten
     let gemm = context.kernels.int8VNNI ? seg_int8_gemm : seg_int8_gemm_portable
     let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
     accumulateInBands(output, bias: weights.bias, activation) { channels, band in
+        precondition(channels.lowerBound % GEMM.panelRows == 0, "whole panels of output channels")
+        let channelPanels = weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride
         context.withScratch(seg_gemm_scratch_floats()) { scratch in
             weights.rowScale.withUnsafeBufferPointer { scale in
                 weights.tapShifts.withUnsafeBufferPointer { tapShifts in
@@ -178,9 +180,7 @@ private func int8Tapwise(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Ten
                         let part = band.clamped(to: tap.rows)
                         guard !part.isEmpty else { continue }
                         var window = tap.window(input, output).positions
-                        precondition(channels.lowerBound % GEMM.panelRows == 0, "whole panels of output channels")
-                        let panels = weights.panels + channels.lowerBound / GEMM.panelRows * weights.panelStride
-                            + tap.index * quads * GEMM.panelRows * 4
+                        let panels = channelPanels + tap.index * quads * GEMM.panelRows * 4
                         let tapShift = tap.index * cout + channels.lowerBound
                         let shift = tapShifts.isEmpty ? nil : tapShifts.baseAddress! + tapShift
                         gemm(Int32(channels.count), Int32(part.count * tap.cols.count), Int32(quads), panels,
