@@ -230,7 +230,7 @@ func countWork(_ input: Tensor, kernel: (height: Int, width: Int), outChannels: 
 private func tapwiseConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: ConvGeometry, _ output: Tensor,
                          _ activation: Activation) {
     let context = input.context
-    let cin = weights.inChannels, outW = output.width
+    let cin = weights.inChannels
     let taps = TapWindow.reaching(kernelH: weights.kernelH, kernelW: weights.kernelW, geometry, input, output)
     accumulateInBands(output, bias: weights.bias, activation) { channels, band in
         for tap in taps {

@@ -117,8 +117,7 @@ struct Predict: ParsableCommand {
               + "\(segmenter.context.threads) threads")
         print(String(format: "time: load %.1f ms, read %.1f ms, forward %.1f ms, write %.1f ms",
                      loadTime, report.read, working.inferenceMilliseconds, report.write))
-        print("memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
-              + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
+        print(memoryLine(segmenter))
         if files.border != nil && !working.hasModelBorder {
             print("note: \(segmenter.model.metadata.architecture) has no border network; "
                   + "\(files.border!) shows the boundaries of the mask")
@@ -259,8 +258,7 @@ struct Predict: ParsableCommand {
             print(String(format: "time: load %.1f ms; per image segmented (mean of %d): read %.1f ms, "
                          + "forward %.1f ms, write %.1f ms", loadTime, written, spent.read * mean,
                          spent.forward * mean, spent.write * mean))
-            print("memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
-                  + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6))
+            print(memoryLine(segmenter))
         }
         for (path, reason) in failures {
             let detail = reason.hasPrefix(path + ": ") ? String(reason.dropFirst(path.count + 2)) : reason
@@ -268,6 +266,12 @@ struct Predict: ParsableCommand {
         }
         if !failures.isEmpty { throw ExitCode(1) }
     }
+}
+
+/// "memory: weights ..., activation peak ..., process peak RSS ...": what predict's passes held.
+private func memoryLine(_ segmenter: Segmenter) -> String {
+    "memory: \(weightsAndActivationPeak(segmenter.model, segmenter.context.pool)), "
+        + String(format: "process peak RSS %.1f MB", Double(peakResidentBytes()) / 1e6)
 }
 
 extension ValueMap: ExpressibleByArgument {}
