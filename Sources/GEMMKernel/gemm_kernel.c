@@ -36,6 +36,8 @@ int seg_gemm_block_columns(void) { return NC; }
 
 int seg_gemm_sliver_columns(void) { return NR; }
 
+int seg_gemm_vector_columns(void) { return 16; }
+
 /// Offset of column n from the start of a row of B (or C, with the C row step).
 static inline long column_offset(const seg_positions *positions, int n, int in_c) {
     if (!positions) return n;

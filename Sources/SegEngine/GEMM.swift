@@ -60,10 +60,11 @@ enum GEMM {
     /// Rows per panel of packed weights (see seg_gemm_pack_panels).
     static let panelRows = Int(seg_gemm_panel_rows())
 
-    /// Columns of B the kernel packs and multiplies as one block, and in one tile of C (a sliver):
-    /// a product's columns cost whole slivers.
+    /// Columns of B the kernel packs and multiplies as one block, in one tile of C (a sliver), and
+    /// in one vector: a product's columns cost whole vectors.
     static let blockColumns = Int(seg_gemm_block_columns())
     static let sliverColumns = Int(seg_gemm_sliver_columns())
+    static let vectorColumns = Int(seg_gemm_vector_columns())
 
     /// `rows` rounded up to whole panels: the rows packed weights occupy.
     static func panelled(_ rows: Int) -> Int { (rows + panelRows - 1) / panelRows * panelRows }

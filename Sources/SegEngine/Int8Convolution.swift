@@ -260,7 +260,7 @@ private func int8Products(_ quantized: UnsafeMutablePointer<UInt32>, _ input: Te
         return
     }
     let limit = pointwise ? GEMM.blockColumns : max(10 * GEMM.sliverColumns, unfoldBudget / depth)
-    let work = tiles(plane, limit: limit, granule: GEMM.sliverColumns, threads: context.threads)
+    let work = tiles(plane, limit: limit, granule: GEMM.vectorColumns, threads: context.threads)
     context.forEach(work.count) { index in run(channels: 0..<cout, start: work[index].start, count: work[index].count) }
 }
 

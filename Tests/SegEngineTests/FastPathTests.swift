@@ -216,6 +216,33 @@ final class FastPathTests: XCTestCase {
         }
     }
 
+    /// The tiles threads take of a product's columns: the positions in order, whole granules but the
+    /// last, at most `limit`, as many as a multiple of the threads where there are granules enough,
+    /// and even (a 32x32 map once went as 288 + 288 + 288 + 160 columns, one thread doing 576).
+    func testTilesSplitThePositionsEvenly() {
+        XCTAssertEqual(tiles(1024, limit: 480, granule: 16, threads: 2).map(\.count), [256, 256, 256, 256])
+        XCTAssertEqual(tiles(1024, limit: 480, granule: 48, threads: 2).map(\.count), [240, 288, 240, 256])
+        for positions in [1, 15, 16, 17, 100, 1000, 1024, 4096, 16384, 20000] {
+            for granule in [1, 16, 48] {
+                for limit in [granule, 5 * granule, 480, 1000] {
+                    for threads in [1, 2, 3, 8] {
+                        let work = tiles(positions, limit: limit, granule: granule, threads: threads)
+                        let label = "\(positions) positions, limit \(limit), granule \(granule), \(threads) threads"
+                        XCTAssertEqual(work.map(\.start), work.indices.map { work[..<$0].reduce(0) { $0 + $1.count } },
+                                       label)
+                        XCTAssertEqual(work.reduce(0) { $0 + $1.count }, positions, label)
+                        XCTAssertTrue(work.allSatisfy { $0.count > 0 && $0.count <= limit }, label)
+                        XCTAssertTrue(work.dropLast().allSatisfy { $0.count % granule == 0 }, label)
+                        let granules = (positions + granule - 1) / granule
+                        XCTAssertTrue(work.count % threads == 0 || work.count == granules, label)
+                        let whole = work.dropLast().map(\.count)
+                        XCTAssertLessThanOrEqual((whole.max() ?? 0) - (whole.min() ?? 0), granule, label)
+                    }
+                }
+            }
+        }
+    }
+
     func testIm2colInTilesEqualsTheDirectSum() {
         // Strided (so im2col), several tiles a thread each: a tile ends inside an output row, taps
         // that read only padding are left out of the product (dilation 5 on a small map), and an

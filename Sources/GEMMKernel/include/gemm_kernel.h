@@ -17,8 +17,12 @@ int seg_gemm_panel_rows(void);
 /// threads lose nothing when each piece is a block.
 int seg_gemm_block_columns(void);
 
-/// Columns of B in one sliver (NR): the micro-kernel's tile of C is this wide, used or not.
+/// Columns of B in one sliver (NR): the micro-kernel's tile of C is this wide.
 int seg_gemm_sliver_columns(void);
+
+/// Columns of one vector of a sliver: a narrower last sliver multiplies only the vectors that
+/// hold columns, so a product costs whole vectors, not whole slivers.
+int seg_gemm_vector_columns(void);
 
 /// Packs row-major A (M x K, leading dimension lda) into the layout the kernel reads, made once
 /// per layer: ceil(M / panel rows) panels of K x (panel rows), element (m, k) of A at
