@@ -7,6 +7,8 @@ import XCTest
 final class FastPathTests: XCTestCase {
     /// The default kernel choices, profiled so that a test sees which kernel ran.
     let context = EngineContext(profile: Profile())
+    /// Each test starts from the same seed (XCTest makes an instance per test).
+    var generator = SeededGenerator(state: 1207)
 
     /// A context whose kernel choices `change` makes.
     func engine(_ change: (inout KernelChoices) -> Void) -> EngineContext {
@@ -16,15 +18,15 @@ final class FastPathTests: XCTestCase {
     }
 
     func random(_ c: Int, _ h: Int, _ w: Int, in context: EngineContext? = nil) -> Tensor {
-        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2) },
+        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2, using: &generator) },
                in: context ?? self.context)
     }
 
     /// A dense conv's weights and bias, random.
     func randomWeights(_ cin: Int, _ cout: Int, kernel: Int = 3) -> ConvWeights {
         ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
-                    weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) },
-                    bias: (0..<cout).map { _ in Float.random(in: -1...1) })
+                    weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5, using: &generator) },
+                    bias: (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) })
     }
 
     func testDiagonalTransposedConvEqualsTheFullProduct() {
@@ -34,7 +36,7 @@ final class FastPathTests: XCTestCase {
                                                           (16, 16, 8, 4, 50, 47)] {
             var values = [Float](repeating: 0, count: channels * channels * kernel * kernel)
             for c in 0..<channels {
-                for t in 0..<kernel * kernel { values[(c * channels + c) * kernel * kernel + t] = Float.random(in: -1...1) }
+                for t in 0..<kernel * kernel { values[(c * channels + c) * kernel * kernel + t] = Float.random(in: -1...1, using: &generator) }
             }
             let weights = TransposedConvWeights(inChannels: channels, outChannels: channels, kernelH: kernel, kernelW: kernel,
                                                 weights: values)
@@ -92,8 +94,8 @@ final class FastPathTests: XCTestCase {
     func testDepthwiseFusesEveryActivationLikeASeparatePass() {
         let x = random(6, 11, 13)
         let weights = ConvWeights(outChannels: 6, inChannels: 6, kernelH: 3, kernelW: 3, groups: 6,
-                                  weights: (0..<6 * 9).map { _ in Float.random(in: -1...1) },
-                                  bias: (0..<6).map { _ in Float.random(in: -1...1) })
+                                  weights: (0..<6 * 9).map { _ in Float.random(in: -1...1, using: &generator) },
+                                  bias: (0..<6).map { _ in Float.random(in: -1...1, using: &generator) })
         for geometry in [ConvGeometry.same(kernel: 3), ConvGeometry(stride: 2, padding: 1, dilation: 2)] {
             let plain = conv2d(x, weights, geometry)
             for activation in Activation.allCases {
@@ -106,8 +108,8 @@ final class FastPathTests: XCTestCase {
 
     func testDepthwiseEqualsTheDenseConvWithADiagonalFilter() {
         let channels = 3
-        let filters = (0..<channels * 9).map { _ in Float.random(in: -1...1) }
-        let bias = (0..<channels).map { _ in Float.random(in: -1...1) }
+        let filters = (0..<channels * 9).map { _ in Float.random(in: -1...1, using: &generator) }
+        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &generator) }
         let depthwise = ConvWeights(outChannels: channels, inChannels: channels, kernelH: 3, kernelW: 3, groups: channels,
                                     weights: filters, bias: bias)
         // The same filters as a dense conv (zero across channels): the matrix-product paths compute it.
@@ -254,8 +256,8 @@ final class FastPathTests: XCTestCase {
             (5, 7, 9, 11, 3, ConvGeometry(stride: 3, padding: 9, dilation: 9), .identity),
         ] {
             let x = random(cin, h, w)
-            let values = (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5) }
-            let bias = (0..<cout).map { _ in Float.random(in: -1...1) }
+            let values = (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5, using: &generator) }
+            let bias = (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) }
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel, weights: values, bias: bias)
             var out: Tensor?
             let used = kernels(context) { out = conv2d(x, weights, geometry, activation: activation) }

@@ -10,6 +10,9 @@ final class GEMMTests: XCTestCase {
         allocations = []
     }
 
+    /// Each test starts from the same seed (XCTest makes an instance per test).
+    var generator = SeededGenerator(state: 1207)
+
     var kernels: [Bool] { seg_gemm_supported() != 0 ? [true, false] : [false] }
 
     /// A context that sends every product to the own kernel (thin ones included) or every one to OpenBLAS.
@@ -20,7 +23,7 @@ final class GEMMTests: XCTestCase {
         return EngineContext(kernels: kernels)
     }
 
-    func randomValues(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1) } }
+    func randomValues(_ count: Int) -> [Float] { (0..<count).map { _ in Float.random(in: -1...1, using: &generator) } }
 
     /// Row-major A as given, or packed into the kernel's panels (kept alive by the test's lifetime).
     func operand(_ a: UnsafePointer<Float>, m: Int, k: Int, packed: Bool) -> GEMM.Operand {

@@ -4,19 +4,7 @@ import XCTest
 /// The int8 convolution against a plain reference that does the same integer arithmetic one
 /// output at a time, and against float32 within what 8 bits allow.
 final class Int8Tests: XCTestCase {
-    /// SplitMix64: the same values on every run, so that a failure can be reproduced.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    func values(_ count: Int, _ range: ClosedRange<Float>, _ random: inout Generator) -> [Float] {
+    func values(_ count: Int, _ range: ClosedRange<Float>, _ random: inout SeededGenerator) -> [Float] {
         (0..<count).map { _ in Float.random(in: range, using: &random) }
     }
 
@@ -72,7 +60,7 @@ final class Int8Tests: XCTestCase {
     }
 
     func checkAgainstTheReference(_ context: EngineContext) {
-        var random = Generator(state: 21)
+        var random = SeededGenerator(state: 21)
         let kernelName = (context.kernels.int8VNNI ? "VNNI" : "portable") + (context.kernels.tapwise ? "" : " im2col")
         // (cin, cout, kernel, h, w, stride, padding, dilation, activation, residual, input low):
         // pointwise in place (a map wide enough for tiles, and a small one split by channels), a
@@ -124,7 +112,7 @@ final class Int8Tests: XCTestCase {
     /// The two kernels round the same sums the same way: value for value, where both can run.
     func testTheKernelsGiveTheSameFloats() throws {
         try XCTSkipUnless(Int8Kernels.available, "this CPU has no AVX-512 VNNI: only the portable kernel runs here")
-        var random = Generator(state: 5)
+        var random = SeededGenerator(state: 5)
         // Unfolded over two depth blocks (3x3 on 300 channels), tap by tap (dilation 12: mostly
         // padding), and tap by tap with each tap two depth blocks deep (2056 channels).
         let cases: [(cin: Int, h: Int, w: Int, geometry: ConvGeometry, path: String)] = [
@@ -152,7 +140,7 @@ final class Int8Tests: XCTestCase {
     }
 
     func testANaNInTheInputMakesTheOutputNaN() {
-        var random = Generator(state: 9)
+        var random = SeededGenerator(state: 9)
         let context = EngineContext(threads: 2, profile: Profile())
         let weights = ConvWeights(outChannels: 8, inChannels: 4, kernelH: 1, kernelW: 1,
                                   weights: values(32, -0.5...0.5, &random), bias: values(8, -1...1, &random))
@@ -175,7 +163,7 @@ final class Int8Tests: XCTestCase {
     }
 
     func testInt8ConvolutionIsCloseToFloat32() {
-        var random = Generator(state: 7)
+        var random = SeededGenerator(state: 7)
         let context = EngineContext(threads: 2)
         let weights = ConvWeights(outChannels: 32, inChannels: 64, kernelH: 3, kernelW: 3,
                                   weights: values(32 * 64 * 9, -0.1...0.1, &random), bias: values(32, -1...1, &random))
