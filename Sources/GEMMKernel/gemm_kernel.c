@@ -19,6 +19,7 @@
 #include <string.h>
 
 enum { MR = 8, NR = 48, KC = 512, NC = 480, PREFETCH = 8, PACK_AHEAD = 4, PREFETCH_PANEL_SLIVERS = 6 };  // PREFETCH: steps of depth ahead
+enum { LANES = 16 };  // floats in one AVX-512 vector
 
 int seg_gemm_supported(void) {
     __builtin_cpu_init();
@@ -36,7 +37,7 @@ int seg_gemm_block_columns(void) { return NC; }
 
 int seg_gemm_sliver_columns(void) { return NR; }
 
-int seg_gemm_vector_columns(void) { return 16; }
+int seg_gemm_vector_columns(void) { return LANES; }
 
 /// Offset of column n from the start of a row of B (or C, with the C row step).
 static inline long column_offset(const seg_positions *positions, int n, int in_c) {

@@ -314,8 +314,8 @@ func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias
 }
 
 /// Splits `positions` into tiles of at most `limit` (at least one `granule`), as many as a multiple
-/// of the threads, each a whole number of granules but the last and the granules shared out evenly,
-/// so that equal threads finish together. (Rounding each tile up to whole granules instead made a
+/// of the threads (or one per granule where there are fewer), each a whole number of granules but
+/// the last and the granules shared out evenly, so that equal threads finish together. (Rounding each tile up to whole granules instead made a
 /// 32x32 map 288 + 288 + 288 + 160 columns: one thread did 576 of 1024.)
 func tiles(_ positions: Int, limit: Int, granule: Int, threads: Int) -> [(start: Int, count: Int)] {
     let granules = (positions + granule - 1) / granule, perTile = max(1, limit / granule)
@@ -427,7 +427,8 @@ private func unfoldedConv(_ input: Tensor, _ weights: ConvWeights, _ geometry: C
     // ResNet stem's is 25 MB at 360x480, and took 2.6x ONNX Runtime's time). Tiles stay at least
     // ten slivers wide where the map allows, so that deep windows (3x3 on 512 channels, strided)
     // still make wide products.
-    let work = tiles(output.plane, limit: max(10 * GEMM.sliverColumns, unfoldBudget / rows), granule: GEMM.vectorColumns, threads: context.threads)
+    let limit = max(10 * GEMM.sliverColumns, unfoldBudget / rows)
+    let work = tiles(output.plane, limit: limit, granule: GEMM.vectorColumns, threads: context.threads)
     let inputBase = input.data + group * cin * input.plane
     let outputBase = output.data + channels.lowerBound * output.plane
     context.forEach(work.count) { index in

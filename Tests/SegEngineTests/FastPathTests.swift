@@ -17,16 +17,20 @@ final class FastPathTests: XCTestCase {
         return EngineContext(kernels: kernels, profile: Profile())
     }
 
+    func randomValues(_ count: Int, in range: ClosedRange<Float>) -> [Float] {
+        (0..<count).map { _ in Float.random(in: range, using: &generator) }
+    }
+
     func random(_ c: Int, _ h: Int, _ w: Int, in context: EngineContext? = nil) -> Tensor {
-        Tensor(channels: c, height: h, width: w, values: (0..<c * h * w).map { _ in Float.random(in: -2...2, using: &generator) },
+        Tensor(channels: c, height: h, width: w, values: randomValues(c * h * w, in: -2...2),
                in: context ?? self.context)
     }
 
     /// A dense conv's weights and bias, random.
     func randomWeights(_ cin: Int, _ cout: Int, kernel: Int = 3) -> ConvWeights {
         ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel,
-                    weights: (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5, using: &generator) },
-                    bias: (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) })
+                    weights: randomValues(cout * cin * kernel * kernel, in: -0.5...0.5),
+                    bias: randomValues(cout, in: -1...1))
     }
 
     func testDiagonalTransposedConvEqualsTheFullProduct() {
@@ -36,7 +40,9 @@ final class FastPathTests: XCTestCase {
                                                           (16, 16, 8, 4, 50, 47)] {
             var values = [Float](repeating: 0, count: channels * channels * kernel * kernel)
             for c in 0..<channels {
-                for t in 0..<kernel * kernel { values[(c * channels + c) * kernel * kernel + t] = Float.random(in: -1...1, using: &generator) }
+                for t in 0..<kernel * kernel {
+                    values[(c * channels + c) * kernel * kernel + t] = Float.random(in: -1...1, using: &generator)
+                }
             }
             let weights = TransposedConvWeights(inChannels: channels, outChannels: channels, kernelH: kernel, kernelW: kernel,
                                                 weights: values)
@@ -94,8 +100,8 @@ final class FastPathTests: XCTestCase {
     func testDepthwiseFusesEveryActivationLikeASeparatePass() {
         let x = random(6, 11, 13)
         let weights = ConvWeights(outChannels: 6, inChannels: 6, kernelH: 3, kernelW: 3, groups: 6,
-                                  weights: (0..<6 * 9).map { _ in Float.random(in: -1...1, using: &generator) },
-                                  bias: (0..<6).map { _ in Float.random(in: -1...1, using: &generator) })
+                                  weights: randomValues(6 * 9, in: -1...1),
+                                  bias: randomValues(6, in: -1...1))
         for geometry in [ConvGeometry.same(kernel: 3), ConvGeometry(stride: 2, padding: 1, dilation: 2)] {
             let plain = conv2d(x, weights, geometry)
             for activation in Activation.allCases {
@@ -108,8 +114,8 @@ final class FastPathTests: XCTestCase {
 
     func testDepthwiseEqualsTheDenseConvWithADiagonalFilter() {
         let channels = 3
-        let filters = (0..<channels * 9).map { _ in Float.random(in: -1...1, using: &generator) }
-        let bias = (0..<channels).map { _ in Float.random(in: -1...1, using: &generator) }
+        let filters = randomValues(channels * 9, in: -1...1)
+        let bias = randomValues(channels, in: -1...1)
         let depthwise = ConvWeights(outChannels: channels, inChannels: channels, kernelH: 3, kernelW: 3, groups: channels,
                                     weights: filters, bias: bias)
         // The same filters as a dense conv (zero across channels): the matrix-product paths compute it.
@@ -230,15 +236,17 @@ final class FastPathTests: XCTestCase {
                     for threads in [1, 2, 3, 8] {
                         let work = tiles(positions, limit: limit, granule: granule, threads: threads)
                         let label = "\(positions) positions, limit \(limit), granule \(granule), \(threads) threads"
-                        XCTAssertEqual(work.map(\.start), work.indices.map { work[..<$0].reduce(0) { $0 + $1.count } },
-                                       label)
-                        XCTAssertEqual(work.reduce(0) { $0 + $1.count }, positions, label)
+                        XCTAssertEqual(work.first?.start, 0, label)
+                        XCTAssertTrue(zip(work, work.dropFirst()).allSatisfy { $0.start + $0.count == $1.start }, label)
+                        XCTAssertEqual(work.last.map { $0.start + $0.count }, positions, label)
                         XCTAssertTrue(work.allSatisfy { $0.count > 0 && $0.count <= limit }, label)
                         XCTAssertTrue(work.dropLast().allSatisfy { $0.count % granule == 0 }, label)
                         let granules = (positions + granule - 1) / granule
-                        XCTAssertTrue(work.count % threads == 0 || work.count == granules, label)
-                        let whole = work.dropLast().map(\.count)
-                        XCTAssertLessThanOrEqual((whole.max() ?? 0) - (whole.min() ?? 0), granule, label)
+                        let perTile = limit / granule
+                        let wanted = ((granules + perTile - 1) / perTile + threads - 1) / threads * threads
+                        XCTAssertEqual(work.count, min(granules, wanted), label)
+                        let shares = work.map { ($0.count + granule - 1) / granule }  // the last's counted whole
+                        XCTAssertLessThanOrEqual(shares.max()! - shares.min()!, 1, label)
                     }
                 }
             }
@@ -256,8 +264,8 @@ final class FastPathTests: XCTestCase {
             (5, 7, 9, 11, 3, ConvGeometry(stride: 3, padding: 9, dilation: 9), .identity),
         ] {
             let x = random(cin, h, w)
-            let values = (0..<cout * cin * kernel * kernel).map { _ in Float.random(in: -0.5...0.5, using: &generator) }
-            let bias = (0..<cout).map { _ in Float.random(in: -1...1, using: &generator) }
+            let values = randomValues(cout * cin * kernel * kernel, in: -0.5...0.5)
+            let bias = randomValues(cout, in: -1...1)
             let weights = ConvWeights(outChannels: cout, inChannels: cin, kernelH: kernel, kernelW: kernel, weights: values, bias: bias)
             var out: Tensor?
             let used = kernels(context) { out = conv2d(x, weights, geometry, activation: activation) }
