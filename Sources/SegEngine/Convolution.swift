@@ -315,8 +315,9 @@ func finish(_ output: Tensor, channels: Range<Int>, start: Int, count: Int, bias
 
 /// Splits `positions` into tiles of at most `limit` (at least one `granule`), as many as a multiple
 /// of the threads (or one per granule where there are fewer), each a whole number of granules but
-/// the last and the granules shared out evenly, so that equal threads finish together. (Rounding each tile up to whole granules instead made a
-/// 32x32 map 288 + 288 + 288 + 160 columns: one thread did 576 of 1024.)
+/// the last and the granules shared out evenly, so that equal threads finish together. (Rounding
+/// each tile up to whole granules instead made a 32x32 map 288 + 288 + 288 + 160 columns: one
+/// thread did 576 of 1024.)
 func tiles(_ positions: Int, limit: Int, granule: Int, threads: Int) -> [(start: Int, count: Int)] {
     let granules = (positions + granule - 1) / granule, perTile = max(1, limit / granule)
     let wanted = min(granules, ((granules + perTile - 1) / perTile + threads - 1) / threads * threads)
