@@ -15,16 +15,17 @@ final class AlignedXception: EncoderBackbone {
     let outputStrides = [8, 16]
 
     /// Depthwise 3x3 (its BN folded in) then pointwise 1x1 (the unit's outer BN folded in), plus a
-    /// residual where given, and `activation` (the ReLU that opens the next unit, or ends the block).
+    /// residual where given, then a ReLU: the one that opens the next unit, ends the block or, in the
+    /// exit flow's tail, follows the BN.
     struct SeparableConv {
         let depthwise, pointwise: ConvLayer
 
-        init(_ w: WeightReader, _ prefix: String, batchNorm: String, activation: Activation) throws {
+        init(_ w: WeightReader, _ prefix: String, batchNorm: String) throws {
             let shape = try w.shape(prefix + ".pointwise.weight")
             depthwise = try ConvLayer(w, prefix + ".conv1", out: shape[1], in: shape[1], kernel: 3, groups: shape[1],
                                       batchNorm: prefix + ".bn")
             pointwise = try ConvLayer(w, prefix + ".pointwise", out: shape[0], in: shape[1], kernel: 1,
-                                      batchNorm: batchNorm, activation: activation)
+                                      batchNorm: batchNorm, activation: .relu)
         }
 
         func callAsFunction(_ x: Tensor, stride: Int = 1, dilation: Int = 1, adding residual: Tensor? = nil) -> Tensor {
@@ -44,9 +45,8 @@ final class AlignedXception: EncoderBackbone {
             // rep holds [ReLU, SepConv, BN] per unit; without the leading ReLU every index shifts by one.
             let shift = startsWithReLU ? 0 : -1
             units = try (0..<3).map { u in
-                // The ReLU that opens the next unit (or reads the block's sum) is fused into this one's output.
-                try SeparableConv(w, "\(prefix).rep.\(3 * u + 1 + shift)", batchNorm: "\(prefix).rep.\(3 * u + 2 + shift)",
-                                  activation: .relu)
+                try SeparableConv(w, "\(prefix).rep.\(3 * u + 1 + shift)",
+                                  batchNorm: "\(prefix).rep.\(3 * u + 2 + shift)")
             }
             guard w.contains(prefix + ".skip.weight") || !projected else {
                 throw SafeTensorsError.missingTensor(prefix + ".skip.weight")
@@ -95,7 +95,7 @@ final class AlignedXception: EncoderBackbone {
         self.middle = middle
         exit = try Block(w, "backbone.block\(index)", startsWithReLU: true, projected: true)
         tail = try (3...5).map {
-            try SeparableConv(w, "backbone.conv\($0)", batchNorm: "backbone.bn\($0)", activation: .relu)
+            try SeparableConv(w, "backbone.conv\($0)", batchNorm: "backbone.bn\($0)")
         }
     }
 
