@@ -73,8 +73,8 @@ struct Bench: ParsableCommand {
         let augmentation = segmenter.augmentation
         for _ in 0..<warmup { _ = augmentation.predict(network, input, outputStride: stride) }
         context.pool.resetPeak()
-        // Memory of the passes themselves: the loaded weights (and what the warm-up made of them,
-        // such as Winograd filters) are resting memory; loading the file's peak is left out.
+        // Memory of the passes themselves: the loaded weights are resting memory, measured after
+        // the warm-up with the pool's idle buffers returned; loading the file's peak is left out.
         context.pool.trim()
         let restingBytes = residentBytes()
         resetPeakResident()
