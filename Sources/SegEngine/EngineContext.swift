@@ -13,6 +13,7 @@ public final class EngineContext: @unchecked Sendable {
     public let threads: Int
     public let kernels: KernelChoices
     public let pool = BufferPool()
+    private let workers: WorkerPool
     /// Where the passes spend their time, when profiling (`segview bench --profile`).
     public let profile: Profile?
     /// What the layers report while a model is quantized (`segview quantize`); nil otherwise.
@@ -34,6 +35,7 @@ public final class EngineContext: @unchecked Sendable {
         self.profile = profile
         self.watchesNumerics = watchesNumerics
         self.calibration = calibration
+        workers = WorkerPool(threads: self.threads)
     }
 
     /// `output`, noting `layer` as `firstNonFinite` if it is the first with a non-finite value
@@ -49,9 +51,9 @@ public final class EngineContext: @unchecked Sendable {
     /// from every kernel that is not a matrix product.
     public static let blasCore = String(cString: seg_blas_configure(1))
 
-    /// `Parallel.forEach` on this context's threads.
+    /// A parallel loop on this context's threads (`WorkerPool.forEach`).
     @inline(__always)
-    func forEach(_ count: Int, _ body: (Int) -> Void) { Parallel.forEach(count, threads: threads, body) }
+    func forEach(_ count: Int, _ body: (Int) -> Void) { workers.forEach(count, body) }
 
     /// A scratch area from the pool that lives for one scope.
     @inline(__always)

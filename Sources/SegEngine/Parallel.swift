@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// A parallel loop with no state of its own: the engine runs it with its context's thread count,
-/// the viewer with the cores it draws on.
+/// A parallel loop with no state of its own, on GCD's threads: the viewer's, with the cores it
+/// draws on. (The engine's loops run on its context's `WorkerPool`.)
 public enum Parallel {
     /// The cores this process may run on.
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
