@@ -57,8 +57,7 @@ public final class BufferPool: @unchecked Sendable {
             return buffer
         }
         let capacity = Self.sizeClass(size)
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 4, alignment: Self.alignment)
-            .bindMemory(to: Float.self, capacity: capacity)
+        let buffer = HugePages.allocate(byteCount: capacity * 4).bindMemory(to: Float.self, capacity: capacity)
         lent[buffer] = capacity
         return buffer
     }
@@ -105,3 +104,4 @@ public final class BufferPool: @unchecked Sendable {
 /// glibc's `malloc_trim` (malloc.h, which Swift's Glibc module does not include).
 @_silgen_name("malloc_trim")
 private func malloc_trim(_ pad: Int) -> Int32
+

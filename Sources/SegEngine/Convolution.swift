@@ -93,10 +93,11 @@ public final class ConvWeights: @unchecked Sendable {
             }
         }
         if groups == 1 && !(groups == inChannels && groups == outChannels) {  // isPanelled (self is not ready yet)
-            packed = .allocate(capacity: GEMM.panelled(outChannels) * perOut)
+            let count = GEMM.panelled(outChannels) * perOut
+            packed = HugePages.allocate(byteCount: count * 4).bindMemory(to: Float.self, capacity: count)
             seg_gemm_pack_panels(Int32(outChannels), Int32(perOut), rows, perOut, packed)
         } else {
-            packed = .allocate(capacity: rows.count)
+            packed = HugePages.allocate(byteCount: rows.count * 4).bindMemory(to: Float.self, capacity: rows.count)
             packed.update(from: rows, count: rows.count)
         }
     }

@@ -89,7 +89,8 @@ public final class Int8ConvWeights: @unchecked Sendable {
             }
         }
         panelStride = GEMM.panelRows * depth
-        panels = .allocate(capacity: GEMM.panelled(outChannels) * depth)
+        let panelBytes = GEMM.panelled(outChannels) * depth
+        panels = HugePages.allocate(byteCount: panelBytes).bindMemory(to: Int8.self, capacity: panelBytes)
         seg_int8_pack_panels(Int32(outChannels), Int32(taps * quads), bytes, panels)
         let rowScale = weightScales.map { $0 * input.scale }
         self.rowScale = rowScale
