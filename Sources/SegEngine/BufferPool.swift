@@ -104,4 +104,3 @@ public final class BufferPool: @unchecked Sendable {
 /// glibc's `malloc_trim` (malloc.h, which Swift's Glibc module does not include).
 @_silgen_name("malloc_trim")
 private func malloc_trim(_ pad: Int) -> Int32
-

@@ -8,7 +8,7 @@ import SegTUI
 
 @main
 struct Segview: ParsableCommand {
-    static let version = "0.19.0"
+    static let version = "0.20.0"
 
     static let configuration = CommandConfiguration(
         commandName: "segview",
