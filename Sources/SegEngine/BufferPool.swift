@@ -14,7 +14,7 @@ public final class BufferPool: @unchecked Sendable {
     public init() {}
 
     /// Every lent buffer is back by now: tensors keep their context, and with it the pool, alive.
-    deinit { idle.forEach { UnsafeMutableRawPointer($0.buffer).deallocate() } }
+    deinit { idle.forEach { HugePages.deallocate($0.buffer, byteCount: $0.capacity * 4) } }
 
     /// An idle buffer serves a request of at least 1/reuseFactor of its capacity.
     static let reuseFactor = 4
@@ -77,7 +77,7 @@ public final class BufferPool: @unchecked Sendable {
     public func trim() {
         lock.lock()
         defer { lock.unlock() }
-        idle.forEach { UnsafeMutableRawPointer($0.buffer).deallocate() }
+        idle.forEach { HugePages.deallocate($0.buffer, byteCount: $0.capacity * 4) }
         idle.removeAll()
         // glibc keeps freed heap pages (its mmap threshold grows with the large buffers freed
         // above) unless asked to return them.

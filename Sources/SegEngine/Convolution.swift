@@ -53,6 +53,7 @@ public final class ConvWeights: @unchecked Sendable {
     public let bias: [Float]
     /// The tap-major matrix: panels when `isPanelled`, one row per output channel otherwise.
     let packed: UnsafeMutablePointer<Float>
+    private let packedCount: Int
 
     var taps: Int { kernelH * kernelW }
     var inPerGroup: Int { inChannels / groups }
@@ -92,12 +93,12 @@ public final class ConvWeights: @unchecked Sendable {
                 }
             }
         }
-        if groups == 1 && !(groups == inChannels && groups == outChannels) {  // isPanelled (self is not ready yet)
-            let count = GEMM.panelled(outChannels) * perOut
-            packed = HugePages.allocate(byteCount: count * 4).bindMemory(to: Float.self, capacity: count)
+        let panelled = groups == 1 && !(groups == inChannels && groups == outChannels)  // isPanelled, before self is
+        packedCount = panelled ? GEMM.panelled(outChannels) * perOut : rows.count
+        packed = HugePages.allocate(byteCount: packedCount * 4).bindMemory(to: Float.self, capacity: packedCount)
+        if panelled {
             seg_gemm_pack_panels(Int32(outChannels), Int32(perOut), rows, perOut, packed)
         } else {
-            packed = HugePages.allocate(byteCount: rows.count * 4).bindMemory(to: Float.self, capacity: rows.count)
             packed.update(from: rows, count: rows.count)
         }
     }
@@ -117,7 +118,7 @@ public final class ConvWeights: @unchecked Sendable {
         return (0..<rowLength).map { packed[GEMM.panelIndex(row: o, column: $0, stride: stride)] }
     }
 
-    deinit { packed.deallocate() }
+    deinit { HugePages.deallocate(packed, byteCount: packedCount * 4) }
 }
 
 /// The scratch of a convolution's intermediate columns (the transposed convolution's, Winograd's

@@ -48,6 +48,7 @@ public final class Int8ConvWeights: @unchecked Sendable {
     let quadsPerTap: Int
     /// Panels of `GEMM.panelRows` rows, `panelStride` bytes apart (seg_int8_pack_panels).
     let panels: UnsafeMutablePointer<Int8>
+    private let panelBytes: Int
     let panelStride: Int
     /// Per output channel: what one unit of the integer product is worth, and what is added to it
     /// (the bias, less the zero point's share of the product).
@@ -89,7 +90,7 @@ public final class Int8ConvWeights: @unchecked Sendable {
             }
         }
         panelStride = GEMM.panelRows * depth
-        let panelBytes = GEMM.panelled(outChannels) * depth
+        panelBytes = GEMM.panelled(outChannels) * depth
         panels = HugePages.allocate(byteCount: panelBytes).bindMemory(to: Int8.self, capacity: panelBytes)
         seg_int8_pack_panels(Int32(outChannels), Int32(taps * quads), bytes, panels)
         let rowScale = weightScales.map { $0 * input.scale }
@@ -114,7 +115,7 @@ public final class Int8ConvWeights: @unchecked Sendable {
         }
     }
 
-    deinit { panels.deallocate() }
+    deinit { HugePages.deallocate(panels, byteCount: panelBytes) }
 }
 
 /// `activation(conv(input) + bias + residual)` with int8 products: the input is quantized once

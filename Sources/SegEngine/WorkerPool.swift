@@ -34,6 +34,12 @@ final class WorkerPool: @unchecked Sendable {
     /// Calls `body(i)` for every `i` in `0..<count` on the pool's threads and returns when all are
     /// done. Bodies must write disjoint memory.
     func forEach(_ count: Int, _ body: (Int) -> Void) {
+        if count > Ticket.maximumCount {  // more indices than a ticket counts: loops of as many as it does
+            for start in stride(from: 0, to: count, by: Ticket.maximumCount) {
+                forEach(min(Ticket.maximumCount, count - start)) { body(start + $0) }
+            }
+            return
+        }
         guard threads > 1 && count > 1,
               busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for i in 0..<count { body(i) }
@@ -44,8 +50,9 @@ final class WorkerPool: @unchecked Sendable {
     }
 }
 
-/// A loop's number, its length and its next index in one word: threads claim an index by
-/// advancing the word from the value they read, so a claim succeeds only on the loop that was read.
+/// A loop's number (modulo 2^19), its length and its next index in one word: threads claim an
+/// index by advancing the word from the value they read, so a claim succeeds only while the word is
+/// still the one read, and then names an unclaimed index of the loop running.
 struct Ticket {
     static let indexBits = 22, countBits = 22, loopBits = 19
     static let maximumCount = 1 << countBits - 1
@@ -55,7 +62,6 @@ struct Ticket {
     init(word: Int) { self.word = word }
 
     init(loop: Int, count: Int) {
-        precondition(count <= Self.maximumCount, "a parallel loop of \(count) indices")
         word = (loop & (1 << Self.loopBits - 1)) << (Self.indexBits + Self.countBits) | count << Self.indexBits
     }
 
@@ -106,7 +112,9 @@ final class SharedLoop: @unchecked Sendable {
         while true {
             let current = Ticket(word: ticket.load(ordering: .acquiring))
             guard current.index < current.count else { return }
-            if ticket.compareExchange(expected: current.word, desired: current.word + 1, ordering: .acquiring).exchanged {
+            let claimed = ticket.compareExchange(expected: current.word, desired: current.word + 1,
+                                                 ordering: .acquiring).exchanged
+            if claimed {
                 body.pointee!(current.index)
                 done.add(1, ordering: .releasing)
             }

@@ -21,18 +21,24 @@ final class HugePagesTests: XCTestCase {
         return []
     }
 
-    func testLargeBuffersAreAlignedAndMarkedForHugePages() throws {
-        let large = HugePages.allocate(byteCount: 3 * HugePages.size + 4096)
-        defer { large.deallocate() }
+    func testLargeBuffersAreMarkedForHugePagesAndGivenBack() throws {
+        guard FileManager.default.fileExists(atPath: "/sys/kernel/mm/transparent_hugepage/enabled") else {
+            throw XCTSkip("this kernel has no transparent huge pages")
+        }
+        let byteCount = 3 * HugePages.size + 4096
+        let large = HugePages.allocate(byteCount: byteCount)
         XCTAssertEqual(UInt(bitPattern: large) % UInt(HugePages.size), 0)
         XCTAssertTrue(try Self.mappingFlags(of: large).contains("hg"))
+        XCTAssertTrue(try Self.mappingFlags(of: large + 3 * HugePages.size - 1).contains("hg"))
         // The part past the last whole huge page is not marked: it would be resident in full.
         XCTAssertFalse(try Self.mappingFlags(of: large + 3 * HugePages.size).contains("hg"))
+        HugePages.deallocate(large, byteCount: byteCount)
+        XCTAssertEqual(try Self.mappingFlags(of: large), [], "still mapped after deallocate")
     }
 
-    func testSmallBuffersStayOnCacheLines() throws {
+    func testSmallBuffersComeFromTheAllocatorOnCacheLines() throws {
         let small = HugePages.allocate(byteCount: HugePages.size / 2)
-        defer { small.deallocate() }
+        defer { HugePages.deallocate(small, byteCount: HugePages.size / 2) }
         XCTAssertEqual(UInt(bitPattern: small) % UInt(BufferPool.alignment), 0)
         XCTAssertFalse(try Self.mappingFlags(of: small).contains("hg"))
     }

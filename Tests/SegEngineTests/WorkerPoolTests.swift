@@ -40,7 +40,7 @@ final class WorkerPoolTests: XCTestCase {
         for threads in [2, 3] {
             let pool = WorkerPool(threads: threads)
             let tally = Tally(64)
-            for loop in 0..<20_000 {
+            for loop in 0..<10_000 {
                 let count = Int.random(in: 2...48, using: &random), slow = Int.random(in: 0..<count, using: &random)
                 pool.forEach(count) { i in
                     if i == slow { Self.work(300) }
@@ -56,10 +56,29 @@ final class WorkerPoolTests: XCTestCase {
     func testALoopInsideALoopRunsOnItsCaller() {
         let pool = WorkerPool(threads: 2)
         let tally = Tally(64)
+        let strays = Atomic<Int>(0)
         pool.forEach(8) { outer in
-            pool.forEach(8) { inner in tally.record(outer * 8 + inner) }
+            let caller = pthread_self()
+            pool.forEach(8) { inner in
+                tally.record(outer * 8 + inner)
+                if pthread_self() != caller { strays.add(1, ordering: .relaxed) }
+            }
         }
         XCTAssertEqual(tally.takeMistakes(count: 64), [])
+        XCTAssertEqual(strays.load(ordering: .relaxed), 0, "inner indices ran on another thread")
+    }
+
+    /// More indices than a ticket can count go as several loops.
+    func testLoopsLongerThanATicketRunWhole() {
+        let pool = WorkerPool(threads: 2)
+        let count = Ticket.maximumCount + 5
+        let runs = Atomic<Int>(0), sum = Atomic<Int>(0)
+        pool.forEach(count) { i in
+            runs.add(1, ordering: .relaxed)
+            sum.add(i, ordering: .relaxed)
+        }
+        XCTAssertEqual(runs.load(ordering: .relaxed), count)
+        XCTAssertEqual(sum.load(ordering: .relaxed), count * (count - 1) / 2)
     }
 
     func testLoopsFromTwoThreadsAtOnceEachRunWhole() {
@@ -75,14 +94,20 @@ final class WorkerPoolTests: XCTestCase {
         XCTAssertEqual(failures.load(ordering: .relaxed), 0)
     }
 
+    /// A loop's first index waits (up to a deadline) for another thread to take one: in a loop right
+    /// after another, and in one after the helper has gone to sleep, which must wake it.
     func testHelpersTakePart() {
         let pool = WorkerPool(threads: 2)
-        let threads = Mutex<Set<pthread_t>>([])
-        pool.forEach(64) { _ in
-            Self.work(20_000)
-            threads.withLock { _ = $0.insert(pthread_self()) }
+        for pause in [0, 20_000] {  // microseconds: the second well past `awakeNanoseconds`
+            usleep(useconds_t(pause))
+            let threads = Mutex<Set<pthread_t>>([])
+            pool.forEach(2) { _ in
+                threads.withLock { _ = $0.insert(pthread_self()) }
+                let deadline = Date().addingTimeInterval(5)
+                while threads.withLock({ $0.count }) < 2 && Date() < deadline { usleep(100) }
+            }
+            XCTAssertEqual(threads.withLock { $0.count }, 2, "after a pause of \(pause) us")
         }
-        XCTAssertEqual(threads.withLock { $0.count }, 2)
     }
 
     /// Each helper holds its pool's shared loop until it leaves.
