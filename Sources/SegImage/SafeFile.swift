@@ -61,7 +61,7 @@ public enum SafeFile {
         let url = URL(fileURLWithPath: path)
         var template = Array(url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).XXXXXX.partial").path.utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { mkstemps($0.baseAddress!, 8) }
+        let descriptor = template.withUnsafeMutableBufferPointer { seg_temporary_create($0.baseAddress!, 8) }
         guard descriptor >= 0 else {
             let failure = errno
             let folder = self.folder(of: path)
@@ -69,12 +69,11 @@ public enum SafeFile {
             throw Error(path: path, reason: "cannot create a file in \(folder): \(String(cString: strerror(failure)))")
         }
         let temporary = String(cString: template)
-        seg_temporary_begin(temporary)
         defer {
             close(descriptor)
             seg_temporary_end()
         }
-        // mkstemps makes the file 0600; outputs get the permissions any new file would.
+        // The temporary file is 0600; outputs get the permissions any new file would.
         let mask = umask(0o022)
         umask(mask)
         fchmod(descriptor, 0o666 & ~mask)

@@ -17,6 +17,27 @@ final class SafeFileTests: XCTestCase {
         try FileManager.default.contentsOfDirectory(atPath: scratch.path).filter { $0.hasSuffix(".partial") }.sorted()
     }
 
+    /// Temporary names are hidden, fill the template's six X's with letters and digits, and differ
+    /// from write to write (the shim names them itself, so that a signal handler knows a name
+    /// before its file exists).
+    func testTemporaryNamesAreHiddenAndDistinct() throws {
+        var names: Set<String> = []
+        for _ in 0..<20 {
+            try SafeFile.write(to: scratch.appendingPathComponent("mask.png").path, overwrite: true) { _ in
+                let name = try XCTUnwrap(temporaries().first)
+                let (prefix, suffix) = (".mask.png.", ".partial")
+                XCTAssertTrue(name.hasPrefix(prefix) && name.hasSuffix(suffix), name)
+                let letters = name.dropFirst(prefix.count).dropLast(suffix.count)
+                XCTAssertEqual(letters.count, 6, name)
+                XCTAssertTrue(letters.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }, name)
+                XCTAssertNotEqual(letters, "XXXXXX", name)
+                names.insert(name)
+            }
+        }
+        XCTAssertEqual(names.count, 20)
+        XCTAssertEqual(try temporaries(), [])
+    }
+
     /// The temporary file is written through its descriptor and checked before it is linked into
     /// place: a name swapped for a symlink meanwhile (another user in a shared folder) is refused,
     /// and the symlink's target is left alone. (The PNG encoder used to reopen the name with fopen.)

@@ -7,9 +7,12 @@
 /// One file at a time; handlers are installed for signals whose disposition is still the default
 /// (the viewer catches SIGINT/TERM/HUP itself and finishes its writes before it exits).
 
-/// Remembers `path` until seg_temporary_end; returns 0, or -1 when it is too long to remember
-/// (it is then not removed on a signal).
-int seg_temporary_begin(const char *path);
+/// Creates the temporary file as mkstemps(template, suffix_length) does (the six X's before the
+/// suffix replaced, mode 0600, an open descriptor or -1 with errno), remembering its path until
+/// seg_temporary_end. The path is remembered before the file exists, so that no signal finds a
+/// file it does not know; a path too long to remember is created all the same, but a signal then
+/// leaves it.
+int seg_temporary_create(char *template, int suffix_length);
 
 /// Forgets the path: it was renamed into place or removed.
 void seg_temporary_end(void);
