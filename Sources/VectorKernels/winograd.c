@@ -111,6 +111,20 @@ static void gather_patches_avx512(const float *framed, const int *offset, int d,
     }
 }
 
+/// The first two steps of a transpose, on `count` vectors (a multiple of 4) as groups of four:
+/// within each 128-bit lane, out[i + j] holds element j of in[i..i+3] (the 4x4 blocks transposed).
+__attribute__((target("avx512f")))
+static inline void transpose_lane_blocks(const __m512 *in, __m512 *out, int count) {
+    for (int i = 0; i < count; i += 4) {
+        __m512 low01 = _mm512_unpacklo_ps(in[i], in[i + 1]), high01 = _mm512_unpackhi_ps(in[i], in[i + 1]);
+        __m512 low23 = _mm512_unpacklo_ps(in[i + 2], in[i + 3]), high23 = _mm512_unpackhi_ps(in[i + 2], in[i + 3]);
+        out[i] = _mm512_shuffle_ps(low01, low23, 0x44);
+        out[i + 1] = _mm512_shuffle_ps(low01, low23, 0xEE);
+        out[i + 2] = _mm512_shuffle_ps(high01, high23, 0x44);
+        out[i + 3] = _mm512_shuffle_ps(high01, high23, 0xEE);
+    }
+}
+
 /// The same for undilated patches, whose rows are six consecutive floats: each lane's row is one
 /// load, and the 16 rows of 6 are transposed in registers (as two 8x8 transposes, lanes 0-7 and
 /// 8-15 in the halves of each vector). The gathers were 45 % of the input transform on 32x32 maps.
@@ -120,23 +134,14 @@ static void load_patches_avx512(const float *framed, const int *offset, int fram
     const __m512i low = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
     const __m512i high = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
     for (int r = 0; r < 6; r++) {
-        __m512 rows[8], pairs[8], quads[8];  // rows[i]: lane i's patch row, then lane i + 8's
+        __m512 rows[8], quads[8];  // rows[i]: lane i's patch row, then lane i + 8's
         for (int i = 0; i < 8; i++) {
             __m256 first = _mm256_maskz_loadu_ps(0x3F, framed + offset[i] + r * frame_width);
             __m256 second = _mm256_maskz_loadu_ps(0x3F, framed + offset[i + 8] + r * frame_width);
             rows[i] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(first)),
                                                           _mm256_castps_pd(second), 1));
         }
-        for (int i = 0; i < 8; i += 2) {
-            pairs[i] = _mm512_unpacklo_ps(rows[i], rows[i + 1]);
-            pairs[i + 1] = _mm512_unpackhi_ps(rows[i], rows[i + 1]);
-        }
-        for (int i = 0; i < 8; i += 4) {  // quads[i + j]: element j (and j + 4) of four lanes
-            quads[i] = _mm512_shuffle_ps(pairs[i], pairs[i + 2], 0x44);
-            quads[i + 1] = _mm512_shuffle_ps(pairs[i], pairs[i + 2], 0xEE);
-            quads[i + 2] = _mm512_shuffle_ps(pairs[i + 1], pairs[i + 3], 0x44);
-            quads[i + 3] = _mm512_shuffle_ps(pairs[i + 1], pairs[i + 3], 0xEE);
-        }
+        transpose_lane_blocks(rows, quads, 8);  // quads[i + j]: element j (and j + 4) of four lanes
         for (int j = 0; j < 4; j++)
             _mm512_storeu_ps(patch[r * 6 + j], _mm512_permutex2var_ps(quads[j], low, quads[j + 4]));
         for (int j = 0; j < 2; j++)
@@ -228,18 +233,9 @@ static inline void output_rows(const float *in, long in_stride, float *out) {
 __attribute__((target("avx512f")))
 static unsigned store_inner_tiles_avx512(float block[16][LANES], const int *origin_y, const int *origin_x, int lanes,
                                          float *plane, int height, int width) {
-    __m512 r[16], a[16], b[16];
+    __m512 r[16], b[16];
     for (int e = 0; e < 16; e++) r[e] = _mm512_loadu_ps(block[e]);
-    for (int i = 0; i < 16; i += 2) {  // pairs of rows interleaved
-        a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {  // b[i + j]: rows i..i+3 at columns j, j + 4, j + 8, j + 12
-        b[i] = _mm512_shuffle_ps(a[i], a[i + 2], 0x44);
-        b[i + 1] = _mm512_shuffle_ps(a[i], a[i + 2], 0xEE);
-        b[i + 2] = _mm512_shuffle_ps(a[i + 1], a[i + 3], 0x44);
-        b[i + 3] = _mm512_shuffle_ps(a[i + 1], a[i + 3], 0xEE);
-    }
+    transpose_lane_blocks(r, b, 16);  // b[i + j]: rows i..i+3 at columns j, j + 4, j + 8, j + 12
     __m512 tile[16];  // tile[l]: the 16 outputs of tile l, row u in 128-bit lane u
     for (int j = 0; j < 4; j++) {
         __m512 low0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0x88), high0 = _mm512_shuffle_f32x4(b[j], b[4 + j], 0xDD);
